@@ -1,0 +1,1 @@
+"""The ``specchat-cli`` command line."""

@@ -1,0 +1,122 @@
+"""``specchat-cli bench``: plain vs speculative decoding on one model pair.
+
+Prints numbers, asserts nothing: decode speed, speed-up over plain decoding,
+acceptance, and whether each mode reproduced the plain output token for token.
+Modes run interleaved, repeats are summarised by their median, so a slow moment
+on the machine hurts every mode alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from core.demo_models import ensure_demo_pair
+from core.engine import (
+    ChatMessage,
+    DraftSettings,
+    DraftSource,
+    GenerationSettings,
+    ModelConfig,
+    SamplingSettings,
+    SpeculativeEngine,
+    collect,
+)
+from core.engine.config import default_threads
+
+DEFAULT_PROMPTS = (
+    "Write a short story about a robot who learns to paint.",
+    "Explain how a bicycle works to a ten year old.",
+    "List five tips for writing clean Python code, with one sentence each.",
+)
+
+
+@dataclass
+class ModeResult:
+    speeds: list[float] = field(default_factory=list)
+    acceptances: list[float] = field(default_factory=list)
+    mean_lengths: list[float] = field(default_factory=list)
+    identical: list[bool] = field(default_factory=list)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="specchat-cli bench", description=__doc__)
+    parser.add_argument("-m", "--model", type=Path, help="target (default: demo pair)")
+    parser.add_argument("-md", "--model-draft", type=Path, help="draft (default: demo pair)")
+    parser.add_argument("-n", "--n-predict", type=int, default=256)
+    parser.add_argument("--draft-max", type=int, action="append", help="repeatable; default 8")
+    parser.add_argument("--draft-p-min", type=float, default=0.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("-t", "--threads", type=int, default=default_threads())
+    parser.add_argument("-ngl", "--n-gpu-layers", dest="gpu_layers", type=int, default=-1)
+    parser.add_argument("--no-ngram", action="store_true", help="skip the n-gram mode")
+    parser.add_argument("-p", "--prompt", action="append", help="repeatable; default: 3 prompts")
+    return parser
+
+
+def run_bench(argv: list[str], out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    target_path, draft_path = args.model, args.model_draft
+    if target_path is None or draft_path is None:
+        pair = ensure_demo_pair()
+        target_path = target_path or pair.target
+        draft_path = draft_path or pair.draft
+    greedy = SamplingSettings(temperature=0.0)
+    modes: list[tuple[str, DraftSettings]] = [("plain", DraftSettings(source=DraftSource.NONE))]
+    for n_max in args.draft_max or [8]:
+        modes.append((f"draft max={n_max}", DraftSettings(n_max=n_max, p_min=args.draft_p_min)))
+    if not args.no_ngram:
+        modes.append(("ngram", DraftSettings(source=DraftSource.NGRAM, n_max=8)))
+    prompts = args.prompt or list(DEFAULT_PROMPTS)
+    results = {name: ModeResult() for name, _ in modes}
+
+    target = ModelConfig(
+        target_path, n_gpu_layers=args.gpu_layers, n_ctx=2048, n_threads=args.threads
+    )
+    draft = ModelConfig(draft_path, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
+    out.write(f"target {target_path.name}\ndraft  {draft_path.name}\n")
+    out.write(f"greedy, n={args.n_predict}, threads={args.threads}, repeats={args.repeats}\n")
+    with SpeculativeEngine(target, draft) as engine:
+        out.write(f"gpu layers: target {engine.target.n_gpu_layers}, ")
+        out.write(f"draft {engine.draft.n_gpu_layers if engine.draft else 0}\n\n")
+        token_prompts = [engine.tokenize_chat([ChatMessage("user", p)]) for p in prompts]
+        # Warm-up: first decodes pay for allocation and page faults.
+        collect(
+            engine.generate(token_prompts[0], GenerationSettings(n_predict=16, sampling=greedy))
+        )
+        for _ in range(args.repeats):
+            for prompt in token_prompts:
+                plain_ids: list[int] = []
+                for name, drafting in modes:
+                    engine.target.reset()
+                    if engine.draft is not None:
+                        engine.draft.reset()
+                    settings = GenerationSettings(
+                        n_predict=args.n_predict, sampling=greedy, drafting=drafting
+                    )
+                    result = collect(engine.generate(prompt, settings))
+                    record = results[name]
+                    record.speeds.append(result.stats.decode_tokens_per_second)
+                    record.acceptances.append(result.stats.acceptance)
+                    record.mean_lengths.append(result.stats.mean_accepted_length)
+                    if name == "plain":
+                        plain_ids = result.token_ids
+                    record.identical.append(result.token_ids == plain_ids)
+
+    plain_speed = statistics.median(results["plain"].speeds)
+    out.write(f"{'mode':<16}{'tok/s':>8}{'speedup':>9}{'accept':>9}{'mean len':>10}  identical\n")
+    for name, _ in modes:
+        record = results[name]
+        speed = statistics.median(record.speeds)
+        out.write(
+            f"{name:<16}{speed:8.1f}{speed / plain_speed:8.2f}x"
+            f"{statistics.mean(record.acceptances) * 100:8.1f}%"
+            f"{statistics.mean(record.mean_lengths):10.2f}  "
+            f"{sum(record.identical)}/{len(record.identical)}\n"
+        )
+    return 0

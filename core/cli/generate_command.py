@@ -1,0 +1,249 @@
+"""``specchat-cli -m TARGET -md DRAFT -p PROMPT ...``: the llama-speculative walkthrough.
+
+Accepts both the flag names the walkthrough uses (``-md``, ``--draft-max``, ``-cd``,
+``-ngld``) and llama.cpp's 2026 names (``--spec-draft-model``, ``--spec-draft-n-max``...).
+The answer goes to stdout as it is generated; the readout goes to stderr so the
+answer can be piped. ``--json`` prints one JSON object to stdout instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from core.cli.readout import format_readout
+from core.demo_models import ensure_demo_pair
+from core.engine import (
+    ChatMessage,
+    DraftSettings,
+    DraftSource,
+    GenerationSettings,
+    ModelConfig,
+    Provenance,
+    SamplingSettings,
+    SpeculativeEngine,
+    StepEvent,
+    collect,
+)
+from core.engine.config import DEFAULT_BATCH, RANDOM_SEED, default_threads
+from core.errors import ConfigError
+
+# ANSI colours for --color: accepted drafts green, corrections red, bonus blue.
+_COLOURS = {
+    Provenance.DRAFT_ACCEPTED: "\033[32m",
+    Provenance.TARGET_CORRECTION: "\033[31m",
+    Provenance.TARGET_BONUS: "\033[34m",
+    Provenance.TARGET_ONLY: "",
+}
+_RESET = "\033[0m"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="specchat-cli",
+        description=(
+            "Speculative decoding with a draft and a target GGUF model. Without -m the "
+            "demo pair (SmolLM2-135M F32 target, Q4_1 draft) is built and used. "
+            "Subcommands: bench, search, download, models, token (see 'specchat-cli "
+            "SUBCOMMAND --help')."
+        ),
+    )
+    models = parser.add_argument_group("models")
+    models.add_argument("-m", "--model", type=Path, help="target model (GGUF)")
+    models.add_argument(
+        "-md",
+        "--model-draft",
+        "--spec-draft-model",
+        dest="model_draft",
+        type=Path,
+        help="draft model (GGUF)",
+    )
+    models.add_argument(
+        "-c", "--ctx-size", type=int, default=0, help="target context (0: model's, capped at 4096)"
+    )
+    models.add_argument(
+        "-cd",
+        "--ctx-size-draft",
+        type=int,
+        default=0,
+        help="draft context (0: the target's; llama.cpp dropped this flag)",
+    )
+    models.add_argument(
+        "-ngl", "--n-gpu-layers", "--gpu-layers", dest="gpu_layers", type=int, default=-1
+    )
+    models.add_argument(
+        "-ngld",
+        "--n-gpu-layers-draft",
+        "--spec-draft-ngl",
+        dest="gpu_layers_draft",
+        type=int,
+        default=-1,
+    )
+    models.add_argument("-t", "--threads", type=int, default=default_threads())
+    models.add_argument("-td", "--threads-draft", type=int, default=None)
+    models.add_argument("-b", "--batch-size", type=int, default=DEFAULT_BATCH)
+    models.add_argument(
+        "--repack",
+        action="store_true",
+        help="enable llama.cpp CPU weight repacking (faster, but crashes on some AMX CPUs)",
+    )
+
+    drafting = parser.add_argument_group("drafting")
+    defaults = DraftSettings()
+    drafting.add_argument(
+        "--draft-max",
+        "--draft",
+        "--spec-draft-n-max",
+        dest="draft_max",
+        type=int,
+        default=defaults.n_max,
+    )
+    drafting.add_argument(
+        "--draft-min", "--spec-draft-n-min", dest="draft_min", type=int, default=defaults.n_min
+    )
+    drafting.add_argument(
+        "--draft-p-min",
+        "--spec-draft-p-min",
+        dest="draft_p_min",
+        type=float,
+        default=defaults.p_min,
+    )
+    source = drafting.add_mutually_exclusive_group()
+    source.add_argument("--no-draft", action="store_true", help="plain decoding (the baseline)")
+    source.add_argument("--ngram", action="store_true", help="n-gram prompt lookup, no draft model")
+
+    sampling = parser.add_argument_group("sampling")
+    sampling_defaults = SamplingSettings()
+    sampling.add_argument("-p", "--prompt", help="prompt text")
+    sampling.add_argument("-f", "--file", type=Path, help="read the prompt from a file")
+    sampling.add_argument(
+        "-n", "--n-predict", type=int, default=256, help="tokens to generate (-1: until EOS)"
+    )
+    sampling.add_argument("--temp", type=float, default=sampling_defaults.temperature)
+    sampling.add_argument("-s", "--seed", type=int, default=RANDOM_SEED)
+    sampling.add_argument("--top-k", type=int, default=sampling_defaults.top_k)
+    sampling.add_argument("--top-p", type=float, default=sampling_defaults.top_p)
+    sampling.add_argument("--min-p", type=float, default=sampling_defaults.min_p)
+    sampling.add_argument("--repeat-penalty", type=float, default=sampling_defaults.repeat_penalty)
+    sampling.add_argument("--repeat-last-n", type=int, default=sampling_defaults.repeat_last_n)
+    sampling.add_argument("--sampling-seq", default=sampling_defaults.sequence)
+    sampling.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    sampling.add_argument(
+        "--chat", action="store_true", help="wrap -p in the model's chat template"
+    )
+    sampling.add_argument("--system", help="system prompt for --chat")
+
+    output = parser.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="print one JSON object")
+    output.add_argument("--color", action="store_true", help="colour tokens by provenance")
+    return parser
+
+
+def _read_prompt(args: argparse.Namespace) -> str:
+    if args.file is not None:
+        try:
+            return args.file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read prompt file {args.file}: {exc.strerror}") from exc
+    if args.prompt is None:
+        raise ConfigError("no prompt: pass -p TEXT or -f FILE")
+    return str(args.prompt)
+
+
+def _draft_source(args: argparse.Namespace) -> DraftSource:
+    if args.no_draft:
+        return DraftSource.NONE
+    if args.ngram:
+        return DraftSource.NGRAM
+    return DraftSource.MODEL
+
+
+def model_configs(args: argparse.Namespace) -> tuple[ModelConfig, ModelConfig | None]:
+    """Target and draft configs from the flags; the demo pair when -m is absent."""
+    source = _draft_source(args)
+    target_path, draft_path = args.model, args.model_draft
+    if target_path is None:
+        pair = ensure_demo_pair()
+        target_path = pair.target
+        draft_path = draft_path or pair.draft
+    if source is DraftSource.MODEL and draft_path is None:
+        raise ConfigError(
+            "speculative decoding needs a draft model: pass -md, --ngram or --no-draft"
+        )
+    target = ModelConfig(
+        path=target_path,
+        n_gpu_layers=args.gpu_layers,
+        n_ctx=args.ctx_size,
+        n_batch=args.batch_size,
+        n_threads=args.threads,
+        weight_repack=args.repack,
+    )
+    draft = None
+    if source is DraftSource.MODEL:
+        draft = ModelConfig(
+            path=draft_path,
+            n_gpu_layers=args.gpu_layers_draft,
+            n_ctx=args.ctx_size_draft,
+            n_batch=args.batch_size,
+            n_threads=args.threads_draft or args.threads,
+            weight_repack=args.repack,
+        )
+    return target, draft
+
+
+def generation_settings(args: argparse.Namespace) -> GenerationSettings:
+    return GenerationSettings(
+        n_predict=args.n_predict,
+        sampling=SamplingSettings(
+            temperature=args.temp,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            min_p=args.min_p,
+            repeat_penalty=args.repeat_penalty,
+            repeat_last_n=args.repeat_last_n,
+            seed=args.seed,
+            sequence=args.sampling_seq,
+        ),
+        drafting=DraftSettings(
+            source=_draft_source(args),
+            n_max=args.draft_max,
+            n_min=args.draft_min,
+            p_min=args.draft_p_min,
+        ),
+        stop_strings=tuple(args.stop),
+    )
+
+
+def run_generate(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    prompt_text = _read_prompt(args)
+    settings = generation_settings(args)
+    target, draft = model_configs(args)
+    with SpeculativeEngine(target, draft) as engine:
+        if args.chat:
+            messages = [ChatMessage("system", args.system)] if args.system else []
+            messages.append(ChatMessage("user", prompt_text))
+            prompt = engine.tokenize_chat(messages)
+        else:
+            prompt = engine.tokenize(prompt_text)
+
+        def print_step(step: StepEvent) -> None:
+            for token in step.tokens:
+                colour = _COLOURS[token.provenance] if args.color else ""
+                out.write(f"{colour}{token.text}{_RESET if colour else ''}")
+            out.flush()
+
+        result = collect(engine.generate(prompt, settings), None if args.json else print_step)
+    if args.json:
+        out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    else:
+        out.write("\n")
+        err.write("\n" + format_readout(result.stats) + "\n")
+        if result.detail:
+            err.write(f"stopped: {result.detail}\n")
+    return 0

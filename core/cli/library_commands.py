@@ -1,0 +1,249 @@
+"""``specchat-cli search | download | models | token``: the model library from a terminal.
+
+The Hub endpoint comes from ``HF_ENDPOINT`` and the token from ``HF_TOKEN`` or the
+OS keyring, read when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from core.errors import SpecChatError
+from core.hub.auth import clear_token, mask_token, resolve_token, save_token
+from core.hub.client import HubClient
+from core.hub.download import DownloadProgress, DownloadState
+from core.hub.errors import DownloadCancelled, HubError
+from core.hub.files import list_gguf_files
+from core.hub.manager import DownloadManager, DownloadTask
+from core.hub.search import search_gguf_repos
+from core.library.folders import user_folders
+from core.library.pairing import find_local_drafts
+from core.library.scan import ModelEntry, ModelLibrary
+
+REFRESH_S = 0.2
+CANCEL_WAIT_S = 30.0
+BAR_WIDTH = 30
+EXIT_INTERRUPTED = 130
+FILES_SHOWN_PER_REPO = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="specchat-cli", description="GGUF model library")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    search = commands.add_parser("search", help="search GGUF repositories on the Hub")
+    search.add_argument("query")
+    search.add_argument("--limit", type=int, default=10, help="repositories to show")
+    search.add_argument(
+        "--files", type=int, default=FILES_SHOWN_PER_REPO, help="list GGUF files of the top N"
+    )
+
+    download = commands.add_parser("download", help="download one GGUF file (resumable)")
+    download.add_argument("repo", help="repository, e.g. bartowski/Qwen2.5-7B-Instruct-GGUF")
+    download.add_argument("file", help="file name in the repository")
+    download.add_argument("--dir", type=Path, help="destination folder (default: models folder)")
+    download.add_argument("--revision", help="branch, tag or commit (default: main)")
+
+    models = commands.add_parser("models", help="list local models and compatible drafts")
+    models.add_argument(
+        "--folder", type=Path, action="append", default=[], help="also scan this folder"
+    )
+
+    token = commands.add_parser("token", help="manage the Hugging Face token (OS keyring)")
+    token.add_argument("action", choices=["set", "clear", "status"])
+    token.add_argument("value", nargs="?", help="token for `set` (prompted when omitted)")
+    return parser
+
+
+def run_library_command(argv: list[str]) -> int:
+    """Run one library subcommand; ``argv`` starts with its name. Returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "search":
+            return _search(args.query, args.limit, args.files)
+        if args.command == "download":
+            return _download(args.repo, args.file, args.dir, args.revision)
+        if args.command == "models":
+            return _models(args.folder)
+        return _token(args.action, args.value)
+    except SpecChatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+# -- formatting ------------------------------------------------------------------------
+
+
+def format_bytes(n_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n_bytes) < 1024 or unit == "GiB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:.1f} TiB"  # pragma: no cover - loop always returns
+
+
+def format_count(count: int) -> str:
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f}{unit}"
+    return str(count)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_line(progress: DownloadProgress) -> str:
+    """One terminal line: bar, percent, bytes, speed and ETA."""
+    total = progress.total_bytes or 0
+    fraction = min(progress.bytes_done / total, 1.0) if total else 0.0
+    filled = int(fraction * BAR_WIDTH)
+    bar = "#" * filled + "." * (BAR_WIDTH - filled)
+    label = {DownloadState.VERIFYING: "verifying", DownloadState.DONE: "done"}.get(
+        progress.state, "downloading"
+    )
+    return (
+        f"{label} [{bar}] {fraction:6.1%} {format_bytes(progress.bytes_done)}/"
+        f"{format_bytes(total)} {format_bytes(progress.bytes_per_second)}/s "
+        f"ETA {format_duration(progress.eta_seconds)}"
+    )
+
+
+def render_progress(progress: DownloadProgress, stream: TextIO | None) -> None:
+    """Redraw the progress line in place (a windowed app may have no stderr)."""
+    if stream is None:
+        return
+    stream.write("\r" + progress_line(progress).ljust(100))
+    stream.flush()
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+def _search(query: str, limit: int, files_for_top: int) -> int:
+    client = HubClient.from_environment()
+    repos = search_gguf_repos(client, query, limit=limit)
+    if not repos:
+        print(f"no GGUF repositories match {query!r} on {client.endpoint}")
+        return 0
+    for rank, repo in enumerate(repos):
+        gated = "  [gated]" if repo.gated else ""
+        print(f"{repo.repo_id}  {format_count(repo.downloads)} downloads{gated}")
+        if rank >= files_for_top:
+            continue
+        try:
+            listing = list_gguf_files(client, repo.repo_id)
+        except HubError as exc:
+            print(f"    (files unavailable: {exc})")
+            continue
+        for file in listing.files:
+            size = format_bytes(file.size) if file.size is not None else "size unknown"
+            mark = "  <- fits this machine" if file.recommended else ""
+            if file.fits_memory is False:
+                mark = "  (too large for this machine)"
+            print(f"    {file.filename}  {size}  {file.quantization or '?'}{mark}")
+    return 0
+
+
+def _download(repo_id: str, filename: str, folder: Path | None, revision: str | None) -> int:
+    client = HubClient.from_environment()
+    manager = DownloadManager(client)
+    task = manager.enqueue(repo_id, filename, destination_dir=folder, revision=revision)
+    try:
+        return _follow_download(task)
+    finally:
+        manager.shutdown(timeout=CANCEL_WAIT_S)
+
+
+def _follow_download(task: DownloadTask) -> int:
+    stream = sys.stderr
+    try:
+        while not task.wait(REFRESH_S):
+            progress = task.snapshot().progress
+            if progress.state is not DownloadState.QUEUED:
+                render_progress(progress, stream)
+    except KeyboardInterrupt:
+        task.cancel()
+        task.wait(CANCEL_WAIT_S)
+        partial = task.request.partial_path
+        kept = format_bytes(partial.stat().st_size) if partial.exists() else "no data"
+        print(
+            f"\ncancelled: {kept} kept in {partial}; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    snapshot = task.snapshot()
+    if snapshot.progress.total_bytes is not None and stream is not None:
+        render_progress(snapshot.progress, stream)
+        stream.write("\n")
+    if isinstance(snapshot.error, DownloadCancelled):
+        print(f"cancelled: {snapshot.error}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if snapshot.error is not None:
+        print(f"error: {snapshot.error}", file=sys.stderr)
+        return 1
+    resumed = snapshot.progress.resumed_from
+    note = f" (resumed at {format_bytes(resumed)})" if resumed else ""
+    print(f"downloaded and checksum verified{note}: {snapshot.path}")
+    return 0
+
+
+def _describe(entry: ModelEntry) -> str:
+    meta = entry.metadata
+    if meta is None:
+        return f"BROKEN  {entry.path}: {entry.error}"
+    template = "yes" if meta.has_chat_template else "no"
+    context = meta.context_length if meta.context_length is not None else "?"
+    origin = f"  [{entry.repo_id}]" if entry.repo_id else ""
+    return (
+        f"{meta.name}  {meta.architecture}  {format_count(meta.parameter_count)} params  "
+        f"{meta.quantization}  {format_bytes(entry.file_size)}  ctx {context}  "
+        f"chat template: {template}  vocab {meta.vocab.fingerprint}{origin}\n"
+        f"    {entry.path}  ({entry.source.value})"
+    )
+
+
+def _models(extra_folders: list[Path]) -> int:
+    library = ModelLibrary(user_folders=[*user_folders(), *extra_folders])
+    entries = library.scan()
+    if not entries:
+        print("no GGUF models found (downloads go to the app's models folder)")
+        return 0
+    usable = [entry for entry in entries if entry.usable]
+    for entry in entries:
+        print(_describe(entry))
+        if not entry.usable:
+            continue
+        pairing = find_local_drafts(entry, usable)
+        for candidate in pairing.compatible:
+            print(f"    draft: {candidate.entry.display_name}  {candidate.reason}")
+        if not pairing.compatible:
+            print("    draft: none compatible in the library")
+        for candidate in pairing.incompatible:
+            print(f"    not a draft: {candidate.entry.display_name}  {candidate.reason}")
+    return 0
+
+
+def _token(action: str, value: str | None) -> int:
+    if action == "set":
+        token = value or getpass.getpass("Hugging Face token: ")
+        save_token(token)
+        print("token stored in the OS keyring")
+        return 0
+    if action == "clear":
+        print("token removed" if clear_token() else "no token was stored")
+        return 0
+    current, source = resolve_token()
+    if current is None:
+        print("no token: gated models cannot be downloaded (set one with `token set`)")
+    else:
+        print(f"token {mask_token(current)} from the {source.value}")
+    return 0

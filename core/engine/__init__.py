@@ -1,0 +1,46 @@
+"""Speculative decoding on llama.cpp: models, drafting, verification, events."""
+
+from core.engine.chat_template import ChatMessage
+from core.engine.config import (
+    DraftSettings,
+    DraftSource,
+    GenerationSettings,
+    ModelConfig,
+    SamplingSettings,
+)
+from core.engine.engine import SpeculativeEngine
+from core.engine.events import (
+    EmittedToken,
+    Event,
+    FinishedEvent,
+    GenerationStats,
+    Provenance,
+    RejectedToken,
+    StepEvent,
+    StopReason,
+    event_from_dict,
+    event_to_dict,
+)
+from core.engine.result import GenerationResult, collect
+
+__all__ = [
+    "ChatMessage",
+    "DraftSettings",
+    "DraftSource",
+    "EmittedToken",
+    "Event",
+    "FinishedEvent",
+    "GenerationResult",
+    "GenerationSettings",
+    "GenerationStats",
+    "ModelConfig",
+    "Provenance",
+    "RejectedToken",
+    "SamplingSettings",
+    "SpeculativeEngine",
+    "StepEvent",
+    "StopReason",
+    "collect",
+    "event_from_dict",
+    "event_to_dict",
+]

@@ -1,0 +1,153 @@
+"""Typed settings of the engine: per-model loading, drafting and sampling.
+
+Names and meanings follow llama.cpp's flags so numbers from its tools carry over.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+
+DEFAULT_CONTEXT = 4096
+DEFAULT_BATCH = 512
+
+
+def default_threads() -> int:
+    """Cores this process may use; llama.cpp slows down past the physical core count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """How to load one GGUF model.
+
+    Attributes:
+        path: the GGUF file.
+        n_gpu_layers: layers to offload; -1 offloads all where a GPU backend exists.
+        n_ctx: context size in tokens; 0 means the model's training context, capped
+            at ``DEFAULT_CONTEXT`` to keep memory modest.
+        n_batch: most tokens per decode call. A bigger batch aborts llama.cpp, so the
+            engine splits prompts and caps drafts to fit.
+        n_threads: CPU threads for decoding and prompt processing.
+        weight_repack: llama.cpp's CPU weight repacking (``--repack``). Off by
+            default: on CPUs advertising AMX it kills the process on the first decode
+            of some quantisations, and losing a user's session is worse than the few
+            percent it gains.
+    """
+
+    path: Path
+    n_gpu_layers: int = -1
+    n_ctx: int = 0
+    n_batch: int = DEFAULT_BATCH
+    n_threads: int = field(default_factory=default_threads)
+    weight_repack: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+        if self.n_ctx < 0:
+            raise ConfigError(f"context size must be >= 0, got {self.n_ctx}")
+        if self.n_batch < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.n_batch}")
+        if self.n_threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {self.n_threads}")
+
+
+class DraftSource(StrEnum):
+    MODEL = "model"
+    NGRAM = "ngram"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class DraftSettings:
+    """llama.cpp's ``--spec-draft-n-max/-n-min/-p-min`` plus the draft source.
+
+    Attributes:
+        source: draft model, n-gram prompt lookup, or none (plain decoding).
+        n_max: most tokens drafted per step.
+        n_min: drafts shorter than this are not verified (the step decodes plainly).
+        p_min: stop drafting when the draft's top probability, renormalised over its
+            top 10 candidates, falls below this.
+        ngram_max / ngram_min: n-gram sizes tried by prompt lookup, longest first.
+    """
+
+    source: DraftSource = DraftSource.MODEL
+    n_max: int = 8
+    n_min: int = 0
+    p_min: float = 0.0
+    ngram_max: int = 3
+    ngram_min: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", DraftSource(self.source))
+        if self.n_max < 0:
+            raise ConfigError(f"draft-max must be >= 0, got {self.n_max}")
+        if self.n_min < 0 or self.n_min > max(self.n_max, 0):
+            raise ConfigError(f"draft-min must be between 0 and draft-max, got {self.n_min}")
+        if not 0.0 <= self.p_min <= 1.0:
+            raise ConfigError(f"draft-p-min must be between 0 and 1, got {self.p_min}")
+        if not 1 <= self.ngram_min <= self.ngram_max:
+            raise ConfigError("n-gram sizes need 1 <= ngram-min <= ngram-max")
+
+
+# llama.cpp's --sampling-seq letters we implement, in its default order.
+SAMPLER_LETTERS = {"k": "top_k", "y": "typical_p", "p": "top_p", "m": "min_p", "t": "temperature"}
+DEFAULT_SAMPLING_SEQUENCE = "kypmt"
+RANDOM_SEED = -1
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How the target's next token is chosen. Temperature <= 0 is greedy."""
+
+    temperature: float = 0.8
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    typical_p: float = 1.0
+    repeat_penalty: float = 1.0
+    repeat_last_n: int = 64
+    seed: int = RANDOM_SEED
+    sequence: str = DEFAULT_SAMPLING_SEQUENCE
+
+    def __post_init__(self) -> None:
+        unknown = set(self.sequence) - set(SAMPLER_LETTERS)
+        if unknown:
+            raise ConfigError(
+                f"unknown sampler letters {''.join(sorted(unknown))!r} in sampling sequence; "
+                f"known: {', '.join(f'{k}={v}' for k, v in SAMPLER_LETTERS.items())}"
+            )
+        if self.top_k < 0:
+            raise ConfigError("top-k must be >= 0")
+        if not 0.0 <= self.top_p <= 1.0 or not 0.0 <= self.min_p <= 1.0:
+            raise ConfigError("top-p and min-p must be between 0 and 1")
+        if self.repeat_penalty <= 0:
+            raise ConfigError("repeat penalty must be > 0")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Everything one answer needs besides the prompt."""
+
+    n_predict: int = 256
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    drafting: DraftSettings = field(default_factory=DraftSettings)
+    stop_strings: tuple[str, ...] = ()
+
+    def with_changes(self, **changes: Any) -> GenerationSettings:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,86 @@
+"""Token bytes to text, safe for characters split across tokens, and stop strings."""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import replace
+
+from core.engine.events import EmittedToken
+
+
+class IncrementalDetokenizer:
+    """Turns a stream of token byte pieces into text.
+
+    A UTF-8 character can span tokens (emoji, CJK in byte-level vocabularies); the
+    incremental decoder holds partial bytes back, so the token that completes the
+    character carries it and no replacement characters appear mid-stream.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, piece: bytes) -> str:
+        return self._decoder.decode(piece)
+
+    def flush(self) -> str:
+        """Whatever is still pending at the end (an incomplete character: U+FFFD)."""
+        return self._decoder.decode(b"", final=True)
+
+
+class StopStringHoldback:
+    """Holds back tokens whose text could be the start of a stop string.
+
+    Without it a stop string split across tokens would flash on screen and then
+    vanish, or leak into the answer. Works on whole tokens so that every character
+    shown keeps its token's provenance.
+    """
+
+    def __init__(self, stop_strings: tuple[str, ...]) -> None:
+        self._stop_strings = tuple(s for s in stop_strings if s)
+        self._pending: list[EmittedToken] = []
+
+    def feed(self, tokens: list[EmittedToken]) -> tuple[list[EmittedToken], bool]:
+        """Returns the tokens safe to show now, and whether a stop string was hit.
+
+        On a hit, the tokens end right before the stop string (the token holding its
+        first characters is cut), and everything after is dropped.
+        """
+        if not self._stop_strings:
+            return tokens, False
+        self._pending.extend(tokens)
+        text = "".join(token.text for token in self._pending)
+        hits = [index for stop in self._stop_strings if (index := text.find(stop)) >= 0]
+        if hits:
+            released = self._take_until(min(hits), cut_straddling=True)
+            self._pending = []
+            return released, True
+        return self._take_until(len(text) - self._longest_partial_match(text), False), False
+
+    def flush(self) -> list[EmittedToken]:
+        tokens, self._pending = self._pending, []
+        return tokens
+
+    def _take_until(self, boundary: int, cut_straddling: bool) -> list[EmittedToken]:
+        released: list[EmittedToken] = []
+        offset = 0
+        for count, token in enumerate(self._pending):
+            end = offset + len(token.text)
+            if end <= boundary:
+                released.append(token)
+                offset = end
+                continue
+            if cut_straddling and boundary > offset:
+                released.append(replace(token, text=token.text[: boundary - offset]))
+            self._pending = self._pending[count:]
+            return released
+        self._pending = []
+        return released
+
+    def _longest_partial_match(self, text: str) -> int:
+        best = 0
+        for stop in self._stop_strings:
+            for length in range(min(len(stop) - 1, len(text)), best, -1):
+                if text.endswith(stop[:length]):
+                    best = length
+                    break
+        return best

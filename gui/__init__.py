@@ -1,0 +1,1 @@
+"""SpecChat desktop window (PySide6). Renders core state and forwards user intents."""

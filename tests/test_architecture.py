@@ -1,0 +1,53 @@
+"""Layering rules: core/ never imports Qt, so it runs in scripts, servers and tests."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+CORE = Path(__file__).resolve().parent.parent / "core"
+FORBIDDEN = ("PySide6", "qasync", "shiboken6", "gui")
+
+
+def imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_no_core_module_imports_qt_or_gui() -> None:
+    offenders = {
+        str(path.relative_to(CORE.parent)): sorted(imported_roots(path) & set(FORBIDDEN))
+        for path in CORE.rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_importing_all_of_core_loads_no_qt() -> None:
+    modules = sorted(
+        ".".join(path.relative_to(CORE.parent).with_suffix("").parts).removesuffix(".__init__")
+        for path in CORE.rglob("*.py")
+    )
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "qt = ('PySide6', 'qasync', 'shiboken6')\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in qt]\n"
+        "print(','.join(loaded))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=CORE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert completed.stdout.strip() == ""

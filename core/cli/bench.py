@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-m", "--model", type=Path, help="target (default: demo pair)")
     parser.add_argument("-md", "--model-draft", type=Path, help="draft (default: demo pair)")
     parser.add_argument("-n", "--n-predict", type=int, default=256)
-    parser.add_argument("--draft-max", type=int, action="append", help="repeatable; default 8")
+    parser.add_argument("--draft-max", type=int, action="append", help="repeatable, default 8 16")
     parser.add_argument("--draft-p-min", type=float, default=0.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("-t", "--threads", type=int, default=default_threads())
@@ -68,7 +68,7 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
         draft_path = draft_path or pair.draft
     greedy = SamplingSettings(temperature=0.0)
     modes: list[tuple[str, DraftSettings]] = [("plain", DraftSettings(source=DraftSource.NONE))]
-    for n_max in args.draft_max or [8]:
+    for n_max in args.draft_max or [8, 16]:
         modes.append((f"draft max={n_max}", DraftSettings(n_max=n_max, p_min=args.draft_p_min)))
     if not args.no_ngram:
         modes.append(("ngram", DraftSettings(source=DraftSource.NGRAM, n_max=8)))

@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-t", "--threads", type=int, default=default_threads())
     parser.add_argument("-ngl", "--n-gpu-layers", dest="gpu_layers", type=int, default=-1)
     parser.add_argument("--no-ngram", action="store_true", help="skip the n-gram mode")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every run")
     parser.add_argument("-p", "--prompt", action="append", help="repeatable; default: 3 prompts")
     return parser
 
@@ -107,6 +108,13 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
                     if name == "plain":
                         plain_ids = result.token_ids
                     record.identical.append(result.token_ids == plain_ids)
+                    if args.verbose:
+                        out.write(
+                            f"  prompt {token_prompts.index(prompt) + 1} {name:<14}"
+                            f"{result.stats.decode_tokens_per_second:7.1f} t/s "
+                            f"{result.stats.n_predict:4d} tokens "
+                            f"accept {result.stats.acceptance * 100:5.1f}%\n"
+                        )
 
     plain_speed = statistics.median(results["plain"].speeds)
     out.write(f"{'mode':<16}{'tok/s':>8}{'speedup':>9}{'accept':>9}{'mean len':>10}  identical\n")

@@ -245,3 +245,18 @@ def test_prompt_from_file(
         ["-m", str(tiny_models.target), "--no-draft", "-p", "the cat", "-n", "5", "--temp", "0"],
     )
     assert from_file["tokens"] == inline["tokens"]
+
+
+def test_bench_prints_a_row_per_mode_with_exactness(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels
+) -> None:
+    argv = ["bench", "-m", str(tiny_models.target), "-md", str(tiny_models.draft),
+            "-n", "12", "--repeats", "1", "-p", "the cat", "--draft-max", "3"]  # fmt: skip
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("mode")) + 1 :]
+    rows = {line[:16].strip(): line for line in table}
+    assert set(rows) == {"plain", "draft max=3", "ngram"}
+    # Greedy speculation reproduced plain decoding in the single run of every mode.
+    assert all(row.endswith("1/1") for row in rows.values())
+    assert "1.00x" in rows["plain"]

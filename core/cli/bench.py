@@ -91,7 +91,7 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
             engine.generate(token_prompts[0], GenerationSettings(n_predict=16, sampling=greedy))
         )
         for _ in range(args.repeats):
-            for prompt in token_prompts:
+            for prompt_number, prompt in enumerate(token_prompts, start=1):
                 plain_ids: list[int] = []
                 for name, drafting in modes:
                     engine.target.reset()
@@ -110,7 +110,7 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
                     record.identical.append(result.token_ids == plain_ids)
                     if args.verbose:
                         out.write(
-                            f"  prompt {token_prompts.index(prompt) + 1} {name:<14}"
+                            f"  prompt {prompt_number} {name:<14}"
                             f"{result.stats.decode_tokens_per_second:7.1f} t/s "
                             f"{result.stats.n_predict:4d} tokens "
                             f"accept {result.stats.acceptance * 100:5.1f}%\n"

@@ -73,8 +73,9 @@ class DraftSettings:
     Attributes:
         source: draft model, n-gram prompt lookup, or none (plain decoding).
         n_max: most tokens drafted per step. 16 by default: on the demo pair
-            (2 CPU cores) it beat 8 by about 9%, since each verification batch is
-            then shared by more accepted tokens; LM Studio defaults to 16 as well.
+            (2 CPU cores) it beat 8 by 5-10% in each of three benchmark runs, since
+            each verification batch is then shared by more accepted tokens; LM
+            Studio defaults to 16 as well.
         n_min: drafts shorter than this are not verified (the step decodes plainly).
         p_min: stop drafting when the draft's top probability, renormalised over its
             top 10 candidates, falls below this.

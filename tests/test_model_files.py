@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from gguf import GGUFWriter
 
@@ -101,3 +102,17 @@ def test_real_models_with_different_tokenizers_are_refused(
     with SpeculativeEngine(ModelConfig(demo_pair.target, n_ctx=256), ModelConfig(copy)) as engine:
         assert engine.vocab_compatibility is not None
         assert engine.vocab_compatibility.compatible
+
+
+def test_float64_weight_matrix_is_refused_before_llama_cpp_sees_it(tmp_path: Path) -> None:
+    # llama.cpp loads such a file and then segfaults in its CPU matmul (met while
+    # writing the tiny test models), so the metadata check must refuse it.
+    path = tmp_path / "f64.gguf"
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_tensor("output.weight", np.ones((8, 4), dtype=np.float64))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ModelFileError, match=r"'output\.weight' has type F64"):
+        SpeculativeEngine(ModelConfig(path))

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.engine.chat_template import ChatMessage, render_chat
 from core.engine.config import DraftSettings, DraftSource, GenerationSettings, ModelConfig
@@ -286,7 +286,7 @@ class SpeculativeEngine:
             tail = detokenizer.flush()
             if tail and leftover:
                 last = leftover[-1]
-                leftover[-1] = EmittedToken(last.id, last.text + tail, last.provenance)
+                leftover[-1] = replace(last, text=last.text + tail)
             if leftover:
                 yield StepEvent(tuple(leftover), (), 0, 0, 0.0, 0.0)
         finished = time.perf_counter()
@@ -320,7 +320,7 @@ class SpeculativeEngine:
         if not tail or not tokens:
             return tokens
         last = tokens[-1]
-        return [*tokens[:-1], EmittedToken(last.id, last.text + tail, last.provenance)]
+        return [*tokens[:-1], replace(last, text=last.text + tail)]
 
     def _piece_text(self, token: int) -> str:
         return self.target.token_bytes(token).decode("utf-8", errors="replace")

@@ -30,15 +30,25 @@ class StopReason(StrEnum):
 
 @dataclass(frozen=True)
 class EmittedToken:
+    """One token the user receives.
+
+    ``draft_probability`` is the draft model's probability of this token when the
+    draft proposed it (``draft_accepted``), else None; the window shows it on hover.
+    """
+
     id: int
     text: str
     provenance: Provenance
+    draft_probability: float | None = None
 
 
 @dataclass(frozen=True)
 class RejectedToken:
+    """A drafted token the target threw away, with the draft's probability of it."""
+
     id: int
     text: str
+    draft_probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -146,8 +156,10 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     if isinstance(event, StepEvent):
         return {
             "type": "step",
-            "tokens": [[t.id, t.text, t.provenance.value] for t in event.tokens],
-            "rejected": [[t.id, t.text] for t in event.rejected],
+            "tokens": [
+                [t.id, t.text, t.provenance.value, t.draft_probability] for t in event.tokens
+            ],
+            "rejected": [[t.id, t.text, t.draft_probability] for t in event.rejected],
             "n_drafted": event.n_drafted,
             "n_accepted": event.n_accepted,
             "draft_ms": event.draft_ms,
@@ -164,8 +176,10 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 def event_from_dict(data: dict[str, Any]) -> Event:
     if data["type"] == "step":
         return StepEvent(
-            tokens=tuple(EmittedToken(i, s, Provenance(p)) for i, s, p in data["tokens"]),
-            rejected=tuple(RejectedToken(i, s) for i, s in data["rejected"]),
+            tokens=tuple(
+                EmittedToken(i, s, Provenance(p), *rest) for i, s, p, *rest in data["tokens"]
+            ),
+            rejected=tuple(RejectedToken(i, s, *rest) for i, s, *rest in data["rejected"]),
             n_drafted=data["n_drafted"],
             n_accepted=data["n_accepted"],
             draft_ms=data["draft_ms"],

@@ -90,7 +90,9 @@ class HubClient:
                 url = response.links.get("next", {}).get("url")
                 query = None  # the next link carries the query already
         except (httpx2.HTTPError, OSError, HFValidationError) as exc:
-            raise translate_hub_error(exc, self.endpoint) from exc
+            raise translate_hub_error(
+                exc, self.endpoint, token_sent=self.token is not None
+            ) from exc
         return items[:max_items]
 
     def model_info(self, repo_id: str, revision: str | None = None) -> ModelInfo:
@@ -104,4 +106,6 @@ class HubClient:
                 repo_id, revision=revision, files_metadata=True, timeout=self.timeout_s
             )
         except (httpx2.HTTPError, OSError, HFValidationError) as exc:
-            raise translate_hub_error(exc, self.endpoint, repo_id) from exc
+            raise translate_hub_error(
+                exc, self.endpoint, repo_id, token_sent=self.token is not None
+            ) from exc

@@ -1,16 +1,32 @@
-"""Downloading one file from the Hub: resumable, verified, cancellable.
+"""Downloading one file from the Hub: resumable, verified, cancellable, one writer per file.
 
 huggingface_hub deletes a partial file when a download is interrupted, so it
 cannot resume after a cancel or a restart. This module does the transfer itself:
 bytes go to ``<destination>/.partial/<file>.part`` (with a small JSON note of what
 they belong to), a later run continues with an HTTP ``Range`` request, and only
 a file whose SHA-256 matches the Hub's LFS metadata is moved to its final name.
+
+What a bad network and a full disk do, and what happens then:
+
+- Only one download writes a given file: an OS lock on ``<file>.lock`` next to the
+  partial data (``core.hub.lock``); a second caller waits or is told plainly.
+- Dropped connections and 5xx answers are retried with a backoff, 429 and 503 after
+  the server's ``Retry-After`` (bounded); every run has a cap on reconnects and on
+  the time spent waiting, so a connection that keeps dropping ends with a message.
+- A resume sends ``If-Range`` with the ETag the data came with: a file that changed
+  on the Hub is fetched anew instead of being glued onto the old bytes.
+- Nothing is written past the size the Hub lists; when the Hub lists more than it
+  serves, the data is checked against the SHA-256 and placed if it matches.
+- A full disk keeps the partial data and says how much space the rest needs.
+- Cancel shuts the connection down (``core.hub.cancel``): a stalled read returns at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import io
 import json
 import logging
 import os
@@ -22,24 +38,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
-from huggingface_hub.errors import HfHubHTTPError
-from huggingface_hub.utils import get_session, hf_raise_for_status
+from huggingface_hub.errors import HfHubHTTPError, RevisionNotFoundError
+from huggingface_hub.utils import hf_raise_for_status
 
 from core.gguf_meta import file_sha256
+from core.hub.cancel import ConnectionCanceller, cancel_connections_on
 from core.hub.client import HubClient
 from core.hub.errors import (
+    AlreadyDownloadingError,
     ChecksumMismatchError,
     DownloadCancelled,
+    FileChangedError,
     HubError,
     HubFileNotFoundError,
     InsufficientDiskSpaceError,
     NetworkError,
+    RateLimitedError,
+    format_wait,
     translate_hub_error,
 )
-from core.library.memory import format_gib
+from core.hub.lock import WriterLock
 from core.paths import models_dir
 
 logger = logging.getLogger(__name__)
@@ -47,9 +68,14 @@ logger = logging.getLogger(__name__)
 PARTIAL_DIR_NAME = ".partial"
 PARTIAL_SUFFIX = ".part"
 NOTE_SUFFIX = ".part.json"
+LOCK_SUFFIX = ".lock"
 # Free space kept on top of the file, so a download never fills a disk to the last byte.
 DISK_SPACE_MARGIN_BYTES = 64 << 20
 SPEED_WINDOW_S = 5.0
+# Errnos of a full disk or an exhausted quota.
+_DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+_T = TypeVar("_T")
 
 
 class DownloadState(Enum):
@@ -69,7 +95,11 @@ class DownloadState(Enum):
 class DownloadProgress:
     """Where a download stands; ``bytes_done`` counts resumed bytes too.
 
-    During VERIFYING, ``bytes_done`` counts bytes hashed so far.
+    During VERIFYING, ``bytes_done`` counts bytes hashed so far. ``note`` is a
+    sentence for the user about something that happened on the way (a dropped
+    connection being retried, a file that changed on the Hub, waiting for another
+    download of the same file); it comes with one progress report only, so a
+    front end shows it once, on its own line or in a status field.
     """
 
     state: DownloadState
@@ -79,6 +109,7 @@ class DownloadProgress:
     eta_seconds: float | None = None
     resumed_from: int = 0
     bytes_transferred: int = 0
+    note: str | None = None
 
     @property
     def fraction(self) -> float | None:
@@ -105,9 +136,15 @@ class DownloadRequest:
 
     @property
     def note_path(self) -> Path:
-        return self.partial_path.with_name(
-            self.partial_path.name[: -len(PARTIAL_SUFFIX)] + NOTE_SUFFIX
-        )
+        return self._sibling(NOTE_SUFFIX)
+
+    @property
+    def lock_path(self) -> Path:
+        return self._sibling(LOCK_SUFFIX)
+
+    def _sibling(self, suffix: str) -> Path:
+        partial = self.partial_path
+        return partial.with_name(partial.name[: -len(PARTIAL_SUFFIX)] + suffix)
 
 
 def default_destination(repo_id: str) -> Path:
@@ -123,14 +160,52 @@ def free_disk_bytes(path: Path) -> int:
     return shutil.disk_usage(probe).free
 
 
+def format_size(n_bytes: float) -> str:
+    """Bytes in the unit a person reads best; small numbers never show as "0.00 GiB"."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n_bytes) < 1024 or unit == "GiB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    raise AssertionError("unreachable: the loop returns at GiB")
+
+
+def write_all(sink: io.FileIO, data: bytes | memoryview) -> None:
+    """Write every byte (a raw file may write fewer than asked); OSError on a full disk."""
+    view = memoryview(data)
+    while view:
+        written = sink.write(view)
+        view = view[written or 0 :]
+
+
 @dataclass(frozen=True)
 class TransferSettings:
-    """Knobs of a transfer; tests shorten the delays and fake the disk."""
+    """Knobs of a transfer; tests shorten the delays and fake the disk.
+
+    Attributes:
+        max_attempts: failed attempts in a row without new bytes before giving up.
+        max_reconnects: failed attempts in one run, with progress or without: a
+            connection that drops every few KiB ends here instead of crawling on.
+        max_retry_wait_s: total time one run may spend waiting between attempts.
+        retry_delay_s: first backoff delay; doubled per failure in a row.
+        max_retry_delay_s: the longest single backoff delay.
+        max_retry_after_s: the longest ``Retry-After`` honoured; a server asking for
+            more ends the run with the time it asked for, instead of a frozen queue.
+        cancel_poll_s: how often the cancel watcher looks at the cancel event.
+        wait_for_other_writer_s: how long to wait while another download writes the
+            same file; 0 reports it at once (AlreadyDownloadingError).
+    """
 
     max_attempts: int = 4
+    max_reconnects: int = 20
+    max_retry_wait_s: float = 300.0
     retry_delay_s: float = 1.0
+    max_retry_delay_s: float = 30.0
+    max_retry_after_s: float = 120.0
     connect_timeout_s: float = 15.0
     read_timeout_s: float = 30.0
+    max_redirects: int = 10
+    cancel_poll_s: float = 0.1
+    wait_for_other_writer_s: float = 0.0
     progress_interval_s: float = 0.1
     free_disk_bytes: Callable[[Path], int] = field(default=free_disk_bytes)
 
@@ -147,6 +222,10 @@ class RemoteFile:
     @property
     def identity(self) -> str:
         return self.sha256 or self.git_blob_id or f"size:{self.size}"
+
+    @property
+    def has_checksum(self) -> bool:
+        return bool(self.sha256 or self.git_blob_id)
 
 
 def git_blob_sha1(path: Path) -> str:
@@ -174,10 +253,23 @@ class _SpeedMeter:
         return (total_transferred - first_bytes) / elapsed if elapsed > 0 else 0.0
 
 
+class _RangePastEnd(Exception):
+    """The server answered 416: the resume offset is at or past its end of the file."""
+
+
+class _FileChanged(Exception):
+    """The bytes on the Hub are not the ones the partial data came from."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
 class FileDownloader:
     """Downloads one file, reporting progress; cancelled by setting ``cancel_event``.
 
-    Call ``run`` on a worker thread; ``cancel_event`` may be set from any thread.
+    Call ``run`` on a worker thread; ``cancel_event`` may be set from any thread and
+    ``run`` then returns within about ``cancel_poll_s`` even on a stalled connection.
     """
 
     def __init__(
@@ -197,33 +289,104 @@ class FileDownloader:
         self._last_emit = 0.0
         self._resumed_from = 0
         self._transferred = 0
+        self._note: dict[str, Any] = {}
+        self._canceller = ConnectionCanceller()
+        # Retry accounting for the whole run (metadata requests and transfers).
+        self._failures = 0
+        self._failures_in_a_row = 0
+        self._waited_s = 0.0
+        # Set once a server resumed at the wrong offset: the rest of the run
+        # downloads from the start instead of trusting its ranges.
+        self._ranges_usable = True
+        self._restarted_short_file = False
+        self._served_more_than_listed = False
+        self._verified = False
 
     def run(self) -> Path:
         """Fetch, verify and move the file into place; returns its final path.
 
         Raises:
             DownloadCancelled: the cancel event was set; partial data is kept.
+            AlreadyDownloadingError: another download is writing this file.
             ChecksumMismatchError: the data was corrupt; it was deleted.
-            InsufficientDiskSpaceError: refused before any byte was fetched.
+            InsufficientDiskSpaceError: too little space, before or during the transfer;
+                partial data is kept.
             HubError: gated, not found, network and rate-limit problems.
         """
         request = self._request
-        remote = self._remote_file()
+        lock = WriterLock(request.lock_path)
+        if not self._acquire(lock):
+            self._remove_empty_partial_dir()
+            raise self._already_downloading(lock)
+        try:
+            with cancel_connections_on(self._cancel, self._canceller, self._settings.cancel_poll_s):
+                return self._run_locked()
+        except OSError as exc:
+            # Disk errors other than a full disk: permissions, a read-only or
+            # vanished folder. Named here so they read as a sentence, not a traceback.
+            raise HubError(
+                f"cannot write {request.filename} into {request.destination_dir}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+        finally:
+            self._remove_empty_partial()
+            lock.release()
+            self._remove_empty_partial_dir()
+
+    def _run_locked(self) -> Path:
+        request = self._request
+        remote = self._with_retries(self._remote_file)
         if self._already_complete(remote):
             logger.info("%s is already downloaded and verified", request.final_path)
             self._emit(DownloadState.DONE, remote.size, remote.size, force=True)
             return request.final_path
         partial_size = self._prepare_partial(remote)
-        self._check_disk_space(remote.size - partial_size)
+        self._check_disk_space(remote, partial_size)
         self._resumed_from = partial_size
-        self._transfer_with_retries(remote)
-        self._verify(remote)
+        remote = self._transfer_with_retries(remote)
+        if not self._verified:
+            self._verify(remote)
         request.final_path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(request.partial_path, request.final_path)
-        self._remove_partial_note()
+        request.note_path.unlink(missing_ok=True)
         self._emit(DownloadState.DONE, remote.size, remote.size, force=True)
         logger.info("downloaded %s/%s to %s", request.repo_id, request.filename, request.final_path)
         return request.final_path
+
+    # -- one writer per file ---------------------------------------------------------
+
+    def _acquire(self, lock: WriterLock) -> bool:
+        if lock.acquire(0, self._cancel):
+            return True
+        wait_s = self._settings.wait_for_other_writer_s
+        if wait_s <= 0:
+            return False
+        self._emit(
+            DownloadState.QUEUED,
+            0,
+            0,
+            force=True,
+            note=f"waiting for another download of {self._request.filename} to finish",
+        )
+        if lock.acquire(wait_s, self._cancel):
+            return True
+        self._check_cancelled()
+        return False
+
+    def _already_downloading(self, lock: WriterLock) -> AlreadyDownloadingError:
+        pid = lock.holder_pid()
+        who = (
+            "another download in this app"
+            if pid == os.getpid()
+            else f"another SpecChat process (pid {pid})"
+            if pid
+            else "another SpecChat process"
+        )
+        return AlreadyDownloadingError(
+            f"{self._request.filename} is already being downloaded into "
+            f"{self._request.destination_dir} by {who}; wait for it to finish "
+            "(or cancel it there), nothing was changed here"
+        )
 
     # -- what to fetch ---------------------------------------------------------------
 
@@ -245,7 +408,9 @@ class FileDownloader:
 
     def _already_complete(self, remote: RemoteFile) -> bool:
         final = self._request.final_path
-        if not final.is_file() or final.stat().st_size != remote.size:
+        if not final.is_file():
+            return False
+        if final.stat().st_size != remote.size and not remote.has_checksum:
             return False
         return self._checksum_matches(final, remote)
 
@@ -254,18 +419,27 @@ class FileDownloader:
         partial = self._request.partial_path
         note = self._read_note()
         if partial.exists():
-            same_file = note.get("identity") == remote.identity
-            if not same_file or partial.stat().st_size > remote.size:
-                logger.info("discarding partial data of a different version: %s", partial)
+            if note.get("identity") != remote.identity:
+                self._announce(
+                    f"{self._request.filename} changed on the Hub since the partial download "
+                    f"started (commit {_short(note.get('commit'))} → {_short(remote.commit)}); "
+                    "starting over",
+                    remote,
+                )
                 partial.unlink()
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        note_data = {
+                note = {}
+            elif partial.stat().st_size > remote.size:
+                logger.info("discarding partial data larger than the file: %s", partial)
+                partial.unlink()
+                note = {}
+        self._note = {
             "repo_id": self._request.repo_id,
             "filename": self._request.filename,
             "identity": remote.identity,
             "size": remote.size,
+            "commit": remote.commit,
+            "etag": note.get("etag"),
         }
-        self._request.note_path.write_text(json.dumps(note_data))
         return partial.stat().st_size if partial.exists() else 0
 
     def _read_note(self) -> dict[str, Any]:
@@ -275,95 +449,309 @@ class FileDownloader:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def _check_disk_space(self, remaining: int) -> None:
+    def _save_note(self, etag: str | None) -> None:
+        self._note["etag"] = etag
+        self._request.partial_path.parent.mkdir(parents=True, exist_ok=True)
+        self._request.note_path.write_text(json.dumps(self._note))
+
+    def _check_disk_space(self, remote: RemoteFile, partial_size: int) -> None:
+        remaining = remote.size - partial_size
         free = self._settings.free_disk_bytes(self._request.destination_dir)
-        if free < remaining + DISK_SPACE_MARGIN_BYTES:
+        needed = remaining + DISK_SPACE_MARGIN_BYTES
+        if free < needed:
             raise InsufficientDiskSpaceError(
                 f"not enough disk space for {self._request.filename}: it needs "
-                f"{format_gib(remaining)} more, {format_gib(free)} is free on the disk "
-                f"of {self._request.destination_dir}"
+                f"{format_size(needed)} ({format_size(remaining)} still to download + "
+                f"{format_size(DISK_SPACE_MARGIN_BYTES)} always left free) and "
+                f"{format_size(free)} is free on the disk of {self._request.destination_dir}; "
+                f"free at least {format_size(needed - free)} more",
+                more_needed_bytes=needed - free,
             )
+
+    # -- retries ---------------------------------------------------------------------
+
+    def _with_retries(self, operation: Callable[[], _T]) -> _T:
+        """Run a request, retrying transient failures under the run's retry budget."""
+        while True:
+            self._check_cancelled()
+            try:
+                return operation()
+            except (NetworkError, RateLimitedError) as exc:
+                self._after_failure(exc, progressed=False)
+
+    def _after_failure(self, error: NetworkError | RateLimitedError, progressed: bool) -> None:
+        """Wait before the next attempt, or raise when the run's budget is spent."""
+        settings = self._settings
+        self._failures += 1
+        self._failures_in_a_row = 1 if progressed else self._failures_in_a_row + 1
+        retry_after = error.retry_after_seconds
+        if retry_after is not None and retry_after > settings.max_retry_after_s:
+            raise type(error)(
+                f"{error}; the Hub asks to wait {format_wait(retry_after)} before the next "
+                f"request, so the download stopped{self._kept_clause()}",
+                retry_after,
+            ) from error
+        if self._failures_in_a_row >= settings.max_attempts:
+            raise type(error)(
+                f"{error}; gave up after {self._failures_in_a_row} attempts in a row "
+                f"without progress{self._kept_clause()}",
+                retry_after,
+            ) from error
+        if retry_after is not None:
+            delay = retry_after
+        else:
+            backoff = settings.retry_delay_s * 2 ** (self._failures_in_a_row - 1)
+            delay = min(backoff, settings.max_retry_delay_s)
+        if self._failures >= settings.max_reconnects or (
+            self._waited_s + delay > settings.max_retry_wait_s
+        ):
+            raise NetworkError(
+                f"the connection to the Hub keeps dropping: it failed {self._failures} times "
+                f"during this download (last: {error}){self._kept_clause()}",
+                retry_after,
+            ) from error
+        self._announce(
+            f"{error}; retrying in {format_wait(delay)} "
+            f"(attempt {self._failures + 1} of at most {settings.max_reconnects})"
+        )
+        if self._cancel.wait(delay):
+            raise DownloadCancelled("download cancelled; partial data kept") from error
+        self._waited_s += delay
+
+    def _kept_clause(self) -> str:
+        kept = self._partial_size()
+        if kept == 0:
+            return "; nothing was downloaded yet"
+        size = self._note.get("size")
+        of = f" of {format_size(size)}" if isinstance(size, int) else ""
+        return (
+            f"; {format_size(kept)}{of} is kept in {self._request.partial_path}, "
+            "run the download again to resume"
+        )
 
     # -- the transfer ----------------------------------------------------------------
 
-    def _transfer_with_retries(self, remote: RemoteFile) -> None:
-        failures = 0
+    def _transfer_with_retries(self, remote: RemoteFile) -> RemoteFile:
+        """Bring the partial file to the listed size; the RemoteFile it belongs to."""
+        changes = 0
         while True:
             self._check_cancelled()
             before = self._partial_size()
             try:
-                self._transfer(remote)
-            except NetworkError as exc:
-                # A failure after progress starts the count afresh: only stalls give up.
-                failures = 1 if self._partial_size() > before else failures + 1
-                if failures >= self._settings.max_attempts:
-                    raise NetworkError(
-                        f"{exc}; the partial download is kept, run the download again to resume"
-                    ) from exc
-                delay = self._settings.retry_delay_s * 2 ** (failures - 1)
-                logger.warning("download interrupted (%s); resuming in %.1f s", exc, delay)
-                if self._cancel.wait(delay):
-                    raise DownloadCancelled("download cancelled; partial data kept") from exc
-                continue
-            if self._partial_size() == remote.size:
-                return
-            if self._partial_size() > remote.size:
-                self._discard_partial()
-                raise ChecksumMismatchError(
-                    f"the Hub sent more data than {self._request.filename} holds; "
-                    "the data was discarded, run the download again"
+                ended_at_servers_size = self._transfer(remote)
+                if self._partial_size() >= remote.size:
+                    return remote
+                if ended_at_servers_size:
+                    # The server says that was the whole file, yet the Hub lists more.
+                    raise _RangePastEnd
+                raise NetworkError(
+                    f"the connection ended after {format_size(self._partial_size())} "
+                    f"of {format_size(remote.size)}"
                 )
-            failures += 1
-            if failures >= self._settings.max_attempts:
-                raise NetworkError("the Hub kept ending the transfer early; partial data kept")
+            except _RangePastEnd:
+                if self._short_file_is_complete(remote):
+                    return remote
+                error = NetworkError(
+                    "the Hub serves less than it lists and the data kept does not match "
+                    "the checksum; starting over"
+                )
+            except _FileChanged as changed:
+                changes += 1
+                remote = self._restart_on_new_version(remote, changed.why, changes)
+                continue
+            except NetworkError as exc:
+                error = exc
+            except RateLimitedError as exc:
+                self._after_failure(exc, progressed=False)
+                continue
+            self._after_failure(error, progressed=self._partial_size() > before)
 
     def _partial_size(self) -> int:
         partial = self._request.partial_path
         return partial.stat().st_size if partial.exists() else 0
 
-    def _transfer(self, remote: RemoteFile) -> None:
+    def _transfer(self, remote: RemoteFile) -> bool:
+        """One request; True when the body ended where the server said its file ends."""
         request = self._request
-        offset = self._partial_size()
+        offset = self._partial_size() if self._ranges_usable else 0
         if offset == remote.size:
-            return
+            return True
         url = self._client.file_url(
             request.repo_id, request.filename, revision=remote.commit or request.revision
         )
         headers = self._client.headers()
+        etag = self._note.get("etag")
         if offset:
             headers["Range"] = f"bytes={offset}-"
+            # If-Range makes a server answer 200 with the whole new file when the
+            # bytes changed, instead of the tail of a different file. Only strong
+            # ETags may be used there.
+            if isinstance(etag, str) and not etag.startswith("W/"):
+                headers["If-Range"] = etag
         timeout = httpx2.Timeout(
             self._settings.read_timeout_s, connect=self._settings.connect_timeout_s
         )
-        endpoint = self._client.endpoint
         try:
-            with get_session().stream("GET", url, headers=headers, timeout=timeout) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    hf_raise_for_status(response)
-                mode = "ab"
-                if offset and response.status_code != 206:
-                    logger.info("the server ignored the Range request; starting over")
-                    mode, offset = "wb", 0
-                elif offset and not self._range_starts_at(response, offset):
-                    raise NetworkError("the server resumed at the wrong position")
-                self._emit(DownloadState.DOWNLOADING, offset, remote.size, force=True)
-                with request.partial_path.open(mode) as sink:
-                    for chunk in response.iter_bytes():
-                        # Write before checking: every byte received is kept for the resume.
-                        sink.write(chunk)
-                        offset += len(chunk)
-                        self._transferred += len(chunk)
-                        self._emit(DownloadState.DOWNLOADING, offset, remote.size)
-                        if self._cancel.is_set():
-                            raise DownloadCancelled("download cancelled; partial data kept")
+            with (
+                httpx2.Client(
+                    follow_redirects=True, max_redirects=self._settings.max_redirects
+                ) as http,
+                http.stream(
+                    "GET",
+                    url,
+                    headers=headers,
+                    timeout=timeout,
+                    extensions={"trace": self._canceller.trace},
+                ) as response,
+            ):
+                offset, server_size = self._check_response(response, remote, offset, headers)
+                end = self._receive(response, remote, offset)
+                return end == server_size
+        except DownloadCancelled:
+            raise
         except (httpx2.HTTPError, HfHubHTTPError) as exc:
-            raise translate_hub_error(exc, endpoint, request.repo_id, request.filename) from exc
+            if self._cancel.is_set():
+                raise DownloadCancelled("download cancelled; partial data kept") from exc
+            if remote.commit and isinstance(exc, RevisionNotFoundError):
+                # The commit the partial data came from is gone (history rewritten).
+                raise _FileChanged("its commit is no longer on the Hub") from exc
+            raise translate_hub_error(
+                exc,
+                self._client.endpoint,
+                request.repo_id,
+                request.filename,
+                token_sent=self._client.token is not None,
+            ) from exc
 
-    @staticmethod
-    def _range_starts_at(response: httpx2.Response, offset: int) -> bool:
-        content_range = response.headers.get("Content-Range", "")
-        return content_range.startswith(f"bytes {offset}-")
+    def _check_response(
+        self, response: httpx2.Response, remote: RemoteFile, offset: int, sent: dict[str, str]
+    ) -> tuple[int, int | None]:
+        """Decide where the body's bytes go: the offset they start at, and the size of
+        the whole file as the server states it (None when it does not say)."""
+        if response.status_code == 416 and offset:
+            raise _RangePastEnd
+        if response.status_code >= 400:
+            response.read()
+            hf_raise_for_status(response)
+        etag = response.headers.get("ETag")
+        known = self._note.get("etag")
+        if offset and response.status_code == 206:
+            if known and etag and etag != known:
+                # The server ignored If-Range (or got none): its bytes are another file's.
+                raise _FileChanged("its ETag changed")
+            if not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+                self._ranges_usable = False
+                raise NetworkError(
+                    "the server resumed at the wrong position; downloading from the start"
+                )
+        elif offset:
+            if "If-Range" in sent and etag != known:
+                raise _FileChanged("the server sent a different version")
+            logger.info("the server ignored the Range request; downloading from the start")
+            offset = 0
+        self._save_note(etag)
+        self._emit(DownloadState.DOWNLOADING, offset, remote.size, force=True)
+        return offset, _stated_size(response)
+
+    def _receive(self, response: httpx2.Response, remote: RemoteFile, offset: int) -> int:
+        """Append the body to the partial file, never past the listed size; the end offset."""
+        partial = self._request.partial_path
+        with partial.open("ab" if offset else "wb", buffering=0) as sink:
+            assert isinstance(sink, io.FileIO)  # buffering=0 gives the raw file
+            for chunk in response.iter_bytes():
+                room = remote.size - offset
+                if len(chunk) > room:
+                    # Stop at the listed size: a body longer than the file (no or a
+                    # wrong Content-Length) never fills the disk; the checksum decides.
+                    self._write(sink, chunk[:room], remote)
+                    self._transferred += room
+                    self._served_more_than_listed = True
+                    logger.info("the Hub sent more than the %d bytes it lists", remote.size)
+                    return remote.size
+                self._write(sink, chunk, remote)
+                offset += len(chunk)
+                self._transferred += len(chunk)
+                self._emit(DownloadState.DOWNLOADING, offset, remote.size)
+                self._check_cancelled()
+        return offset
+
+    def _write(self, sink: io.FileIO, data: bytes, remote: RemoteFile) -> None:
+        try:
+            write_all(sink, data)
+        except OSError as exc:
+            if exc.errno not in _DISK_FULL_ERRNOS:
+                raise
+            raise self._disk_full(remote) from exc
+
+    def _disk_full(self, remote: RemoteFile) -> InsufficientDiskSpaceError:
+        request = self._request
+        kept = self._partial_size()
+        remaining = remote.size - kept
+        needed = remaining + DISK_SPACE_MARGIN_BYTES
+        free = self._settings.free_disk_bytes(request.destination_dir)
+        more = max(needed - free, 0)
+        return InsufficientDiskSpaceError(
+            f"the disk of {request.destination_dir} is full: {format_size(kept)} of "
+            f"{request.filename} was downloaded and is kept in {request.partial_path}; "
+            f"the rest needs {format_size(needed)} ({format_size(remaining)} still to "
+            f"download + {format_size(DISK_SPACE_MARGIN_BYTES)} always left free) and "
+            f"{format_size(free)} is free: free at least {format_size(more)} and run the "
+            "download again to resume",
+            more_needed_bytes=more,
+        )
+
+    def _short_file_is_complete(self, remote: RemoteFile) -> bool:
+        """After a 416: is what we hold already the whole file? Else start over once."""
+        kept = self._partial_size()
+        if remote.has_checksum and self._checksum_matches(self._request.partial_path, remote):
+            logger.warning(
+                "the Hub lists %s as %d bytes but serves %d; the data matches its checksum",
+                self._request.filename,
+                remote.size,
+                kept,
+            )
+            self._verified = True
+            return True
+        if self._restarted_short_file or not remote.has_checksum:
+            self._discard_partial()
+            check = (
+                "that data does not match the Hub's checksum"
+                if remote.has_checksum
+                else "the Hub gives no checksum to check that data"
+            )
+            raise ChecksumMismatchError(
+                f"the Hub lists {self._request.filename} as {format_size(remote.size)} but "
+                f"serves only {format_size(kept)}, and {check}; the data was discarded, "
+                "try again later"
+            )
+        self._restarted_short_file = True
+        self._request.partial_path.unlink(missing_ok=True)
+        return False
+
+    def _restart_on_new_version(self, remote: RemoteFile, why: str, changes: int) -> RemoteFile:
+        """The file changed on the Hub mid-download: drop the old bytes, fetch the new file."""
+        name = self._request.filename
+        if changes > 1:
+            self._discard_partial()
+            raise FileChangedError(
+                f"{name} keeps changing on the Hub while it downloads ({why}); "
+                "the data was discarded, try again later"
+            )
+        fresh = self._with_retries(self._remote_file)
+        self._discard_partial()
+        self._ranges_usable = True
+        if fresh.identity != remote.identity:
+            self._announce(
+                f"{name} changed on the Hub during the download (commit "
+                f"{_short(remote.commit)} → {_short(fresh.commit)}); starting over",
+                fresh,
+            )
+        else:
+            self._announce(f"{name} was served differently on resume ({why}); starting over")
+        self._prepare_partial(fresh)
+        self._check_disk_space(fresh, 0)
+        self._resumed_from = 0
+        return fresh
 
     def _check_cancelled(self) -> None:
         if self._cancel.is_set():
@@ -376,9 +764,14 @@ class FileDownloader:
         self._emit(DownloadState.VERIFYING, 0, remote.size, force=True)
         if not self._checksum_matches(partial, remote):
             self._discard_partial()
+            cause = (
+                f"the Hub sent more data than the {format_size(remote.size)} it lists"
+                if self._served_more_than_listed
+                else "corrupted in transfer"
+            )
             raise ChecksumMismatchError(
-                f"{self._request.filename} does not match the Hub's checksum (corrupted in "
-                "transfer); the data was discarded, run the download again"
+                f"{self._request.filename} does not match the Hub's checksum ({cause}); "
+                "the data was discarded, run the download again"
             )
 
     def _checksum_matches(self, path: Path, remote: RemoteFile) -> bool:
@@ -394,19 +787,43 @@ class FileDownloader:
         logger.warning("the Hub gave no checksum for %s; only its size was checked", path.name)
         return path.stat().st_size == remote.size
 
+    # -- tidying up ------------------------------------------------------------------
+
     def _discard_partial(self) -> None:
         self._request.partial_path.unlink(missing_ok=True)
-        self._remove_partial_note()
-
-    def _remove_partial_note(self) -> None:
         self._request.note_path.unlink(missing_ok=True)
+
+    def _remove_empty_partial(self) -> None:
+        """A failed or cancelled run leaves data to resume from, or nothing at all."""
+        request = self._request
+        with contextlib.suppress(OSError):
+            if request.partial_path.stat().st_size == 0:
+                request.partial_path.unlink()
+        if not request.partial_path.exists():
+            request.note_path.unlink(missing_ok=True)
+
+    def _remove_empty_partial_dir(self) -> None:
         # rmdir fails while other partial downloads still live there, as it should.
         with contextlib.suppress(OSError):
             self._request.partial_path.parent.rmdir()
 
     # -- progress --------------------------------------------------------------------
 
-    def _emit(self, state: DownloadState, done: int, total: int, force: bool = False) -> None:
+    def _announce(self, note: str, remote: RemoteFile | None = None) -> None:
+        """Tell the user about a retry or a restart: logged, and sent with the progress."""
+        logger.info("%s: %s", self._request.filename, note)
+        size = remote.size if remote else self._note.get("size")
+        total = size if isinstance(size, int) else 0
+        self._emit(DownloadState.DOWNLOADING, self._partial_size(), total, force=True, note=note)
+
+    def _emit(
+        self,
+        state: DownloadState,
+        done: int,
+        total: int,
+        force: bool = False,
+        note: str | None = None,
+    ) -> None:
         if self._on_progress is None:
             return
         now = time.monotonic()
@@ -419,10 +836,24 @@ class FileDownloader:
             DownloadProgress(
                 state=state,
                 bytes_done=done,
-                total_bytes=total,
+                total_bytes=total or None,
                 bytes_per_second=speed,
                 eta_seconds=eta,
                 resumed_from=self._resumed_from,
                 bytes_transferred=self._transferred,
+                note=note,
             )
         )
+
+
+def _stated_size(response: httpx2.Response) -> int | None:
+    """The whole file's size per the response: Content-Range's total, or a 200's length."""
+    if response.status_code == 206:
+        total = response.headers.get("Content-Range", "").rpartition("/")[2]
+        return int(total) if total.isdigit() else None
+    length = response.headers.get("Content-Length", "")
+    return int(length) if length.isdigit() else None
+
+
+def _short(commit: object) -> str:
+    return commit[:8] if isinstance(commit, str) and commit else "unknown"

@@ -6,6 +6,9 @@ exceptions of huggingface_hub and its HTTP client into these.
 
 from __future__ import annotations
 
+import time
+from email.utils import parsedate_to_datetime
+
 import httpx2
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -42,8 +45,23 @@ class InvalidTokenError(HubError):
     """The Hub rejected the access token."""
 
 
+class TokenRequiredError(HubError):
+    """The Hub answered 401 to a request sent without a token: the repository needs one."""
+
+
 class NetworkError(HubError):
-    """The Hub could not be reached, or the connection broke."""
+    """The Hub could not be reached, the connection broke, or the server failed (5xx).
+
+    ``retry_after_seconds`` is the server's ``Retry-After`` (a 503 may carry one).
+    """
+
+    def __init__(self, message: str, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class RedirectLoopError(HubError):
+    """The Hub (or a mirror, proxy or CDN) kept redirecting without serving the file."""
 
 
 class RateLimitedError(HubError):
@@ -63,26 +81,65 @@ class ChecksumMismatchError(HubError):
 
 
 class InsufficientDiskSpaceError(HubError):
-    """The destination's disk has less free space than the download needs."""
+    """The destination's disk has less free space than the download needs.
+
+    Raised before a transfer starts and when the disk fills up during one; the
+    partial data is kept in both cases. ``more_needed_bytes`` is what the user
+    has to free (the rest of the file plus the safety margin, less what is free).
+    """
+
+    def __init__(self, message: str, more_needed_bytes: int = 0) -> None:
+        super().__init__(message)
+        self.more_needed_bytes = more_needed_bytes
 
 
-def _retry_after(response: httpx2.Response | None) -> float | None:
+class AlreadyDownloadingError(HubError):
+    """Another download (in this app or another process) is writing the same file."""
+
+
+class FileChangedError(HubError):
+    """The file changed on the Hub while it was being downloaded, more than once."""
+
+
+def retry_after_seconds(response: httpx2.Response | None) -> float | None:
+    """The ``Retry-After`` header in seconds (it may be a number or an HTTP date)."""
     if response is None:
         return None
     value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def format_wait(seconds: float) -> str:
+    """A wait a person reads at a glance: "45 s", "3 min", "2 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
 
 
 def translate_hub_error(
-    error: Exception, endpoint: str, repo_id: str | None = None, filename: str | None = None
+    error: Exception,
+    endpoint: str,
+    repo_id: str | None = None,
+    filename: str | None = None,
+    token_sent: bool = True,
 ) -> HubError:
     """Map an exception from huggingface_hub or httpx2 to a HubError with a clear message.
 
     Exceptions that are already a HubError are returned unchanged; anything unknown
-    becomes a plain HubError that names the original.
+    becomes a plain HubError that names the original. ``token_sent`` tells a 401
+    for a missing token from a 401 for a rejected one.
     """
     if isinstance(error, HubError):
         return error
@@ -108,18 +165,34 @@ def translate_hub_error(
     if isinstance(error, HfHubHTTPError):
         response = error.response
         status = response.status_code if response is not None else None
+        retry_after = retry_after_seconds(response)
         if status == 429:
-            retry_after = _retry_after(response)
-            wait = f"; try again in {retry_after:.0f} s" if retry_after is not None else ""
+            wait = f"; try again in {format_wait(retry_after)}" if retry_after is not None else ""
             return RateLimitedError(
                 f"the Hub is rate-limiting requests from this machine{wait}", retry_after
             )
+        if status == 401 and not token_sent:
+            return TokenRequiredError(
+                f"{repo} needs a Hugging Face token (it is private or gated) and none is set "
+                f"({TOKEN_HINT})"
+            )
         if status == 401:
             return InvalidTokenError(f"the Hub rejected the access token ({TOKEN_HINT})")
+        if status == 408:
+            return NetworkError("the Hub timed out waiting for the request (408)", retry_after)
         if status is not None and status >= 500:
-            return NetworkError(f"the Hub had a server error ({status}); try again later")
+            busy = " (it is busy or down for maintenance)" if status == 503 else ""
+            return NetworkError(
+                f"the Hub had a server error ({status}){busy}; try again later", retry_after
+            )
         server_message = error.server_message or str(error).strip().splitlines()[0]
         return HubError(f"the Hub refused the request ({status}): {server_message}")
+    if isinstance(error, httpx2.TooManyRedirects):
+        # A misconfigured mirror, proxy or CDN; retrying does not help.
+        return RedirectLoopError(
+            f"the Hub at {endpoint} redirected in a loop instead of serving "
+            f"{filename or 'the request'} (a mirror, proxy or CDN is misconfigured)"
+        )
     if isinstance(error, httpx2.TimeoutException):
         return NetworkError(f"the Hub at {endpoint} did not answer in time")
     if isinstance(error, httpx2.ConnectError):

@@ -199,7 +199,14 @@ class DownloadManager:
             return
 
         def on_progress(progress: DownloadProgress) -> None:
+            if progress.state.finished:
+                # Announced below, once, together with the path or the error: a DONE
+                # snapshot without its path would wake ``result()`` too early.
+                final_progress.append(progress)
+                return
             self._notify(task, replace(task.snapshot(), progress=progress))
+
+        final_progress: list[DownloadProgress] = []
 
         downloader = FileDownloader(
             self.client, task.request, task.cancel_event, on_progress, self._settings
@@ -209,14 +216,19 @@ class DownloadManager:
         except DownloadCancelled as exc:
             self._publish(task, replace(task.snapshot(), error=exc), DownloadState.CANCELLED)
         except HubError as exc:
-            logger.warning("download of %s failed: %s", task.request.filename, exc)
+            # Info, not warning: the error reaches the user through the snapshot, and a
+            # warning here would show it a second time wherever logging prints.
+            logger.info("download of %s failed: %s", task.request.filename, exc)
             self._publish(task, replace(task.snapshot(), error=exc), DownloadState.FAILED)
         except Exception as exc:
             logger.exception("download of %s crashed", task.request.filename)
             error = HubError(f"download failed: {type(exc).__name__}: {exc}")
             self._publish(task, replace(task.snapshot(), error=error), DownloadState.FAILED)
         else:
-            self._publish(task, replace(task.snapshot(), path=path), DownloadState.DONE)
+            done = replace(task.snapshot(), path=path)
+            if final_progress:
+                done = replace(done, progress=final_progress[-1])
+            self._publish(task, done, DownloadState.DONE)
 
     def _publish(
         self, task: DownloadTask, snapshot: DownloadSnapshot, state: DownloadState

@@ -13,9 +13,14 @@ Routes (as huggingface_hub 2.4 and ``core.hub`` call them):
 - Errors carry ``X-Error-Code`` (RepoNotFound, RevisionNotFound, EntryNotFound,
   GatedRepo). ``X-Xet-Hash`` is never sent, so clients use plain HTTP.
 
-Knobs for failure tests: ``rate_limited``, per-file ``corrupt``, ``drop_after``
-(close the connection after N bytes, ``drop_count`` times), ``hold_after`` (stall
-after N bytes until ``release()``), and ``bytes_served`` per file.
+Knobs for failure tests: ``rate_limited``, per-file ``corrupt`` and ``listed_size``
+(the size the API reports, which may differ from the bytes served), ``rules``
+(``drop_after``: close the connection after N bytes, ``drop_count`` times;
+``hold_after``: stall after N bytes until ``release()``), ``faults``: a queue of
+per-request misbehaviours of a file's content route (see ``Fault``),
+``new_commit`` (the repository gets a new commit, old ones vanish as after a
+history squash), ``change_in_place`` (new bytes under the same commit, as a
+mirror might serve), and ``bytes_served`` per file.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,6 +42,12 @@ class FakeFile:
     content: bytes
     lfs: bool = True
     corrupt: bool = False
+    # The size the API lists, when a test wants it to disagree with the content.
+    listed_size: int | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.content) if self.listed_size is None else self.listed_size
 
     @property
     def sha256(self) -> str:
@@ -77,6 +89,35 @@ class ServeRule:
     hold_after: int | None = None
 
 
+@dataclass
+class Fault:
+    """What the content route does to the next ``times`` requests for one file.
+
+    Attributes:
+        status: answer with this status (and ``headers``) instead of the bytes.
+        drop_after: send this many body bytes, then close the connection.
+        stall_after: send this many body bytes, then nothing until ``release()``.
+        extra: bytes sent after the file's content, counted in Content-Length.
+        no_length: send no Content-Length: the body ends when the connection closes.
+        ignore_range: answer a Range request with 200 and the whole file.
+        range_shift: answer a Range request from this many bytes later, saying so.
+        redirect_loop: answer 302 to the same URL.
+        then: called after the answer is sent (e.g. to make a new commit).
+    """
+
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    drop_after: int | None = None
+    stall_after: int | None = None
+    extra: bytes = b""
+    no_length: bool = False
+    ignore_range: bool = False
+    range_shift: int = 0
+    redirect_loop: bool = False
+    then: Callable[[], None] | None = None
+    times: int = 1
+
+
 class FakeHub:
     """The server and its state; use as a context manager or call ``close()``."""
 
@@ -86,6 +127,9 @@ class FakeHub:
         self.rate_limited = False
         self.page_size = page_size
         self.rules: dict[str, ServeRule] = {}
+        self.faults: dict[str, list[Fault]] = {}
+        # Request headers (lower-case names) of every GET for a file's bytes.
+        self.content_requests: dict[str, list[dict[str, str]]] = {}
         self.bytes_served: dict[str, int] = {}
         # (method, path, headers with lower-case names) of every request
         self.requests: list[tuple[str, str, dict[str, str]]] = []
@@ -124,6 +168,29 @@ class FakeHub:
 
     def file(self, repo_id: str, filename: str) -> FakeFile:
         return self.repos[repo_id].files[filename]
+
+    def new_commit(self, repo_id: str, files: dict[str, bytes]) -> str:
+        """Commit new contents; the old commit can no longer be resolved (a squash)."""
+        repo = self.repos[repo_id]
+        for name, content in files.items():
+            repo.files[name] = FakeFile(content, lfs=repo.files[name].lfs)
+        repo.sha = hashlib.sha1(repo.sha.encode(), usedforsecurity=False).hexdigest()
+        return repo.sha
+
+    def change_in_place(self, repo_id: str, filename: str, content: bytes) -> None:
+        """New bytes under the same commit, as a mirror serving mutable files might."""
+        self.repos[repo_id].files[filename].content = content
+
+    def next_fault(self, filename: str) -> Fault | None:
+        with self._lock:
+            queue = self.faults.get(filename)
+            if not queue:
+                return None
+            fault = queue[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                queue.pop(0)
+            return fault
 
     def release(self) -> None:
         """Let a held transfer continue."""
@@ -308,12 +375,12 @@ class _Handler(BaseHTTPRequestHandler):
         for name, file in repo.files.items():
             sibling: dict[str, Any] = {"rfilename": name}
             if with_blobs:
-                sibling["size"] = len(file.content)
+                sibling["size"] = file.size
                 sibling["blobId"] = file.git_blob_id
                 if file.lfs:
                     sibling["lfs"] = {
                         "sha256": file.sha256,
-                        "size": len(file.content),
+                        "size": file.size,
                         "pointerSize": 134,
                     }
             siblings.append(sibling)
@@ -382,25 +449,74 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_content(
         self, filename: str, file: FakeFile, send_body: bool, headers: dict[str, str]
     ) -> None:
+        fault = (self.hub.next_fault(filename) if send_body else None) or Fault()
+        if send_body:
+            received = {key.lower(): value for key, value in self.headers.items()}
+            self.hub.content_requests.setdefault(filename, []).append(received)
+        try:
+            self._send_content_with(filename, file, send_body, headers, fault)
+        finally:
+            if fault.then is not None:
+                fault.then()
+
+    def _send_content_with(
+        self,
+        filename: str,
+        file: FakeFile,
+        send_body: bool,
+        headers: dict[str, str],
+        fault: Fault,
+    ) -> None:
+        if fault.status is not None:
+            self._error(fault.status, None, f"injected {fault.status}", fault.headers)
+            return
+        if fault.redirect_loop:
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         data = file.served_bytes()
         start = 0
         range_header = self.headers.get("Range")
-        if range_header and range_header.startswith("bytes="):
+        if_range = self.headers.get("If-Range")
+        range_applies = if_range is None or if_range == headers.get("ETag")
+        if range_header and range_header.startswith("bytes=") and range_applies:
             start = int(range_header.removeprefix("bytes=").split("-")[0])
             if start >= len(data):
-                self._error(416, None, "Range Not Satisfiable")
+                self._error(
+                    416, None, "Range Not Satisfiable", {"Content-Range": f"bytes */{len(data)}"}
+                )
                 return
+        if start and fault.ignore_range:
+            start = 0
+        if start:
+            start = min(start + fault.range_shift, len(data) - 1)
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:
             self.send_response(200)
+        body = data[start:] + fault.extra
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(data) - start))
+        if fault.no_length:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body)))
         for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
-        if send_body:
-            self._stream(filename, data[start:])
+        if not send_body:
+            return
+        if fault.drop_after is not None:
+            self._write(filename, body[: fault.drop_after])
+            self.close_connection = True
+            return
+        if fault.stall_after is not None:
+            self._write(filename, body[: fault.stall_after])
+            self.hub.wait_released()
+            body = body[fault.stall_after :]
+        self._stream(filename, body)
 
     def _stream(self, filename: str, body: bytes) -> None:
         rule = self.hub.rules.get(filename, ServeRule())

@@ -7,8 +7,11 @@ OS keyring, read when the command runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
+import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -18,15 +21,17 @@ from core.hub.client import HubClient
 from core.hub.download import DownloadProgress, DownloadState
 from core.hub.errors import DownloadCancelled, HubError
 from core.hub.files import list_gguf_files
-from core.hub.manager import DownloadManager, DownloadTask
+from core.hub.manager import DownloadManager, DownloadSnapshot, DownloadTask
 from core.hub.search import search_gguf_repos
 from core.library.folders import user_folders
 from core.library.pairing import find_local_drafts
 from core.library.scan import ModelEntry, ModelLibrary
 
 REFRESH_S = 0.2
-CANCEL_WAIT_S = 30.0
+# The core closes the connection on cancel, so this is only a safety net.
+CANCEL_WAIT_S = 5.0
 BAR_WIDTH = 30
+LINE_WIDTH = 100
 EXIT_INTERRUPTED = 130
 FILES_SHOWN_PER_REPO = 3
 
@@ -121,8 +126,81 @@ def render_progress(progress: DownloadProgress, stream: TextIO | None) -> None:
     """Redraw the progress line in place (a windowed app may have no stderr)."""
     if stream is None:
         return
-    stream.write("\r" + progress_line(progress).ljust(100))
+    stream.write("\r" + progress_line(progress).ljust(LINE_WIDTH))
     stream.flush()
+
+
+class ProgressLine:
+    """The terminal's progress line, and messages printed on lines of their own.
+
+    A message (a retry note, a log record) first wipes the bar, so it never ends
+    up glued to the bar's tail; the next redraw puts the bar back below it.
+    """
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+        self._drawn = False
+
+    def draw(self, progress: DownloadProgress) -> None:
+        if self._stream is None:
+            return
+        render_progress(progress, self._stream)
+        self._drawn = True
+
+    def message(self, text: str) -> None:
+        if self._stream is None:
+            return
+        if self._drawn:
+            self._stream.write("\r" + " " * LINE_WIDTH + "\r")
+            self._drawn = False
+        self._stream.write(text + "\n")
+        self._stream.flush()
+
+    def end(self) -> None:
+        """Leave the bar as it is and move below it."""
+        if self._stream is not None and self._drawn:
+            self._stream.write("\n")
+            self._stream.flush()
+        self._drawn = False
+
+
+class _ProgressLineHandler(logging.Handler):
+    def __init__(self, line: ProgressLine, formatter: logging.Formatter | None) -> None:
+        super().__init__()
+        self._line = line
+        self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._line.message(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _logging_through(line: ProgressLine) -> Iterator[None]:
+    """Route log records of the terminal's handlers through the progress line."""
+    root = logging.getLogger()
+    replaced = [
+        handler
+        for handler in root.handlers
+        if isinstance(handler, logging.StreamHandler)
+        and getattr(handler, "stream", None) in (sys.stderr, sys.stdout)
+    ]
+    substitutes = []
+    for handler in replaced:
+        substitute = _ProgressLineHandler(line, handler.formatter)
+        substitute.setLevel(handler.level)
+        root.removeHandler(handler)
+        root.addHandler(substitute)
+        substitutes.append(substitute)
+    try:
+        yield
+    finally:
+        for substitute in substitutes:
+            root.removeHandler(substitute)
+        for handler in replaced:
+            root.addHandler(handler)
 
 
 # -- commands --------------------------------------------------------------------------
@@ -155,35 +233,58 @@ def _search(query: str, limit: int, files_for_top: int) -> int:
 
 def _download(repo_id: str, filename: str, folder: Path | None, revision: str | None) -> int:
     client = HubClient.from_environment()
-    manager = DownloadManager(client)
+    # Notes arrive with single progress reports on the worker thread; the listener
+    # keeps every one, the terminal loop prints them in order.
+    notes: list[str] = []
+
+    def keep_note(snapshot: DownloadSnapshot) -> None:
+        if snapshot.progress.note:
+            notes.append(snapshot.progress.note)
+
+    manager = DownloadManager(client, listener=keep_note)
     task = manager.enqueue(repo_id, filename, destination_dir=folder, revision=revision)
     try:
-        return _follow_download(task)
+        return _follow_download(task, notes)
     finally:
         manager.shutdown(timeout=CANCEL_WAIT_S)
 
 
-def _follow_download(task: DownloadTask) -> int:
-    stream = sys.stderr
-    try:
-        while not task.wait(REFRESH_S):
-            progress = task.snapshot().progress
-            if progress.state is not DownloadState.QUEUED:
-                render_progress(progress, stream)
-    except KeyboardInterrupt:
-        task.cancel()
+def _show(task: DownloadTask, notes: list[str], line: ProgressLine) -> None:
+    while notes:
+        line.message(f"note: {notes.pop(0)}")
+    progress = task.snapshot().progress
+    if progress.state in (DownloadState.DOWNLOADING, DownloadState.VERIFYING):
+        line.draw(progress)
+
+
+def _interrupted(task: DownloadTask, line: ProgressLine) -> int:
+    task.cancel()
+    # A second Ctrl+C while the cancel completes just stops waiting.
+    with contextlib.suppress(KeyboardInterrupt):
         task.wait(CANCEL_WAIT_S)
-        partial = task.request.partial_path
-        kept = format_bytes(partial.stat().st_size) if partial.exists() else "no data"
-        print(
-            f"\ncancelled: {kept} kept in {partial}; run the same command again to resume",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+    line.end()
+    partial = task.request.partial_path
+    if partial.exists():
+        kept = f"{format_bytes(partial.stat().st_size)} kept in {partial}"
+        print(f"cancelled: {kept}; run the same command again to resume", file=sys.stderr)
+    else:
+        print("cancelled before any data was downloaded", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _follow_download(task: DownloadTask, notes: list[str]) -> int:
+    line = ProgressLine(sys.stderr)
+    with _logging_through(line):
+        try:
+            while not task.wait(REFRESH_S):
+                _show(task, notes, line)
+        except KeyboardInterrupt:
+            return _interrupted(task, line)
+        _show(task, notes, line)
     snapshot = task.snapshot()
-    if snapshot.progress.total_bytes is not None and stream is not None:
-        render_progress(snapshot.progress, stream)
-        stream.write("\n")
+    if snapshot.state is DownloadState.DONE and snapshot.progress.total_bytes is not None:
+        line.draw(snapshot.progress)
+    line.end()
     if isinstance(snapshot.error, DownloadCancelled):
         print(f"cancelled: {snapshot.error}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -486,11 +486,8 @@ class FileDownloader:
         self._failures_in_a_row = 1 if progressed else self._failures_in_a_row + 1
         retry_after = error.retry_after_seconds
         if retry_after is not None and retry_after > settings.max_retry_after_s:
-            raise type(error)(
-                f"{error}; the Hub asks to wait {format_wait(retry_after)} before the next "
-                f"request, so the download stopped{self._kept_clause()}",
-                retry_after,
-            ) from error
+            # Waiting that long would look like a frozen queue; the message says when.
+            raise type(error)(f"{error}{self._kept_clause()}", retry_after) from error
         if self._failures_in_a_row >= settings.max_attempts:
             raise type(error)(
                 f"{error}; gave up after {self._failures_in_a_row} attempts in a row "

@@ -182,8 +182,9 @@ def translate_hub_error(
             return NetworkError("the Hub timed out waiting for the request (408)", retry_after)
         if status is not None and status >= 500:
             busy = " (it is busy or down for maintenance)" if status == 503 else ""
+            when = f"in {format_wait(retry_after)}" if retry_after is not None else "later"
             return NetworkError(
-                f"the Hub had a server error ({status}){busy}; try again later", retry_after
+                f"the Hub had a server error ({status}){busy}; try again {when}", retry_after
             )
         server_message = error.server_message or str(error).strip().splitlines()[0]
         return HubError(f"the Hub refused the request ({status}): {server_message}")

@@ -808,7 +808,7 @@ class FileDownloader:
 
     def _announce(self, note: str, remote: RemoteFile | None = None) -> None:
         """Tell the user about a retry or a restart: logged, and sent with the progress."""
-        logger.info("%s: %s", self._request.filename, note)
+        logger.info("%s/%s: %s", self._request.repo_id, self._request.filename, note)
         size = remote.size if remote else self._note.get("size")
         total = size if isinstance(size, int) else 0
         self._emit(DownloadState.DOWNLOADING, self._partial_size(), total, force=True, note=note)

@@ -301,6 +301,7 @@ class FileDownloader:
         self._restarted_short_file = False
         self._served_more_than_listed = False
         self._verified = False
+        self._http: httpx2.Client | None = None  # run() opens and closes it
 
     def run(self) -> Path:
         """Fetch, verify and move the file into place; returns its final path.
@@ -319,7 +320,14 @@ class FileDownloader:
             self._remove_empty_partial_dir()
             raise self._already_downloading(lock)
         try:
-            with cancel_connections_on(self._cancel, self._canceller, self._settings.cancel_poll_s):
+            # Our own HTTP client, not huggingface_hub's shared one: its connections are
+            # this download's alone, so a cancel shuts down nothing of anyone else's.
+            with (
+                cancel_connections_on(self._cancel, self._canceller, self._settings.cancel_poll_s),
+                httpx2.Client(
+                    follow_redirects=True, max_redirects=self._settings.max_redirects
+                ) as self._http,
+            ):
                 return self._run_locked()
         except OSError as exc:
             # Disk errors other than a full disk: permissions, a read-only or
@@ -335,7 +343,7 @@ class FileDownloader:
 
     def _run_locked(self) -> Path:
         request = self._request
-        remote = self._with_retries(self._remote_file)
+        remote = self._with_retries(self._fetch_remote_file)
         if self._already_complete(remote):
             logger.info("%s is already downloaded and verified", request.final_path)
             self._emit(DownloadState.DONE, remote.size, remote.size, force=True)
@@ -389,6 +397,31 @@ class FileDownloader:
         )
 
     # -- what to fetch ---------------------------------------------------------------
+
+    def _fetch_remote_file(self) -> RemoteFile:
+        """``_remote_file`` on a helper thread, abandoned on cancel.
+
+        The metadata request goes through huggingface_hub's shared HTTP client, whose
+        sockets are not ours to shut down; it only reads, so on cancel it is left to
+        finish on its own and the cancel returns at once.
+        """
+        outcome: list[RemoteFile | Exception] = []
+        done = threading.Event()
+
+        def fetch() -> None:
+            try:
+                outcome.append(self._remote_file())
+            except Exception as exc:
+                outcome.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=fetch, name="specchat-hub-metadata", daemon=True).start()
+        while not done.wait(self._settings.cancel_poll_s):
+            self._check_cancelled()
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
+        return outcome[0]
 
     def _remote_file(self) -> RemoteFile:
         request = self._request
@@ -589,18 +622,14 @@ class FileDownloader:
             self._settings.read_timeout_s, connect=self._settings.connect_timeout_s
         )
         try:
-            with (
-                httpx2.Client(
-                    follow_redirects=True, max_redirects=self._settings.max_redirects
-                ) as http,
-                http.stream(
-                    "GET",
-                    url,
-                    headers=headers,
-                    timeout=timeout,
-                    extensions={"trace": self._canceller.trace},
-                ) as response,
-            ):
+            assert self._http is not None, "requests are made inside run()"
+            with self._http.stream(
+                "GET",
+                url,
+                headers=headers,
+                timeout=timeout,
+                extensions={"trace": self._canceller.trace},
+            ) as response:
                 offset, server_size = self._check_response(response, remote, offset, headers)
                 end = self._receive(response, remote, offset)
                 return end == server_size
@@ -734,7 +763,7 @@ class FileDownloader:
                 f"{name} keeps changing on the Hub while it downloads ({why}); "
                 "the data was discarded, try again later"
             )
-        fresh = self._with_retries(self._remote_file)
+        fresh = self._with_retries(self._fetch_remote_file)
         self._discard_partial()
         self._ranges_usable = True
         if fresh.identity != remote.identity:

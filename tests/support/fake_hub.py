@@ -18,9 +18,10 @@ Knobs for failure tests: ``rate_limited``, per-file ``corrupt`` and ``listed_siz
 (``drop_after``: close the connection after N bytes, ``drop_count`` times;
 ``hold_after``: stall after N bytes until ``release()``), ``faults``: a queue of
 per-request misbehaviours of a file's content route (see ``Fault``),
-``new_commit`` (the repository gets a new commit, old ones vanish as after a
-history squash), ``change_in_place`` (new bytes under the same commit, as a
-mirror might serve), and ``bytes_served`` per file.
+``stall_api`` (hold the next repository-info request), ``new_commit`` (the
+repository gets a new commit, old ones vanish as after a history squash),
+``change_in_place`` (new bytes under the same commit, as a mirror might serve),
+and ``bytes_served`` per file.
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ class FakeHub:
         self.repos: dict[str, FakeRepo] = {}
         self.allowed_tokens: set[str] = set()
         self.rate_limited = False
+        # Hold the next repository-info request (the download's metadata) until release().
+        self.stall_api = False
         self.page_size = page_size
         self.rules: dict[str, ServeRule] = {}
         self.faults: dict[str, list[Fault]] = {}
@@ -252,6 +255,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/api/models":
                 self._search(query)
             elif path.startswith("/api/models/"):
+                if self.hub.stall_api:
+                    self.hub.stall_api = False
+                    self.hub.wait_released()
                 self._api_repo(path.removeprefix("/api/models/"), query)
             elif path.startswith("/_lfs/"):
                 self._lfs(path.removeprefix("/_lfs/"), send_body)

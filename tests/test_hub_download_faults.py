@@ -12,9 +12,11 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -201,6 +203,72 @@ def test_a_full_disk_keeps_the_partial_data_and_says_how_much_space_is_needed(
     assert resumed.state is DownloadState.DONE, resumed.error
     assert repo.content_requests[TARGET][-1]["range"] == f"bytes={room}-"
     assert (tmp_path / TARGET).read_bytes() == model_bytes.target
+
+
+def _can_mount_tmpfs() -> bool:
+    """A private mount namespace (unprivileged user namespaces) where tmpfs mounts work."""
+    if sys.platform != "linux" or shutil.which("unshare") is None:
+        return False
+    with tempfile.TemporaryDirectory() as probe:
+        command = ["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe]
+        return subprocess.run(command, capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs unshare -rm and a tmpfs mount")
+def test_a_really_full_small_filesystem_gives_the_message_not_a_traceback(
+    repo: FakeHub, tmp_path: Path
+) -> None:
+    """The CLI in a private mount namespace, downloading onto a 70 MiB tmpfs that a
+    filler fills up while the transfer stalls."""
+    repo.faults[TARGET] = [Fault(stall_after=256 << 10)]
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    filled = tmp_path / "filled"
+    script = (
+        'mount -t tmpfs -o size=70m tmpfs "$DISK" || exit 99\n'
+        '"$PY" -m core.cli.main download "$REPO_ID" "$FILE" --dir "$DISK" &\n'
+        "cli=$!\n"
+        'while [ ! -s "$PART" ]; do sleep 0.02; done\n'
+        'dd if=/dev/zero of="$DISK/filler" bs=1M 2>/dev/null\n'
+        'touch "$FILLED"\n'
+        "wait $cli\n"
+    )
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": repo.url,
+        "PYTHONPATH": str(REPO_ROOT),
+        "PY": sys.executable,
+        "DISK": str(disk),
+        "REPO_ID": REPO,
+        "FILE": TARGET,
+        "PART": str(request_for(disk).partial_path),
+        "FILLED": str(filled),
+    }
+    child = subprocess.Popen(
+        ["unshare", "-rm", "sh", "-c", script],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert repo.held.wait(WAIT_S)
+    deadline = time.monotonic() + WAIT_S
+    while not filled.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    repo.release()
+    _, err = child.communicate(timeout=WAIT_S)
+
+    assert child.returncode == 1, err
+    assert "Traceback" not in err and "crashed" not in err
+    assert re.search(
+        rf"error: the disk of {disk} is full: [\d.]+ [KM]iB of {TARGET} was downloaded and is "
+        r"kept in .*; the rest needs [\d.]+ MiB \([\d.]+ MiB still to download \+ 64.0 MiB "
+        r"always left free\) and 0 B is free: free at least [\d.]+ MiB and run the download "
+        r"again to resume",
+        err,
+    ), err
+    assert err.count("is full") == 1
 
 
 def test_the_disk_space_refusal_states_the_margin_it_counts(

@@ -330,8 +330,14 @@ class FileDownloader:
             ):
                 return self._run_locked()
         except OSError as exc:
-            # Disk errors other than a full disk: permissions, a read-only or
-            # vanished folder. Named here so they read as a sentence, not a traceback.
+            # Disk errors outside the transfer's writes (the note, the folder, the
+            # rename): a full disk, permissions, a read-only or vanished folder. Named
+            # here so they read as a sentence, not a traceback.
+            if exc.errno in _DISK_FULL_ERRNOS:
+                raise InsufficientDiskSpaceError(
+                    f"the disk of {request.destination_dir} is full ({exc.strerror}); free "
+                    f"some space and run the download of {request.filename} again"
+                ) from exc
             raise HubError(
                 f"cannot write {request.filename} into {request.destination_dir}: "
                 f"{exc.strerror or exc}"
@@ -610,6 +616,9 @@ class FileDownloader:
             request.repo_id, request.filename, revision=remote.commit or request.revision
         )
         headers = self._client.headers()
+        # Byte ranges count bytes of the encoded body: ask for the file as it is, so
+        # a proxy that compresses on the fly cannot shift a resume's offsets.
+        headers["Accept-Encoding"] = "identity"
         etag = self._note.get("etag")
         if offset:
             headers["Range"] = f"bytes={offset}-"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from core.cli.library_commands import run_library_command
 from core.hub import download as download_module
 from core.hub.client import HubClient
 from core.hub.download import (
@@ -392,7 +393,7 @@ def cli(args: list[str], hub: FakeHub) -> subprocess.Popen[str]:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
 def test_ctrl_c_in_the_cli_on_a_stalled_body_exits_at_once_and_keeps_the_data(
-    repo: FakeHub, tmp_path: Path, model_bytes: ModelBytes
+    repo: FakeHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo.faults[TARGET] = [Fault(stall_after=256 << 10)]
     child = cli(["download", REPO, TARGET, "--dir", str(tmp_path)], repo)
@@ -401,6 +402,11 @@ def test_ctrl_c_in_the_cli_on_a_stalled_body_exits_at_once_and_keeps_the_data(
     deadline = time.monotonic() + WAIT_S
     while not partial.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
+    # Meanwhile a second process (this one) is told plainly, before touching anything.
+    assert run_library_command(["download", REPO, TARGET, "--dir", str(tmp_path)]) == 1
+    second = capsys.readouterr().err
+    assert f"already being downloaded into {tmp_path} by another SpecChat process" in second
+    assert f"(pid {child.pid})" in second
     time.sleep(0.3)  # let the CLI draw the bar: the interrupt lands in its wait loop
 
     started = time.monotonic()

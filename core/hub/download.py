@@ -316,10 +316,9 @@ class FileDownloader:
         """
         request = self._request
         lock = WriterLock(request.lock_path)
-        if not self._acquire(lock):
-            self._remove_empty_partial_dir()
-            raise self._already_downloading(lock)
         try:
+            if not self._acquire(lock):
+                raise self._already_downloading(lock)
             # Our own HTTP client, not huggingface_hub's shared one: its connections are
             # this download's alone, so a cancel shuts down nothing of anyone else's.
             with (
@@ -343,8 +342,10 @@ class FileDownloader:
                 f"{exc.strerror or exc}"
             ) from exc
         finally:
-            self._remove_empty_partial()
-            lock.release()
+            # Without the lock, the partial data is another download's: hands off.
+            if lock.held:
+                self._remove_empty_partial()
+                lock.release()
             self._remove_empty_partial_dir()
 
     def _run_locked(self) -> Path:

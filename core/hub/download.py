@@ -530,7 +530,7 @@ class FileDownloader:
             raise type(error)(f"{error}{self._kept_clause()}", retry_after) from error
         if self._failures_in_a_row >= settings.max_attempts:
             raise type(error)(
-                f"{error}; gave up after {self._failures_in_a_row} attempts in a row "
+                f"{error}; gave up after {_attempts(self._failures_in_a_row)} in a row "
                 f"without progress{self._kept_clause()}",
                 retry_after,
             ) from error
@@ -889,6 +889,10 @@ def _stated_size(response: httpx2.Response) -> int | None:
         return int(total) if total.isdigit() else None
     length = response.headers.get("Content-Length", "")
     return int(length) if length.isdigit() else None
+
+
+def _attempts(count: int) -> str:
+    return "1 attempt" if count == 1 else f"{count} attempts"
 
 
 def _short(commit: object) -> str:

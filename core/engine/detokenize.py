@@ -76,7 +76,13 @@ class StopStringHoldback:
             released = self._take_until(min(hits), cut_straddling=True)
             self._pending = []
             return released, True
-        return self._take_until(len(text) - self._longest_partial_match(text), False), False
+        released = self._take_until(len(text) - self._longest_partial_match(text), False)
+        # A token without text yet holds the first bytes of a character that a later
+        # token completes; keep them together so that a cut at a stop string can drop
+        # or re-tokenize the whole character, not leave its first bytes behind.
+        while released and not released[-1].text:
+            self._pending.insert(0, released.pop())
+        return released, False
 
     def flush(self) -> list[EmittedToken]:
         tokens, self._pending = self._pending, []

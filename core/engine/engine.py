@@ -437,26 +437,28 @@ class SpeculativeEngine:
         """Replace the token cut at a stop string by tokens of only its shown text.
 
         A cut token's id still stands for its whole text, so the ids would say more
-        than the answer shows. Its shown part is tokenized again and kept when those
-        tokens spell it exactly; otherwise (e.g. vocabularies that prefix a space)
-        the token is dropped, shortening the answer by less than one token.
+        than the answer shows. The shown part is tokenized again and kept when those
+        tokens spell exactly its bytes; otherwise (e.g. vocabularies that prefix a
+        space) the token is dropped, shortening the answer by less than one token.
+        Tokens right before it that hold the first bytes of its first character
+        (their text is empty; the holdback keeps them with it) go the same way.
         """
         if cut_token is None or not visible:
             return visible
+        target = self.target
+        first = len(visible) - 1
+        while first > 0 and not visible[first - 1].text:
+            first -= 1
         shown = visible[-1]
         shown_bytes = shown.text.encode("utf-8")
-        target = self.target
-        pieces: list[bytes] = []
-        ids: list[int] = []
-        # The shown text must come from this token alone, not from bytes of a
-        # character that an earlier token began.
-        if target.token_bytes(cut_token.id).startswith(shown_bytes):
+        held = b"".join(target.token_bytes(token.id) for token in visible[first:-1])
+        if (held + target.token_bytes(cut_token.id)).startswith(shown_bytes):
             ids = target.tokenize(shown.text, add_special=False, parse_special=False)
             pieces = [target.token_bytes(token) for token in ids]
-        if not ids or b"".join(pieces) != shown_bytes:
-            return visible[:-1]
-        texts = continuation_texts(b"", pieces)
-        return visible[:-1] + [
-            EmittedToken(token, text, shown.provenance)
-            for token, text in zip(ids, texts, strict=True)
-        ]
+            if ids and b"".join(pieces) == shown_bytes:
+                texts = continuation_texts(b"", pieces)
+                return visible[:first] + [
+                    EmittedToken(token, text, shown.provenance)
+                    for token, text in zip(ids, texts, strict=True)
+                ]
+        return visible[:first]

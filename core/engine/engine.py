@@ -441,14 +441,15 @@ class SpeculativeEngine:
         tokens spell exactly its bytes; otherwise (e.g. vocabularies that prefix a
         space) the token is dropped, shortening the answer by less than one token.
         Tokens right before it that hold the first bytes of its first character
-        (their text is empty; the holdback keeps them with it) go the same way.
+        (their text is empty; the holdback keeps them with it) go the same way, as
+        do such tokens when the stop string begins with their character.
         """
-        if cut_token is None or not visible:
-            return visible
-        target = self.target
-        first = len(visible) - 1
+        first = len(visible) if cut_token is None else len(visible) - 1
         while first > 0 and not visible[first - 1].text:
             first -= 1
+        if cut_token is None or not visible:
+            return visible[:first]
+        target = self.target
         shown = visible[-1]
         shown_bytes = shown.text.encode("utf-8")
         held = b"".join(target.token_bytes(token.id) for token in visible[first:-1])

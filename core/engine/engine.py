@@ -354,9 +354,11 @@ class SpeculativeEngine:
                     visible = self._without_hidden_text(visible, holdback.cut_token)
                 elif stop_reason is not None:
                     visible += holdback.flush()
-                answer_before_step = history[len(prompt) : len(history) - len(emitted_ids)]
+                step_start_at = len(history) - len(emitted_ids)
                 rejected_texts = self._texts_after(
-                    answer_before_step + draft[:n_accepted], draft[n_accepted:]
+                    history[max(len(prompt), step_start_at - 4) : step_start_at]
+                    + draft[:n_accepted],
+                    draft[n_accepted:],
                 )
                 rejected = tuple(
                     RejectedToken(token, text)
@@ -420,8 +422,11 @@ class SpeculativeEngine:
         return [*tokens[:-1], replace(last, text=last.text + tail)]
 
     def _texts_after(self, answer: list[int], tokens: list[int]) -> list[str]:
-        """The texts of ``tokens`` as they would stream after ``answer`` (token ids):
-        a character split across tokens shows whole, not as U+FFFD."""
+        """The texts of ``tokens`` as they would stream after ``answer`` (token ids;
+        its last few suffice): a character split across tokens shows whole, not as
+        U+FFFD."""
+        if not tokens:
+            return []
         target = self.target
         context = b""
         # A decoder can only be waiting on the last 3 bytes: a few tokens suffice.

@@ -579,3 +579,26 @@ def test_rejected_drafts_in_events_are_decoded_in_context(tiny_engine: Speculati
                 pieces = [tiny_engine.target.token_bytes(t.id) for t in event.rejected]
                 assert [t.text for t in event.rejected] == continuation_texts(context, pieces)
             shown += [t.id for t in event.tokens]
+
+
+@pytest.mark.demo_pair
+def test_stop_strings_keep_exact_text_and_ids_with_a_real_vocabulary(
+    demo_engine: SpeculativeEngine,
+) -> None:
+    # SmolLM2's byte-level BPE re-tokenizes the shown part of a cut token exactly,
+    # so the text ends right before the stop string, also inside split emoji.
+    for question in ("Write three short sentences about cats.", "Reply with five 🐱 emoji."):
+        prompt = demo_engine.tokenize_chat([ChatMessage("user", question)])
+        full = collect(demo_engine.generate(prompt, settings(24, n_max=8))).text
+        for start in range(4, len(full) - 3, max(1, (len(full) - 7) // 3)):
+            stop = full[start : start + 3]
+            stopped = GenerationSettings(
+                n_predict=24,
+                sampling=GREEDY,
+                drafting=DraftSettings(n_max=8),
+                stop_strings=(stop,),
+            )
+            events = list(demo_engine.generate(prompt, stopped))
+            assert_stats_match_what_was_emitted(demo_engine, events)
+            text = "".join(t.text for e in events if isinstance(e, StepEvent) for t in e.tokens)
+            assert text == full[: full.index(stop)]

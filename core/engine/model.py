@@ -79,7 +79,12 @@ class _AbortFlag:
 
 
 class LoadedModel:
-    """A llama.cpp model plus context; not thread-safe, one owner thread.
+    """A llama.cpp model plus context; one owner thread decodes.
+
+    ``tokenize()`` and ``token_bytes()`` only read the vocabulary and may run in
+    other threads meanwhile. Every call that reaches llama.cpp raises
+    EngineClosedError after
+    ``close()``; a model dropped without ``close()`` is freed by a finalizer.
 
     Args:
         config: what to load and how.

@@ -83,8 +83,8 @@ class LoadedModel:
 
     ``tokenize()`` and ``token_bytes()`` only read the vocabulary and may run in
     other threads meanwhile. Every call that reaches llama.cpp raises
-    EngineClosedError after
-    ``close()``; a model dropped without ``close()`` is freed by a finalizer.
+    EngineClosedError after ``close()``; a model dropped without ``close()`` is
+    freed by a finalizer.
 
     Args:
         config: what to load and how.

@@ -27,3 +27,7 @@ class ConfigError(SpecChatError):
 
 class EngineError(SpecChatError):
     """llama.cpp returned an error while decoding."""
+
+
+class EngineClosedError(SpecChatError):
+    """The engine (or one of its models) was closed; load the models again to go on."""

@@ -22,8 +22,10 @@ from core.engine.events import (
     event_to_dict,
 )
 from core.engine.result import GenerationResult, collect
+from core.engine.stream import AnswerStream
 
 __all__ = [
+    "AnswerStream",
     "ChatMessage",
     "DraftSettings",
     "DraftSource",

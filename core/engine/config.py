@@ -5,6 +5,8 @@ Names and meanings follow llama.cpp's flags so numbers from its tools carry over
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
@@ -105,6 +107,9 @@ class DraftSettings:
 SAMPLER_LETTERS = {"k": "top_k", "y": "typical_p", "p": "top_p", "m": "min_p", "t": "temperature"}
 DEFAULT_SAMPLING_SEQUENCE = "kypmt"
 RANDOM_SEED = -1
+# llama.cpp's samplers take a 32-bit seed and treat 0xFFFFFFFF (LLAMA_DEFAULT_SEED) as
+# "pick one at random", so a reproducible seed is below it.
+MAX_SEED = 0xFFFFFFFE
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,20 @@ class SamplingSettings:
     sequence: str = DEFAULT_SAMPLING_SEQUENCE
 
     def __post_init__(self) -> None:
+        for name in ("temperature", "top_p", "min_p", "typical_p", "repeat_penalty"):
+            value = getattr(self, name)
+            # NaN passes every "< x" check and reaches llama.cpp as garbage logits.
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ConfigError(f"{name.replace('_', '-')} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ConfigError(f"{name.replace('_', '-')} must be a finite number, got {value}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
+        if self.seed != RANDOM_SEED and not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(
+                f"seed must be between 0 and {MAX_SEED}, or {RANDOM_SEED} for a random one; "
+                f"got {self.seed}"
+            )
         unknown = set(self.sequence) - set(SAMPLER_LETTERS)
         if unknown:
             raise ConfigError(
@@ -132,6 +151,8 @@ class SamplingSettings:
             raise ConfigError("top-k must be >= 0")
         if not 0.0 <= self.top_p <= 1.0 or not 0.0 <= self.min_p <= 1.0:
             raise ConfigError("top-p and min-p must be between 0 and 1")
+        if not 0.0 < self.typical_p <= 1.0:
+            raise ConfigError(f"typical-p must be above 0 and at most 1, got {self.typical_p}")
         if self.repeat_penalty <= 0:
             raise ConfigError("repeat penalty must be > 0")
 
@@ -148,6 +169,22 @@ class GenerationSettings:
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     drafting: DraftSettings = field(default_factory=DraftSettings)
     stop_strings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A plain string is a sequence of strings too: it would become one stop per
+        # character and end the answer at its first letter.
+        if isinstance(self.stop_strings, str | bytes):
+            raise ConfigError(
+                f"stop_strings must be a sequence of strings, not one string; "
+                f"write stop_strings=({self.stop_strings!r},)"
+            )
+        stops = tuple(self.stop_strings)
+        for stop in stops:
+            if not isinstance(stop, str):
+                raise ConfigError(f"each stop string must be a str, got {stop!r}")
+        object.__setattr__(self, "stop_strings", stops)
+        if isinstance(self.n_predict, bool) or not isinstance(self.n_predict, numbers.Integral):
+            raise ConfigError(f"n_predict must be an integer, got {self.n_predict!r}")
 
     def with_changes(self, **changes: Any) -> GenerationSettings:
         return replace(self, **changes)

@@ -15,14 +15,19 @@ With no draft the step is plain decoding, so the baseline shares every line.
 from __future__ import annotations
 
 import logging
+import numbers
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 
 from core.engine.chat_template import ChatMessage, render_chat
 from core.engine.config import DraftSettings, DraftSource, GenerationSettings, ModelConfig
-from core.engine.detokenize import IncrementalDetokenizer, StopStringHoldback
+from core.engine.detokenize import (
+    IncrementalDetokenizer,
+    StopStringHoldback,
+    continuation_texts,
+)
 from core.engine.drafting import Drafter, ModelDrafter, NgramDrafter, NoDrafter
 from core.engine.events import (
     EmittedToken,
@@ -34,9 +39,17 @@ from core.engine.events import (
     StepEvent,
     StopReason,
 )
-from core.engine.model import LoadedModel
+from core.engine.lifecycle import CLOSED_MESSAGE, NativeGuard
+from core.engine.model import DecodeCancelledError, LoadedModel
 from core.engine.sampling import TargetSampler
-from core.errors import ConfigError, PromptTooLongError, VocabMismatchError
+from core.engine.stream import AnswerStream
+from core.errors import (
+    ConfigError,
+    EngineClosedError,
+    EngineError,
+    PromptTooLongError,
+    VocabMismatchError,
+)
 from core.gguf_meta import read_gguf_metadata
 from core.vocab import VocabCompatibility, check_vocab_compatibility
 
@@ -47,16 +60,26 @@ logger = logging.getLogger(__name__)
 class _Totals:
     n_steps: int = 0
     n_drafted: int = 0
-    n_accept: int = 0
     draft_ms: float = 0.0
     verify_ms: float = 0.0
+    # What the user received: the visible tokens, and those of them the draft made.
+    n_shown: int = 0
+    n_shown_accepted: int = 0
+
+    def count_shown(self, tokens: Sequence[EmittedToken]) -> None:
+        self.n_shown += len(tokens)
+        self.n_shown_accepted += sum(t.provenance is Provenance.DRAFT_ACCEPTED for t in tokens)
 
 
 class SpeculativeEngine:
     """Owns a target model and optionally a draft model; generates answers.
 
-    Not thread-safe: one thread generates at a time. ``cancel()`` may be called
-    from any thread and takes effect before the next step.
+    One answer at a time. From any thread, while an answer streams: ``cancel()``
+    (takes effect within a step, or within a fraction of a second while the prompt
+    is processed), ``tokenize()``, ``tokenize_chat()``, ``detokenize()`` and
+    ``close()`` (cancels the answer and waits for its step to end). After
+    ``close()`` every call raises EngineClosedError. An engine dropped without
+    ``close()`` frees its models when it is garbage-collected.
 
     Raises on construction:
         ModelFileError, ModelLoadError: a model file is missing, broken or refused.
@@ -85,11 +108,25 @@ class SpeculativeEngine:
                 raise
         self._cancel = threading.Event()
         self._lock = threading.Lock()
+        self._guard = NativeGuard()
 
     def close(self) -> None:
+        """Free both models; safe to call twice and from any thread.
+
+        A streaming answer is cancelled and close() waits for its current step (and
+        for tokenize/detokenize calls in other threads) to return; that answer's
+        stream then ends with stop reason "cancelled".
+        """
+        self._guard.close(self._cancel.set, self._free_models)
+
+    def _free_models(self) -> None:
         self.target.close()
         if self.draft is not None:
             self.draft.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._guard.closed
 
     def __enter__(self) -> SpeculativeEngine:
         return self
@@ -101,10 +138,15 @@ class SpeculativeEngine:
 
     def tokenize(self, text: str) -> list[int]:
         """Raw prompt text to tokens, with the model's BOS when it wants one."""
-        return self.target.tokenize(text, add_special=True, parse_special=True)
+        with self._guard.use():
+            return self.target.tokenize(text, add_special=True, parse_special=True)
 
     def tokenize_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
         """Apply the target's chat template and tokenize, ready for a reply."""
+        with self._guard.use():
+            return self._tokenize_chat(messages)
+
+    def _tokenize_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
         target = self.target
         bos_text = target.token_bytes(target.bos_id, special=True).decode("utf-8", "replace")
         eos_text = target.token_bytes(target.eos_id, special=True).decode("utf-8", "replace")
@@ -115,12 +157,21 @@ class SpeculativeEngine:
         return tokens
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        return b"".join(self.target.token_bytes(t) for t in tokens).decode("utf-8", "replace")
+        with self._guard.use():
+            return b"".join(self.target.token_bytes(t) for t in tokens).decode("utf-8", "replace")
 
     # -- generation -------------------------------------------------------------------
 
     def cancel(self) -> None:
-        """Stop the running answer before its next step (any thread)."""
+        """Stop the running answer (any thread).
+
+        Counts from the moment ``generate()`` returned, before the first event too
+        (``generate()`` clears older cancels). The answer ends with stop reason
+        "cancelled" after at most the current step; prompt processing stops within
+        a fraction of a second.
+        """
+        if self._guard.closed:
+            raise EngineClosedError(CLOSED_MESSAGE)
         self._cancel.set()
 
     def _make_drafter(self, drafting: DraftSettings) -> Drafter:
@@ -134,17 +185,36 @@ class SpeculativeEngine:
 
     def generate(
         self, prompt: Sequence[int], settings: GenerationSettings | None = None
-    ) -> Iterator[Event]:
-        """Stream the answer to ``prompt`` (token ids) as events.
+    ) -> AnswerStream:
+        """Start the answer to ``prompt`` (token ids); iterate the result for events.
 
-        Yields one ``StepEvent`` per draft/verify step that emitted visible tokens,
-        then exactly one ``FinishedEvent``.
+        The stream yields one ``StepEvent`` per draft/verify step that emitted
+        visible tokens, then exactly one ``FinishedEvent``. Everything is checked
+        here, at the call, and the engine is claimed for this answer until the
+        stream ends (see AnswerStream); ``cancel()`` counts from now on.
 
         Raises:
-            PromptTooLongError: before any work, when the prompt fills the context.
-            ConfigError: settings the loaded models cannot honour.
+            PromptTooLongError: when the prompt is empty or fills the context.
+            ConfigError: settings the loaded models cannot honour, a prompt that is
+                not a sequence of token ids, or an answer already streaming.
+            EngineError: a token id outside the vocabulary.
+            EngineClosedError: after ``close()``.
         """
         settings = settings or GenerationSettings()
+        with self._guard.use():
+            prompt, drafter = self._check_request(prompt, settings)
+            if not self._lock.acquire(blocking=False):
+                raise ConfigError("the engine is already generating an answer")
+            self._cancel.clear()
+        return AnswerStream(
+            self._generate_locked(prompt, settings, drafter), self._guard, self._lock.release
+        )
+
+    def _check_request(
+        self, prompt: Sequence[int], settings: GenerationSettings
+    ) -> tuple[list[int], Drafter]:
+        if isinstance(prompt, str | bytes):
+            raise ConfigError("the prompt must be token ids; turn text into them with tokenize()")
         prompt = list(prompt)
         if not prompt:
             raise PromptTooLongError("the prompt is empty")
@@ -154,18 +224,20 @@ class SpeculativeEngine:
                 f"the prompt has {len(prompt)} tokens but the context holds {n_ctx}; "
                 "shorten the conversation or raise the context size"
             )
-        drafter = self._make_drafter(settings.drafting)
-        if not self._lock.acquire(blocking=False):
-            raise ConfigError("the engine is already generating an answer")
-        self._cancel.clear()
-        try:
-            yield from self._generate_locked(prompt, settings, drafter)
-        finally:
-            self._lock.release()
+        n_vocab = self.target.n_vocab
+        for token in prompt:
+            if isinstance(token, bool) or not isinstance(token, numbers.Integral):
+                raise ConfigError(f"the prompt must be token ids (ints), found {token!r}")
+            if not 0 <= token < n_vocab:
+                raise EngineError(
+                    f"token id {token} is outside the vocabulary of "
+                    f"{self.target.path.name} (0..{n_vocab - 1})"
+                )
+        return [int(token) for token in prompt], self._make_drafter(settings.drafting)
 
     def _generate_locked(
         self, prompt: list[int], settings: GenerationSettings, drafter: Drafter
-    ) -> Iterator[Event]:
+    ) -> Generator[Event, None, None]:
         target = self.target
         n_ctx = target.n_ctx
         drafting = settings.drafting
@@ -182,14 +254,24 @@ class SpeculativeEngine:
 
         started = time.perf_counter()
         reused = target.common_prefix_length(prompt[:-1])
-        target.prefill(prompt[:-1])
-        if (
-            isinstance(drafter, ModelDrafter)
-            and self.draft is not None
-            and len(prompt) <= self.draft.n_ctx
-        ):
-            self.draft.prefill(prompt[:-1])
-        sampler.remember_prompt(prompt)
+        try:
+            # A cancel (or close) before the first event counts, and a long prompt
+            # is the slowest part of an answer: both prefills stop when cancelled.
+            if self._cancel.is_set():
+                raise DecodeCancelledError("cancelled before the prompt was processed")
+            target.prefill(prompt[:-1], cancel=self._cancel)
+            if (
+                isinstance(drafter, ModelDrafter)
+                and self.draft is not None
+                and len(prompt) <= self.draft.n_ctx
+            ):
+                self.draft.prefill(prompt[:-1], cancel=self._cancel)
+            sampler.remember_prompt(prompt)
+        except DecodeCancelledError:
+            stop_reason = StopReason.CANCELLED
+        except BaseException:
+            sampler.close()
+            raise
         prompt_done = time.perf_counter()
         history = prompt
 
@@ -242,6 +324,9 @@ class SpeculativeEngine:
                     if n_predict is not None and n_emitted + len(emitted_ids) >= n_predict:
                         stop_reason = StopReason.MAX_TOKENS
                         break
+                # An accepted draft token that ended the answer (EOS) is not emitted:
+                # it counts neither as accepted nor as rejected.
+                n_accepted_emitted = min(n_accepted, len(emitted_ids))
                 history = history + emitted_ids
                 target.forget_from(len(history) - 1)
                 drafter.rollback(history[:-1])
@@ -249,9 +334,8 @@ class SpeculativeEngine:
 
                 totals.n_steps += 1
                 totals.n_drafted += len(draft)
-                totals.n_accept += n_accepted
                 if draft:
-                    histogram[n_accepted] += 1
+                    histogram[n_accepted_emitted] += 1
                 draft_ms = (draft_done - step_start) * 1000
                 verify_ms = (verify_done - draft_done) * 1000
                 totals.draft_ms += draft_ms
@@ -267,16 +351,30 @@ class SpeculativeEngine:
                 visible, hit_stop = holdback.feed(tokens)
                 if hit_stop:
                     stop_reason = StopReason.STOP_STRING
+                    visible = self._without_hidden_text(visible, holdback.cut_token)
                 elif stop_reason is not None:
                     visible += holdback.flush()
+                step_start_at = len(history) - len(emitted_ids)
+                rejected_texts = self._texts_after(
+                    history[max(len(prompt), step_start_at - 4) : step_start_at]
+                    + draft[:n_accepted],
+                    draft[n_accepted:],
+                )
                 rejected = tuple(
-                    RejectedToken(token, self._piece_text(token)) for token in draft[n_accepted:]
+                    RejectedToken(token, text)
+                    for token, text in zip(draft[n_accepted:], rejected_texts, strict=True)
                 )
                 if visible or rejected or draft:
                     if not ttft_ms and visible:
                         ttft_ms = (time.perf_counter() - started) * 1000
+                    totals.count_shown(visible)
                     yield StepEvent(
-                        tuple(visible), rejected, len(draft), n_accepted, draft_ms, verify_ms
+                        tuple(visible),
+                        rejected,
+                        len(draft),
+                        n_accepted_emitted,
+                        draft_ms,
+                        verify_ms,
                     )
         finally:
             sampler.close()
@@ -288,6 +386,7 @@ class SpeculativeEngine:
                 last = leftover[-1]
                 leftover[-1] = replace(last, text=last.text + tail)
             if leftover:
+                totals.count_shown(leftover)
                 yield StepEvent(tuple(leftover), (), 0, 0, 0.0, 0.0)
         finished = time.perf_counter()
         assert stop_reason is not None
@@ -295,12 +394,12 @@ class SpeculativeEngine:
             n_prompt=len(prompt),
             n_prompt_reused=reused,
             prompt_ms=(prompt_done - started) * 1000,
-            n_predict=n_emitted,
+            n_predict=totals.n_shown,
             decode_ms=(finished - prompt_done) * 1000,
             ttft_ms=ttft_ms,
             n_steps=totals.n_steps,
             n_drafted=totals.n_drafted,
-            n_accept=totals.n_accept,
+            n_accept=totals.n_shown_accepted,
             draft_ms=totals.draft_ms,
             verify_ms=totals.verify_ms,
             accepted_length_histogram=tuple(histogram),
@@ -322,5 +421,50 @@ class SpeculativeEngine:
         last = tokens[-1]
         return [*tokens[:-1], replace(last, text=last.text + tail)]
 
-    def _piece_text(self, token: int) -> str:
-        return self.target.token_bytes(token).decode("utf-8", errors="replace")
+    def _texts_after(self, answer: list[int], tokens: list[int]) -> list[str]:
+        """The texts of ``tokens`` as they would stream after ``answer`` (token ids;
+        its last few suffice): a character split across tokens shows whole, not as
+        U+FFFD."""
+        if not tokens:
+            return []
+        target = self.target
+        context = b""
+        # A decoder can only be waiting on the last 3 bytes: a few tokens suffice.
+        for token in reversed(answer):
+            context = target.token_bytes(token) + context
+            if len(context) >= 3:
+                break
+        return continuation_texts(context, [target.token_bytes(t) for t in tokens])
+
+    def _without_hidden_text(
+        self, visible: list[EmittedToken], cut_token: EmittedToken | None
+    ) -> list[EmittedToken]:
+        """Replace the token cut at a stop string by tokens of only its shown text.
+
+        A cut token's id still stands for its whole text, so the ids would say more
+        than the answer shows. The shown part is tokenized again and kept when those
+        tokens spell exactly its bytes; otherwise (e.g. vocabularies that prefix a
+        space) the token is dropped, shortening the answer by less than one token.
+        Tokens right before it that hold the first bytes of its first character
+        (their text is empty; the holdback keeps them with it) go the same way, as
+        do such tokens when the stop string begins with their character.
+        """
+        first = len(visible) if cut_token is None else len(visible) - 1
+        while first > 0 and not visible[first - 1].text:
+            first -= 1
+        if cut_token is None or not visible:
+            return visible[:first]
+        target = self.target
+        shown = visible[-1]
+        shown_bytes = shown.text.encode("utf-8")
+        held = b"".join(target.token_bytes(token.id) for token in visible[first:-1])
+        if (held + target.token_bytes(cut_token.id)).startswith(shown_bytes):
+            ids = target.tokenize(shown.text, add_special=False, parse_special=False)
+            pieces = [target.token_bytes(token) for token in ids]
+            if ids and b"".join(pieces) == shown_bytes:
+                texts = continuation_texts(b"", pieces)
+                return visible[:first] + [
+                    EmittedToken(token, text, shown.provenance)
+                    for token, text in zip(ids, texts, strict=True)
+                ]
+        return visible[:first]

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import threading
+import weakref
 from pathlib import Path
+from typing import Any
 
 import llama_cpp
 import numpy as np
@@ -18,18 +21,70 @@ import numpy.typing as npt
 
 from core.engine.backend import clear_recent_problems, ensure_backend, recent_problems
 from core.engine.config import DEFAULT_CONTEXT, ModelConfig
-from core.errors import EngineError, ModelLoadError
+from core.errors import EngineClosedError, EngineError, ModelLoadError
 from core.gguf_meta import GgufMetadata, read_gguf_metadata
 
 logger = logging.getLogger(__name__)
+
+# Token pieces are short; a longer one makes token_bytes retry with its size.
+_PIECE_BUFFER_SIZE = 64
+# llama_decode's status when the abort callback stopped it.
+_DECODE_ABORTED = 2
 
 
 class ContextFullError(EngineError):
     """A decode would place tokens beyond the context window."""
 
 
+class DecodeCancelledError(EngineError):
+    """A cancellable decode stopped because its cancel event was set.
+
+    The cache keeps the chunks decoded before the cancel and ``cached_tokens``
+    says which, so the next prompt reuses them.
+    """
+
+
+def _free_native(handles: dict[str, Any]) -> None:
+    """Free a model's native objects once; runs from ``close()`` or the finalizer.
+
+    Takes a plain dict, not the ``LoadedModel``, so the finalizer keeps no
+    reference to the object it watches (it would never be collected).
+    """
+    batch, ctx, model = (
+        handles.pop("batch", None),
+        handles.pop("ctx", None),
+        handles.pop("model", None),
+    )
+    if batch is not None:
+        llama_cpp.llama_batch_free(batch)
+    if ctx is not None:
+        llama_cpp.llama_free(ctx)
+    if model is not None:
+        llama_cpp.llama_model_free(model)
+    # The abort callback may only go once the context that could call it is gone.
+    handles.pop("abort_callback", None)
+
+
+class _AbortFlag:
+    """What llama.cpp's abort callback reads; holds no reference to the model."""
+
+    def __init__(self) -> None:
+        self.event: threading.Event | None = None
+
+    def __call__(self, _data: ctypes.c_void_p) -> bool:
+        # ctypes prints and swallows exceptions raised in a callback and returns
+        # False, so this must not raise: an attribute read and Event.is_set() don't.
+        event = self.event
+        return event is not None and event.is_set()
+
+
 class LoadedModel:
-    """A llama.cpp model plus context; not thread-safe, one owner thread.
+    """A llama.cpp model plus context; one owner thread decodes.
+
+    ``tokenize()`` and ``token_bytes()`` only read the vocabulary and may run in
+    other threads meanwhile. Every call that reaches llama.cpp raises
+    EngineClosedError after ``close()``; a model dropped without ``close()`` is
+    freed by a finalizer.
 
     Args:
         config: what to load and how.
@@ -44,6 +99,7 @@ class LoadedModel:
         self._model: llama_cpp.llama_model_p | None = None
         self._ctx: llama_cpp.llama_context_p | None = None
         self._batch: llama_cpp.llama_batch | None = None
+        self._vocab: llama_cpp.llama_vocab_p | None = None
         self._load_model()
         try:
             self._create_context(n_ctx_override)
@@ -51,7 +107,19 @@ class LoadedModel:
             self.close()
             raise
         self.cached_tokens: list[int] = []
-        self._piece_buffer = ctypes.create_string_buffer(256)
+        self._abort_flag = _AbortFlag()
+        self._abort_callback = llama_cpp.ggml_abort_callback(self._abort_flag)
+        self._native: dict[str, Any] = {
+            "batch": self._batch,
+            "ctx": self._ctx,
+            "model": self._model,
+            "abort_callback": self._abort_callback,
+        }
+        # A model dropped without close() still frees its native memory when it is
+        # collected. Not at interpreter exit: a thread may still be decoding then,
+        # and the operating system reclaims the memory anyway.
+        self._finalizer = weakref.finalize(self, _free_native, self._native)
+        self._finalizer.atexit = False
 
     # -- loading -----------------------------------------------------------------
 
@@ -106,16 +174,32 @@ class LoadedModel:
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
 
     def close(self) -> None:
-        """Free native memory; safe to call twice."""
-        if self._batch is not None:
-            llama_cpp.llama_batch_free(self._batch)
-            self._batch = None
-        if self._ctx is not None:
-            llama_cpp.llama_free(self._ctx)
-            self._ctx = None
-        if self._model is not None:
-            llama_cpp.llama_model_free(self._model)
-            self._model = None
+        """Free native memory; safe to call twice. Later calls raise EngineClosedError.
+
+        Not safe while another thread is inside a call on this model: the engine
+        waits for such calls before it closes its models.
+        """
+        # Mark closed first so a method checking _require_open() never sees a
+        # handle that is being freed.
+        self._vocab = None
+        finalizer = getattr(self, "_finalizer", None)
+        if finalizer is not None:
+            finalizer()  # runs _free_native once; later calls do nothing
+        else:  # the constructor failed before registering the finalizer
+            _free_native({"batch": self._batch, "ctx": self._ctx, "model": self._model})
+        self._batch = None
+        self._ctx = None
+        self._model = None
+
+    @property
+    def closed(self) -> bool:
+        return self._ctx is None
+
+    def _require_open(self) -> llama_cpp.llama_vocab_p:
+        vocab = self._vocab
+        if vocab is None or self._ctx is None:
+            raise EngineClosedError(f"{self.config.path.name} was unloaded (the engine is closed)")
+        return vocab
 
     @property
     def path(self) -> Path:
@@ -123,48 +207,58 @@ class LoadedModel:
 
     @property
     def context(self) -> llama_cpp.llama_context_p:
-        assert self._ctx is not None, "model is closed"
+        self._require_open()
+        assert self._ctx is not None  # _require_open() checked it
         return self._ctx
 
     @property
     def vocab(self) -> llama_cpp.llama_vocab_p:
-        return self._vocab
+        return self._require_open()
 
     # -- text <-> tokens -------------------------------------------------------------
 
     def tokenize(
         self, text: str, add_special: bool = True, parse_special: bool = True
     ) -> list[int]:
+        vocab = self._require_open()
         data = text.encode("utf-8")
         capacity = len(data) + 8
         buffer = (llama_cpp.llama_token * capacity)()
         count = llama_cpp.llama_tokenize(
-            self._vocab, data, len(data), buffer, capacity, add_special, parse_special
+            vocab, data, len(data), buffer, capacity, add_special, parse_special
         )
         if count < 0:
             capacity = -count
             buffer = (llama_cpp.llama_token * capacity)()
             count = llama_cpp.llama_tokenize(
-                self._vocab, data, len(data), buffer, capacity, add_special, parse_special
+                vocab, data, len(data), buffer, capacity, add_special, parse_special
             )
         if count < 0:
             raise EngineError(f"tokenization failed for text of {len(data)} bytes")
         return list(buffer[:count])
 
     def token_bytes(self, token: int, special: bool = False) -> bytes:
-        """The raw bytes of one token; may be part of a multi-byte character."""
-        size = llama_cpp.llama_token_to_piece(
-            self._vocab, token, self._piece_buffer, len(self._piece_buffer), 0, special
-        )
-        if size < 0:
-            self._piece_buffer = ctypes.create_string_buffer(-size)
-            size = llama_cpp.llama_token_to_piece(
-                self._vocab, token, self._piece_buffer, len(self._piece_buffer), 0, special
+        """The raw bytes of one token; may be part of a multi-byte character.
+
+        Thread-safe: each call has its own buffer (a shared one let a call from
+        another thread overwrite the piece the generating thread was reading).
+        """
+        vocab = self._require_open()
+        if not 0 <= token < self.n_vocab:
+            # llama.cpp would throw a C++ exception here, which ends the process.
+            raise EngineError(
+                f"token id {token} is outside the vocabulary of {self.path.name} "
+                f"(0..{self.n_vocab - 1})"
             )
-        return self._piece_buffer.raw[:size]
+        buffer = ctypes.create_string_buffer(_PIECE_BUFFER_SIZE)
+        size = llama_cpp.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, special)
+        if size < 0:
+            buffer = ctypes.create_string_buffer(-size)
+            size = llama_cpp.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, special)
+        return buffer.raw[:size]
 
     def is_end_of_generation(self, token: int) -> bool:
-        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+        return bool(llama_cpp.llama_vocab_is_eog(self._require_open(), token))
 
     # -- KV cache --------------------------------------------------------------------
 
@@ -172,6 +266,7 @@ class LoadedModel:
         """Drop cache entries at ``position`` and after (rollback after verification)."""
         if position >= len(self.cached_tokens):
             return
+        self._require_open()
         if not llama_cpp.llama_memory_seq_rm(self._memory, 0, position, -1):
             # Recurrent/hybrid caches cannot drop a suffix: rebuild from scratch.
             llama_cpp.llama_memory_clear(self._memory, True)
@@ -190,8 +285,13 @@ class LoadedModel:
             index += 1
         return index
 
-    def prefill(self, tokens: list[int]) -> int:
+    def prefill(self, tokens: list[int], cancel: threading.Event | None = None) -> int:
         """Make the cache hold exactly ``tokens``, reusing a shared prefix.
+
+        Args:
+            cancel: when set (from any thread) the decode stops within one graph
+                node on the CPU, or at the next chunk elsewhere, and raises
+                DecodeCancelledError.
 
         Returns:
             how many tokens had to be decoded.
@@ -200,18 +300,35 @@ class LoadedModel:
         self.forget_from(shared)
         missing = tokens[shared:]
         if missing:
-            self.append(missing)
+            self.append(missing, cancel=cancel)
         return len(missing)
 
-    def append(self, tokens: list[int], all_logits: bool = False) -> None:
+    def append(
+        self, tokens: list[int], all_logits: bool = False, cancel: threading.Event | None = None
+    ) -> None:
         """Decode ``tokens`` at the next positions.
 
         With ``all_logits`` every token gets an output row (verification; must fit one
         batch), otherwise only the last one does. Splits into ``n_batch`` chunks since
-        an oversized batch aborts the process.
+        an oversized batch aborts the process. With ``cancel``, see ``prefill``.
         """
         if not tokens:
             return
+        self._require_open()
+        if cancel is None:
+            self._decode(tokens, all_logits, None)
+            return
+        # llama.cpp's abort callback costs a Python call per graph node, so it is on
+        # only for the cancellable (long) decodes, never for draft/verify steps.
+        self._abort_flag.event = cancel
+        llama_cpp.llama_set_abort_callback(self._ctx, self._abort_callback, None)
+        try:
+            self._decode(tokens, all_logits, cancel)
+        finally:
+            llama_cpp.llama_set_abort_callback(self._ctx, llama_cpp.ggml_abort_callback(), None)
+            self._abort_flag.event = None
+
+    def _decode(self, tokens: list[int], all_logits: bool, cancel: threading.Event | None) -> None:
         start = len(self.cached_tokens)
         if start + len(tokens) > self.n_ctx:
             raise ContextFullError(
@@ -223,6 +340,9 @@ class LoadedModel:
         batch = self._batch
         assert batch is not None, "model is closed"
         for chunk_start in range(0, len(tokens), self.n_batch):
+            if cancel is not None and cancel.is_set():
+                self.cached_tokens.extend(tokens[:chunk_start])
+                raise DecodeCancelledError(f"decoding for {self.path.name} was cancelled")
             chunk = tokens[chunk_start : chunk_start + self.n_batch]
             is_last_chunk = chunk_start + len(chunk) == len(tokens)
             for index, token in enumerate(chunk):
@@ -237,6 +357,8 @@ class LoadedModel:
                 # Keep the mirror honest: llama.cpp keeps the chunks that succeeded.
                 self.cached_tokens.extend(tokens[:chunk_start])
                 self.forget_from(start + chunk_start)
+                if status == _DECODE_ABORTED and cancel is not None:
+                    raise DecodeCancelledError(f"decoding for {self.path.name} was cancelled")
                 raise EngineError(
                     f"llama_decode returned {status} for {self.path.name}"
                     + (" (KV cache full)" if status == 1 else "")
@@ -245,6 +367,7 @@ class LoadedModel:
 
     def logits(self, row: int) -> npt.NDArray[np.float32]:
         """A numpy view (no copy) of the logits of output row ``row`` (-1: last)."""
+        self._require_open()
         pointer = llama_cpp.llama_get_logits_ith(self._ctx, row)
         if not pointer:
             raise EngineError(f"no logits for row {row}")
@@ -252,5 +375,6 @@ class LoadedModel:
 
     def reset(self) -> None:
         """Forget the whole cache."""
+        self._require_open()
         llama_cpp.llama_memory_clear(self._memory, True)
         self.cached_tokens = []

@@ -17,7 +17,7 @@ import random
 import llama_cpp
 import numpy as np
 
-from core.engine.config import RANDOM_SEED, SamplingSettings
+from core.engine.config import MAX_SEED, RANDOM_SEED, SamplingSettings
 from core.engine.model import LoadedModel
 
 # Samplers that keep at least this many candidates, as llama.cpp's common code does.
@@ -34,8 +34,12 @@ class TargetSampler:
     def __init__(self, model: LoadedModel, settings: SamplingSettings) -> None:
         self._model = model
         self.settings = settings
+        # A drawn seed stays below 0xFFFFFFFF, which llama.cpp would replace by a
+        # fresh random one: the reported seed must reproduce the answer.
         self.seed = (
-            settings.seed if settings.seed != RANDOM_SEED else random.SystemRandom().getrandbits(32)
+            settings.seed
+            if settings.seed != RANDOM_SEED
+            else random.SystemRandom().randint(0, MAX_SEED)
         )
         self._uses_penalties = settings.repeat_penalty != 1.0
         self._fast_greedy = settings.greedy and not self._uses_penalties

@@ -1,0 +1,151 @@
+"""Adaptive draft length: draft as far as it pays, and not at all when it doesn't.
+
+Speculation only pays when the tokens a step gains are worth more than the draft
+and the wider verification batch cost. Whether they are depends on the pair, the
+machine, the text and the temperature, so the controller measures, within one
+answer:
+
+* the plain step time (steps that verified no draft: one target row),
+* the draft's cost per drafted token and the verification's cost per extra row,
+* how far drafts survive: for each draft position j, the decayed share of steps
+  that reached j and were rejected there (a hazard; Kaplan-Meier style, so
+  censoring by the draft length is handled and bursty acceptance is modelled).
+
+From these, drafting k tokens is expected to emit E(k) = 1 + sum_{j<=k} S(j)
+tokens (S: survival) in plain + k * (draft + row) milliseconds, against one token
+per plain step. The controller drafts the k with the best expected speed-up; when
+even that is below 1 it stops drafting and probes again after a growing number
+of plain steps. The draft length never changes what is emitted at temperature 0
+and keeps every sampling scheme exact, since it depends only on past steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Before any draft was measured: a first probe this long (also the probe length).
+_FIRST_DRAFT = 4
+_PROBE_DRAFT = 2
+# Plain steps between probes while drafting is off; doubled after each failed probe.
+_FIRST_PROBE_GAP = 32
+_MAX_PROBE_GAP = 256
+# Weight of the newest measurement in the timing averages.
+_TIME_WEIGHT = 0.25
+# Per-step decay of the acceptance counts: recent steps matter most.
+_DECAY = 0.9
+# Prior hazard of the first position and its weight in steps; a deeper position
+# takes the estimate of the one before it as its prior.
+_PRIOR_HAZARD = 0.25
+_PRIOR_WEIGHT = 1.5
+
+
+def _blend(old: float | None, new: float) -> float:
+    return new if old is None else old + _TIME_WEIGHT * (new - old)
+
+
+class DraftLengthController:
+    """Chooses each step's draft length for one answer.
+
+    Args:
+        n_max: the longest draft allowed (``--draft-max``); 0 never drafts.
+        n_min: drafts shorter than this are not verified, so never ask for fewer.
+        adaptive: False always asks for ``n_max`` (fixed draft length).
+    """
+
+    def __init__(self, n_max: int, n_min: int = 0, adaptive: bool = True) -> None:
+        self.n_max = max(n_max, 0)
+        self.n_min = max(n_min, 1)
+        self.adaptive = adaptive
+        self.plain_ms: float | None = None
+        self.draft_token_ms: float | None = None
+        self.row_ms: float | None = None
+        self._reached = np.zeros(self.n_max)
+        self._rejected = np.zeros(self.n_max)
+        self._plain_run = 0
+        self.drafting = True  # False while switched off
+        self.times_switched_off = 0
+        self._probe_gap = _FIRST_PROBE_GAP
+        self._until_probe = 0
+        self._probing = False
+
+    def next_length(self) -> int:
+        """How many tokens the next step should draft (0: a plain step)."""
+        if self.n_max == 0 or not self.adaptive:
+            return self.n_max
+        if self.plain_ms is None:
+            return 0  # measure the baseline first; a plain step costs nothing extra
+        if self.draft_token_ms is None:
+            return self._clamp(_FIRST_DRAFT)
+        if not self.drafting:
+            if self._until_probe > 0:
+                return 0
+            self._probing = True
+            return self._clamp(_PROBE_DRAFT)
+        return self.best_length()[0]
+
+    def record(self, n_drafted: int, n_accepted: int, draft_ms: float, verify_ms: float) -> None:
+        """Account one finished step."""
+        if not self.adaptive or self.n_max == 0:
+            return
+        if n_drafted == 0:
+            # Without a draft the verification is exactly a plain decoding step.
+            self.plain_ms = _blend(self.plain_ms, verify_ms)
+            self._plain_run += 1
+            self._until_probe -= 1
+            return
+        # After a run of plain steps the draft first catches up on the tokens it
+        # missed; that is the probe's price, not what a drafted token costs.
+        if self._plain_run <= 1 or self.draft_token_ms is None:
+            self.draft_token_ms = _blend(self.draft_token_ms, draft_ms / n_drafted)
+        self._plain_run = 0
+        if self.plain_ms is not None:
+            extra_rows = max(verify_ms - self.plain_ms, 0.0) / n_drafted
+            self.row_ms = _blend(self.row_ms, extra_rows)
+        self._count_acceptance(min(n_drafted, self.n_max), n_accepted)
+
+        speedup = self.best_length()[1]
+        was_probe, self._probing = self._probing, False
+        if speedup < 1.0:
+            if self.drafting:
+                self.times_switched_off += 1
+            elif was_probe:
+                self._probe_gap = min(self._probe_gap * 2, _MAX_PROBE_GAP)
+            self.drafting = False
+            self._until_probe = self._probe_gap
+        else:
+            self.drafting = True
+            self._probe_gap = _FIRST_PROBE_GAP
+
+    def _count_acceptance(self, n_drafted: int, n_accepted: int) -> None:
+        self._reached *= _DECAY
+        self._rejected *= _DECAY
+        reached = min(n_accepted + 1, n_drafted)
+        self._reached[:reached] += 1.0
+        if n_accepted < n_drafted:
+            self._rejected[n_accepted] += 1.0
+
+    def survival(self) -> np.ndarray:
+        """Estimated probability that draft position j (1-based index j-1) is kept."""
+        hazards = np.empty(self.n_max)
+        prior = _PRIOR_HAZARD
+        for j in range(self.n_max):
+            prior = (self._rejected[j] + _PRIOR_WEIGHT * prior) / (self._reached[j] + _PRIOR_WEIGHT)
+            hazards[j] = prior
+        return np.cumprod(1.0 - hazards)
+
+    def best_length(self) -> tuple[int, float]:
+        """The draft length with the best expected speed-up over plain, and that
+        speed-up (tokens per unit time relative to plain decoding)."""
+        if self.plain_ms is None or self.draft_token_ms is None or self.n_max == 0:
+            return self._clamp(_FIRST_DRAFT), 1.0
+        lengths = np.arange(1, self.n_max + 1)
+        expected_tokens = 1.0 + np.cumsum(self.survival())
+        per_token = self.draft_token_ms + (self.row_ms or 0.0)
+        step_ms = self.plain_ms + lengths * per_token
+        speedup = expected_tokens * self.plain_ms / step_ms
+        speedup[lengths < self.n_min] = 0.0
+        best = int(np.argmax(speedup))
+        return int(lengths[best]), float(speedup[best])
+
+    def _clamp(self, length: int) -> int:
+        return min(max(length, self.n_min), self.n_max)

@@ -29,18 +29,29 @@ _PROBE_DRAFT = 2
 # Plain steps between probes while drafting is off; doubled after each failed probe.
 _FIRST_PROBE_GAP = 32
 _MAX_PROBE_GAP = 256
-# Weight of the newest measurement in the timing averages.
-_TIME_WEIGHT = 0.25
+# Weight of the newest measurement in the timing averages: high when it is lower
+# than the average, low when higher. Slow outliers (the first decode of an
+# answer, another process taking the CPU) are common and fast ones are not, so
+# the averages follow the typical time rather than the noise.
+_FASTER_WEIGHT = 0.5
+_SLOWER_WEIGHT = 0.1
 # Per-step decay of the acceptance counts: recent steps matter most.
 _DECAY = 0.9
-# Prior hazard of the first position and its weight in steps; a deeper position
-# takes the estimate of the one before it as its prior.
+# Prior hazard of the first position, as pseudo-counts that decay like real
+# steps (so a draft that is never kept soon looks like one). A deeper position
+# takes the estimate of the one before it as its prior, with this weight: that is
+# also how positions beyond the drafts measured so far are extrapolated.
 _PRIOR_HAZARD = 0.25
 _PRIOR_WEIGHT = 1.5
+# Keep drafting only when it is expected to beat plain decoding by this factor:
+# the estimates are noisy and a wrong "on" costs more than a wrong "off".
+_MIN_SPEEDUP = 1.02
 
 
 def _blend(old: float | None, new: float) -> float:
-    return new if old is None else old + _TIME_WEIGHT * (new - old)
+    if old is None:
+        return new
+    return old + (_FASTER_WEIGHT if new < old else _SLOWER_WEIGHT) * (new - old)
 
 
 class DraftLengthController:
@@ -61,6 +72,9 @@ class DraftLengthController:
         self.row_ms: float | None = None
         self._reached = np.zeros(self.n_max)
         self._rejected = np.zeros(self.n_max)
+        if self.n_max:
+            self._reached[0] = _PRIOR_WEIGHT
+            self._rejected[0] = _PRIOR_WEIGHT * _PRIOR_HAZARD
         self._plain_run = 0
         self.drafting = True  # False while switched off
         self.times_switched_off = 0
@@ -99,13 +113,17 @@ class DraftLengthController:
             self.draft_token_ms = _blend(self.draft_token_ms, draft_ms / n_drafted)
         self._plain_run = 0
         if self.plain_ms is not None:
+            # Verifying k + 1 rows never costs less than the one row of a plain step:
+            # this keeps a plain time measured on a slow first step from flattering
+            # every draft after it.
+            self.plain_ms = min(self.plain_ms, verify_ms)
             extra_rows = max(verify_ms - self.plain_ms, 0.0) / n_drafted
             self.row_ms = _blend(self.row_ms, extra_rows)
         self._count_acceptance(min(n_drafted, self.n_max), n_accepted)
 
         speedup = self.best_length()[1]
         was_probe, self._probing = self._probing, False
-        if speedup < 1.0:
+        if speedup < _MIN_SPEEDUP:
             if self.drafting:
                 self.times_switched_off += 1
             elif was_probe:
@@ -127,10 +145,13 @@ class DraftLengthController:
     def survival(self) -> np.ndarray:
         """Estimated probability that draft position j (1-based index j-1) is kept."""
         hazards = np.empty(self.n_max)
-        prior = _PRIOR_HAZARD
-        for j in range(self.n_max):
-            prior = (self._rejected[j] + _PRIOR_WEIGHT * prior) / (self._reached[j] + _PRIOR_WEIGHT)
-            hazards[j] = prior
+        if self.n_max == 0:
+            return hazards
+        hazards[0] = self._rejected[0] / self._reached[0]
+        for j in range(1, self.n_max):
+            hazards[j] = (self._rejected[j] + _PRIOR_WEIGHT * hazards[j - 1]) / (
+                self._reached[j] + _PRIOR_WEIGHT
+            )
         return np.cumprod(1.0 - hazards)
 
     def best_length(self) -> tuple[int, float]:

@@ -36,13 +36,13 @@ _MAX_PROBE_GAP = 256
 _FASTER_WEIGHT = 0.5
 _SLOWER_WEIGHT = 0.1
 # Per-step decay of the acceptance counts: recent steps matter most.
-_DECAY = 0.9
+_DECAY = 0.95
 # Prior hazard of the first position, as pseudo-counts that decay like real
 # steps (so a draft that is never kept soon looks like one). A deeper position
 # takes the estimate of the one before it as its prior, with this weight: that is
 # also how positions beyond the drafts measured so far are extrapolated.
 _PRIOR_HAZARD = 0.25
-_PRIOR_WEIGHT = 1.5
+_PRIOR_WEIGHT = 3.0
 # Keep drafting only when it is expected to beat plain decoding by this factor:
 # the estimates are noisy and a wrong "on" costs more than a wrong "off".
 _MIN_SPEEDUP = 1.02
@@ -81,6 +81,9 @@ class DraftLengthController:
         self._probe_gap = _FIRST_PROBE_GAP
         self._until_probe = 0
         self._probing = False
+        self._drafted_steps = 0
+        self._last_length = 0
+        self._last_fully_kept = False
 
     def next_length(self) -> int:
         """How many tokens the next step should draft (0: a plain step)."""
@@ -95,7 +98,12 @@ class DraftLengthController:
                 return 0
             self._probing = True
             return self._clamp(_PROBE_DRAFT)
-        return self.best_length()[0]
+        best = self.best_length()[0]
+        if self._last_fully_kept:
+            # Positions past the drafts measured lately have little data and
+            # acceptance comes in runs: after a fully kept draft, explore longer.
+            best = max(best, self._clamp(self._last_length + max(1, self._last_length // 2)))
+        return best
 
     def record(self, n_drafted: int, n_accepted: int, draft_ms: float, verify_ms: float) -> None:
         """Account one finished step."""
@@ -108,9 +116,12 @@ class DraftLengthController:
             self._until_probe -= 1
             return
         # After a run of plain steps the draft first catches up on the tokens it
-        # missed; that is the probe's price, not what a drafted token costs.
-        if self._plain_run <= 1 or self.draft_token_ms is None:
-            self.draft_token_ms = _blend(self.draft_token_ms, draft_ms / n_drafted)
+        # missed; that is the probe's price, not what a drafted token costs, so
+        # such a step can only lower the estimate (it is an upper bound).
+        per_token = draft_ms / n_drafted
+        if self._plain_run <= 1 or self.draft_token_ms is None or per_token < self.draft_token_ms:
+            self.draft_token_ms = _blend(self.draft_token_ms, per_token)
+        self._drafted_steps += 1
         self._plain_run = 0
         if self.plain_ms is not None:
             # Verifying k + 1 rows never costs less than the one row of a plain step:
@@ -120,10 +131,14 @@ class DraftLengthController:
             extra_rows = max(verify_ms - self.plain_ms, 0.0) / n_drafted
             self.row_ms = _blend(self.row_ms, extra_rows)
         self._count_acceptance(min(n_drafted, self.n_max), n_accepted)
+        self._last_length = n_drafted
+        self._last_fully_kept = n_accepted >= n_drafted
 
         speedup = self.best_length()[1]
         was_probe, self._probing = self._probing, False
-        if speedup < _MIN_SPEEDUP:
+        # One drafted step is not enough to judge: the draft's first decodes of an
+        # answer are often slow.
+        if speedup < _MIN_SPEEDUP and self._drafted_steps >= 2:
             if self.drafting:
                 self.times_switched_off += 1
             elif was_probe:

@@ -93,13 +93,29 @@ def test_costly_draft_is_switched_off_despite_good_acceptance() -> None:
     assert not controller.drafting
 
 
-def test_drafting_resumes_when_a_probe_succeeds() -> None:
+def test_cheap_draft_resumes_when_a_probe_succeeds() -> None:
+    # An n-gram-like draft: nothing to catch up on, so probing is affordable.
     controller = DraftLengthController(8)
-    simulate(controller, 40, accept=0.0, draft_token_ms=2.0, row_ms=0.3)
+    simulate(controller, 40, accept=0.0, draft_token_ms=0.05, row_ms=0.5)
     assert not controller.drafting
-    simulate(controller, 80, accept=1.0, draft_token_ms=2.0, row_ms=0.3)
+    simulate(controller, 80, accept=1.0, draft_token_ms=0.05, row_ms=0.5)
     assert controller.drafting
     assert controller.next_length() >= 4
+
+
+def test_probes_of_a_costly_draft_stay_within_their_budget() -> None:
+    # A model draft must decode every token it sat out before it can draft again
+    # (here 2 ms a token, a fifth of a plain step), more than the 3% of the answer's
+    # time probes may cost: once off, it stays off.
+    costly = DraftLengthController(16)
+    lengths = simulate(costly, 1000, accept=0.0, draft_token_ms=4.0, row_ms=0.5)
+    assert [i for i, k in enumerate(lengths) if k] == [1, 2]
+    # A draft with nothing to catch up on (n-gram lookup) is probed now and then.
+    cheap = DraftLengthController(16)
+    lengths = simulate(cheap, 1000, accept=0.0, draft_token_ms=0.0, row_ms=0.5)
+    assert not cheap.drafting
+    probes = [i for i, k in enumerate(lengths) if k and i > 40]
+    assert 3 <= len(probes) <= 8
 
 
 def test_fixed_length_and_draft_min() -> None:

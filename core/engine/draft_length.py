@@ -15,8 +15,12 @@ From these, drafting k tokens is expected to emit E(k) = 1 + sum_{j<=k} S(j)
 tokens (S: survival) in plain + k * (draft + row) milliseconds, against one token
 per plain step. The controller drafts the k with the best expected speed-up; when
 even that is below 1 it stops drafting and probes again after a growing number
-of plain steps. The draft length never changes what is emitted at temperature 0
-and keeps every sampling scheme exact, since it depends only on past steps.
+of plain steps, but only when the probe fits a small share of the answer's time:
+a draft model that sat out N tokens must first decode them (on 2 CPU cores about
+a fifth of a plain step each), so on such machines a model draft that lost is
+rarely probed again, while an n-gram draft (free to resume) is. The draft length
+never changes what is emitted at temperature 0 and keeps every sampling scheme
+exact, since it depends only on past steps.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ _FIRST_DRAFT = 4
 _PROBE_DRAFT = 2
 # Plain steps between probes while drafting is off; doubled after each failed probe.
 _FIRST_PROBE_GAP = 32
+# Probes (their catch-up and their drafts) may cost at most this share of the time
+# the answer has taken so far.
+_PROBE_BUDGET = 0.03
+# Until a probe has measured it, a skipped token is assumed to cost the draft this
+# share of a drafted token to catch up on (batched decoding is cheaper per token).
+_CATCH_UP_SHARE = 0.5
 _MAX_PROBE_GAP = 256
 # Weight of the newest measurement in the timing averages: high when it is lower
 # than the average, low when higher. Slow outliers (the first decode of an
@@ -81,6 +91,9 @@ class DraftLengthController:
         self._probe_gap = _FIRST_PROBE_GAP
         self._until_probe = 0
         self._probing = False
+        self._elapsed_ms = 0.0
+        self._probe_spent_ms = 0.0
+        self.catch_up_ms: float | None = None  # draft cost per skipped token
         self._drafted_steps = 0
         self._last_length = 0
         self._last_fully_kept = False
@@ -94,7 +107,7 @@ class DraftLengthController:
         if self.draft_token_ms is None:
             return self._clamp(_FIRST_DRAFT)
         if not self.drafting:
-            if self._until_probe > 0:
+            if self._until_probe > 0 or not self._probe_affordable():
                 return 0
             self._probing = True
             return self._clamp(_PROBE_DRAFT)
@@ -105,11 +118,29 @@ class DraftLengthController:
             best = max(best, self._clamp(self._last_length + max(1, self._last_length // 2)))
         return best
 
+    def _probe_affordable(self) -> bool:
+        assert self.draft_token_ms is not None and self.plain_ms is not None
+        catch_up = (
+            self.catch_up_ms
+            if self.catch_up_ms is not None
+            else _CATCH_UP_SHARE * self.draft_token_ms
+        )
+        length = self._clamp(_PROBE_DRAFT)
+        cost = self._plain_run * catch_up + length * (self.draft_token_ms + (self.row_ms or 0.0))
+        return self._probe_spent_ms + cost <= _PROBE_BUDGET * self._elapsed_ms
+
     def record(self, n_drafted: int, n_accepted: int, draft_ms: float, verify_ms: float) -> None:
         """Account one finished step."""
         if not self.adaptive or self.n_max == 0:
             return
+        self._elapsed_ms += draft_ms + verify_ms
+        if self._probing and self.plain_ms is not None:
+            self._probe_spent_ms += max(draft_ms + verify_ms - self.plain_ms, 0.0)
+            if n_drafted and self.draft_token_ms is not None and self._plain_run > 1:
+                skipped_cost = max(draft_ms - n_drafted * self.draft_token_ms, 0.0)
+                self.catch_up_ms = _blend(self.catch_up_ms, skipped_cost / self._plain_run)
         if n_drafted == 0:
+            self._probing = False  # a probe that found nothing to draft
             # Without a draft the verification is exactly a plain decoding step.
             self.plain_ms = _blend(self.plain_ms, verify_ms)
             self._plain_run += 1

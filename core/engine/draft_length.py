@@ -14,7 +14,9 @@ answer:
 From these, drafting k tokens is expected to emit E(k) = 1 + sum_{j<=k} S(j)
 tokens (S: survival) in plain + k * (draft + row) milliseconds, against one token
 per plain step. The controller drafts the k with the best expected speed-up; when
-even that is below 1 it stops drafting and probes again after a growing number
+even that is below 1, or when the drafting steps so far really emitted fewer
+tokens per millisecond than plain steps would (the model can be wrong; the
+measured rate cannot), it stops drafting and probes again after a growing number
 of plain steps, but only when the probe fits a small share of the answer's time:
 a draft model that sat out N tokens must first decode them (on 2 CPU cores about
 a fifth of a plain step each), so on such machines a model draft that lost is
@@ -47,6 +49,11 @@ _FASTER_WEIGHT = 0.5
 _SLOWER_WEIGHT = 0.1
 # Per-step decay of the acceptance counts: recent steps matter most.
 _DECAY = 0.95
+# The measured rate of drafting steps overrules the model once it covers this many
+# (decayed) emitted tokens and shows a clear loss: a few unlucky steps must not
+# switch off a draft that pays, since a model draft is rarely probed again.
+_RATE_EVIDENCE_TOKENS = 24.0
+_CLEAR_LOSS = 0.95
 # Prior hazard of the first position, as pseudo-counts that decay like real
 # steps (so a draft that is never kept soon looks like one). A deeper position
 # takes the estimate of the one before it as its prior, with this weight: that is
@@ -95,6 +102,8 @@ class DraftLengthController:
         self._probe_spent_ms = 0.0
         self.catch_up_ms: float | None = None  # draft cost per skipped token
         self._drafted_steps = 0
+        self._drafted_tokens = 0.0  # decayed tokens emitted by drafting steps
+        self._drafted_ms = 0.0  # and the decayed time they took
         self._last_length = 0
         self._last_fully_kept = False
 
@@ -162,10 +171,16 @@ class DraftLengthController:
             extra_rows = max(verify_ms - self.plain_ms, 0.0) / n_drafted
             self.row_ms = _blend(self.row_ms, extra_rows)
         self._count_acceptance(min(n_drafted, self.n_max), n_accepted)
+        self._drafted_tokens = self._drafted_tokens * _DECAY + n_accepted + 1
+        self._drafted_ms = self._drafted_ms * _DECAY + draft_ms + verify_ms
         self._last_length = n_drafted
         self._last_fully_kept = n_accepted >= n_drafted
 
         speedup = self.best_length()[1]
+        if self._drafted_tokens >= _RATE_EVIDENCE_TOKENS and self.plain_ms is not None:
+            measured = self._drafted_tokens * self.plain_ms / self._drafted_ms
+            if measured < _CLEAR_LOSS:
+                speedup = min(speedup, measured)
         was_probe, self._probing = self._probing, False
         # One drafted step is not enough to judge: the draft's first decodes of an
         # answer are often slow.

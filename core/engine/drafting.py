@@ -74,9 +74,7 @@ class ModelDrafter:
             if self._p_min > 0.0 and top_probability(logits, P_MIN_CANDIDATES) < self._p_min:
                 break
             if self._sampling is not None and self._chain is not None:
-                q = self._chain.distribution(
-                    logits, self._sampling.penalties.ids_with(draft.tokens)
-                )
+                q = self._chain.distribution(logits, self._sampling.penalised(draft.tokens))
                 token = q.sample(self._sampling.rng)
                 draft.distributions.append(q)
                 draft.probabilities.append(q.prob(token))

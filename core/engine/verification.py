@@ -26,10 +26,12 @@ from typing import Protocol
 import numpy as np
 
 from core.engine.config import RANDOM_SEED, SamplingSettings
-from core.engine.distribution import Distribution, PenaltyWindow, SamplerChain
+from core.engine.distribution import Distribution, IdArray, PenaltyWindow, SamplerChain
 from core.engine.events import Provenance
 from core.engine.model import LoadedModel
 from core.engine.sampling import TargetSampler
+
+_NO_TOKENS: IdArray = np.empty(0, dtype=np.int64)
 
 
 @dataclass
@@ -49,9 +51,6 @@ class Draft:
 
     def __len__(self) -> int:
         return len(self.tokens)
-
-    def truncated(self, length: int) -> Draft:
-        return Draft(self.tokens[:length], self.probabilities[:length], self.distributions[:length])
 
 
 def residual(p: Distribution, q: Distribution) -> Distribution:
@@ -146,6 +145,13 @@ class SpeculativeSampling:
         )
         self.rng = np.random.default_rng(self.seed)
         self.penalties = PenaltyWindow(settings.repeat_last_n)
+        self._uses_penalty = settings.repeat_penalty != 1.0 and settings.repeat_last_n != 0
+
+    def penalised(self, extra: list[int]) -> IdArray:
+        """Tokens the repeat penalty applies to after ``extra`` (none without one)."""
+        if not self._uses_penalty:
+            return _NO_TOKENS
+        return self.penalties.ids_with(extra)
 
 
 class SpeculativeVerifier:
@@ -167,11 +173,10 @@ class SpeculativeVerifier:
 
     def verify(self, draft: Draft) -> list[tuple[int, Provenance]]:
         rng = self._state.rng
-        penalties = self._state.penalties
         picked: list[tuple[int, Provenance]] = []
         for row in range(len(draft) + 1):
             p = self._chain.distribution(
-                self._model.logits(row), penalties.ids_with(draft.tokens[:row])
+                self._model.logits(row), self._state.penalised(draft.tokens[:row])
             )
             if row == len(draft):
                 token = p.sample(rng)
@@ -189,7 +194,7 @@ class SpeculativeVerifier:
                 continue
             picked.append((token, Provenance.TARGET_CORRECTION))
             break
-        penalties.extend(token for token, _ in picked)
+        self._state.penalties.extend(token for token, _ in picked)
         return picked
 
     def close(self) -> None:

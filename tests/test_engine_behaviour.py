@@ -31,6 +31,8 @@ GREEDY = SamplingSettings(temperature=0.0)
 
 
 def settings(n: int = 60, **drafting: object) -> GenerationSettings:
+    # Fixed draft lengths: these tests check the mechanics of drafting steps.
+    drafting.setdefault("adaptive", False)
     return GenerationSettings(n_predict=n, sampling=GREEDY, drafting=DraftSettings(**drafting))  # type: ignore[arg-type]
 
 

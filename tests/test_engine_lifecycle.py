@@ -48,6 +48,9 @@ GREEDY = SamplingSettings(temperature=0.0)
 
 
 def settings(n: int = 60, **drafting: Any) -> GenerationSettings:
+    # The adaptive draft length reacts to measured step times, so which steps draft
+    # would depend on the machine's load; these tests compare streams exactly.
+    drafting.setdefault("adaptive", False)
     return GenerationSettings(n_predict=n, sampling=GREEDY, drafting=DraftSettings(**drafting))
 
 

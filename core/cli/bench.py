@@ -3,7 +3,10 @@
 Prints numbers, asserts nothing: decode speed, speed-up over plain decoding,
 acceptance, and whether each mode reproduced the plain output token for token.
 Modes run interleaved, repeats are summarised by their median, so a slow moment
-on the machine hurts every mode alike.
+on the machine hurts every mode alike. One table at temperature 0 (greedy) and
+one at --temp (top-k 40, top-p 0.95, min-p 0.05, seeds shared by all modes):
+there speculative sampling is compared with sample-and-match ("match"), and only
+"match" is expected to reproduce the plain answer of the same seed.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from core.engine import (
     DraftSettings,
     DraftSource,
     GenerationSettings,
+    GenerationStats,
     ModelConfig,
     SamplingSettings,
     SpeculativeEngine,
     collect,
 )
-from core.engine.config import default_threads
+from core.engine.config import Verification, default_threads
 
 DEFAULT_PROMPTS = (
     "Write a short story about a robot who learns to paint.",
@@ -42,6 +46,12 @@ class ModeResult:
     mean_lengths: list[float] = field(default_factory=list)
     identical: list[bool] = field(default_factory=list)
 
+    def add(self, stats: GenerationStats, identical: bool) -> None:
+        self.speeds.append(stats.decode_tokens_per_second)
+        self.acceptances.append(stats.acceptance)
+        self.mean_lengths.append(stats.mean_accepted_length)
+        self.identical.append(identical)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="specchat-cli bench", description=__doc__)
@@ -50,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-n", "--n-predict", type=int, default=256)
     parser.add_argument("--draft-max", type=int, action="append", help="repeatable, default 8 16")
     parser.add_argument("--draft-p-min", type=float, default=0.0)
+    parser.add_argument(
+        "--temp",
+        type=float,
+        default=0.8,
+        help="the sampled table's temperature (a table at 0 is always printed; 0: only that)",
+    )
+    parser.add_argument(
+        "--no-adaptive-draft",
+        dest="adaptive",
+        action="store_false",
+        help="draft --draft-max tokens every step instead of adapting the length",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("-t", "--threads", type=int, default=default_threads())
     parser.add_argument("-ngl", "--n-gpu-layers", dest="gpu_layers", type=int, default=-1)
@@ -68,20 +90,47 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
         target_path = target_path or pair.target
         draft_path = draft_path or pair.draft
     greedy = SamplingSettings(temperature=0.0)
+    draft_maxes = args.draft_max or [8, 16]
     modes: list[tuple[str, DraftSettings]] = [("plain", DraftSettings(source=DraftSource.NONE))]
-    for n_max in args.draft_max or [8, 16]:
-        modes.append((f"draft max={n_max}", DraftSettings(n_max=n_max, p_min=args.draft_p_min)))
+    for n_max in draft_maxes:
+        modes.append(
+            (
+                f"draft max={n_max}",
+                DraftSettings(n_max=n_max, p_min=args.draft_p_min, adaptive=args.adaptive),
+            )
+        )
     if not args.no_ngram:
-        modes.append(("ngram", DraftSettings(source=DraftSource.NGRAM, n_max=8)))
+        modes.append(
+            ("ngram", DraftSettings(source=DraftSource.NGRAM, n_max=8, adaptive=args.adaptive))
+        )
+    # Sample-and-match only differs from speculative sampling when sampling.
+    match_mode = (
+        f"match max={max(draft_maxes)}",
+        DraftSettings(
+            n_max=max(draft_maxes),
+            p_min=args.draft_p_min,
+            adaptive=args.adaptive,
+            verification=Verification.MATCH,
+        ),
+    )
+    temperatures = [0.0] if args.temp <= 0 else [0.0, args.temp]
     prompts = args.prompt or list(DEFAULT_PROMPTS)
-    results = {name: ModeResult() for name, _ in modes}
+    tables = {
+        temperature: {
+            name: ModeResult() for name, _ in (modes if temperature <= 0 else [*modes, match_mode])
+        }
+        for temperature in temperatures
+    }
 
     target = ModelConfig(
         target_path, n_gpu_layers=args.gpu_layers, n_ctx=2048, n_threads=args.threads
     )
     draft = ModelConfig(draft_path, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
     out.write(f"target {target_path.name}\ndraft  {draft_path.name}\n")
-    out.write(f"greedy, n={args.n_predict}, threads={args.threads}, repeats={args.repeats}\n")
+    out.write(
+        f"n={args.n_predict}, threads={args.threads}, repeats={args.repeats}, "
+        f"draft length {'adaptive' if args.adaptive else 'fixed'}\n"
+    )
     with SpeculativeEngine(target, draft) as engine:
         out.write(f"gpu layers: target {engine.target.n_gpu_layers}, ")
         out.write(f"draft {engine.draft.n_gpu_layers if engine.draft else 0}\n\n")
@@ -90,41 +139,58 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
         collect(
             engine.generate(token_prompts[0], GenerationSettings(n_predict=16, sampling=greedy))
         )
-        for _ in range(args.repeats):
+        for repeat in range(args.repeats):
             for prompt_number, prompt in enumerate(token_prompts, start=1):
-                plain_ids: list[int] = []
-                for name, drafting in modes:
-                    engine.target.reset()
-                    if engine.draft is not None:
-                        engine.draft.reset()
-                    settings = GenerationSettings(
-                        n_predict=args.n_predict, sampling=greedy, drafting=drafting
-                    )
-                    result = collect(engine.generate(prompt, settings))
-                    record = results[name]
-                    record.speeds.append(result.stats.decode_tokens_per_second)
-                    record.acceptances.append(result.stats.acceptance)
-                    record.mean_lengths.append(result.stats.mean_accepted_length)
-                    if name == "plain":
-                        plain_ids = result.token_ids
-                    record.identical.append(result.token_ids == plain_ids)
-                    if args.verbose:
-                        out.write(
-                            f"  prompt {prompt_number} {name:<14}"
-                            f"{result.stats.decode_tokens_per_second:7.1f} t/s "
-                            f"{result.stats.n_predict:4d} tokens "
-                            f"accept {result.stats.acceptance * 100:5.1f}%\n"
+                for temperature, results in tables.items():
+                    # Every mode samples with the same seed for one prompt and repeat.
+                    sampling = (
+                        greedy
+                        if temperature <= 0
+                        else SamplingSettings(
+                            temperature=temperature, seed=1000 * repeat + prompt_number
                         )
+                    )
+                    plain_ids: list[int] = []
+                    for name, drafting in [*modes, match_mode]:
+                        if name not in results:
+                            continue
+                        engine.target.reset()
+                        if engine.draft is not None:
+                            engine.draft.reset()
+                        settings = GenerationSettings(
+                            n_predict=args.n_predict, sampling=sampling, drafting=drafting
+                        )
+                        result = collect(engine.generate(prompt, settings))
+                        if name == "plain":
+                            plain_ids = result.token_ids
+                        results[name].add(result.stats, result.token_ids == plain_ids)
+                        if args.verbose:
+                            out.write(
+                                f"  temp {temperature:g} prompt {prompt_number} {name:<14}"
+                                f"{result.stats.decode_tokens_per_second:7.1f} t/s "
+                                f"{result.stats.n_predict:4d} tokens "
+                                f"accept {result.stats.acceptance * 100:5.1f}%\n"
+                            )
 
+    for temperature, results in tables.items():
+        _write_table(out, temperature, results)
+    return 0
+
+
+def _write_table(out: TextIO, temperature: float, results: dict[str, ModeResult]) -> None:
+    if temperature > 0:
+        out.write(f"\ntemperature {temperature:g} (top-k 40, top-p 0.95, min-p 0.05)\n")
+    else:
+        out.write("\ngreedy (temperature 0)\n")
     plain_speed = statistics.median(results["plain"].speeds)
     out.write(f"{'mode':<16}{'tok/s':>8}{'speedup':>9}{'accept':>9}{'mean len':>10}  identical\n")
-    for name, _ in modes:
-        record = results[name]
+    for name, record in results.items():
         speed = statistics.median(record.speeds)
+        # When sampling, only plain and sample-and-match promise the plain answer.
+        expected = temperature <= 0 or name == "plain" or name.startswith("match")
+        identical = f"{sum(record.identical)}/{len(record.identical)}" if expected else "-"
         out.write(
             f"{name:<16}{speed:8.1f}{speed / plain_speed:8.2f}x"
             f"{statistics.mean(record.acceptances) * 100:8.1f}%"
-            f"{statistics.mean(record.mean_lengths):10.2f}  "
-            f"{sum(record.identical)}/{len(record.identical)}\n"
+            f"{statistics.mean(record.mean_lengths):10.2f}  {identical}\n"
         )
-    return 0

@@ -28,7 +28,7 @@ from core.engine import (
     StepEvent,
     collect,
 )
-from core.engine.config import DEFAULT_BATCH, RANDOM_SEED, default_threads
+from core.engine.config import DEFAULT_BATCH, RANDOM_SEED, Verification, default_threads
 from core.errors import ConfigError
 
 # ANSI colours for --color: accepted drafts green, corrections red, bonus blue.
@@ -110,6 +110,30 @@ def build_parser() -> argparse.ArgumentParser:
         dest="draft_p_min",
         type=float,
         default=defaults.p_min,
+    )
+    drafting.add_argument(
+        "--verification",
+        choices=[v.value for v in Verification],
+        default=defaults.verification.value,
+        help=(
+            "how drafts are checked at temperature > 0 (greedy always matches). "
+            "speculative (default): the draft samples with the same sampler chain and "
+            "keeps a token with probability min(1, p/q); every token is an exact sample "
+            "of the target's distribution and far more drafts are kept, but a seed does "
+            "not give the same answer as without speculation. match: llama.cpp's "
+            "sample-and-match; also exact, and the same seed gives the same answer with "
+            "and without speculation, at a much lower acceptance"
+        ),
+    )
+    drafting.add_argument(
+        "--adaptive-draft",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.adaptive,
+        help=(
+            "choose each step's draft length (up to --draft-max) from the speed measured "
+            "in this answer, and stop drafting while it is slower than plain decoding "
+            "(default: on; --no-adaptive-draft always drafts --draft-max)"
+        ),
     )
     source = drafting.add_mutually_exclusive_group()
     source.add_argument("--no-draft", action="store_true", help="plain decoding (the baseline)")
@@ -212,6 +236,8 @@ def generation_settings(args: argparse.Namespace) -> GenerationSettings:
             n_max=args.draft_max,
             n_min=args.draft_min,
             p_min=args.draft_p_min,
+            verification=Verification(args.verification),
+            adaptive=args.adaptive_draft,
         ),
         stop_strings=tuple(args.stop),
     )

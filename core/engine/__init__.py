@@ -7,6 +7,7 @@ from core.engine.config import (
     GenerationSettings,
     ModelConfig,
     SamplingSettings,
+    Verification,
 )
 from core.engine.engine import SpeculativeEngine
 from core.engine.events import (
@@ -42,6 +43,7 @@ __all__ = [
     "SpeculativeEngine",
     "StepEvent",
     "StopReason",
+    "Verification",
     "collect",
     "event_from_dict",
     "event_to_dict",

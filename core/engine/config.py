@@ -68,6 +68,22 @@ class DraftSource(StrEnum):
     NONE = "none"
 
 
+class Verification(StrEnum):
+    """How drafts are checked at temperature > 0 (greedy answers always match).
+
+    SPECULATIVE: speculative sampling; the draft samples from the same sampler chain
+        as the target and each token is kept with probability min(1, p/q). Every
+        token is an exact sample of the target's distribution and far more drafts
+        are kept than with MATCH, but the answer for a seed depends on the drafts.
+    MATCH: llama.cpp's sample-and-match; the draft proposes its argmax and it is
+        kept only where the target's own sample equals it. Also exact, and the same
+        seed gives the same answer with and without speculation.
+    """
+
+    SPECULATIVE = "speculative"
+    MATCH = "match"
+
+
 @dataclass(frozen=True)
 class DraftSettings:
     """llama.cpp's ``--spec-draft-n-max/-n-min/-p-min`` plus the draft source.
@@ -82,6 +98,12 @@ class DraftSettings:
         p_min: stop drafting when the draft's top probability, renormalised over its
             top 10 candidates, falls below this.
         ngram_max / ngram_min: n-gram sizes tried by prompt lookup, longest first.
+        verification: speculative sampling or sample-and-match at temperature > 0
+            (see ``Verification``).
+        adaptive: choose each step's draft length (at most ``n_max``) from the
+            acceptance and the step times measured in this answer, and stop drafting
+            (probing again now and then) while speculation would be slower than plain
+            decoding. Off: every step drafts up to ``n_max``.
     """
 
     source: DraftSource = DraftSource.MODEL
@@ -90,9 +112,18 @@ class DraftSettings:
     p_min: float = 0.0
     ngram_max: int = 3
     ngram_min: int = 1
+    verification: Verification = Verification.SPECULATIVE
+    adaptive: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", DraftSource(self.source))
+        try:
+            object.__setattr__(self, "verification", Verification(self.verification))
+        except ValueError:
+            raise ConfigError(
+                f"unknown verification {self.verification!r}; "
+                f"known: {', '.join(v.value for v in Verification)}"
+            ) from None
         if self.n_max < 0:
             raise ConfigError(f"draft-max must be >= 0, got {self.n_max}")
         if self.n_min < 0 or self.n_min > max(self.n_max, 0):

@@ -8,14 +8,16 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from core.engine.config import DraftSettings
+from core.engine.distribution import SamplerChain, top_probability
 from core.engine.model import LoadedModel
+from core.engine.verification import Draft, SpeculativeSampling
 
 # llama.cpp renormalises the draft's top probability over this many candidates.
 P_MIN_CANDIDATES = 10
 
 
 class Drafter(Protocol):
-    def propose(self, history: list[int], max_tokens: int) -> list[int]:
+    def propose(self, history: list[int], max_tokens: int) -> Draft:
         """Up to ``max_tokens`` tokens that may follow ``history`` (its last token is
         the newest, not yet verified one)."""
         ...
@@ -26,43 +28,66 @@ class Drafter(Protocol):
 
 
 class ModelDrafter:
-    """Greedy drafting with a small model, stopping early below ``p_min``."""
+    """Drafting with a small model, stopping early below ``p_min``.
 
-    def __init__(self, model: LoadedModel, settings: DraftSettings, target_vocab_size: int) -> None:
+    Greedy (temperature 0, or sample-and-match verification): each token is the
+    draft's argmax and its reported probability is the draft's softmax probability
+    of it. With ``sampling`` (speculative sampling) each token is sampled from the
+    draft's distribution after the target's sampler chain, and that distribution is
+    handed to the verifier.
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        settings: DraftSettings,
+        target_vocab_size: int,
+        sampling: SpeculativeSampling | None = None,
+    ) -> None:
         self._model = model
         self._p_min = settings.p_min
         self._target_vocab_size = target_vocab_size
+        self._sampling = sampling
+        # The target cannot verify draft-only token ids, so q never proposes them.
+        self._chain = (
+            SamplerChain(sampling.settings, min(model.n_vocab, target_vocab_size))
+            if sampling is not None
+            else None
+        )
 
-    def propose(self, history: list[int], max_tokens: int) -> list[int]:
+    def propose(self, history: list[int], max_tokens: int) -> Draft:
         model = self._model
+        draft = Draft()
         # The draft needs history plus max_tokens - 1 drafted tokens in its cache.
         max_tokens = min(max_tokens, model.n_ctx - len(history) + 1)
         if max_tokens <= 0:
-            return []
+            return draft
         # One batch for whatever the cache lacks, ending with the newest token: after
         # a fully accepted step that is the last draft token plus the bonus token.
         shared = min(model.common_prefix_length(history), len(history) - 1)
         model.forget_from(shared)
         model.append(history[shared:])
-        drafted: list[int] = []
         while True:
             logits = model.logits(-1)
-            token = int(np.argmax(logits))
-            if self._p_min > 0.0 and self._top_probability(logits) < self._p_min:
+            # p-min looks at the draft's own confidence before anything is drawn, so
+            # stopping here never depends on the sample and keeps sampling exact.
+            if self._p_min > 0.0 and top_probability(logits, P_MIN_CANDIDATES) < self._p_min:
                 break
-            if token >= self._target_vocab_size:
-                break  # a draft-only token id: the target cannot verify it
-            drafted.append(token)
-            if len(drafted) >= max_tokens or model.is_end_of_generation(token):
+            if self._sampling is not None and self._chain is not None:
+                q = self._chain.distribution(logits, self._sampling.penalised(draft.tokens))
+                token = q.sample(self._sampling.rng)
+                draft.distributions.append(q)
+                draft.probabilities.append(q.prob(token))
+            else:
+                token = int(np.argmax(logits))
+                if token >= self._target_vocab_size:
+                    break  # a draft-only token id: the target cannot verify it
+                draft.probabilities.append(top_probability(logits))
+            draft.tokens.append(token)
+            if len(draft) >= max_tokens or model.is_end_of_generation(token):
                 break
             model.append([token])
-        return drafted
-
-    @staticmethod
-    def _top_probability(logits: np.ndarray) -> float:
-        top = logits[np.argpartition(logits, -P_MIN_CANDIDATES)[-P_MIN_CANDIDATES:]]
-        shifted = np.exp(top - top.max())
-        return float(1.0 / shifted.sum())
+        return draft
 
     def rollback(self, history_without_last: list[int]) -> None:
         self._model.forget_from(self._model.common_prefix_length(history_without_last))
@@ -76,9 +101,11 @@ class NgramDrafter:
     def __init__(self, settings: DraftSettings) -> None:
         self._sizes = range(settings.ngram_max, settings.ngram_min - 1, -1)
 
-    def propose(self, history: list[int], max_tokens: int) -> list[int]:
+    def propose(self, history: list[int], max_tokens: int) -> Draft:
+        """The proposal is deterministic: speculative sampling verifies it as a
+        one-hot q, and it carries no probability (no model drafted it)."""
         if max_tokens <= 0:
-            return []
+            return Draft()
         tokens = np.asarray(history, dtype=np.int64)
         for size in self._sizes:
             if len(tokens) <= size:
@@ -89,8 +116,9 @@ class NgramDrafter:
             matches = np.flatnonzero((windows == pattern).all(axis=1))
             if matches.size:
                 start = int(matches[-1]) + size
-                return [int(t) for t in tokens[start : start + max_tokens]]
-        return []
+                proposal = [int(t) for t in tokens[start : start + max_tokens]]
+                return Draft(proposal, [None] * len(proposal))
+        return Draft()
 
     def rollback(self, history_without_last: list[int]) -> None:
         """Nothing cached."""
@@ -99,8 +127,8 @@ class NgramDrafter:
 class NoDrafter:
     """Plain decoding: the baseline every speed-up is measured against."""
 
-    def propose(self, history: list[int], max_tokens: int) -> list[int]:
-        return []
+    def propose(self, history: list[int], max_tokens: int) -> Draft:
+        return Draft()
 
     def rollback(self, history_without_last: list[int]) -> None:
         """Nothing cached."""

@@ -4,12 +4,16 @@ One step, for history ``h`` whose last token ``h[-1]`` the target has not seen y
 
 1. the drafter proposes ``d1..dk`` (draft model, n-gram lookup, or nothing);
 2. the target decodes ``[h[-1], d1..dk]`` in one batch with logits for every row;
-3. row i is sampled; ``d(i+1)`` is accepted while it equals the sample; the first
-   sample that differs is the target's correction, and if all match, the sample of
-   the last row is a bonus token;
+3. the verifier (core/engine/verification.py) keeps a prefix of the draft and adds
+   the target's own token: a correction where a draft token was rejected, or a
+   bonus token after a fully kept draft. Greedy answers and sample-and-match keep a
+   draft token while it equals the target's sample; speculative sampling keeps it
+   with probability min(1, p/q) and resamples a rejection from max(0, p - q);
 4. both KV caches are truncated to the accepted prefix, so positions never skip.
 
-With no draft the step is plain decoding, so the baseline shares every line.
+With no draft the step is plain decoding, so the baseline shares every line. The
+draft length of each step comes from core/engine/draft_length.py, which stops
+drafting while speculation is slower than plain decoding.
 """
 
 from __future__ import annotations
@@ -22,12 +26,19 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 
 from core.engine.chat_template import ChatMessage, render_chat
-from core.engine.config import DraftSettings, DraftSource, GenerationSettings, ModelConfig
+from core.engine.config import (
+    DraftSettings,
+    DraftSource,
+    GenerationSettings,
+    ModelConfig,
+    Verification,
+)
 from core.engine.detokenize import (
     IncrementalDetokenizer,
     StopStringHoldback,
     continuation_texts,
 )
+from core.engine.draft_length import DraftLengthController
 from core.engine.drafting import Drafter, ModelDrafter, NgramDrafter, NoDrafter
 from core.engine.events import (
     EmittedToken,
@@ -41,8 +52,14 @@ from core.engine.events import (
 )
 from core.engine.lifecycle import CLOSED_MESSAGE, NativeGuard
 from core.engine.model import DecodeCancelledError, LoadedModel
-from core.engine.sampling import TargetSampler
 from core.engine.stream import AnswerStream
+from core.engine.verification import (
+    Draft,
+    MatchVerifier,
+    SpeculativeSampling,
+    SpeculativeVerifier,
+    Verifier,
+)
 from core.errors import (
     ConfigError,
     EngineClosedError,
@@ -174,11 +191,13 @@ class SpeculativeEngine:
             raise EngineClosedError(CLOSED_MESSAGE)
         self._cancel.set()
 
-    def _make_drafter(self, drafting: DraftSettings) -> Drafter:
+    def _make_drafter(
+        self, drafting: DraftSettings, speculative: SpeculativeSampling | None = None
+    ) -> Drafter:
         if drafting.source is DraftSource.MODEL and drafting.n_max > 0:
             if self.draft is None:
                 raise ConfigError("draft source 'model' needs a draft model; load one first")
-            return ModelDrafter(self.draft, drafting, self.target.n_vocab)
+            return ModelDrafter(self.draft, drafting, self.target.n_vocab, speculative)
         if drafting.source is DraftSource.NGRAM and drafting.n_max > 0:
             return NgramDrafter(drafting)
         return NoDrafter()
@@ -202,17 +221,19 @@ class SpeculativeEngine:
         """
         settings = settings or GenerationSettings()
         with self._guard.use():
-            prompt, drafter = self._check_request(prompt, settings)
+            prompt, drafter, speculative = self._check_request(prompt, settings)
             if not self._lock.acquire(blocking=False):
                 raise ConfigError("the engine is already generating an answer")
             self._cancel.clear()
         return AnswerStream(
-            self._generate_locked(prompt, settings, drafter), self._guard, self._lock.release
+            self._generate_locked(prompt, settings, drafter, speculative),
+            self._guard,
+            self._lock.release,
         )
 
     def _check_request(
         self, prompt: Sequence[int], settings: GenerationSettings
-    ) -> tuple[list[int], Drafter]:
+    ) -> tuple[list[int], Drafter, SpeculativeSampling | None]:
         if isinstance(prompt, str | bytes):
             raise ConfigError("the prompt must be token ids; turn text into them with tokenize()")
         prompt = list(prompt)
@@ -233,15 +254,36 @@ class SpeculativeEngine:
                     f"token id {token} is outside the vocabulary of "
                     f"{self.target.path.name} (0..{n_vocab - 1})"
                 )
-        return [int(token) for token in prompt], self._make_drafter(settings.drafting)
+        drafting = settings.drafting
+        speculative = (
+            SpeculativeSampling(settings.sampling)
+            if not settings.sampling.greedy
+            and drafting.verification is Verification.SPECULATIVE
+            and drafting.source is not DraftSource.NONE
+            and drafting.n_max > 0
+            else None
+        )
+        drafter = self._make_drafter(drafting, speculative)
+        return [int(token) for token in prompt], drafter, speculative
 
     def _generate_locked(
-        self, prompt: list[int], settings: GenerationSettings, drafter: Drafter
+        self,
+        prompt: list[int],
+        settings: GenerationSettings,
+        drafter: Drafter,
+        speculative: SpeculativeSampling | None,
     ) -> Generator[Event, None, None]:
         target = self.target
         n_ctx = target.n_ctx
         drafting = settings.drafting
-        sampler = TargetSampler(target, settings.sampling)
+        # Plain decoding and greedy answers always use the native sampler, so the
+        # baseline is llama.cpp's own sampling.
+        verifier: Verifier = (
+            SpeculativeVerifier(target, speculative)
+            if speculative is not None
+            else MatchVerifier(target, settings.sampling)
+        )
+        draft_length = DraftLengthController(drafting.n_max, drafting.n_min, drafting.adaptive)
         detokenizer = IncrementalDetokenizer()
         holdback = StopStringHoldback(settings.stop_strings)
         totals = _Totals()
@@ -266,11 +308,11 @@ class SpeculativeEngine:
                 and len(prompt) <= self.draft.n_ctx
             ):
                 self.draft.prefill(prompt[:-1], cancel=self._cancel)
-            sampler.remember_prompt(prompt)
+            verifier.remember_prompt(prompt)
         except DecodeCancelledError:
             stop_reason = StopReason.CANCELLED
         except BaseException:
-            sampler.close()
+            verifier.close()
             raise
         prompt_done = time.perf_counter()
         history = prompt
@@ -289,29 +331,19 @@ class SpeculativeEngine:
                     detail = f"the {n_ctx}-token context is full"
                     break
                 draft_limit = min(
-                    drafting.n_max, remaining - 1, n_ctx - len(history), target.n_batch - 1
+                    draft_length.next_length(),
+                    remaining - 1,
+                    n_ctx - len(history),
+                    target.n_batch - 1,
                 )
                 step_start = time.perf_counter()
-                draft = drafter.propose(history, draft_limit) if draft_limit > 0 else []
+                draft = drafter.propose(history, draft_limit) if draft_limit > 0 else Draft()
                 if len(draft) < drafting.n_min:
-                    draft = []  # too short to be worth a verification batch
+                    draft = Draft()  # too short to be worth a verification batch
                 draft_done = time.perf_counter()
 
-                target.append([history[-1], *draft], all_logits=True)
-                picked: list[tuple[int, Provenance]] = []
-                for row in range(len(draft) + 1):
-                    token = sampler.pick(row)
-                    if row < len(draft) and token == draft[row]:
-                        picked.append((token, Provenance.DRAFT_ACCEPTED))
-                        continue
-                    if not draft:
-                        provenance = Provenance.TARGET_ONLY
-                    elif row < len(draft):
-                        provenance = Provenance.TARGET_CORRECTION
-                    else:
-                        provenance = Provenance.TARGET_BONUS
-                    picked.append((token, provenance))
-                    break
+                target.append([history[-1], *draft.tokens], all_logits=True)
+                picked = verifier.verify(draft)
                 n_accepted = len(picked) - 1
 
                 # End of generation and the token budget cut the step short.
@@ -338,13 +370,21 @@ class SpeculativeEngine:
                     histogram[n_accepted_emitted] += 1
                 draft_ms = (draft_done - step_start) * 1000
                 verify_ms = (verify_done - draft_done) * 1000
+                draft_length.record(len(draft), n_accepted, draft_ms, verify_ms)
                 totals.draft_ms += draft_ms
                 totals.verify_ms += verify_ms
                 n_emitted += len(emitted_ids)
 
                 tokens = [
-                    EmittedToken(token, detokenizer.feed(target.token_bytes(token)), provenance)
-                    for token, provenance in picked[: len(emitted_ids)]
+                    EmittedToken(
+                        token,
+                        detokenizer.feed(target.token_bytes(token)),
+                        provenance,
+                        draft.probabilities[index]
+                        if provenance is Provenance.DRAFT_ACCEPTED
+                        else None,
+                    )
+                    for index, (token, provenance) in enumerate(picked[: len(emitted_ids)])
                 ]
                 if stop_reason is not None:
                     tokens = self._with_flushed_text(tokens, detokenizer)
@@ -357,12 +397,17 @@ class SpeculativeEngine:
                 step_start_at = len(history) - len(emitted_ids)
                 rejected_texts = self._texts_after(
                     history[max(len(prompt), step_start_at - 4) : step_start_at]
-                    + draft[:n_accepted],
-                    draft[n_accepted:],
+                    + draft.tokens[:n_accepted],
+                    draft.tokens[n_accepted:],
                 )
                 rejected = tuple(
-                    RejectedToken(token, text)
-                    for token, text in zip(draft[n_accepted:], rejected_texts, strict=True)
+                    RejectedToken(token, text, probability)
+                    for token, text, probability in zip(
+                        draft.tokens[n_accepted:],
+                        rejected_texts,
+                        draft.probabilities[n_accepted:],
+                        strict=True,
+                    )
                 )
                 if visible or rejected or draft:
                     if not ttft_ms and visible:
@@ -377,7 +422,7 @@ class SpeculativeEngine:
                         verify_ms,
                     )
         finally:
-            sampler.close()
+            verifier.close()
 
         if stop_reason in (StopReason.CANCELLED, StopReason.CONTEXT_FULL):
             leftover = holdback.flush()
@@ -407,7 +452,7 @@ class SpeculativeEngine:
                 DraftSource.NONE.value if isinstance(drafter, NoDrafter) else drafting.source.value
             ),
             draft_max=drafting.n_max,
-            seed=sampler.seed,
+            seed=verifier.seed,
         )
         yield FinishedEvent(stop_reason, stats, detail)
 

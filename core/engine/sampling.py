@@ -1,13 +1,14 @@
-"""Chooses the target's token at each verified position.
+"""The target's native llama.cpp sampler: plain decoding, greedy and sample-and-match.
 
-Speculative sampling here is llama.cpp's sample-and-match: the target samples at
-every drafted position with its own sampler and a draft token is accepted only
+Sample-and-match (``Verification.MATCH``, and every greedy answer) samples the
+target at every drafted position with this sampler and accepts a draft token only
 while it equals that sample. Each emitted token is therefore exactly a sample from
 the target's (filtered) distribution given the accepted prefix, for any sampler
-chain (top-k, top-p, min-p, penalties), which rejection sampling would not give
-without the draft's full distribution. The price is a lower acceptance than
-rejection sampling at high temperature. A side effect we test: with the same seed
-the random stream is consumed once per emitted token, as in plain decoding.
+chain (top-k, top-p, min-p, penalties). A side effect we test: with the same seed
+the random stream is consumed once per emitted token, as in plain decoding, so a
+seed gives the same answer with and without speculation. Speculative sampling
+(core/engine/verification.py) needs the probabilities themselves and computes them
+in numpy instead (core/engine/distribution.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,233 @@
+"""Adaptive draft length: draft as far as it pays, and not at all when it doesn't.
+
+Speculation only pays when the tokens a step gains are worth more than the draft
+and the wider verification batch cost. Whether they are depends on the pair, the
+machine, the text and the temperature, so the controller measures, within one
+answer:
+
+* the plain step time (steps that verified no draft: one target row),
+* the draft's cost per drafted token and the verification's cost per extra row,
+* how far drafts survive: for each draft position j, the decayed share of steps
+  that reached j and were rejected there (a hazard; Kaplan-Meier style, so
+  censoring by the draft length is handled and bursty acceptance is modelled).
+
+From these, drafting k tokens is expected to emit E(k) = 1 + sum_{j<=k} S(j)
+tokens (S: survival) in plain + k * (draft + row) milliseconds, against one token
+per plain step. The controller drafts the k with the best expected speed-up; when
+even that is below 1, or when the drafting steps so far really emitted fewer
+tokens per millisecond than plain steps would (the model can be wrong; the
+measured rate cannot), it stops drafting and probes again after a growing number
+of plain steps, but only when the probe fits a small share of the answer's time:
+a draft model that sat out N tokens must first decode them (on 2 CPU cores about
+a fifth of a plain step each), so on such machines a model draft that lost is
+rarely probed again, while an n-gram draft (free to resume) is. The draft length
+never changes what is emitted at temperature 0 and keeps every sampling scheme
+exact, since it depends only on past steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Before any draft was measured: a first probe this long (also the probe length).
+_FIRST_DRAFT = 4
+_PROBE_DRAFT = 2
+# Plain steps between probes while drafting is off; doubled after each failed probe.
+_FIRST_PROBE_GAP = 32
+# Probes (their catch-up and their drafts) may cost at most this share of the time
+# the answer has taken so far.
+_PROBE_BUDGET = 0.03
+# Until a probe has measured it, a skipped token is assumed to cost the draft this
+# share of a drafted token to catch up on (batched decoding is cheaper per token).
+_CATCH_UP_SHARE = 0.5
+_MAX_PROBE_GAP = 256
+# Weight of the newest measurement in the timing averages: high when it is lower
+# than the average, low when higher. Slow outliers (the first decode of an
+# answer, another process taking the CPU) are common and fast ones are not, so
+# the averages follow the typical time rather than the noise.
+_FASTER_WEIGHT = 0.5
+_SLOWER_WEIGHT = 0.1
+# Per-step decay of the acceptance counts: recent steps matter most.
+_DECAY = 0.95
+# The measured rate of drafting steps overrules the model once it covers this many
+# (decayed) emitted tokens and shows a clear loss: a few unlucky steps must not
+# switch off a draft that pays, since a model draft is rarely probed again.
+_RATE_EVIDENCE_TOKENS = 24.0
+_CLEAR_LOSS = 0.95
+# Prior hazard of the first position, as pseudo-counts that decay like real
+# steps (so a draft that is never kept soon looks like one). A deeper position
+# takes the estimate of the one before it as its prior, with this weight: that is
+# also how positions beyond the drafts measured so far are extrapolated.
+_PRIOR_HAZARD = 0.25
+_PRIOR_WEIGHT = 3.0
+# Keep drafting only when it is expected to beat plain decoding by this factor:
+# the estimates are noisy and a wrong "on" costs more than a wrong "off".
+_MIN_SPEEDUP = 1.02
+
+
+def _blend(old: float | None, new: float) -> float:
+    if old is None:
+        return new
+    return old + (_FASTER_WEIGHT if new < old else _SLOWER_WEIGHT) * (new - old)
+
+
+class DraftLengthController:
+    """Chooses each step's draft length for one answer.
+
+    Args:
+        n_max: the longest draft allowed (``--draft-max``); 0 never drafts.
+        n_min: drafts shorter than this are not verified, so never ask for fewer.
+        adaptive: False always asks for ``n_max`` (fixed draft length).
+    """
+
+    def __init__(self, n_max: int, n_min: int = 0, adaptive: bool = True) -> None:
+        self.n_max = max(n_max, 0)
+        self.n_min = max(n_min, 1)
+        self.adaptive = adaptive
+        self.plain_ms: float | None = None
+        self.draft_token_ms: float | None = None
+        self.row_ms: float | None = None
+        self._reached = np.zeros(self.n_max)
+        self._rejected = np.zeros(self.n_max)
+        if self.n_max:
+            self._reached[0] = _PRIOR_WEIGHT
+            self._rejected[0] = _PRIOR_WEIGHT * _PRIOR_HAZARD
+        self._plain_run = 0
+        self.drafting = True  # False while switched off
+        self.times_switched_off = 0
+        self._probe_gap = _FIRST_PROBE_GAP
+        self._until_probe = 0
+        self._probing = False
+        self._elapsed_ms = 0.0
+        self._probe_spent_ms = 0.0
+        self.catch_up_ms: float | None = None  # draft cost per skipped token
+        self._drafted_steps = 0
+        self._drafted_tokens = 0.0  # decayed tokens emitted by drafting steps
+        self._drafted_ms = 0.0  # and the decayed time they took
+        self._last_length = 0
+        self._last_fully_kept = False
+
+    def next_length(self) -> int:
+        """How many tokens the next step should draft (0: a plain step)."""
+        if self.n_max == 0 or not self.adaptive:
+            return self.n_max
+        if self.plain_ms is None:
+            return 0  # measure the baseline first; a plain step costs nothing extra
+        if self.draft_token_ms is None:
+            return self._clamp(_FIRST_DRAFT)
+        if not self.drafting:
+            if self._until_probe > 0 or not self._probe_affordable():
+                return 0
+            self._probing = True
+            return self._clamp(_PROBE_DRAFT)
+        best = self.best_length()[0]
+        if self._last_fully_kept:
+            # Positions past the drafts measured lately have little data and
+            # acceptance comes in runs: after a fully kept draft, explore longer.
+            best = max(best, self._clamp(self._last_length + max(1, self._last_length // 2)))
+        return best
+
+    def _probe_affordable(self) -> bool:
+        assert self.draft_token_ms is not None and self.plain_ms is not None
+        catch_up = (
+            self.catch_up_ms
+            if self.catch_up_ms is not None
+            else _CATCH_UP_SHARE * self.draft_token_ms
+        )
+        length = self._clamp(_PROBE_DRAFT)
+        cost = self._plain_run * catch_up + length * (self.draft_token_ms + (self.row_ms or 0.0))
+        return self._probe_spent_ms + cost <= _PROBE_BUDGET * self._elapsed_ms
+
+    def record(self, n_drafted: int, n_accepted: int, draft_ms: float, verify_ms: float) -> None:
+        """Account one finished step."""
+        if not self.adaptive or self.n_max == 0:
+            return
+        self._elapsed_ms += draft_ms + verify_ms
+        if self._probing and self.plain_ms is not None:
+            self._probe_spent_ms += max(draft_ms + verify_ms - self.plain_ms, 0.0)
+            if n_drafted and self.draft_token_ms is not None and self._plain_run > 1:
+                skipped_cost = max(draft_ms - n_drafted * self.draft_token_ms, 0.0)
+                self.catch_up_ms = _blend(self.catch_up_ms, skipped_cost / self._plain_run)
+        if n_drafted == 0:
+            self._probing = False  # a probe that found nothing to draft
+            # Without a draft the verification is exactly a plain decoding step.
+            self.plain_ms = _blend(self.plain_ms, verify_ms)
+            self._plain_run += 1
+            self._until_probe -= 1
+            return
+        # After a run of plain steps the draft first catches up on the tokens it
+        # missed; that is the probe's price, not what a drafted token costs, so
+        # such a step can only lower the estimate (it is an upper bound).
+        per_token = draft_ms / n_drafted
+        if self._plain_run <= 1 or self.draft_token_ms is None or per_token < self.draft_token_ms:
+            self.draft_token_ms = _blend(self.draft_token_ms, per_token)
+        self._drafted_steps += 1
+        self._plain_run = 0
+        if self.plain_ms is not None:
+            # Verifying k + 1 rows never costs less than the one row of a plain step:
+            # this keeps a plain time measured on a slow first step from flattering
+            # every draft after it.
+            self.plain_ms = min(self.plain_ms, verify_ms)
+            extra_rows = max(verify_ms - self.plain_ms, 0.0) / n_drafted
+            self.row_ms = _blend(self.row_ms, extra_rows)
+        self._count_acceptance(min(n_drafted, self.n_max), n_accepted)
+        self._drafted_tokens = self._drafted_tokens * _DECAY + n_accepted + 1
+        self._drafted_ms = self._drafted_ms * _DECAY + draft_ms + verify_ms
+        self._last_length = n_drafted
+        self._last_fully_kept = n_accepted >= n_drafted
+
+        speedup = self.best_length()[1]
+        if self._drafted_tokens >= _RATE_EVIDENCE_TOKENS and self.plain_ms is not None:
+            measured = self._drafted_tokens * self.plain_ms / self._drafted_ms
+            if measured < _CLEAR_LOSS:
+                speedup = min(speedup, measured)
+        was_probe, self._probing = self._probing, False
+        # One drafted step is not enough to judge: the draft's first decodes of an
+        # answer are often slow.
+        if speedup < _MIN_SPEEDUP and self._drafted_steps >= 2:
+            if self.drafting:
+                self.times_switched_off += 1
+            elif was_probe:
+                self._probe_gap = min(self._probe_gap * 2, _MAX_PROBE_GAP)
+            self.drafting = False
+            self._until_probe = self._probe_gap
+        else:
+            self.drafting = True
+            self._probe_gap = _FIRST_PROBE_GAP
+
+    def _count_acceptance(self, n_drafted: int, n_accepted: int) -> None:
+        self._reached *= _DECAY
+        self._rejected *= _DECAY
+        reached = min(n_accepted + 1, n_drafted)
+        self._reached[:reached] += 1.0
+        if n_accepted < n_drafted:
+            self._rejected[n_accepted] += 1.0
+
+    def survival(self) -> np.ndarray:
+        """Estimated probability that draft position j (1-based index j-1) is kept."""
+        hazards = np.empty(self.n_max)
+        if self.n_max == 0:
+            return hazards
+        hazards[0] = self._rejected[0] / self._reached[0]
+        for j in range(1, self.n_max):
+            hazards[j] = (self._rejected[j] + _PRIOR_WEIGHT * hazards[j - 1]) / (
+                self._reached[j] + _PRIOR_WEIGHT
+            )
+        return np.cumprod(1.0 - hazards)
+
+    def best_length(self) -> tuple[int, float]:
+        """The draft length with the best expected speed-up over plain, and that
+        speed-up (tokens per unit time relative to plain decoding)."""
+        if self.plain_ms is None or self.draft_token_ms is None or self.n_max == 0:
+            return self._clamp(_FIRST_DRAFT), 1.0
+        lengths = np.arange(1, self.n_max + 1)
+        expected_tokens = 1.0 + np.cumsum(self.survival())
+        per_token = self.draft_token_ms + (self.row_ms or 0.0)
+        step_ms = self.plain_ms + lengths * per_token
+        speedup = expected_tokens * self.plain_ms / step_ms
+        speedup[lengths < self.n_min] = 0.0
+        best = int(np.argmax(speedup))
+        return int(lengths[best]), float(speedup[best])
+
+    def _clamp(self, length: int) -> int:
+        return min(max(length, self.n_min), self.n_max)

@@ -1,0 +1,187 @@
+"""The guard: draft lengths follow measured gains, drafting stops while it loses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from core.engine import (
+    DraftSettings,
+    GenerationSettings,
+    ModelConfig,
+    SamplingSettings,
+    SpeculativeEngine,
+    StepEvent,
+)
+from core.engine.draft_length import DraftLengthController
+from core.engine.drafting import Drafter, ModelDrafter
+from core.engine.verification import Draft
+from tests.conftest import TinyModels
+
+PLAIN_MS = 10.0
+
+
+def simulate(
+    controller: DraftLengthController,
+    steps: int,
+    accept: float,
+    draft_token_ms: float,
+    row_ms: float,
+    seed: int = 0,
+) -> list[int]:
+    """Drive the controller with synthetic steps: each drafted token is kept with
+    probability ``accept`` (until the first rejection); returns the lengths asked."""
+    rng = np.random.default_rng(seed)
+    lengths = []
+    for _ in range(steps):
+        k = controller.next_length()
+        lengths.append(k)
+        accepted = 0
+        while accepted < k and rng.random() < accept:
+            accepted += 1
+        controller.record(k, accepted, k * draft_token_ms, PLAIN_MS + k * row_ms)
+    return lengths
+
+
+def test_first_step_is_plain_then_a_short_probe() -> None:
+    controller = DraftLengthController(16)
+    assert controller.next_length() == 0
+    controller.record(0, 0, 0.0, PLAIN_MS)
+    assert controller.plain_ms == PLAIN_MS
+    assert controller.next_length() == 4
+
+
+def test_useless_draft_switches_drafting_off_and_probes_rarely() -> None:
+    controller = DraftLengthController(16)
+    lengths = simulate(controller, 300, accept=0.0, draft_token_ms=3.0, row_ms=0.5)
+    assert not controller.drafting
+    assert controller.times_switched_off == 1
+    drafted_steps = [i for i, k in enumerate(lengths) if k]
+    assert drafted_steps[:2] == [1, 2] or drafted_steps[:1] == [1]
+    # After switching off only probes draft, ever more rarely (gaps 32, 64, 128).
+    assert len(drafted_steps) <= 6
+    assert sum(lengths) <= 16
+
+
+def test_free_but_useless_draft_is_switched_off_too() -> None:
+    # An n-gram draft costs nothing to make, but each extra verified row does.
+    controller = DraftLengthController(8)
+    simulate(controller, 100, accept=0.0, draft_token_ms=0.0, row_ms=0.3)
+    assert not controller.drafting
+
+
+def test_good_draft_drafts_long() -> None:
+    controller = DraftLengthController(16)
+    lengths = simulate(controller, 60, accept=0.97, draft_token_ms=3.0, row_ms=0.3)
+    assert controller.drafting
+    assert np.median(lengths[10:]) >= 6
+
+
+def test_mediocre_draft_drafts_short() -> None:
+    controller = DraftLengthController(16)
+    lengths = simulate(controller, 200, accept=0.6, draft_token_ms=2.0, row_ms=0.3)
+    assert controller.drafting
+    assert 1 <= np.median(lengths[20:]) <= 4
+
+
+def test_costly_draft_is_switched_off_despite_good_acceptance() -> None:
+    # A draft as slow as its target never pays, however often it is right.
+    controller = DraftLengthController(16)
+    simulate(controller, 50, accept=0.9, draft_token_ms=PLAIN_MS, row_ms=1.0)
+    assert not controller.drafting
+
+
+def test_cheap_draft_resumes_when_a_probe_succeeds() -> None:
+    # An n-gram-like draft: nothing to catch up on, so probing is affordable.
+    controller = DraftLengthController(8)
+    simulate(controller, 40, accept=0.0, draft_token_ms=0.05, row_ms=0.5)
+    assert not controller.drafting
+    simulate(controller, 80, accept=1.0, draft_token_ms=0.05, row_ms=0.5)
+    assert controller.drafting
+    assert controller.next_length() >= 4
+
+
+def test_probes_of_a_costly_draft_stay_within_their_budget() -> None:
+    # A model draft must decode every token it sat out before it can draft again
+    # (here 2 ms a token, a fifth of a plain step), more than the 3% of the answer's
+    # time probes may cost: once off, it stays off.
+    costly = DraftLengthController(16)
+    lengths = simulate(costly, 1000, accept=0.0, draft_token_ms=4.0, row_ms=0.5)
+    assert [i for i, k in enumerate(lengths) if k] == [1, 2]
+    # A draft with nothing to catch up on (n-gram lookup) is probed now and then.
+    cheap = DraftLengthController(16)
+    lengths = simulate(cheap, 1000, accept=0.0, draft_token_ms=0.0, row_ms=0.5)
+    assert not cheap.drafting
+    probes = [i for i, k in enumerate(lengths) if k and i > 40]
+    assert 3 <= len(probes) <= 8
+
+
+def test_fixed_length_and_draft_min() -> None:
+    fixed = DraftLengthController(6, adaptive=False)
+    assert simulate(fixed, 20, accept=0.0, draft_token_ms=5.0, row_ms=1.0) == [6] * 20
+    with_min = DraftLengthController(8, n_min=3)
+    lengths = simulate(with_min, 50, accept=0.5, draft_token_ms=1.0, row_ms=0.1)
+    assert all(k == 0 or k >= 3 for k in lengths)
+    assert DraftLengthController(0).next_length() == 0
+
+
+# -- the guard in the engine -------------------------------------------------------
+
+
+class SameTokenDrafter:
+    """A draft that always proposes the same token, paying the draft model's real
+    cost for it: the worst case the guard has to catch."""
+
+    def __init__(self, inner: ModelDrafter, token: int) -> None:
+        self._inner = inner
+        self._token = token
+
+    def propose(self, history: list[int], max_tokens: int) -> Draft:
+        draft = self._inner.propose(history, max_tokens)
+        tokens = [self._token] * len(draft)
+        return Draft(tokens, [0.5] * len(tokens))
+
+    def rollback(self, history_without_last: list[int]) -> None:
+        self._inner.rollback(history_without_last)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_models: TinyModels) -> Iterator[SpeculativeEngine]:
+    # One thread: two threads on a loaded 2-core machine make tiny decodes crawl.
+    engine = SpeculativeEngine(
+        ModelConfig(tiny_models.target, n_ctx=512, n_threads=1),
+        ModelConfig(tiny_models.draft, n_threads=1),
+    )
+    yield engine
+    engine.close()
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_engine_stops_drafting_with_a_useless_draft(
+    engine: SpeculativeEngine, monkeypatch: pytest.MonkeyPatch, temperature: float
+) -> None:
+    useless = engine.tokenize("zzz")[-1]
+    make_drafter = engine._make_drafter
+
+    def same_token_drafter(*args: object) -> Drafter:
+        inner = make_drafter(*args)  # type: ignore[arg-type]
+        assert isinstance(inner, ModelDrafter)
+        return SameTokenDrafter(inner, useless)
+
+    monkeypatch.setattr(engine, "_make_drafter", same_token_drafter)
+    prompt = engine.tokenize("the cat and the dog")
+    settings = GenerationSettings(
+        n_predict=200,
+        sampling=SamplingSettings(temperature=temperature, seed=3),
+        drafting=DraftSettings(n_max=8),
+    )
+    events = list(engine.generate(prompt, settings))
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    drafted = [i for i, step in enumerate(steps) if step.n_drafted]
+    assert sum(step.n_accepted for step in steps) <= 2
+    # A few losing steps, then only rare probes over the remaining ~190 steps.
+    assert drafted and drafted[0] <= 2
+    assert len(drafted) <= 7, drafted
+    assert sum(step.n_drafted for step in steps) <= 24

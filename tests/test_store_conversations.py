@@ -99,6 +99,14 @@ def test_rename_and_system_prompt(store: ConversationStore) -> None:
         store.rename(9999, "x")
 
 
+def test_rename_keeps_the_list_order(store: ConversationStore) -> None:
+    older = store.create_conversation("Older")
+    newer = store.create_conversation("Newer")
+    store.rename(older, "Renamed")
+    store.set_system_prompt(older, "Prompt")
+    assert [c.id for c in store.list_conversations()] == [newer, older]
+
+
 def test_delete_hides_and_restore_undoes(store: ConversationStore) -> None:
     kept = store.create_conversation("Kept")
     deleted = store.create_conversation("Deleted")

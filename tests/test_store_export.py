@@ -25,7 +25,9 @@ def _conversation(store: ConversationStore) -> int:
     )
     store.finish_answer(answer, finished(n_predict=6, n_drafted=6, n_accept=3))
     store.add_user_message(conversation, "Show code")
-    cut = store.begin_answer(conversation, SETTINGS, {"target": "/m/t.gguf", "draft": None})
+    cut = store.begin_answer(
+        conversation, SETTINGS, {"target_path": "/m/t.gguf", "draft_path": None}
+    )
     store.append_steps(cut, [(step("```python\n", "print(1)"), 0.1)])
     store.finish_answer(cut, None)
     return conversation
@@ -40,7 +42,7 @@ def test_markdown_export_reads_like_the_chat(store: ConversationStore) -> None:
     assert (
         "*6 tokens · 24.0 tokens/s · acceptance 50.0% (3 of 6 drafted) · "
         "1.50 tokens per target pass · end of answer · "
-        "SmolLM2-360M-Instruct-Q8_0.gguf + SmolLM2-135M-Instruct-Q8_0.gguf*"
+        "SmolLM2-360M-Instruct-Q8_0.gguf + SmolLM2-135M-Instruct-Q8_0.gguf on CPU*"
     ) in markdown
     # The interrupted answer is marked, and its open code block is closed.
     assert "```python\nprint(1)\n```\n\n*interrupted · t.gguf*" in markdown
@@ -50,7 +52,9 @@ def test_markdown_export_reads_like_the_chat(store: ConversationStore) -> None:
 def test_markdown_export_of_an_answer_without_drafting(store: ConversationStore) -> None:
     conversation = store.create_conversation("Plain")
     store.add_user_message(conversation, "hi")
-    answer = store.begin_answer(conversation, SETTINGS, {"target": "t.gguf", "draft": None})
+    answer = store.begin_answer(
+        conversation, SETTINGS, {"target_path": "t.gguf", "draft_path": None}
+    )
     store.append_steps(answer, [(step("yo", provenance=Provenance.TARGET_ONLY), 0.1)])
     store.finish_answer(
         answer, finished(n_predict=1, n_drafted=0, n_accept=0, stop_reason=StopReason.CANCELLED)

@@ -72,11 +72,18 @@ def stats_line(message: StoredMessage) -> str:
     if message.interrupted:
         parts.append("interrupted")
     if message.model_pair:
-        pair = _model_name(message.model_pair.get("target"))
-        if message.model_pair.get("draft"):
-            pair += " + " + _model_name(message.model_pair["draft"])
-        parts.append(pair)
+        parts.append(_pair_words(message.model_pair))
     return " · ".join(parts)
+
+
+def _pair_words(model_pair: dict[str, Any]) -> str:
+    """E.g. "big.gguf + small.gguf on CUDA"; model_pair is the window's PairInfo as a dict."""
+    words = _model_name(model_pair.get("target_path"))
+    if model_pair.get("draft_path"):
+        words += " + " + _model_name(model_pair["draft_path"])
+    if model_pair.get("backend"):
+        words += f" on {model_pair['backend']}"
+    return words
 
 
 def conversation_to_markdown(conversation: Conversation) -> str:

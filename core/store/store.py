@@ -388,9 +388,10 @@ class ConversationStore:
     def _update_conversation(
         self, db: sqlite3.Connection, conversation_id: int, assignment: str, values: tuple[Any, ...]
     ) -> None:
+        # updated_at is left alone: the list is ordered by the last message, and a
+        # rename should not make a conversation jump to the top.
         cursor = db.execute(
-            f"UPDATE conversations SET {assignment}, updated_at = ? WHERE id = ?",
-            (*values, time.time(), conversation_id),
+            f"UPDATE conversations SET {assignment} WHERE id = ?", (*values, conversation_id)
         )
         if cursor.rowcount == 0:
             raise NotFoundError(f"Conversation {conversation_id} does not exist.")

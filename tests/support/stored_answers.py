@@ -16,10 +16,16 @@ from core.engine.events import (
 )
 
 SETTINGS = {"n_predict": 64, "sampling": {"temperature": 0.0}, "drafting": {"draft_max": 4}}
+# As the window stores it: dataclasses.asdict(PairInfo).
 MODEL_PAIR = {
-    "target": "/models/SmolLM2-360M-Instruct-Q8_0.gguf",
-    "draft": "/models/SmolLM2-135M-Instruct-Q8_0.gguf",
-    "draft_source": "draft_model",
+    "target_path": "/models/SmolLM2-360M-Instruct-Q8_0.gguf",
+    "draft_path": "/models/SmolLM2-135M-Instruct-Q8_0.gguf",
+    "n_ctx": 4096,
+    "has_chat_template": True,
+    "backend": "CPU",
+    "device": "Intel Xeon",
+    "target_gpu_layers": 0,
+    "draft_gpu_layers": 0,
 }
 
 

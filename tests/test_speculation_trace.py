@@ -226,7 +226,9 @@ def test_series_views_are_read_only_and_survive_growth() -> None:
 def test_conversation_aggregate() -> None:
     first = built()
     second = AnswerTrace()
-    second.add_step(step([tok("a", ACC), tok("b", ACC), tok("c", ACC), tok("d", ACC)], [], 4, 4), 0.2)
+    second.add_step(
+        step([tok("a", ACC), tok("b", ACC), tok("c", ACC), tok("d", ACC)], [], 4, 4), 0.2
+    )
     second.add_step(step([tok("e", COR)], [rej("f")], 1, 0), 0.3)
     conversation = ConversationTrace([first, second])
     assert conversation.n_tokens == 14

@@ -232,10 +232,8 @@ class AnswerTrace:
             self._run_length += 1
             position: int | None = self._run_length
         else:
-            if token.provenance is Provenance.TARGET_ONLY:
-                position = None
-            else:
-                position = self._run_length + 1
+            is_target_only = token.provenance is Provenance.TARGET_ONLY
+            position = None if is_target_only else self._run_length + 1
             if token.provenance is Provenance.TARGET_CORRECTION and self._pending_rejections:
                 rejected_step, rejected_before = self._pending_rejections.popleft()
                 self._rejected.append(
@@ -415,7 +413,8 @@ class AnswerTrace:
 
     @property
     def draft_position_counts(self) -> tuple[IntArray, IntArray]:
-        """(accepted, proposed): entry i counts steps whose draft token i+1 was accepted / proposed."""
+        """(accepted, proposed): entry i counts the steps whose draft token i+1 was accepted,
+        and those that proposed one."""
         proposed = self._proposed_at.view()
         accepted = np.zeros(len(proposed), dtype=np.int64)
         accepted_view = self._accepted_at.view()
@@ -468,9 +467,7 @@ class ConversationTrace:
 
     @property
     def acceptance_per_step(self) -> FloatArray:
-        return np.concatenate(
-            [np.zeros(0), *(trace.acceptance_per_step for trace in self.traces)]
-        )
+        return np.concatenate([np.zeros(0), *(trace.acceptance_per_step for trace in self.traces)])
 
     @property
     def answer_starts(self) -> IntArray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -198,3 +199,21 @@ def test_regenerate_drops_the_answer_after_the_question(store: ConversationStore
     assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
     assert (messages[-1].id, messages[-1].text) == (fresh, "new answer")
     assert old not in [m.id for m in messages]
+
+
+def test_a_database_locked_too_long_gives_a_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("core.store.database.BUSY_TIMEOUT_S", 0.2)
+    with ConversationStore(tmp_path / "c.sqlite3") as store:
+        conversation = store.create_conversation()
+        holder = sqlite3.connect(store.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        with pytest.raises(StoreError, match="locked by another program"):
+            store.add_user_message(conversation, "hi")
+        # Reading still works while someone writes (WAL), and writing once they are done.
+        assert store.load_conversation(conversation).messages == []
+        holder.execute("ROLLBACK")
+        holder.close()
+        store.add_user_message(conversation, "hi")
+        assert len(store.load_conversation(conversation).messages) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.chat import chat_messages, count_turns, drop_oldest_turns
-from core.engine.chat_template import ChatMessage
+from core.engine.chat_template import ChatMessage, ChatTemplateError, render_chat
 from core.store import ConversationStore
 from tests.support.stored_answers import MODEL_PAIR, SETTINGS, finished, step
 
@@ -84,3 +84,28 @@ def test_the_last_turn_cannot_be_dropped() -> None:
         drop_oldest_turns(CONVERSATION, -1)
     assert drop_oldest_turns([SYSTEM], 0) == [SYSTEM]
     assert count_turns([SYSTEM]) == 0
+
+
+# Like Mistral's and Gemma's templates: roles must alternate user/assistant.
+STRICT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant') }}"
+    "{% endif %}[{{ message['role'] }}]{{ message['content'] }}{% endfor %}"
+)
+
+
+def test_a_strict_template_accepts_a_conversation_with_a_lost_answer(
+    store: ConversationStore,
+) -> None:
+    conversation = store.create_conversation()
+    store.add_user_message(conversation, "One")
+    _answer(store, conversation, done=False)
+    store.add_user_message(conversation, "Two")
+    _answer(store, conversation, "Answer")
+    rendered = render_chat(
+        STRICT_TEMPLATE, chat_messages(store.load_conversation(conversation), "3")
+    )
+    assert rendered == "[user]One\n\nTwo[assistant]Answer[user]3"
+    with pytest.raises(ChatTemplateError, match="alternate"):
+        render_chat(STRICT_TEMPLATE, [ChatMessage("user", "One"), ChatMessage("user", "Two")])

@@ -191,6 +191,15 @@ def test_load_progress_loaded_pair_backend_and_draft_change(
     assert settings.last_load_request() == request
     assert panel.load_button.text() == "Loaded" and panel.unload_button.isEnabled()
 
+    # Threads (tuned in the draft settings) apply at a load: changing them offers one.
+    tuned = settings.pair_settings(request.pair_key)
+    settings.set_pair_settings(
+        request.pair_key, PairSettings(tuned.generation, n_threads=tuned.n_threads + 1)
+    )
+    assert panel.load_button.text() == "Load" and panel.load_button.isEnabled()
+    settings.set_pair_settings(request.pair_key, tuned)
+    assert panel.load_button.text() == "Loaded"
+
     # Same target, other drafting: only the draft changes.
     panel.set_draft_source(DraftSource.NGRAM)
     assert panel.load_button.text() == "Apply draft"

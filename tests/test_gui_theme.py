@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -69,3 +70,22 @@ def test_saved_mode_is_used_and_the_menu_saves_the_choice(qtbot: QtBot, app: QAp
     assert shared_settings().get(THEME_MODE) == "light"
     assert not theme.is_dark()
     assert light.isChecked()
+
+
+def test_system_mode_follows_a_desktop_change_live(
+    qtbot: QtBot, app: QApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(theme, "system_prefers_dark", lambda: False)
+    theme.apply_theme(app, "system")
+    assert not theme.is_dark()
+
+    monkeypatch.setattr(theme, "system_prefers_dark", lambda: True)
+    with qtbot.waitSignal(theme.theme_notifier().theme_changed):
+        app.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+    assert theme.is_dark()
+
+    # An explicit choice is not overridden by the desktop.
+    theme.apply_theme(app, "light")
+    with qtbot.assertNotEmitted(theme.theme_notifier().theme_changed):
+        app.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+    assert not theme.is_dark()

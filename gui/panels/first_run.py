@@ -73,6 +73,7 @@ class FirstRunOffer(QFrame):
         self.load_last_button = QPushButton("Load last pair")
         set_role(self.load_last_button, "accent")
         self.demo_button = QPushButton("Get the demo pair")
+        set_role(self.demo_button, "accent")
         self.load_last_button.clicked.connect(self.load_last_pair)
         self.demo_button.clicked.connect(self.build_demo_pair)
 

@@ -46,6 +46,7 @@ from core.library import (
     read_system_memory,
 )
 from core.settings import LoadRequest, ModelOptions, SettingsStore, pair_key, shared_settings
+from core.settings.store import PAIR_KEY_PREFIX
 from gui.panels.background import BackgroundRunner
 from gui.panels.first_run import FirstRunOffer
 from gui.theme import set_role
@@ -194,6 +195,10 @@ class ModelPanel(QWidget):
         layout.addWidget(self.library_label)
         layout.addLayout(self._library_row)
 
+        # Threads are tuned in the draft settings but belong to the load: a change there
+        # changes what Load would do.
+        unsubscribe = self._settings.subscribe(self._on_setting_changed)
+        self.destroyed.connect(unsubscribe)
         self._on_source_changed()
         self.rescan()
 
@@ -482,9 +487,10 @@ class ModelPanel(QWidget):
             self._refresh()
             return
         meta = target.metadata
-        details = f"{target.source.value}"
+        # Several files often share one model name (quantisations): show the file too.
+        details = f"{target.path.name} · {target.source.value}"
         if meta is not None and meta.context_length:
-            details = f"trained context {meta.context_length} tokens · {details}"
+            details += f" · trained context {meta.context_length} tokens"
         self.target_details.setText(details)
         self.target_details.setToolTip(entry_tooltip(target))
         self._set_spins(
@@ -532,6 +538,10 @@ class ModelPanel(QWidget):
                 self._settings.model_options(candidate.entry.path),
             )
         self._refresh()
+
+    def _on_setting_changed(self, key: str, _value: object) -> None:
+        if key.startswith(PAIR_KEY_PREFIX):
+            self._update_actions()
 
     def _on_target_options_changed(self) -> None:
         target = self.selected_target()
@@ -641,6 +651,8 @@ class ModelPanel(QWidget):
             self.memory_label.setText("")
             return
         note = "" if fit.system.free_vram_bytes is not None else " No GPU found: all on the CPU."
+        if self.draft_source() is DraftSource.MODEL and len(fit.models) == 1:
+            note += " Target only: no usable draft chosen."
         if fit.warning is None:
             self.memory_label.setText(f"Memory: fits, {fit.summary()}.{note}")
             set_role(self.memory_label, "ok")

@@ -315,3 +315,17 @@ def test_demo_failure_is_explained(
     assert "internet" in offer.message.text()
     assert offer.demo_button.text() == "Try again" and offer.demo_button.isEnabled()
     assert not offer.progress.isVisibleTo(offer)
+
+
+def test_rescan_keeps_the_selection(
+    qtbot: QtBot, settings: SettingsStore, models: Folder, tmp_path: Path
+) -> None:
+    panel = make_panel(qtbot, settings, models.path, tmp_path)
+    panel.select_target(models.target)
+    panel.select_draft(models.draft)
+    with qtbot.waitSignal(panel.library_scanned, timeout=SCAN_TIMEOUT_MS):
+        panel.rescan_button.click()
+    target, draft = panel.selected_target(), panel.selected_draft()
+    assert target is not None and target.path == models.target
+    assert draft is not None and draft.entry.path == models.draft
+    assert "tiny-target.gguf" in panel.target_details.text()

@@ -44,6 +44,7 @@ from core.library import (
     check_pair_fit,
     find_local_drafts,
     read_system_memory,
+    user_folders,
 )
 from core.settings import LoadRequest, ModelOptions, SettingsStore, pair_key, shared_settings
 from core.settings.store import PAIR_KEY_PREFIX
@@ -375,25 +376,23 @@ class ModelPanel(QWidget):
     def _on_scanned(self, generation: int, entries: list[ModelEntry], system: SystemMemory) -> None:
         if generation != self._scan_generation:
             return  # a newer scan is on its way
+        current = self.selected_target()  # before the list it indexes is replaced
         self._entries = entries
         self._system = system
         self._targets = [entry for entry in entries if entry.usable]
         self._show_library_summary()
         wanted = self._select_after_scan
         self._select_after_scan = None
-        current = self.selected_target()
         self.target_combo.blockSignals(True)
         self.target_combo.clear()
         for index, entry in enumerate(self._targets):
             self.target_combo.addItem(describe_entry(entry), str(entry.path))
             self.target_combo.setItemData(index, entry_tooltip(entry), Qt.ItemDataRole.ToolTipRole)
+        kept = current is not None and self._select_target_path(current.path)
+        if not kept:
+            self.target_combo.setCurrentIndex(0 if self._targets else -1)
         self.target_combo.blockSignals(False)
-        if wanted is not None:
-            self.select_request(wanted)
-        else:
-            kept = current is not None and self._select_target_path(current.path)
-            if not kept:
-                self.target_combo.setCurrentIndex(0 if self._targets else -1)
+        if wanted is None or not self.select_request(wanted):
             self._on_target_changed()
         self.library_scanned.emit()
 
@@ -407,8 +406,9 @@ class ModelPanel(QWidget):
             text = "No GGUF models found. Add a folder with models, or get the demo pair."
         self.library_label.setText(text)
         set_role(self.library_label, "muted")
+        added = self._library.user_folders
         folders = [str(self._library.app_folder)]
-        folders += [str(f) for f in (self._library.user_folders or [])]
+        folders += [str(f) for f in (added if added is not None else user_folders())]
         tip = "Folders: " + ", ".join(folders) + f"\nHugging Face cache: {self._library.hf_cache}"
         for entry in unreadable:
             tip += f"\n{entry.path.name}: {entry.error}"
@@ -444,9 +444,9 @@ class ModelPanel(QWidget):
     def _select_target_path(self, path: Path) -> bool:
         for index, entry in enumerate(self._targets):
             if _same_path(entry.path, path):
-                self.target_combo.blockSignals(True)
+                was_blocked = self.target_combo.blockSignals(True)
                 self.target_combo.setCurrentIndex(index)
-                self.target_combo.blockSignals(False)
+                self.target_combo.blockSignals(was_blocked)
                 return True
         return False
 

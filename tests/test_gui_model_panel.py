@@ -329,3 +329,19 @@ def test_rescan_keeps_the_selection(
     assert target is not None and target.path == models.target
     assert draft is not None and draft.entry.path == models.draft
     assert "tiny-target.gguf" in panel.target_details.text()
+
+
+@pytest.mark.demo_pair
+def test_the_demo_pair_is_offered_as_a_compatible_pair_with_its_memory_need(
+    qtbot: QtBot, settings: SettingsStore, demo_pair: DemoPair, tmp_path: Path
+) -> None:
+    panel = make_panel(qtbot, settings, demo_pair.target.parent, tmp_path)
+    assert panel.select_target(demo_pair.target)
+    assert panel.select_draft(demo_pair.draft)
+    target = panel.selected_target()
+    assert target is not None and "F32" in panel.target_combo.currentText()
+    assert "Can draft" in panel.draft_verdict_text()
+    assert "GiB RAM" in panel.memory_text()
+    request, problem = panel.current_request()
+    assert problem is None and request is not None
+    assert request.draft is not None and request.draft.path == demo_pair.draft

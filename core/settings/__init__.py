@@ -3,7 +3,6 @@
 from core.settings.app_settings import (
     APP_SETTINGS,
     MARKDOWN_DEFAULT,
-    OFFER_LAST_PAIR,
     SHOW_REJECTED_DRAFTS,
     THEME_DARK,
     THEME_LIGHT,
@@ -35,7 +34,6 @@ __all__ = [
     "GENERATION_KNOBS",
     "MARKDOWN_DEFAULT",
     "N_PREDICT",
-    "OFFER_LAST_PAIR",
     "SAMPLING_KNOBS",
     "SHOW_REJECTED_DRAFTS",
     "THEME_DARK",

@@ -28,16 +28,9 @@ MARKDOWN_DEFAULT = Setting(
     "Render Markdown",
     "Show finished answers as rendered Markdown; off shows the coloured token view.",
 )
-OFFER_LAST_PAIR = Setting(
-    "offer_last_pair",
-    True,
-    "Offer the last pair",
-    "At start, offer to load the model pair that was loaded last.",
-)
 
 APP_SETTINGS: tuple[Setting[bool] | Setting[str], ...] = (
     THEME_MODE,
     SHOW_REJECTED_DRAFTS,
     MARKDOWN_DEFAULT,
-    OFFER_LAST_PAIR,
 )

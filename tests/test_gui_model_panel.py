@@ -11,8 +11,9 @@ from pytestqt.qtbot import QtBot
 
 from core.demo_models import DemoModelError, DemoPair
 from core.engine.config import DraftSource
-from core.library import ModelLibrary, user_folders
+from core.library import ModelLibrary, SystemMemory, user_folders
 from core.settings import LoadRequest, PairSettings, SettingsStore
+from gui.panels import model_panel
 from gui.panels.model_panel import ModelPanel
 from tests.conftest import TinyModels
 from tests.support.tiny_gguf import TinyModelSpec, write_tiny_model
@@ -345,3 +346,33 @@ def test_the_demo_pair_is_offered_as_a_compatible_pair_with_its_memory_need(
     request, problem = panel.current_request()
     assert problem is None and request is not None
     assert request.draft is not None and request.draft.path == demo_pair.draft
+
+
+@pytest.mark.parametrize(
+    ("free_vram", "expected", "role"),
+    [(8 << 30, "VRAM free 8.00 GiB", "ok"), (1 << 10, "offload fewer layers", "error")],
+)
+def test_memory_fit_counts_gpu_layers_when_a_gpu_answers(
+    qtbot: QtBot,
+    settings: SettingsStore,
+    models: Folder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    free_vram: int,
+    expected: str,
+    role: str,
+) -> None:
+    gpu_machine = SystemMemory(64 << 30, 32 << 30, free_vram_bytes=free_vram)
+    monkeypatch.setattr(model_panel, "read_system_memory", lambda: gpu_machine)
+    panel = make_panel(qtbot, settings, models.path, tmp_path)
+    panel.select_target(models.target)
+    panel.select_draft(models.draft)
+
+    assert "GiB VRAM" in panel.memory_text() and expected in panel.memory_text()
+    assert panel.memory_label.property("role") == role
+    assert "No GPU" not in panel.memory_text()
+    # With no layers offloaded, nothing is asked of the GPU.
+    panel.target_gpu_layers.setValue(0)
+    panel.draft_gpu_layers.setValue(0)
+    assert "GiB VRAM" not in panel.memory_text()
+    assert panel.memory_label.property("role") == "ok"

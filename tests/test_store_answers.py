@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,22 @@ def test_a_database_locked_too_long_gives_a_sentence(
         holder.close()
         store.add_user_message(conversation, "hi")
         assert len(store.load_conversation(conversation).messages) == 1
+
+
+def test_checkpoints_run_off_the_writing_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("core.store.checkpointer.CHECKPOINT_INTERVAL_S", 0.02)
+    path = tmp_path / "c.sqlite3"
+    with ConversationStore(path) as store:
+        writer = store._db.connection
+        assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        size_before = path.stat().st_size
+        conversation = store.create_conversation()
+        store.add_user_message(conversation, "x" * 50_000)
+        # The commit went to the log only; the background thread copies it over.
+        deadline = time.monotonic() + 10
+        while path.stat().st_size <= size_before + 40_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert path.stat().st_size > size_before + 40_000
+    assert "specchat-store-checkpoint" not in [t.name for t in threading.enumerate()]

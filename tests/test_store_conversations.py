@@ -8,7 +8,7 @@ import pytest
 
 from core import paths
 from core.store import DEFAULT_TITLE, ConversationStore, NotFoundError
-from tests.support.stored_answers import MODEL_PAIR, SETTINGS, step
+from tests.support.stored_answers import MODEL_PAIR, SETTINGS, finished, step
 
 pytest_plugins = ["tests.store_fixtures"]
 
@@ -59,6 +59,9 @@ def test_preview_is_the_last_message(store: ConversationStore) -> None:
     store.add_user_message(conversation, "Tell me a joke")
     answer = store.begin_answer(conversation, SETTINGS, MODEL_PAIR)
     store.append_steps(answer, [(step("Why", " did\n", " the"), 0.1)])
+    # While the answer streams the list shows the question; the answer once it ends.
+    assert store.list_conversations()[0].preview == "Tell me a joke"
+    store.finish_answer(answer, finished())
     assert store.list_conversations()[0].preview == "Why did the"
 
 
@@ -68,6 +71,8 @@ def test_search_matches_titles_and_message_text(store: ConversationStore) -> Non
     store.add_user_message(physics, "Explain the Schrödinger equation simply")
     answer = store.begin_answer(physics, SETTINGS, MODEL_PAIR)
     store.append_steps(answer, [(step("It describes how a ", "WAVEFUNCTION evolves."), 0.1)])
+    assert store.list_conversations("wavefunction") == []  # found once the answer ends
+    store.finish_answer(answer, None)
     empty = store.create_conversation("Nothing here")
 
     assert [c.id for c in store.list_conversations("pasta")] == [pasta]

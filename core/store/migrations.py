@@ -34,7 +34,7 @@ SCHEMA_1: Migration = (
         conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
         position INTEGER NOT NULL,
         role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
-        text TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL DEFAULT '',  -- an open answer's text is in its steps
         created_at REAL NOT NULL,
         settings TEXT,    -- JSON: GenerationSettings.to_dict()
         model_pair TEXT,  -- JSON: which target and draft answered
@@ -49,6 +49,7 @@ SCHEMA_1: Migration = (
         step_index INTEGER NOT NULL,
         at_s REAL NOT NULL,  -- seconds since the answer began
         step TEXT NOT NULL,  -- JSON: event_to_dict(StepEvent)
+        text TEXT NOT NULL,  -- the step's emitted text, so closing an answer parses no JSON
         PRIMARY KEY (message_id, step_index)
     ) WITHOUT ROWID
     """,

@@ -1,10 +1,16 @@
 """Conversations, their messages and each answer's streamed steps, in SQLite.
 
 Every public method is one transaction. An answer is written while it streams:
-``begin_answer`` creates the message, each ``append_steps`` adds the flushed
-steps and extends the message's text in the same commit, and ``finish_answer``
-stores the totals. A crash of the window or the worker therefore loses at most
-the steps since the last flush, and the text never disagrees with the steps.
+``begin_answer`` creates the message, each ``append_steps`` commits the flushed
+steps, and ``finish_answer`` stores the totals. A crash of the window or the
+worker therefore loses at most the steps since the last flush.
+
+The steps are the answer's text. While an answer is open its text is read from
+them; closing it (``finish_answer``, ``mark_unfinished_answers_interrupted``)
+copies the text into the message row once, for search and previews. Appending
+to the row's text on every flush would rewrite the whole growing text each time
+(SQLite rewrites a row's overflow pages on update): a flush would cost more the
+longer the answer, where the window needs it flat.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core import paths
+from core.store.checkpointer import Checkpointer
 from core.store.database import Database, open_database
 from core.store.errors import NotFoundError, StoreError
 from core.store.export import conversation_to_json, conversation_to_markdown
@@ -51,6 +58,14 @@ def _step_text(step: dict[str, Any]) -> str:
     return "".join(token[1] for token in step["tokens"])
 
 
+def _steps_text(steps: list[StoredStep]) -> str:
+    return "".join(_step_text(step) for step, _ in steps)
+
+
+def _is_open(role: str, finished: str | None, interrupted: int) -> bool:
+    return role == "assistant" and finished is None and not interrupted
+
+
 def _auto_title(text: str) -> str:
     words = " ".join(text.split())
     if len(words) <= AUTO_TITLE_CHARS:
@@ -77,8 +92,11 @@ class ConversationStore:
             raise
         register_search_function(connection)
         self._db = Database(connection)
+        self._checkpointer = Checkpointer(self.path)
+        self._checkpointer.start(connection)
 
     def close(self) -> None:
+        self._checkpointer.stop()
         self._db.close()
 
     def __enter__(self) -> ConversationStore:
@@ -112,7 +130,7 @@ class ConversationStore:
                 SELECT c.id, c.title, c.created_at, c.updated_at,
                     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id),
                     (SELECT m.text FROM messages m WHERE m.conversation_id = c.id
-                        ORDER BY m.position DESC LIMIT 1),
+                        AND m.text != '' ORDER BY m.position DESC LIMIT 1),
                     CASE WHEN :needle = '' THEN NULL ELSE
                         (SELECT m.text FROM messages m WHERE m.conversation_id = c.id
                             AND specchat_contains(m.text, :needle)
@@ -165,7 +183,8 @@ class ConversationStore:
             StoredMessage(
                 id=m[0],
                 role=m[1],
-                text=m[2],
+                # An open answer's text is still in its steps only (see the module's note).
+                text=_steps_text(steps.get(m[0], [])) if _is_open(m[1], m[4], m[5]) else m[2],
                 created_at=m[3],
                 steps=steps.get(m[0], []),
                 finished=_from_json(m[4]),
@@ -245,19 +264,18 @@ class ConversationStore:
     def append_steps(self, message_id: int, steps: list[StoredStep]) -> None:
         """Add flushed steps, each ``(event_to_dict(step), seconds since the answer began)``.
 
-        The steps and the text they add commit together.
+        The cost does not grow with the answer's length: the text is not rewritten here.
         """
         if not steps:
             return
         with self._db.write() as db:
             row = db.execute(
-                "SELECT role, finished IS NOT NULL OR interrupted, conversation_id "
-                "FROM messages WHERE id = ?",
+                "SELECT role, finished IS NOT NULL OR interrupted FROM messages WHERE id = ?",
                 (message_id,),
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"Message {message_id} does not exist.")
-            role, done, conversation_id = row
+            role, done = row
             if role != "assistant":
                 raise StoreError(f"Message {message_id} is the user's; only answers have steps.")
             if done:
@@ -267,17 +285,15 @@ class ConversationStore:
                 (message_id,),
             ).fetchone()[0]
             db.executemany(
-                "INSERT INTO answer_steps (message_id, step_index, at_s, step) VALUES (?, ?, ?, ?)",
+                "INSERT INTO answer_steps (message_id, step_index, at_s, step, text) "
+                "VALUES (?, ?, ?, ?, ?)",
                 [
-                    (message_id, first_index + offset, at_s, _to_json(step))
+                    (message_id, first_index + offset, at_s, _to_json(step), _step_text(step))
                     for offset, (step, at_s) in enumerate(steps)
                 ],
             )
-            db.execute(
-                "UPDATE messages SET text = text || ? WHERE id = ?",
-                ("".join(_step_text(step) for step, _ in steps), message_id),
-            )
-            self._touch(db, conversation_id)
+            # The conversation's updated_at was set by begin_answer and is set again at
+            # the finish; touching it here would add a page to every flush's commit.
 
     def finish_answer(
         self, message_id: int, finished: dict[str, Any] | None, interrupted: bool = False
@@ -294,8 +310,13 @@ class ConversationStore:
             if row is None:
                 raise NotFoundError(f"Answer {message_id} does not exist.")
             db.execute(
-                "UPDATE messages SET finished = ?, interrupted = ? WHERE id = ?",
-                (_to_json(finished), interrupted or finished is None, message_id),
+                "UPDATE messages SET text = ?, finished = ?, interrupted = ? WHERE id = ?",
+                (
+                    self._text_of_steps(db, message_id),
+                    _to_json(finished),
+                    interrupted or finished is None,
+                    message_id,
+                ),
             )
             self._touch(db, row[0])
 
@@ -305,11 +326,19 @@ class ConversationStore:
         Call once at start-up, before any answer of this session begins.
         """
         with self._db.write() as db:
-            cursor = db.execute(
-                "UPDATE messages SET interrupted = 1 "
-                "WHERE role = 'assistant' AND finished IS NULL AND interrupted = 0"
-            )
-            return cursor.rowcount
+            open_ids = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM messages "
+                    "WHERE role = 'assistant' AND finished IS NULL AND interrupted = 0"
+                )
+            ]
+            for message_id in open_ids:
+                db.execute(
+                    "UPDATE messages SET text = ?, interrupted = 1 WHERE id = ?",
+                    (self._text_of_steps(db, message_id), message_id),
+                )
+            return len(open_ids)
 
     def edit_user_message(self, message_id: int, text: str) -> None:
         """Replace a user message's text and delete every later message (the old branch)."""
@@ -369,6 +398,15 @@ class ConversationStore:
         self._touch(db, conversation_id)
         assert cursor.lastrowid is not None
         return cursor.lastrowid, position
+
+    def _text_of_steps(self, db: sqlite3.Connection, message_id: int) -> str:
+        return "".join(
+            text
+            for (text,) in db.execute(
+                "SELECT text FROM answer_steps WHERE message_id = ? ORDER BY step_index",
+                (message_id,),
+            )
+        )
 
     def _locate(self, db: sqlite3.Connection, message_id: int) -> tuple[int, int, str]:
         row = db.execute(

@@ -104,6 +104,18 @@ def test_rename_and_system_prompt(store: ConversationStore) -> None:
         store.rename(9999, "x")
 
 
+def test_header_reads_title_and_prompt_without_messages(store: ConversationStore) -> None:
+    conversation = store.create_conversation("Title", system_prompt="Prompt")
+    store.add_user_message(conversation, "hi")
+    header = store.conversation_header(conversation)
+    loaded = store.load_conversation(conversation)
+    assert (header.id, header.title, header.system_prompt) == (conversation, "Title", "Prompt")
+    assert (header.created_at, header.updated_at) == (loaded.created_at, loaded.updated_at)
+    assert header.deleted_at is None and not hasattr(header, "messages")
+    with pytest.raises(NotFoundError):
+        store.conversation_header(9999)
+
+
 def test_rename_keeps_the_list_order(store: ConversationStore) -> None:
     older = store.create_conversation("Older")
     newer = store.create_conversation("Newer")

@@ -2,12 +2,19 @@
 
 from core.store.errors import NotFoundError, StoreError
 from core.store.export import conversation_to_json, conversation_to_markdown, steps_from_export
-from core.store.records import Conversation, ConversationSummary, StoredMessage, StoredStep
+from core.store.records import (
+    Conversation,
+    ConversationHeader,
+    ConversationSummary,
+    StoredMessage,
+    StoredStep,
+)
 from core.store.store import DEFAULT_TITLE, ConversationStore, default_path
 
 __all__ = [
     "DEFAULT_TITLE",
     "Conversation",
+    "ConversationHeader",
     "ConversationStore",
     "ConversationSummary",
     "NotFoundError",

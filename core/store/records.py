@@ -35,13 +35,19 @@ class StoredMessage:
 
 
 @dataclass(frozen=True)
-class Conversation:
+class ConversationHeader:
+    """A conversation without its messages: cheap to read for a title or system prompt."""
+
     id: int
     title: str
     system_prompt: str
     created_at: float
     updated_at: float
     deleted_at: float | None
+
+
+@dataclass(frozen=True)
+class Conversation(ConversationHeader):
     messages: list[StoredMessage]
 
 

@@ -29,6 +29,7 @@ from core.store.export import conversation_to_json, conversation_to_markdown
 from core.store.migrations import migrate
 from core.store.records import (
     Conversation,
+    ConversationHeader,
     ConversationSummary,
     Role,
     StoredMessage,
@@ -156,16 +157,15 @@ class ConversationStore:
             for row in rows
         ]
 
+    def conversation_header(self, conversation_id: int) -> ConversationHeader:
+        """Title, system prompt and times, without reading any message."""
+        with self._db.read() as db:
+            return self._header(db, conversation_id)
+
     def load_conversation(self, conversation_id: int) -> Conversation:
         """The conversation with every message and step; soft-deleted ones load too."""
         with self._db.read() as db:
-            row = db.execute(
-                "SELECT id, title, system_prompt, created_at, updated_at, deleted_at "
-                "FROM conversations WHERE id = ?",
-                (conversation_id,),
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"Conversation {conversation_id} does not exist.")
+            header = self._header(db, conversation_id)
             message_rows = db.execute(
                 "SELECT id, role, text, created_at, finished, interrupted, settings, model_pair "
                 "FROM messages WHERE conversation_id = ? ORDER BY position",
@@ -194,15 +194,7 @@ class ConversationStore:
             )
             for m in message_rows
         ]
-        return Conversation(
-            id=row[0],
-            title=row[1],
-            system_prompt=row[2],
-            created_at=row[3],
-            updated_at=row[4],
-            deleted_at=row[5],
-            messages=messages,
-        )
+        return Conversation(**vars(header), messages=messages)
 
     def rename(self, conversation_id: int, title: str) -> None:
         with self._db.write() as db:
@@ -398,6 +390,16 @@ class ConversationStore:
         self._touch(db, conversation_id)
         assert cursor.lastrowid is not None
         return cursor.lastrowid, position
+
+    def _header(self, db: sqlite3.Connection, conversation_id: int) -> ConversationHeader:
+        row = db.execute(
+            "SELECT id, title, system_prompt, created_at, updated_at, deleted_at "
+            "FROM conversations WHERE id = ?",
+            (conversation_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"Conversation {conversation_id} does not exist.")
+        return ConversationHeader(*row)
 
     def _text_of_steps(self, db: sqlite3.Connection, message_id: int) -> str:
         return "".join(

@@ -18,8 +18,8 @@ from gui import theme
 def app(qapp: QApplication) -> Iterator[QApplication]:
     palette, sheet = qapp.palette(), qapp.styleSheet()
     yield qapp
-    # Other tests share the QApplication: leave it as it was.
-    theme.apply_theme(qapp, "light")
+    # Other tests share the QApplication: leave it as it was, colour scheme included.
+    theme.apply_theme(qapp, "system")
     qapp.setPalette(palette)
     qapp.setStyleSheet(sheet)
 

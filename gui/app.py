@@ -17,7 +17,6 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from core.paths import APP_NAME
 from core.store import ConversationStore, StoreError
 from gui.main_window import MainWindow
-from gui.none_refcount import make_none_immortal
 from gui.theme import apply_theme
 
 logger = logging.getLogger(__name__)
@@ -40,7 +39,6 @@ async def run_window(store: ConversationStore) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    make_none_immortal()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(list(argv or sys.argv))

@@ -49,7 +49,6 @@ from gui.chat.input_box import InputBox
 from gui.chat.legend import ProvenanceLegend
 from gui.chat.sidebar import ConversationSidebar
 from gui.chat.token_formats import token_formats
-from gui.none_refcount import make_none_immortal
 from gui.panels.draft_settings_panel import DraftSettingsPanel
 from gui.panels.model_panel import ModelPanel
 from gui.panels.speculation_panel import SpeculationPanel
@@ -121,7 +120,6 @@ class MainWindow(QMainWindow):
         ask_overflow: AskOverflow | None = None,
         state_path: Path | None = None,
     ) -> None:
-        make_none_immortal()  # PySide6 6.12 on Python 3.11 leaks None references
         super().__init__()
         self.setObjectName("main_window")
         self.setWindowTitle("SpecChat")

@@ -26,14 +26,9 @@ from gui.chat.answer_controller import OverflowChoice
 from gui.chat.message_widgets import AnswerWidget
 from gui.chat.token_formats import token_formats
 from gui.main_window import MainWindow
-from gui.none_refcount import make_none_immortal
 from gui.theme import is_dark
 
 T = TypeVar("T")
-
-# PySide6 6.12 on Python 3.11 drops references to None (see gui/none_refcount.py);
-# without this the test process aborts at exit once enough Qt calls have run.
-make_none_immortal()
 
 GREEDY = GenerationSettings(
     n_predict=40,

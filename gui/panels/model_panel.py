@@ -313,6 +313,7 @@ class ModelPanel(QWidget):
         spin = QSpinBox()
         spin.setRange(-1, MAX_GPU_LAYERS)
         spin.setSpecialValueText("all")  # shown for the minimum, -1
+        spin.setValue(ModelOptions().n_gpu_layers)
         spin.setKeyboardTracking(False)
         spin.setToolTip(
             "Layers to run on the GPU (all: every layer). More is faster while they fit in "
@@ -482,6 +483,7 @@ class ModelPanel(QWidget):
         target = self.selected_target()
         if target is None:
             self.target_details.setText("")
+            self.target_details.hide()
             self._candidates = []
             self.draft_combo.clear()
             self._refresh()
@@ -492,6 +494,7 @@ class ModelPanel(QWidget):
         if meta is not None and meta.context_length:
             details += f" · trained context {meta.context_length} tokens"
         self.target_details.setText(details)
+        self.target_details.show()
         self.target_details.setToolTip(entry_tooltip(target))
         self._set_spins(
             self.target_gpu_layers, self.target_context, self._settings.model_options(target.path)
@@ -630,9 +633,12 @@ class ModelPanel(QWidget):
 
     def _show_verdict(self) -> None:
         candidate = self.selected_draft()
-        if self.draft_source() is not DraftSource.MODEL:
+        if self.draft_source() is not DraftSource.MODEL or self.selected_target() is None:
             self.draft_verdict.setText("")
-        elif candidate is None:
+            self.draft_verdict.hide()
+            return
+        self.draft_verdict.show()
+        if candidate is None:
             self.draft_verdict.setText(
                 "No other model in the library. A draft needs the target's vocabulary "
                 "and a smaller size."

@@ -376,3 +376,22 @@ def test_memory_fit_counts_gpu_layers_when_a_gpu_answers(
     panel.draft_gpu_layers.setValue(0)
     assert "GiB VRAM" not in panel.memory_text()
     assert panel.memory_label.property("role") == "ok"
+
+
+def test_a_reload_without_a_request_keeps_the_pair_it_had(
+    qtbot: QtBot, settings: SettingsStore, models: Folder, tmp_path: Path
+) -> None:
+    panel = make_panel(qtbot, settings, models.path, tmp_path)
+    panel.select_target(models.target)
+    panel.set_draft_source(DraftSource.NGRAM)
+    with qtbot.waitSignal(panel.load_requested) as blocker:
+        panel.request_load()
+    info = FakePairInfo(str(models.target), None)
+    panel.set_loaded(info)
+    # The worker crashed and the window reloaded the same pair on its own.
+    panel.set_unloaded()
+    with qtbot.waitSignal(panel.active_pair_changed) as reloaded:
+        panel.set_loaded(info)
+    assert reloaded.args[0] == blocker.args[0]
+    assert reloaded.args[0].draft_source is DraftSource.NGRAM
+    assert panel.load_button.text() == "Loaded"

@@ -128,6 +128,15 @@ def _same_path(a: Path, b: Path) -> bool:
     return a.expanduser().resolve() == b.expanduser().resolve()
 
 
+def _describes(request: LoadRequest, info: PairInfoLike) -> bool:
+    """Whether ``request`` names the files the worker reports loaded."""
+    if not _same_path(request.target.path, Path(info.target_path)):
+        return False
+    if request.draft is None or info.draft_path is None:
+        return request.draft is None and info.draft_path is None
+    return _same_path(request.draft.path, Path(info.draft_path))
+
+
 class ModelPanel(QWidget):
     """Pick a target and its drafting, then ask to load it.
 
@@ -753,20 +762,13 @@ class ModelPanel(QWidget):
         """The pair is loaded; show it, its backend and device, and remember it."""
         self._loading = False
         self.progress.hide()
-        request = self._pending
-        draft_path = Path(info.draft_path) if info.draft_path else None
-        matches = (
-            request is not None
-            and _same_path(request.target.path, Path(info.target_path))
-            and (request.draft is None) == (draft_path is None)
-            and (
-                draft_path is None
-                or request.draft is None
-                or _same_path(request.draft.path, draft_path)
-            )
-        )
-        if not matches or request is None:
-            # Loaded by someone else (e.g. the window restoring a session): describe it.
+        # What was asked for, else what was loaded before (a reload after a crash), else
+        # the saved last pair: whichever names these files.
+        asked = (self._pending, self._loaded, self._settings.last_load_request())
+        request = next((r for r in asked if r is not None and _describes(r, info)), None)
+        if request is None:
+            # Loaded by someone else and never seen here: describe what the worker says.
+            draft_path = Path(info.draft_path) if info.draft_path else None
             source = DraftSource.MODEL if draft_path else DraftSource.NONE
             request = LoadRequest(
                 ModelConfig(Path(info.target_path), info.target_gpu_layers, info.n_ctx),

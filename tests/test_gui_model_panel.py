@@ -289,6 +289,7 @@ def test_first_run_builds_the_demo_pair_and_asks_to_load_it(
         assert offer.progress.isVisibleTo(offer)
     request = blocker.args[0]
     assert request.target.path == pair.target and request.draft.path == pair.draft
+    assert "loading" in offer.message.text() and not offer.demo_button.isVisibleTo(offer)
 
     # The demo folder joins the library and the pickers show the pair.
     with qtbot.waitSignal(panel.library_scanned, timeout=SCAN_TIMEOUT_MS):

@@ -129,7 +129,10 @@ class FirstRunOffer(QFrame):
         self._runner.submit(self._demo_builder, self._demo_built, self._demo_error)
 
     def _demo_built(self, pair: DemoPair) -> None:
-        self.refresh()
+        self.progress.hide()
+        self.demo_button.hide()
+        self.message.setText("The demo pair is ready; loading it…")
+        set_role(self.message, "muted")
         request = LoadRequest(
             target=ModelConfig(pair.target),
             draft=ModelConfig(pair.draft),

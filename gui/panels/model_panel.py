@@ -815,6 +815,7 @@ class ModelPanel(QWidget):
         self.progress.hide()
         self.status_label.setText(text)
         set_role(self.status_label, "error")
+        self.first_run.refresh()  # offer the demo or last pair again after a failed load
         self._update_actions()
 
     @property

@@ -86,7 +86,7 @@ def test_emits_the_load_request_for_the_chosen_pair(
     )
     panel = make_panel(qtbot, settings, models.path, tmp_path)
     names = [panel.target_combo.itemText(i) for i in range(panel.target_combo.count())]
-    assert any("tiny-target" in name or "params" in name for name in names)
+    assert any(name.startswith("tiny-target · ") and "params" in name for name in names)
     assert panel.select_target(models.target)
     panel.set_draft_source(DraftSource.MODEL)
     assert panel.select_draft(models.draft)
@@ -330,7 +330,8 @@ def test_rescan_keeps_the_selection(
     target, draft = panel.selected_target(), panel.selected_draft()
     assert target is not None and target.path == models.target
     assert draft is not None and draft.entry.path == models.draft
-    assert "tiny-target.gguf" in panel.target_details.text()
+    assert panel.target_combo.currentText().startswith("tiny-target ·")
+    assert "tiny-llama" in panel.target_details.text()  # the name inside the file
 
 
 @pytest.mark.demo_pair

@@ -89,11 +89,15 @@ class PairInfoLike(Protocol):
 
 
 def describe_entry(entry: ModelEntry) -> str:
-    """One line for a picker: name, parameters, quantisation, file size."""
+    """One line for a picker: file, parameters, quantisation, size.
+
+    The file name leads: the name inside a GGUF is often a training-run label, and
+    the quantisations of one model share it.
+    """
     meta = entry.metadata
     if meta is None:
         return f"{entry.path.name} · unreadable"
-    parts = [meta.name or entry.path.stem]
+    parts = [entry.path.stem]
     if meta.parameter_count:
         parts.append(f"{format_count(meta.parameter_count)} params")
     parts.append(meta.quantization or "?")
@@ -498,8 +502,7 @@ class ModelPanel(QWidget):
             self._refresh()
             return
         meta = target.metadata
-        # Several files often share one model name (quantisations): show the file too.
-        details = f"{target.path.name} · {target.source.value}"
+        details = f"{target.display_name} · {target.source.value}"
         if meta is not None and meta.context_length:
             details += f" · trained context {meta.context_length} tokens"
         self.target_details.setText(details)
@@ -528,7 +531,7 @@ class ModelPanel(QWidget):
         # The mark and the words both say it, so colour is never the only cue.
         if candidate.compatible:
             return f"✓ {describe_entry(candidate.entry)} ({candidate.size_ratio:.0%} of target)"
-        return f"✗ {candidate.entry.display_name}: cannot draft"
+        return f"✗ {candidate.entry.path.stem}: cannot draft"
 
     def _on_source_changed(self) -> None:
         uses_model = self.draft_source() is DraftSource.MODEL
@@ -594,8 +597,8 @@ class ModelPanel(QWidget):
                 )
             if not candidate.compatible:
                 return None, (
-                    f"{candidate.entry.display_name} cannot draft for "
-                    f"{target.display_name}: {candidate.reason}"
+                    f"{candidate.entry.path.name} cannot draft for "
+                    f"{target.path.name}: {candidate.reason}"
                 )
         draft_path = candidate.entry.path if candidate is not None else None
         threads = self._settings.pair_settings(pair_key(target.path, draft_path, source)).n_threads

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -208,11 +209,20 @@ def _known_fields(cls: type, data: Any) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key in names}
 
 
+def _json_ready(value: Any) -> Any:
+    # Enums (the draft source, and any mode a later version adds) are saved by value.
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    return value
+
+
 def generation_settings_to_dict(settings: GenerationSettings) -> dict[str, Any]:
     """A JSON-ready dict of every field, nested like the dataclasses."""
-    data = settings.to_dict()
-    data["drafting"]["source"] = settings.drafting.source.value
-    data["stop_strings"] = list(settings.stop_strings)
+    data: dict[str, Any] = _json_ready(settings.to_dict())
     return data
 
 

@@ -153,8 +153,11 @@ class MainWindow(QMainWindow):
         self._system_prompt_timer.timeout.connect(self._save_system_prompt)
         self.system_prompt.textChanged.connect(self._system_prompt_timer.start)
         self._system_prompt_loading = False
+        self._system_prompt_owner: int | None = None
 
         self.legend = ProvenanceLegend()
+        # The legend may clip on a narrow window rather than force the window wide.
+        self.legend.setMinimumWidth(1)
         top_row = QHBoxLayout()
         top_row.setContentsMargins(0, 0, 0, 0)
         top_row.addWidget(self.system_prompt_button)
@@ -191,6 +194,8 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel(settings=self.settings)
         self.draft_settings = DraftSettingsPanel(settings=self.settings)
         self.speculation = SpeculationPanel()
+        # Four plots side by side want ~330 px; on a small screen they may squeeze.
+        self.speculation.setMinimumWidth(220)
         tabs = QTabWidget()
         tabs.setObjectName("side_tabs")
         tabs.addTab(_scrolling(self.model_panel), "Models")
@@ -345,7 +350,10 @@ class MainWindow(QMainWindow):
             self.controller.regenerate(answers[-1].message_id)
 
     def _on_conversation_opened(self, conversation_id: int) -> None:
+        # The editor may still hold unsaved text of the conversation we came from.
+        self._save_system_prompt()
         conversation = self.store.load_conversation(conversation_id)
+        self._system_prompt_owner = conversation_id
         self._system_prompt_loading = True
         try:
             self.system_prompt.setPlainText(conversation.system_prompt)
@@ -357,13 +365,17 @@ class MainWindow(QMainWindow):
         self.refresh_conversations()
 
     def _save_system_prompt(self) -> None:
+        """Save the editor's text to the conversation it belongs to, if it changed."""
         self._system_prompt_timer.stop()
-        conversation_id = self.controller.conversation_id
-        if conversation_id is None or self._system_prompt_loading:
+        owner = self._system_prompt_owner
+        if owner is None or self._system_prompt_loading:
             return
         text = self.system_prompt.toPlainText()
-        if self.store.load_conversation(conversation_id).system_prompt != text:
-            self.store.set_system_prompt(conversation_id, text)
+        try:
+            if self.store.load_conversation(owner).system_prompt != text:
+                self.store.set_system_prompt(owner, text)
+        except StoreError as exc:  # e.g. the conversation was deleted meanwhile
+            logger.info("system prompt not saved: %s", exc)
 
     def _rename(self, conversation_id: int, title: str) -> None:
         self.store.rename(conversation_id, title)

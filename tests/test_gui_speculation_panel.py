@@ -14,6 +14,7 @@ from core.engine.events import EmittedToken, Provenance, StepEvent
 from core.speculation.trace import AnswerTrace
 from gui.chat.readout_widget import ReadoutWidget
 from gui.panels.speculation_panel import REDRAW_INTERVAL_MS, SpeculationPanel
+from gui.plots.speculation_plots import moving_average
 from gui.theme import DARK, build_palette
 from tests.test_speculation_trace import built, stats
 
@@ -53,6 +54,8 @@ def test_panel_shows_a_finished_answer(panel: SpeculationPanel) -> None:
     x, y = panel.acceptance_plot.curve.getData()
     np.testing.assert_allclose(y, [2 / 3, 1, 0])
     np.testing.assert_array_equal(x, [1, 2, 3])
+    _, rolling = panel.acceptance_plot.rolling.getData()
+    np.testing.assert_allclose(rolling, [2 / 3, 5 / 6, 5 / 9])
     _, heights = panel.length_plot.bars.getData()
     np.testing.assert_array_equal(heights, [1, 0, 1, 1])
     _, rates = panel.position_plot.bars.getData()
@@ -149,3 +152,10 @@ def test_readout_copy_puts_the_text_on_the_clipboard(qtbot: QtBot) -> None:
     readout.clear()
     assert readout.text() == ""
     assert not readout.copy_button.isEnabled()
+
+
+def test_moving_average_uses_the_last_window_of_values() -> None:
+    values = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
+    np.testing.assert_allclose(moving_average(values, 2), [1.0, 0.5, 0.5, 1.0, 0.5])
+    np.testing.assert_allclose(moving_average(values, 16), np.cumsum(values) / np.arange(1, 6))
+    assert len(moving_average(np.zeros(0), 4)) == 0

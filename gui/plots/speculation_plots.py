@@ -89,8 +89,26 @@ class SpeculationPlot(pg.PlotWidget):
         raise NotImplementedError  # every concrete plot overrides it
 
 
+ROLLING_STEPS = 16  # steps in the moving average drawn over the per-step acceptance
+
+
+def moving_average(values: npt.NDArray[np.float64], window: int) -> npt.NDArray[np.float64]:
+    """Mean of the last ``window`` values at each point (fewer at the start)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.float64)
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(0, ends - window)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
 class AcceptancePerStepPlot(SpeculationPlot):
-    """Accepted / drafted for each verification step, with the running mean."""
+    """Accepted / drafted for each verification step, its moving average and overall mean.
+
+    Lines are drawn without antialiasing on purpose: per-step acceptance zigzags
+    between 0 and 1, and QPainter takes ~150 ms to antialias 4,000 such segments
+    (a long answer) against ~2 ms without.
+    """
 
     light_hue = OKABE_ITO["bluish_green"]
     dark_hue = OKABE_ITO["bluish_green"]
@@ -99,23 +117,28 @@ class AcceptancePerStepPlot(SpeculationPlot):
         super().__init__("Acceptance per verification step", "step", "accepted", parent)
         self.getPlotItem().setYRange(0, 1.05, padding=0)
         self.getPlotItem().setLimits(yMin=-0.05, yMax=1.1)
-        self.curve = pg.PlotDataItem(antialias=True)
+        self.curve = pg.PlotDataItem(antialias=False)
+        self.rolling = pg.PlotDataItem(antialias=False)
         self.mean_line = pg.InfiniteLine(pos=0.0, angle=0, movable=False)
         # Where one answer ends and the next begins (conversation view only).
-        self.boundaries = pg.PlotDataItem(connect="pairs")
+        self.boundaries = pg.PlotDataItem(connect="pairs", antialias=False)
         self.addItem(self.curve)
+        self.addItem(self.rolling)
         self.addItem(self.mean_line)
         self.addItem(self.boundaries)
         self.set_answer_starts(np.zeros(0, dtype=np.int64))
 
     def recolour(self) -> None:
-        self.curve.setPen(pg.mkPen(self.hue(), width=1.5))
+        self.curve.setPen(pg.mkPen(_with_alpha(self.hue(), 0.45), width=1))
+        self.rolling.setPen(pg.mkPen(self.hue(), width=2))
         self.mean_line.setPen(pg.mkPen(colors().muted, width=1, style=Qt.PenStyle.DashLine))
         self.boundaries.setPen(pg.mkPen(colors().border, width=1, style=Qt.PenStyle.DotLine))
 
     def update_from(self, series: SpeculationSeries) -> None:
         values = series.acceptance_per_step
-        self.curve.setData(np.arange(1, len(values) + 1), values)
+        steps = np.arange(1, len(values) + 1)
+        self.curve.setData(steps, values)
+        self.rolling.setData(steps, moving_average(values, ROLLING_STEPS))
         self.mean_line.setValue(series.acceptance)
 
     def set_answer_starts(self, starts: npt.NDArray[np.int64]) -> None:
@@ -130,7 +153,7 @@ class AcceptedLengthPlot(SpeculationPlot):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Accepted length", "draft tokens accepted", "steps", parent)
-        self.bars = pg.PlotDataItem(stepMode="center", fillLevel=0)
+        self.bars = pg.PlotDataItem(stepMode="center", fillLevel=0, antialias=False)
         self.addItem(self.bars)
 
     def recolour(self) -> None:
@@ -174,7 +197,7 @@ class DraftPositionPlot(SpeculationPlot):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Acceptance by draft position", "position in draft", "accepted", parent)
         self.getPlotItem().setYRange(0, 1.05, padding=0)
-        self.bars = pg.PlotDataItem(stepMode="center", fillLevel=0)
+        self.bars = pg.PlotDataItem(stepMode="center", fillLevel=0, antialias=False)
         self.addItem(self.bars)
         self.counts: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] = (
             np.zeros(0, dtype=np.int64),

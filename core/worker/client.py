@@ -310,6 +310,7 @@ class EngineWorker:
             if line:
                 session.stderr.append(line)
                 child_logger.debug("%s", line)
+        stream.close()
 
     def _read_replies(
         self,
@@ -329,8 +330,13 @@ class EngineWorker:
             session.protocol_error = str(exc)
             session.process.kill()
         session.process.wait()
+        stream.close()
         # Let the last stderr lines (the reason it died) arrive before reporting.
         stderr_reader.join(timeout=5)
+        stdin = session.process.stdin
+        with contextlib.suppress(OSError), session.write_lock:
+            if stdin is not None:
+                stdin.close()
         with contextlib.suppress(RuntimeError):  # the loop is already closed
             loop.call_soon_threadsafe(self._on_exit, session)
 

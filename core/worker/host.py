@@ -82,7 +82,7 @@ class Host:
             protocol.TOKENIZE_CHAT: self._tokenize_chat,
             protocol.GENERATE: self._generate,
             protocol.STATE: self._state,
-            protocol.DEBUG_CRASH: self._debug_crash,
+            protocol.DEBUG: self._debug,
         }
 
     # -- plumbing -----------------------------------------------------------------------
@@ -265,10 +265,14 @@ class Host:
             "draft": str(engine.draft.path) if engine and engine.draft else None,
         }
 
-    def _debug_crash(self, _call_id: int, command: dict[str, Any]) -> None:
+    def _debug(self, _call_id: int, command: dict[str, Any]) -> None:
         if not self._test_hooks:
-            raise ProtocolError(f"unknown engine command {protocol.DEBUG_CRASH!r}")
+            raise ProtocolError(f"unknown engine command {protocol.DEBUG!r}")
         kind = command.get("kind")
+        if kind == "stdout_noise":
+            # What a native printf does: bytes on fd 1, which must not reach the client.
+            os.write(1, b"native noise on stdout\n")
+            return
         if kind == "ggml_abort":
             # The path a failed GGML_ASSERT takes: message on stderr, then abort().
             from core.engine.backend import _load_ggml
@@ -280,7 +284,7 @@ class Host:
             ctypes.string_at(0)
         elif kind == "exit":
             os._exit(int(command.get("code", 3)))
-        raise ConfigError(f"unknown crash kind {kind!r}")
+        raise ConfigError(f"unknown debug action {kind!r}")
 
     def _pair_info(self, engine: SpeculativeEngine) -> dict[str, Any]:
         target_layers = _offloaded_layers(engine.target)

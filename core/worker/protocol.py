@@ -44,9 +44,10 @@ TOKENIZE_CHAT = "tokenize_chat"
 GENERATE = "generate"
 CANCEL = "cancel"
 STATE = "state"
-# Only honoured when the host runs with TEST_HOOKS_ENV set: makes the host die the
-# way native code does, so crash reporting can be tested.
-DEBUG_CRASH = "debug_crash"
+# Only honoured when the host runs with TEST_HOOKS_ENV=1: makes the host misbehave
+# the way native code does (abort, segfault, print to fd 1), so tests can check
+# that the client copes.
+DEBUG = "debug"
 TEST_HOOKS_ENV = "SPECCHAT_WORKER_TEST_HOOKS"
 # The host writes llama.cpp's errors to its stderr with this prefix, so the client's
 # crash report can quote the last one.

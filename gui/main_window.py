@@ -449,6 +449,7 @@ class MainWindow(QMainWindow):
     def set_show_rejected(self, on: bool) -> None:
         self.settings.set(SHOW_REJECTED_DRAFTS, on)
         self.chat_view.set_show_rejected(on)
+        self.legend.set_show_rejected(on)
         if self.show_rejected_action.isChecked() != on:
             self.show_rejected_action.setChecked(on)
 
@@ -464,7 +465,6 @@ class MainWindow(QMainWindow):
     def _on_busy(self, busy: bool) -> None:
         self.send_button.setVisible(not busy)
         self.stop_button.setVisible(busy)
-        self.model_panel.setEnabled(not busy)
 
     def _return_text(self, text: str) -> None:
         if not self.input_box.toPlainText().strip():

@@ -79,6 +79,9 @@ class ConversationSidebar(QWidget):
 
         self.list = QListWidget()
         self.list.setObjectName("conversation_list")
+        # Long titles end in "…" (the tooltip has all of it) instead of a scroll bar.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._show_menu)
         self.list.itemActivated.connect(self._on_activated)

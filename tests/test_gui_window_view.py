@@ -1,0 +1,140 @@
+"""The chat view on its own, fed synthetic steps: ghosts, hover text, Markdown, copy."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QGuiApplication
+
+from core.engine.events import (
+    EmittedToken,
+    FinishedEvent,
+    GenerationStats,
+    Provenance,
+    RejectedToken,
+    StepEvent,
+    StopReason,
+)
+from core.speculation.trace import AnswerTrace
+from gui.chat.chat_view import ChatView
+from gui.chat.markdown import add_copy_links, code_block_index
+from gui.chat.token_formats import token_formats
+
+
+def _step(tokens: list[tuple[str, Provenance]], rejected: tuple[str, ...] = ()) -> StepEvent:
+    drafted = sum(p is Provenance.DRAFT_ACCEPTED for _, p in tokens) + len(rejected)
+    return StepEvent(
+        tokens=tuple(
+            EmittedToken(
+                i, text, provenance, 0.9 if provenance is Provenance.DRAFT_ACCEPTED else None
+            )
+            for i, (text, provenance) in enumerate(tokens)
+        ),
+        rejected=tuple(RejectedToken(100 + i, text, 0.4) for i, text in enumerate(rejected)),
+        n_drafted=drafted,
+        n_accepted=drafted - len(rejected),
+        draft_ms=1.0,
+        verify_ms=2.0,
+    )
+
+
+def _stats(n: int) -> GenerationStats:
+    return GenerationStats(
+        n_prompt=5,
+        n_prompt_reused=0,
+        prompt_ms=10.0,
+        n_predict=n,
+        decode_ms=100.0,
+        ttft_ms=12.0,
+        n_steps=2,
+        n_drafted=3,
+        n_accept=2,
+        draft_ms=2.0,
+        verify_ms=4.0,
+        accepted_length_histogram=(0, 1, 1),
+        draft_source="model",
+        draft_max=4,
+        seed=1,
+    )
+
+
+STEPS = [
+    _step([("Here", Provenance.DRAFT_ACCEPTED), (" is", Provenance.TARGET_CORRECTION)], (" was",)),
+    _step(
+        [
+            (":\n\n```python\n", Provenance.DRAFT_ACCEPTED),
+            ("print(1)\n", Provenance.DRAFT_ACCEPTED),
+            ("```\n", Provenance.TARGET_BONUS),
+            ("*done*", Provenance.TARGET_ONLY),
+        ]
+    ),
+]
+
+
+def _answer(qtbot, show_rejected: bool = False):  # type: ignore[no-untyped-def]
+    view = ChatView(token_formats(False))
+    qtbot.addWidget(view)
+    view.set_show_rejected(show_rejected)
+    view.set_markdown(False)
+    trace = AnswerTrace()
+    answer = view.add_answer(1, trace)
+    for index, step in enumerate(STEPS):
+        answer.append_tokens(trace.add_step(step, 0.1 * (index + 1)))
+    return view, answer
+
+
+def test_tokens_stream_in_and_rejected_drafts_ghost_before_the_correction(qtbot) -> None:
+    view, answer = _answer(qtbot)
+    text = "Here is:\n\n```python\nprint(1)\n```\n*done*"
+    assert answer.token_view.toPlainText() == text
+    assert "draft token 1" in answer.tooltip_at(0)
+    assert "Draft confidence: 90%" in answer.tooltip_at(0)
+    assert "correction" in answer.tooltip_at(len("Here "))
+
+    view.set_show_rejected(True)
+    assert answer.token_view.toPlainText() == "Here was is" + text[len("Here is") :]
+    ghost_tip = answer.tooltip_at(len("Here "))
+    assert "rejected draft" in ghost_tip and "40%" in ghost_tip
+    assert "correction" in answer.tooltip_at(len("Here was "))
+    view.set_show_rejected(False)
+    assert answer.token_view.toPlainText() == text
+
+
+def test_finished_answer_switches_between_markdown_and_tokens(qtbot) -> None:
+    view, answer = _answer(qtbot)
+    view.show()
+    answer.trace.finish(FinishedEvent(StopReason.END_OF_GENERATION, _stats(6)))
+    answer.finish(_stats(6), StopReason.END_OF_GENERATION)
+    assert answer.readout.isVisible()
+    answer.set_markdown(True)
+    assert answer.markdown_view.isVisible() and not answer.token_view.isVisible()
+    rendered = answer.markdown_view.toPlainText()
+    assert "Copy code" in rendered and "print(1)" in rendered and "```" not in rendered
+    answer.markdown_view.anchorClicked.emit(QUrl("copy-code:0"))
+    assert QGuiApplication.clipboard().text() == "print(1)"
+    answer.markdown_button.click()
+    assert answer.token_view.isVisible() and not answer.markdown_view.isVisible()
+    # The global toggle reaches every answer.
+    view.set_markdown(True)
+    assert answer.markdown_view.isVisible()
+
+
+def test_regenerate_only_on_the_last_answer(qtbot) -> None:
+    view = ChatView(token_formats(False))
+    qtbot.addWidget(view)
+    view.add_user_message(1, "a")
+    first = view.add_answer(2, AnswerTrace())
+    view.add_user_message(3, "b")
+    second = view.add_answer(4, AnswerTrace())
+    assert not first.regenerate_button.isVisibleTo(first)
+    assert second.regenerate_button.isVisibleTo(second)
+    view.remove_from(3)
+    assert [m.message_id for m in view.messages()] == [1, 2]
+    assert first.regenerate_button.isVisibleTo(first)
+
+
+def test_copy_links_go_before_each_code_block() -> None:
+    result = add_copy_links("Text\n```js\nlet a;\n```\nmore\n~~~\nx\ny\n~~~\n```\nopen")
+    assert result.code_blocks == ("let a;", "x\ny", "open")
+    assert result.markdown.count("(copy-code:") == 3
+    assert code_block_index("copy-code:2") == 2
+    assert code_block_index("https://example.com") is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -246,3 +248,25 @@ def test_conversation_aggregate() -> None:
     assert empty.acceptance == 0.0
     assert len(empty.acceptance_per_step) == 0
     assert len(empty.answer_starts) == 0
+
+
+def test_add_step_cost_does_not_grow_with_the_answer() -> None:
+    # 20,000 steps (~60,000 tokens): the last thousand steps cost what the first did.
+    # CPU time of this thread, best of three blocks, so a busy machine does not count.
+    def block_cost(trace: AnswerTrace, first_index: int) -> float:
+        best = float("inf")
+        for repeat in range(3):
+            started = time.thread_time()
+            for i in range(300):
+                at_s = (first_index + repeat * 300 + i) * 0.01
+                trace.add_step(step([tok("a", ACC), tok("b", ACC), tok("c", COR)], [], 3, 2), at_s)
+            best = min(best, time.thread_time() - started)
+        return best
+
+    trace = AnswerTrace()
+    early = block_cost(trace, 0)
+    for i in range(20_000):
+        trace.add_step(step([tok("a", ACC), tok("b", ACC), tok("c", COR)], [], 3, 2), 10 + i * 0.01)
+    late = block_cost(trace, 30_000)
+    assert late < 3 * early + 0.005, (early, late)
+    assert len(trace.tokens) == 3 * (20_000 + 1800)

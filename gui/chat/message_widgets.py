@@ -44,6 +44,8 @@ class TokenStyle(Protocol):
 
 
 _GHOST = "ghost"
+# Longest paragraph (characters) the token view lets grow before breaking it.
+_BLOCK_LIMIT = 1500
 # (text, format key: a Provenance or _GHOST, what the hover shows)
 _Piece = tuple[str, object, "TokenInfo | RejectedToken"]
 
@@ -238,6 +240,7 @@ class AnswerWidget(MessageWidget):
         self._span_ends: list[int] = []
         self._span_entries: list[TokenInfo | RejectedToken] = []
         self._length = 0
+        self._block_length = 0  # characters in the document's last paragraph
         self._code_blocks: tuple[str, ...] = ()
         self._markdown_source: str | None = None
         self.finished = False
@@ -316,6 +319,17 @@ class AnswerWidget(MessageWidget):
         for text, key, entry in pieces:
             if not text:
                 continue
+            if self._block_length >= _BLOCK_LIMIT and text[0].isspace() and text[0] != "\n":
+                # Qt lays out a whole paragraph again on every insert into it, so one
+                # endless paragraph would make each flush slower than the last. A
+                # break at a word boundary keeps paragraphs short; copying uses the
+                # answer's own text, which has no such break.
+                if run:
+                    self._insert_run(cursor, "".join(run), run_key)
+                    run = []
+                cursor.insertBlock()
+                self._length += 1
+                self._block_length = 0
             if key != run_key and run:
                 self._insert_run(cursor, "".join(run), run_key)
                 run = []
@@ -326,6 +340,11 @@ class AnswerWidget(MessageWidget):
             self._span_ends.append(self._length + length)
             self._span_entries.append(entry)
             self._length += length
+            newline = text.rfind("\n")
+            if newline >= 0:
+                self._block_length = utf16_length(text[newline + 1 :])
+            else:
+                self._block_length += length
         if run:
             self._insert_run(cursor, "".join(run), run_key)
         cursor.endEditBlock()
@@ -415,6 +434,7 @@ class AnswerWidget(MessageWidget):
         self._span_ends.clear()
         self._span_entries.clear()
         self._length = 0
+        self._block_length = 0
         self._insert(self._pieces(self.trace.tokens) + self._trailing_ghosts())
 
     def set_is_last(self, last: bool) -> None:

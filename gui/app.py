@@ -7,7 +7,9 @@ process is started until the user (or the first-run offer) asks for a pair.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -28,6 +30,12 @@ async def run_window(store: ConversationStore) -> int:
     closed = asyncio.Event()
     window.closed.connect(closed.set)
     window.show()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        # Ctrl+C in the terminal or a logout closes the window the normal way, so the
+        # answer being written is saved and the engine process stopped.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(number, window.close)
     try:
         await closed.wait()
     finally:

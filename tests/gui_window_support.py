@@ -44,6 +44,9 @@ OFFSCREEN_NOISE = pytest.mark.qt_log_ignore("This plugin does not support propag
 
 @pytest.fixture(name="qloop")
 def qloop_fixture(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    # As in the app (gui/app.py): closing the window must not stop the loop that is
+    # about to run its shutdown.
+    qapp.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(qapp, already_running=False)
     asyncio.set_event_loop(loop)
     yield loop

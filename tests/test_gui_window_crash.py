@@ -99,3 +99,35 @@ def test_incompatible_draft_is_refused_with_its_explanation(
     assert window.bridge.current_pair() is None
     assert "Load a model pair" in window.controller.ready_reason()
     close_window(qloop, window)
+
+
+def test_closing_mid_answer_saves_it_and_stops_the_engine(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:
+    window = open_window(qtbot, window_files, settings=GREEDY.with_changes(n_predict=6000))
+    short = tiny_request(tiny_models.target, tiny_models.draft)
+    request = LoadRequest(ModelConfig(tiny_models.target, n_ctx=8192, n_threads=2), short.draft)
+    assert run(qloop, window.bridge.load(request)) is not None
+    worker = window.bridge.worker
+    assert worker is not None
+
+    async def send_then_quit() -> None:
+        window.controller.send("Keep talking")  # as the input box does: a task it owns
+        await wait_until(
+            lambda: (
+                bool(window.chat_view.answers())
+                and len(window.chat_view.answers()[0].trace.tokens) > 5
+            )
+        )
+        window.close()
+        await window.shutdown()
+
+    run(qloop, send_then_quit())
+    assert not worker.running
+    conversation_id = window.controller.conversation_id
+    assert conversation_id is not None
+    stored = window.store.load_conversation(conversation_id).messages[-1]
+    # Stopped cleanly: the engine's own ending, with the text and stats so far.
+    assert stored.text == window.chat_view.answers()[0].text() and stored.text
+    assert stored.finished is not None and stored.finished["stop_reason"] == "cancelled"
+    window.store.close()

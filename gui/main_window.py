@@ -7,6 +7,7 @@ answers, the worker bridge owns the engine process, the panels own their knobs.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 from collections.abc import Callable
@@ -94,11 +95,13 @@ class CrashBanner(QFrame):
         layout.addWidget(close)
         self.hide()
 
-    def show_crash(self, reason: str) -> None:
+    def show_crash(self, reason: str, log_tail: str = "") -> None:
         self.message.setText(
-            f"The engine stopped: {reason}\nYour conversation is saved; the partial "
-            "answer is kept and marked as interrupted."
+            f"{reason}\nYour conversation is saved; a partial answer is kept and marked "
+            "as interrupted. Reload starts the engine again with the same models."
         )
+        # The engine's last log lines, for whoever wants the details (or a bug report).
+        self.message.setToolTip(f"<pre>{html.escape(log_tail)}</pre>" if log_tail else "")
         self.reload_button.setEnabled(True)
         self.show()
 
@@ -249,7 +252,7 @@ class MainWindow(QMainWindow):
         controller.conversations_changed.connect(self.refresh_conversations)
         controller.message_failed.connect(self._show_status)
         controller.text_returned.connect(self._return_text)
-        controller.answer_interrupted.connect(self.crash_banner.show_crash)
+        controller.answer_interrupted.connect(self._on_crashed)
 
         self.sidebar.new_requested.connect(self.new_chat)
         self.sidebar.selected.connect(self.open_conversation)
@@ -442,7 +445,7 @@ class MainWindow(QMainWindow):
 
     def _on_crashed(self, reason: str) -> None:
         self.model_panel.set_unloaded()
-        self.crash_banner.show_crash(reason)
+        self.crash_banner.show_crash(reason, self.bridge.crash_log)
 
     # ----- display options ------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ class WorkerBridge(QObject):
         self.pair: PairInfo | None = None
         self.last_request: LoadRequest | None = None
         self.crash_reason = ""
+        self.crash_log = ""
         self._job: asyncio.Task[Any] | None = None
         # qasync's asyncSlot keeps no reference to its task; a task nobody holds can
         # be garbage-collected mid-flight, so every task we start lives here.
@@ -206,4 +207,5 @@ class WorkerBridge(QObject):
     def _on_crash(self, error: WorkerCrashedError) -> None:
         self.pair = None
         self.crash_reason = str(error)
+        self.crash_log = error.log_tail
         self.crashed.emit(str(error))

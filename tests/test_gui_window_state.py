@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -144,4 +146,22 @@ def test_overflowing_conversation_asks_and_drops_oldest_turns(
     messages = window.store.load_conversation(conversation).messages
     # Nothing was removed from the conversation; only the prompt left turns out.
     assert len(messages) == 8 and messages[-1].finished is not None
+    close_window(qloop, window)
+
+
+def test_export_markdown_and_json(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    conversation = window.controller.new_conversation()
+    window.store.add_user_message(conversation, "What is a draft model?")
+    answer = window.store.begin_answer(conversation, {}, {})
+    window.store.append_steps(answer, [(event_to_dict(_ANSWER_STEP), 0.1)])
+    window.store.finish_answer(answer, None, interrupted=True)
+    markdown = window_files.folder / "chat.md"
+    data = window_files.folder / "chat.json"
+    window.export_to(conversation, markdown, "md")
+    window.export_to(conversation, data, "json")
+    assert "What is a draft model?" in markdown.read_text(encoding="utf-8")
+    exported = json.loads(data.read_text(encoding="utf-8"))
+    assert "An old answer." in json.dumps(exported)
+    assert "Exported to" in window.statusBar().currentMessage()
     close_window(qloop, window)

@@ -323,6 +323,10 @@ class MainWindow(QMainWindow):
     def refresh_conversations(self) -> None:
         rows = self.store.list_conversations(self.sidebar.search.text())
         self.sidebar.set_conversations(rows, self.controller.conversation_id)
+        for row in rows:
+            # The store names a new chat after its first message.
+            if row.id == self.controller.conversation_id:
+                self.setWindowTitle(f"{row.title} — SpecChat")
 
     def new_chat(self) -> None:
         if self.controller.busy:

@@ -417,6 +417,8 @@ class AnswerController(QObject):
                 run.widget.finish(None, None, interrupted_reason=interrupted_reason)
             if self._speculation is not None:
                 self._speculation.set_streaming(False)
+                # The conversation's graphs now include this answer.
+                self._speculation.show_conversation([a.trace for a in self._view.answers()])
             self.conversations_changed.emit()
 
     async def shutdown(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -329,3 +330,51 @@ def test_host_errors_map_to_the_same_classes_and_messages(
         assert (await state(worker))["target"] is None
 
     run(scenario)
+
+
+def test_a_custom_entry_command_and_closing_mid_answer(
+    tiny_models: TinyModels, chat: list[ChatMessage]
+) -> None:
+    # How a frozen app starts the engine: its own executable with HOST_ARGUMENT.
+    entry = "import sys; from core.worker.host import run_if_requested; run_if_requested(sys.argv)"
+    command = [sys.executable, "-c", entry, protocol.HOST_ARGUMENT]
+    crashes: list[WorkerCrashedError] = []
+
+    async def scenario(worker: EngineWorker) -> list[Event]:
+        await worker.load(target_config(tiny_models), None)
+        prompt = await worker.tokenize_chat(chat)
+        events: list[Event] = []
+        plain = GenerationSettings(n_predict=400, drafting=DraftSettings(source=DraftSource.NONE))
+        async for event in worker.generate(prompt, plain):
+            events.append(event)
+            if len(events) == 2:
+                # Closing stops the answer cleanly: it still ends with a FinishedEvent.
+                await worker.close()
+        assert not worker.running
+        return events
+
+    events = run(scenario, command=command, on_crash=crashes.append)
+    assert isinstance(events[-1], FinishedEvent)
+    assert events[-1].stop_reason is StopReason.CANCELLED
+    assert crashes == []
+
+
+@pytest.mark.demo_pair
+def test_demo_pair_answers_in_the_engine_process_exactly_as_in_process(
+    demo_pair: Any, demo_engine: SpeculativeEngine
+) -> None:
+    messages = [ChatMessage("user", "Name three colours of the rainbow.")]
+    settings = GenerationSettings(n_predict=16, sampling=GREEDY, drafting=DraftSettings(n_max=8))
+
+    async def scenario(worker: EngineWorker) -> tuple[PairInfo, list[Event]]:
+        info = await worker.load(
+            ModelConfig(demo_pair.target, n_ctx=1024), ModelConfig(demo_pair.draft)
+        )
+        prompt = await worker.tokenize_chat(messages)
+        return info, await collect_events(worker, prompt, settings)
+
+    info, events = run(scenario)
+    expected = list(demo_engine.generate(demo_engine.tokenize_chat(messages), settings))
+    assert step_signature(events) == step_signature(expected)
+    assert info.has_chat_template and info.n_ctx == 1024
+    assert info.backend == "CPU" and info.device

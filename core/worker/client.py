@@ -45,9 +45,6 @@ from core.worker.protocol import (
 logger = logging.getLogger(__name__)
 child_logger = logging.getLogger("core.worker.child")
 
-# A frozen app has no "python -m": its own executable runs the host when its entry
-# point sees this argument (it then calls core.worker.host.run_host()).
-HOST_ARGUMENT = "--specchat-engine-worker"
 START_TIMEOUT_S = 60.0
 # How long a cancelled load may take to stop before the process is killed instead.
 LOAD_ABORT_TIMEOUT_S = 15.0
@@ -60,7 +57,7 @@ ProgressCallback = Callable[[str, float], None]
 def default_worker_command() -> list[str]:
     """The command line that starts the engine process."""
     if getattr(sys, "frozen", False):
-        return [sys.executable, HOST_ARGUMENT]
+        return [sys.executable, protocol.HOST_ARGUMENT]
     return [sys.executable, "-m", "core.worker.host"]
 
 
@@ -403,6 +400,8 @@ class EngineWorker:
         last = last_error_line(lines)
         if session.protocol_error:
             message = f"The engine process sent a corrupt message ({session.protocol_error})."
+        elif session.stopping:
+            message = "The engine process was stopped before this finished."
         else:
             message = f"The engine process {what}."
         if last:

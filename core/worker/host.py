@@ -19,10 +19,11 @@ import faulthandler
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
 from core.engine import SpeculativeEngine, event_to_dict
@@ -384,6 +385,9 @@ def _write_llama_problem(level: int, message: str) -> None:
 def run_host() -> int:
     """Serve one client over this process's stdin/stdout; returns the exit status."""
     commands_in, replies_out = _protocol_streams()
+    # Ctrl+C in a terminal reaches the whole process group; the client decides when
+    # the engine stops (it closes the pipe), so the engine must not die of it first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A native crash then leaves a Python traceback on stderr, next to ggml's message.
     faulthandler.enable(sys.stderr)
     logging.basicConfig(
@@ -393,6 +397,16 @@ def run_host() -> int:
     add_problem_listener(_write_llama_problem)
     Host(commands_in, replies_out).serve()
     return 0
+
+
+def run_if_requested(argv: Sequence[str]) -> None:
+    """For a frozen app's entry point: become the engine process if asked to.
+
+    Call it first thing in ``main()``; it returns only when ``argv`` does not ask
+    for the engine (``default_worker_command()`` passes ``HOST_ARGUMENT``).
+    """
+    if len(argv) > 1 and argv[1] == protocol.HOST_ARGUMENT:
+        sys.exit(run_host())
 
 
 if __name__ == "__main__":

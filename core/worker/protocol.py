@@ -49,6 +49,9 @@ STATE = "state"
 # that the client copes.
 DEBUG = "debug"
 TEST_HOOKS_ENV = "SPECCHAT_WORKER_TEST_HOOKS"
+# A frozen app has no "python -m": its own executable runs the host when its entry
+# point sees this argument (see core.worker.host.run_if_requested).
+HOST_ARGUMENT = "--specchat-engine-worker"
 # The host writes llama.cpp's errors to its stderr with this prefix, so the client's
 # crash report can quote the last one.
 LLAMA_ERROR_PREFIX = "llama.cpp error: "

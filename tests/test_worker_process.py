@@ -39,6 +39,7 @@ from core.errors import (
 from core.gguf_meta import read_gguf_metadata
 from core.library.memory import SystemMemory
 from core.worker import EngineWorker, PairInfo, WorkerCrashedError, protocol
+from core.worker import client as client_module
 from tests.conftest import TinyModels
 
 T = TypeVar("T")
@@ -205,6 +206,34 @@ def test_cancelling_a_load_aborts_it_in_llama_cpp(tiny_models: TinyModels) -> No
     assert after_cancel["target"] is None and after_cancel["target_loads"] == 0
 
 
+def test_a_load_that_ignores_the_cancel_is_ended_by_stopping_the_process(
+    tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "LOAD_ABORT_TIMEOUT_S", 0.05)
+    crashes: list[WorkerCrashedError] = []
+
+    async def scenario(worker: EngineWorker) -> tuple[bool, int | None, int | None]:
+        await worker.start()
+        pid = worker.pid
+        worker._test_progress_delay_s = 1.0  # llama.cpp sees the cancel only after this
+        started = asyncio.Event()
+        load = asyncio.create_task(
+            worker.load(target_config(tiny_models), None, lambda _w, _f: started.set())
+        )
+        await started.wait()
+        load.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await load
+        stopped = not worker.running
+        worker._test_progress_delay_s = 0.0
+        await worker.load(target_config(tiny_models), None)  # a fresh process
+        return stopped, pid, worker.pid
+
+    stopped, pid_before, pid_after = run(scenario, on_crash=crashes.append)
+    assert stopped and pid_after != pid_before
+    assert crashes == []  # stopping it on purpose is not a crash
+
+
 def test_killed_mid_answer_reports_sigkill_and_reloads(
     tiny_models: TinyModels, chat: list[ChatMessage]
 ) -> None:
@@ -234,20 +263,27 @@ def test_killed_mid_answer_reports_sigkill_and_reloads(
     assert isinstance(after[-1], FinishedEvent) and after[-1].stats.n_predict == 10
 
 
-def test_native_abort_is_reported_with_ggmls_message(tiny_models: TinyModels) -> None:
-    async def scenario(worker: EngineWorker) -> WorkerCrashedError:
+def test_native_crashes_are_reported_in_words(tiny_models: TinyModels) -> None:
+    async def scenario(worker: EngineWorker) -> tuple[WorkerCrashedError, WorkerCrashedError]:
         await worker.load(target_config(tiny_models), None)
-        with pytest.raises(WorkerCrashedError) as crash:
+        with pytest.raises(WorkerCrashedError) as abort:
             await worker._call(protocol.DEBUG, kind="ggml_abort")
         with pytest.raises(EngineError, match="not running"):
             await worker.tokenize("after the crash")  # refused at once, not hung
-        return crash.value
+        await worker.load(target_config(tiny_models), None)
+        with pytest.raises(WorkerCrashedError) as segfault:
+            await worker._call(protocol.DEBUG, kind="segfault")
+        return abort.value, segfault.value
 
-    error = run(scenario)
-    assert error.signal_name == "SIGABRT"
-    assert "SIGABRT" in str(error)
-    assert "GGML_ASSERT(test_hook) failed" in error.last_log
-    assert "GGML_ASSERT(test_hook) failed" in str(error)
+    abort, segfault = run(scenario)
+    assert abort.signal_name == "SIGABRT"
+    assert "SIGABRT" in str(abort)
+    # ggml's own last words, as a failed GGML_ASSERT prints them.
+    assert "GGML_ASSERT(test_hook) failed" in abort.last_log
+    assert "GGML_ASSERT(test_hook) failed" in str(abort)
+    assert segfault.signal_name == "SIGSEGV"
+    assert "segmentation fault (SIGSEGV)" in str(segfault)
+    assert "Fatal Python error" in segfault.log_tail  # faulthandler's traceback is kept
 
 
 def test_a_pair_that_will_not_fit_is_refused_with_the_numbers(tiny_models: TinyModels) -> None:

@@ -503,7 +503,7 @@ class EngineWorker:
             # llama.cpp checks the abort flag only between tensors; a stuck load (a
             # slow network drive, say) is ended by ending the process.
             logger.warning(
-                "the engine process did not stop loading within %.0f s; "
+                "the engine process did not stop loading within %g s; "
                 "stopping the process instead (the next load starts a new one)",
                 LOAD_ABORT_TIMEOUT_S,
             )

@@ -181,13 +181,14 @@ class Host:
         delay = float(command.get("test_progress_delay_s", 0.0)) if self._test_hooks else 0.0
 
         def report(which: str, fraction: float) -> bool:
-            if delay:
-                time.sleep(delay)
+            # False makes llama.cpp stop loading; the engine raises LoadCancelledError.
+            keep_going = not self._current_cancelled.is_set()
             if fraction >= 1.0 or fraction - last_sent.get(which, -1.0) >= PROGRESS_STEP:
                 last_sent[which] = fraction
                 self.send({"id": call_id, "progress": [which, fraction]})
-            # False makes llama.cpp stop loading; the engine raises LoadCancelledError.
-            return not self._current_cancelled.is_set()
+            if delay:
+                time.sleep(delay)  # a cancel sent now is seen at the next call
+            return keep_going
 
         return report
 

@@ -8,6 +8,7 @@ import signal
 import pytest
 
 from core.engine import DraftSettings, DraftSource, GenerationSettings, ModelConfig
+from core.engine.backend import backend_devices, describe_placement
 from core.engine.config import SamplingSettings
 from core.engine.model import ContextFullError
 from core.errors import EngineError, InsufficientMemoryError, VocabMismatchError
@@ -87,3 +88,12 @@ def test_the_reason_line_skips_faulthandler_output() -> None:
     assert last_error_line(lines) == "ggml.c:123: GGML_ASSERT(n_tokens <= n_batch) failed"
     assert last_error_line(["llama.cpp error: failed to load model"]) == "failed to load model"
     assert last_error_line(["all good"]) == ""
+
+
+def test_ggmls_device_registry_is_readable() -> None:
+    devices = backend_devices()
+    cpu = [device for device in devices if device.kind == "cpu"]
+    assert cpu and cpu[0].backend == "CPU" and cpu[0].memory_total > 0
+    # With no layers offloaded the pair runs on the CPU, named as the machine names it.
+    backend, device = describe_placement(0)
+    assert backend == "CPU" and device

@@ -289,17 +289,29 @@ def test_native_crashes_are_reported_in_words(tiny_models: TinyModels) -> None:
 def test_a_pair_that_will_not_fit_is_refused_with_the_numbers(tiny_models: TinyModels) -> None:
     small = SystemMemory(total_ram_bytes=1 << 30, available_ram_bytes=16 << 20)
 
-    async def scenario(worker: EngineWorker) -> tuple[InsufficientMemoryError, dict[str, Any]]:
+    async def scenario(
+        worker: EngineWorker,
+    ) -> tuple[InsufficientMemoryError, dict[str, Any], InsufficientMemoryError, dict[str, Any]]:
         with pytest.raises(InsufficientMemoryError) as refusal:
             await worker.load(target_config(tiny_models), draft_config(tiny_models))
-        return refusal.value, await state(worker)
+        after_refusal = await state(worker)
+        # A pair that is loaded stays loaded when its replacement is refused.
+        worker._system_memory = None
+        await worker.load(target_config(tiny_models), None)
+        worker._system_memory = small
+        with pytest.raises(InsufficientMemoryError) as second:
+            await worker.set_draft(draft_config(tiny_models))
+        return refusal.value, after_refusal, second.value, await state(worker)
 
-    error, after = run(scenario, system_memory=small)
+    error, after, draft_error, kept = run(scenario, system_memory=small)
     assert error.ram_available_bytes == 16 << 20
     assert error.ram_needed_bytes > error.ram_available_bytes
     assert error.vram_needed_bytes == 0 and error.vram_free_bytes is None
     assert "GiB of RAM" in str(error) and "0.02 GiB is available" in str(error)
     assert after["target_loads"] == 0  # refused before llama.cpp saw it
+    assert draft_error.ram_needed_bytes > draft_error.ram_available_bytes
+    assert kept["target"] == str(tiny_models.target) and kept["draft"] is None
+    assert kept["target_loads"] == 1 and kept["draft_loads"] == 0
 
 
 def test_replacing_the_draft_keeps_the_target_loaded(
@@ -353,13 +365,16 @@ def test_host_errors_map_to_the_same_classes_and_messages(
         await worker.start()
         with pytest.raises(ConfigError, match="no model is loaded"):
             await worker.tokenize("x")
+        loaded = await worker.load(target_config(tiny_models), None)
         with pytest.raises(ModelFileError) as remote_missing:
             await worker.load(ModelConfig(missing), None)
         assert str(remote_missing.value) == str(local_missing.value)
         with pytest.raises(VocabMismatchError) as remote_mismatch:
             await worker.load(target_config(tiny_models), ModelConfig(tiny_models.other_vocab))
         assert str(remote_mismatch.value) == str(local_mismatch.value)
-        await worker.load(target_config(tiny_models), None)
+        # Refused before loading: the loaded pair is still there.
+        assert worker.pair_info == loaded
+        assert (await state(worker))["target"] == str(tiny_models.target)
         with pytest.raises(PromptTooLongError, match="the prompt is empty"):
             await collect_events(worker, [], GenerationSettings())
         await worker.unload()

@@ -8,6 +8,7 @@ forwarded to Python logging at DEBUG so the terminal stays quiet by default.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import platform
@@ -104,7 +105,9 @@ class BackendDevice:
     memory_total: int
 
 
-def _load_ggml() -> ctypes.CDLL:
+@functools.cache
+def load_ggml_library() -> ctypes.CDLL:
+    """libggml with the registry functions typed; raises OSError if it is missing."""
     # The registry lives in libggml, next to libllama in llama_cpp's lib folder
     # (LLAMA_CPP_LIB_PATH overrides it, as for libllama).
     from llama_cpp._ctypes_extensions import load_shared_library
@@ -138,7 +141,7 @@ def backend_devices() -> list[BackendDevice]:
     """The devices in ggml's registry; empty if the registry cannot be read."""
     ensure_backend()
     try:
-        ggml = _load_ggml()
+        ggml = load_ggml_library()
     except (OSError, AttributeError, ImportError) as exc:
         logger.info("cannot read ggml's device registry: %s", exc)
         return []

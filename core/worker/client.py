@@ -31,7 +31,14 @@ from typing import Any
 
 import core
 from core.engine import ChatMessage, Event, GenerationSettings, ModelConfig, event_from_dict
-from core.errors import EngineError, LoadCancelledError, SpecChatError
+from core.errors import (
+    EngineError,
+    InsufficientMemoryError,
+    LoadCancelledError,
+    ModelFileError,
+    SpecChatError,
+    VocabMismatchError,
+)
 from core.library.memory import SystemMemory
 from core.worker import protocol
 from core.worker.protocol import (
@@ -536,7 +543,9 @@ class EngineWorker:
 
         Starts the engine process if it is not running. ``on_progress("target" |
         "draft", fraction)`` follows llama.cpp's load; cancelling the awaiting task
-        aborts the load (nothing stays loaded).
+        aborts the load. A pair refused before loading (missing file, vocabulary,
+        memory) leaves the loaded pair in place; once llama.cpp starts loading, the
+        old pair is gone, so a failed or cancelled load leaves nothing loaded.
 
         Raises:
             InsufficientMemoryError: the memory estimate says the pair won't fit.
@@ -544,14 +553,19 @@ class EngineWorker:
             WorkerCrashedError: the process died while loading.
         """
         await self.start()
-        self._pair = None
-        result = await self._cancellable_call(
-            protocol.LOAD,
-            on_progress,
-            target=protocol.model_config_to_dict(target),
-            draft=protocol.model_config_to_dict(draft) if draft is not None else None,
-            **self._load_arguments(),
-        )
+        try:
+            result = await self._cancellable_call(
+                protocol.LOAD,
+                on_progress,
+                target=protocol.model_config_to_dict(target),
+                draft=protocol.model_config_to_dict(draft) if draft is not None else None,
+                **self._load_arguments(),
+            )
+        except (InsufficientMemoryError, VocabMismatchError, ModelFileError):
+            raise
+        except BaseException:
+            self._pair = None
+            raise
         self._pair = PairInfo.from_dict(result)
         return self._pair
 

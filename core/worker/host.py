@@ -33,10 +33,11 @@ from core.engine.backend import (
     ensure_backend,
     gpu_devices,
     gpu_offload_supported,
+    load_ggml_library,
 )
 from core.engine.config import DEFAULT_CONTEXT, ModelConfig
 from core.engine.model import LoadedModel
-from core.errors import ConfigError, InsufficientMemoryError, SpecChatError
+from core.errors import ConfigError, InsufficientMemoryError, SpecChatError, VocabMismatchError
 from core.gguf_meta import GgufMetadata, read_gguf_metadata
 from core.library.memory import (
     ModelMemory,
@@ -46,6 +47,7 @@ from core.library.memory import (
     estimate_model_memory,
     read_system_memory,
 )
+from core.vocab import check_vocab_compatibility
 from core.worker import protocol
 from core.worker.protocol import ProtocolError, encode_frame, error_to_dict, read_frame
 
@@ -195,45 +197,55 @@ class Host:
     # -- commands -----------------------------------------------------------------------
 
     def _load(self, call_id: int, command: dict[str, Any]) -> dict[str, Any]:
-        # Free the old pair first: it would otherwise count against the new one's fit.
-        self._close_engine()
         target = protocol.model_config_from_dict(command["target"])
         draft = protocol.model_config_from_dict(command["draft"]) if command["draft"] else None
-        system = _system_memory(command.get("system_memory"))
         target_meta = read_gguf_metadata(target.path)
         target_ctx = _context_size(target, target_meta)
         models = [estimate_model_memory(target_meta, target_ctx, _gpu_layers(target))]
         if draft is not None:
             draft_meta = read_gguf_metadata(draft.path)
+            # Checked here too (the engine checks again) so a refused pair leaves the
+            # loaded one in place; same words as the engine's refusal.
+            compatibility = check_vocab_compatibility(target_meta.vocab, draft_meta.vocab)
+            if not compatibility.compatible:
+                raise VocabMismatchError(
+                    f"{draft.path.name} cannot draft for {target.path.name}: "
+                    f"{compatibility.explain()}"
+                )
             models.append(
                 estimate_model_memory(draft_meta, draft.n_ctx or target_ctx, _gpu_layers(draft))
             )
+        # The loaded pair is freed before the new one loads, so its memory counts as
+        # available; a refused pair leaves the loaded one in place.
+        loaded = self._engine
+        freed = [loaded.target, loaded.draft] if loaded is not None else []
+        system = _after_freeing(_system_memory(command.get("system_memory")), freed)
         _refuse_unless_fits(models, system)
+        self._close_engine()
         engine = SpeculativeEngine(
             target, draft, on_progress=self._progress_reporter(call_id, command)
         )
         self._set_engine(engine)
         self._target_loads += 1
-        self._draft_loads += draft is not None
+        if draft is not None:
+            self._draft_loads += 1
         return self._pair_info(engine)
 
     def _set_draft(self, call_id: int, command: dict[str, Any]) -> dict[str, Any]:
         engine = self._require_engine()
         draft = protocol.model_config_from_dict(command["draft"]) if command["draft"] else None
         if draft is not None:
-            system = _system_memory(command.get("system_memory"))
             draft_meta = read_gguf_metadata(draft.path)
             n_ctx = draft.n_ctx or engine.target.n_ctx
-            # Only the draft is new: the loaded target is already out of "available".
-            current = engine.draft
-            if current is not None:
-                # ...and the old draft is freed before the new one loads.
-                system = _with_extra_ram(system, current)
+            # Only the draft is new (the loaded target is already out of "available"),
+            # and the old draft is freed before the new one loads.
+            system = _after_freeing(_system_memory(command.get("system_memory")), [engine.draft])
             _refuse_unless_fits(
                 [estimate_model_memory(draft_meta, n_ctx, _gpu_layers(draft))], system
             )
         engine.replace_draft(draft, on_progress=self._progress_reporter(call_id, command))
-        self._draft_loads += draft is not None
+        if draft is not None:
+            self._draft_loads += 1
         return self._pair_info(engine)
 
     def _unload(self, _call_id: int, _command: dict[str, Any]) -> None:
@@ -277,9 +289,7 @@ class Host:
             return
         if kind == "ggml_abort":
             # The path a failed GGML_ASSERT takes: message on stderr, then abort().
-            from core.engine.backend import _load_ggml
-
-            ggml = _load_ggml()
+            ggml = load_ggml_library()
             ggml.ggml_abort.restype = None
             ggml.ggml_abort(b"debug_crash.c", 1, b"GGML_ASSERT(%s) failed", b"test_hook")
         elif kind == "segfault":
@@ -340,12 +350,20 @@ def _system_memory(override: dict[str, Any] | None) -> SystemMemory:
     return SystemMemory(memory.total_ram_bytes, memory.available_ram_bytes, free_vram)
 
 
-def _with_extra_ram(system: SystemMemory, model: LoadedModel) -> SystemMemory:
-    """``system`` as it will be once ``model`` (about its file size) is freed."""
+def _after_freeing(system: SystemMemory, models: list[LoadedModel | None]) -> SystemMemory:
+    """``system`` as it will be once ``models`` are closed (by their own estimates)."""
+    ram, vram = 0, 0
+    for model in models:
+        if model is None:
+            continue
+        share = estimate_model_memory(model.metadata, model.n_ctx, _offloaded_layers(model))
+        ram += share.ram_bytes
+        vram += share.vram_bytes
+    free_vram = system.free_vram_bytes
     return SystemMemory(
         system.total_ram_bytes,
-        system.available_ram_bytes + model.metadata.file_size,
-        system.free_vram_bytes,
+        system.available_ram_bytes + ram,
+        free_vram + vram if free_vram is not None else None,
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.chat import ContextFit
 from core.engine.events import EmittedToken, Provenance, StepEvent, event_to_dict
@@ -165,3 +167,31 @@ def test_export_markdown_and_json(qtbot, qloop, window_files: WindowFiles) -> No
     assert "An old answer." in json.dumps(exported)
     assert "Exported to" in window.statusBar().currentMessage()
     close_window(qloop, window)
+
+
+def test_overflow_question_is_a_non_modal_box(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    fit = ContextFit(prompt_tokens=300, answer_budget=64, n_ctx=256)
+    reduced = ContextFit(prompt_tokens=150, answer_budget=64, n_ctx=256, dropped_turns=2)
+
+    async def ask_and_answer(button_text: str) -> OverflowChoice:
+        question = asyncio.ensure_future(window._ask_overflow(fit, reduced))
+        box = await _wait_for_box(window)
+        assert "exceeds the 256-token context by 108" in box.text()
+        assert "2 oldest turn" in box.informativeText()
+        next(b for b in box.buttons() if b.text() == button_text).click()
+        return await question
+
+    assert run(qloop, ask_and_answer("Drop oldest turns")) is OverflowChoice.DROP_OLDEST
+    assert run(qloop, ask_and_answer("Start a new chat")) is OverflowChoice.NEW_CHAT
+    assert run(qloop, ask_and_answer("Cancel")) is OverflowChoice.CANCEL
+    close_window(qloop, window)
+
+
+async def _wait_for_box(window: QWidget) -> QMessageBox:
+    for _ in range(200):
+        boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+        if boxes:
+            return boxes[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError("no message box")

@@ -252,7 +252,7 @@ class AnswerWidget(MessageWidget):
         self.markdown_button.setCheckable(True)
         self.markdown_button.setChecked(markdown)
         self.markdown_button.toggled.connect(self.set_markdown)
-        self.markdown_button.setEnabled(False)
+        self.markdown_button.hide()  # Markdown is for finished answers
         self.regenerate_button = self._button("Regenerate", "Answer the last message again")
         self.regenerate_button.clicked.connect(
             lambda: self.regenerate_requested.emit(self.message_id)
@@ -389,7 +389,7 @@ class AnswerWidget(MessageWidget):
         note = _ending_note(stop_reason, stats, detail, interrupted_reason)
         self.status_label.setText(note)
         self.status_label.setVisible(bool(note))
-        self.markdown_button.setEnabled(True)
+        self.markdown_button.show()
         self._insert(self._trailing_ghosts())
         self.set_markdown(self._markdown_wanted)
 

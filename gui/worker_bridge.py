@@ -14,7 +14,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.engine.config import ModelConfig
 from core.errors import SpecChatError
 from core.settings import LoadRequest
 from core.worker.client import EngineWorker, PairInfo, WorkerCrashedError
@@ -130,16 +129,21 @@ class WorkerBridge(QObject):
         return self.worker
 
     async def load(self, request: LoadRequest) -> PairInfo | None:
-        """Load ``request``; returns the PairInfo, or None when refused or cancelled."""
-        self.pair = None
+        """Load ``request``; returns the PairInfo, or None when refused or cancelled.
+
+        A pair refused before loading (missing file, vocabulary, memory) leaves the
+        loaded one in place; any other failure leaves nothing loaded.
+        """
+        worker: EngineWorker | None = None
         try:
             worker = await self.ensure_started()
-            draft = request.draft if request.draft_source.value == "model" else None
-            pair = await worker.load(request.target, draft, on_progress=self._progress)
+            pair = await worker.load(request.target, request.draft, on_progress=self._progress)
         except asyncio.CancelledError:
+            self.pair = None
             self.load_cancelled.emit()
             raise
         except SpecChatError as exc:
+            self.pair = worker.pair_info if worker is not None and worker.running else None
             self.load_failed.emit(str(exc))
             return None
         self.pair = pair
@@ -150,13 +154,19 @@ class WorkerBridge(QObject):
     async def set_draft(self, request: LoadRequest) -> PairInfo | None:
         if self.worker is None or not self.worker.running or self.pair is None:
             return await self.load(request)
-        draft: ModelConfig | None = request.draft if request.draft_source.value == "model" else None
         try:
-            pair = await self.worker.set_draft(draft, on_progress=self._progress)
+            pair = await self.worker.set_draft(request.draft, on_progress=self._progress)
         except asyncio.CancelledError:
-            self.load_cancelled.emit()
+            # The target stays loaded, without a draft.
+            self.pair = self.worker.pair_info if self.worker.running else None
+            if self.pair is not None:
+                self.loaded.emit(self.pair)
+            else:
+                self.load_cancelled.emit()
             raise
         except SpecChatError as exc:
+            # A refused draft keeps the current one; a failed one leaves none.
+            self.pair = self.worker.pair_info if self.worker.running else None
             self.load_failed.emit(str(exc))
             return None
         self.pair = pair

@@ -98,6 +98,15 @@ def test_incompatible_draft_is_refused_with_its_explanation(
     assert window.model_panel.status_label.text() == refusals[0]
     assert window.bridge.current_pair() is None
     assert "Load a model pair" in window.controller.ready_reason()
+
+    # With a good pair loaded, the refusal leaves it loaded and usable.
+    good = run(qloop, window.bridge.load(tiny_request(tiny_models.target, tiny_models.draft)))
+    assert good is not None
+    assert run(qloop, window.bridge.load(request)) is None
+    assert "cannot draft for" in refusals[-1]
+    assert window.bridge.current_pair() == good
+    run(qloop, window.controller.send_async("Still there?"))
+    assert window.chat_view.answers()[-1].trace.is_finished
     close_window(qloop, window)
 
 

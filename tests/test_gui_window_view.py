@@ -138,3 +138,23 @@ def test_copy_links_go_before_each_code_block() -> None:
     assert result.markdown.count("(copy-code:") == 3
     assert code_block_index("copy-code:2") == 2
     assert code_block_index("https://example.com") is None
+
+
+def test_user_message_copy_and_edit_in_place(qtbot) -> None:
+    view = ChatView(token_formats(False))
+    qtbot.addWidget(view)
+    view.show()
+    message = view.add_user_message(7, "first try")
+    edits: list[tuple[int, str]] = []
+    view.edit_submitted.connect(lambda message_id, text: edits.append((message_id, text)))
+    message.copy_button.click()
+    assert QGuiApplication.clipboard().text() == "first try"
+    message.edit_button.click()
+    assert message.editor.isVisible() and not message.view.isVisible()
+    message.editor.setPlainText("second try")
+    message.send_edit_button.click()
+    assert edits == [(7, "second try")]
+    assert message.view.isVisible() and not message.editor.isVisible()
+    # While an answer runs, editing is off.
+    view.set_busy(True)
+    assert not message.edit_button.isEnabled()

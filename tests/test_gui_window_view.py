@@ -145,6 +145,7 @@ def test_user_message_copy_and_edit_in_place(qtbot) -> None:
     qtbot.addWidget(view)
     view.show()
     message = view.add_user_message(7, "first try")
+    qtbot.waitUntil(message.isVisible)  # layouts show a new child on the next loop pass
     edits: list[tuple[int, str]] = []
     view.edit_submitted.connect(lambda message_id, text: edits.append((message_id, text)))
     message.copy_button.click()

@@ -388,11 +388,17 @@ def _refuse_unless_fits(models: list[ModelMemory], system: SystemMemory) -> None
 
 def _protocol_streams() -> tuple[BinaryIO, BinaryIO]:
     """Commands in, replies out; fd 1 becomes a second stderr for native prints."""
-    sys.stdout.flush()
+    # A windowed frozen app may start with sys.std* set to None even though the
+    # client passed pipes as fds 0-2; use the fds directly then.
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", buffering=1, errors="replace", closefd=False)  # noqa: SIM115
+    if sys.stdout is not None:
+        sys.stdout.flush()
     replies_fd = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    return sys.stdin.buffer, os.fdopen(replies_fd, "wb")
+    commands_in = sys.stdin.buffer if sys.stdin is not None else open(0, "rb", closefd=False)  # noqa: SIM115
+    return commands_in, os.fdopen(replies_fd, "wb")
 
 
 def _write_llama_problem(level: int, message: str) -> None:

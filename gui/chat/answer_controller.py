@@ -238,7 +238,13 @@ class AnswerController(QObject):
         self._set_busy(True)
         try:
             conversation = self._store.load_conversation(self.conversation_id)
-            prepared = await self._prepare(chat_messages(conversation, text), text)
+            try:
+                prepared = await self._prepare(chat_messages(conversation, text), text)
+            except SpecChatError as exc:
+                # E.g. the model's chat template refuses the conversation: say so and
+                # give the text back rather than lose it.
+                prepared = None
+                self.message_failed.emit(str(exc))
             if prepared is None:
                 self.text_returned.emit(text)
                 return

@@ -159,3 +159,17 @@ def test_user_message_copy_and_edit_in_place(qtbot) -> None:
     # While an answer runs, editing is off.
     view.set_busy(True)
     assert not message.edit_button.isEnabled()
+
+
+def test_only_the_newest_readout_stays_open(qtbot) -> None:
+    view, answer = _answer(qtbot)
+    view.show()
+    answer.trace.finish(FinishedEvent(StopReason.END_OF_GENERATION, _stats(6)))
+    answer.finish(_stats(6), StopReason.END_OF_GENERATION)
+    qtbot.waitUntil(answer.readout.isVisible)
+    view.add_user_message(2, "more")
+    newer = view.add_answer(3, AnswerTrace())
+    assert not answer.readout.isVisible() and not answer.readout_button.isChecked()
+    answer.readout_button.click()
+    assert answer.readout.isVisible()
+    assert not newer.readout_button.isVisibleTo(newer)  # no stats yet

@@ -75,6 +75,10 @@ class ChatView(QScrollArea):
             message_id, trace, self._style, self._show_rejected, self._markdown, self._column
         )
         widget.regenerate_requested.connect(self.regenerate_requested)
+        # Fourteen lines of readout per answer would bury the conversation: only the
+        # newest answer's stays open; the others fold to their Stats button.
+        for older in self.answers():
+            older.set_readout_visible(False)
         self._add(widget)
         return widget
 

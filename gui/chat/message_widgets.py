@@ -253,6 +253,13 @@ class AnswerWidget(MessageWidget):
         self.markdown_button.setChecked(markdown)
         self.markdown_button.toggled.connect(self.set_markdown)
         self.markdown_button.hide()  # Markdown is for finished answers
+        self.readout_button = self._button(
+            "Stats", "Show or hide llama.cpp's readout of this answer"
+        )
+        self.readout_button.setCheckable(True)
+        self.readout_button.setChecked(True)
+        self.readout_button.toggled.connect(self._show_readout)
+        self.readout_button.hide()  # until there are stats
         self.regenerate_button = self._button("Regenerate", "Answer the last message again")
         self.regenerate_button.clicked.connect(
             lambda: self.regenerate_requested.emit(self.message_id)
@@ -385,7 +392,8 @@ class AnswerWidget(MessageWidget):
         self.stats = stats
         if stats is not None:
             self.readout.set_stats(stats)
-            self.readout.show()
+            self.readout_button.show()
+            self._show_readout(self.readout_button.isChecked())
         note = _ending_note(stop_reason, stats, detail, interrupted_reason)
         self.status_label.setText(note)
         self.status_label.setVisible(bool(note))
@@ -395,6 +403,14 @@ class AnswerWidget(MessageWidget):
 
     def text(self) -> str:
         return self.trace.text
+
+    def set_readout_visible(self, on: bool) -> None:
+        """Expand or fold the readout (the chat keeps only the newest one open)."""
+        self.readout_button.setChecked(on)
+        self._show_readout(on)
+
+    def _show_readout(self, on: bool) -> None:
+        self.readout.setVisible(on and self.stats is not None)
 
     def set_markdown(self, on: bool) -> None:
         """Show rendered Markdown (finished answers only) or the coloured tokens."""

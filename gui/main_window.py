@@ -236,6 +236,10 @@ class MainWindow(QMainWindow):
             speculation=self.speculation,
             parent=self,
         )
+        # What is loaded, always in sight whichever side tab is open.
+        self.pair_label = QLabel("No model loaded")
+        self.pair_label.setObjectName("pair_label")
+        self.statusBar().addPermanentWidget(self.pair_label)
         self._wire()
         self._build_menus()
         self._restore_state()
@@ -272,6 +276,11 @@ class MainWindow(QMainWindow):
         bridge.load_failed.connect(self._on_load_failed)
         bridge.load_cancelled.connect(self.model_panel.set_unloaded)
         bridge.unloaded.connect(self.model_panel.set_unloaded)
+        bridge.unloaded.connect(self._update_pair_label)
+        bridge.load_cancelled.connect(self._update_pair_label)
+        bridge.load_progress.connect(
+            lambda which, fraction: self.pair_label.setText(f"Loading {which}… {fraction:.0%}")
+        )
         bridge.crashed.connect(self._on_crashed)
 
         theme_notifier().theme_changed.connect(self._on_theme_changed)
@@ -437,18 +446,27 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, pair: PairInfo) -> None:
         self.crash_banner.hide()
         self.model_panel.set_loaded(pair)
+        self._update_pair_label()
+
+    def _update_pair_label(self) -> None:
+        pair = self.bridge.current_pair()
+        if pair is None:
+            self.pair_label.setText("No model loaded")
+            self.pair_label.setToolTip("")
+            return
         draft = Path(pair.draft_path).name if pair.draft_path else "no draft model"
-        self._show_status(
-            f"Loaded {Path(pair.target_path).name} + {draft} on {pair.backend} ({pair.device})."
-        )
+        self.pair_label.setText(f"{Path(pair.target_path).name} + {draft} · {pair.backend}")
+        self.pair_label.setToolTip(f"Running on {pair.backend} · {pair.device}")
 
     def _on_load_failed(self, reason: str) -> None:
         self.model_panel.set_error(reason)
         self.crash_banner.reload_button.setEnabled(True)
+        self._update_pair_label()
         self._show_status(reason)
 
     def _on_crashed(self, reason: str) -> None:
         self.model_panel.set_unloaded()
+        self.pair_label.setText("Engine stopped")
         self.crash_banner.show_crash(reason, self.bridge.crash_log)
 
     # ----- display options ------------------------------------------------------------------

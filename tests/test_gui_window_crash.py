@@ -59,6 +59,7 @@ def test_worker_killed_mid_answer_keeps_partial_answer_and_reloads(
     assert answer.text()
     assert "Interrupted" in answer.status_label.text()
     assert window.crash_banner.isVisible()
+    assert window.pair_label.text() == "Engine stopped"
     banner = window.crash_banner.message.text()
     assert "SIGKILL" in banner or "killed" in banner.lower()
     assert "kept" in banner
@@ -74,6 +75,7 @@ def test_worker_killed_mid_answer_keeps_partial_answer_and_reloads(
     qtbot.mouseClick(window.crash_banner.reload_button, Qt.MouseButton.LeftButton)
     run(qloop, wait_until(lambda: window.bridge.current_pair() is not None))
     assert not window.crash_banner.isVisible()
+    assert window.pair_label.text().startswith("tiny-target.gguf + tiny-draft.gguf")
     assert window.bridge.worker is not None and window.bridge.worker.pid != worker.pid
     window.controller._settings = lambda: GREEDY
     run(qloop, window.controller.send_async("Are you back?"))

@@ -56,6 +56,7 @@ class WorkerBridge(QObject):
         self.worker: EngineWorker | None = None
         self.pair: PairInfo | None = None
         self.last_request: LoadRequest | None = None
+        self._wanted: LoadRequest | None = None
         self.crash_reason = ""
         self.crash_log = ""
         self._job: asyncio.Task[Any] | None = None
@@ -135,6 +136,7 @@ class WorkerBridge(QObject):
         loaded one in place; any other failure leaves nothing loaded.
         """
         worker: EngineWorker | None = None
+        self._wanted = request
         try:
             worker = await self.ensure_started()
             pair = await worker.load(request.target, request.draft, on_progress=self._progress)
@@ -144,10 +146,13 @@ class WorkerBridge(QObject):
             raise
         except SpecChatError as exc:
             self.pair = worker.pair_info if worker is not None and worker.running else None
+            if not isinstance(exc, WorkerCrashedError):
+                # Refused or failed in words: a reload should not try it again.
+                self._wanted = self.last_request if self.pair is not None else None
             self.load_failed.emit(str(exc))
             return None
         self.pair = pair
-        self.last_request = request
+        self.last_request = self._wanted = request
         self.loaded.emit(pair)
         return pair
 
@@ -170,12 +175,13 @@ class WorkerBridge(QObject):
             self.load_failed.emit(str(exc))
             return None
         self.pair = pair
-        self.last_request = request
+        self.last_request = self._wanted = request
         self.loaded.emit(pair)
         return pair
 
     async def unload(self) -> None:
         self.pair = None
+        self.last_request = self._wanted = None
         if self.worker is not None and self.worker.running:
             try:
                 await self.worker.unload()
@@ -186,7 +192,8 @@ class WorkerBridge(QObject):
     async def reload(self) -> PairInfo | None:
         """A fresh worker process with the last pair loaded again."""
         await self._close_worker()
-        request = self.last_request
+        # The pair being loaded when the process died, else the one that was loaded.
+        request = self._wanted or self.last_request
         if request is None:
             await self.ensure_started()
             self.unloaded.emit()

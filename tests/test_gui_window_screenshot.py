@@ -63,7 +63,9 @@ def test_main_window_mid_conversation_screenshot(
     window.splitter.setSizes([230, 760, 490])
     window.set_markdown(False)  # the coloured token view
     request = LoadRequest(ModelConfig(demo_pair.target, n_ctx=2048), ModelConfig(demo_pair.draft))
-    assert run(qloop, window.bridge.load(request), timeout=120) is not None
+    # The way the first-run offer loads it: the pair joins the library and the pickers.
+    window.model_panel.load_offered_pair(request)
+    run(qloop, wait_until(lambda: window.bridge.current_pair() is not None, 120), 130)
 
     window.new_chat()
     run(qloop, window.controller.send_async("What is speculative decoding? Answer briefly."), 240)
@@ -84,6 +86,8 @@ def test_main_window_mid_conversation_screenshot(
 
     task = run(qloop, second_answer_midway(), 240)
     assert window.speculation.streaming
+    window.chat_view.answers()[0].set_readout_visible(True)  # show one readout too
+    run(qloop, asyncio.sleep(0.05))
     assert window.speculation.values["acceptance"].text() != "—"
     picture = tmp_path / "specchat-window.png"
     image = window.grab().toImage()

@@ -173,3 +173,29 @@ def test_only_the_newest_readout_stays_open(qtbot) -> None:
     answer.readout_button.click()
     assert answer.readout.isVisible()
     assert not newer.readout_button.isVisibleTo(newer)  # no stats yet
+
+
+def test_view_follows_new_text_only_while_at_the_bottom(qtbot) -> None:
+    view = ChatView(token_formats(False))
+    qtbot.addWidget(view)
+    view.resize(500, 300)
+    view.show()
+    trace = AnswerTrace()
+    answer = view.add_answer(1, trace)
+    qtbot.waitUntil(answer.isVisible)
+    bar = view.verticalScrollBar()
+
+    def add_lines(count: int) -> None:
+        for _ in range(count):
+            line = _step([("more text on a new line\n", Provenance.TARGET_ONLY)])
+            answer.append_tokens(trace.add_step(line, 0.1))
+        qtbot.wait(20)  # layout and the scroll range follow on the next loop pass
+
+    add_lines(40)
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()
+    bar.setValue(0)  # the user scrolls up to read
+    add_lines(10)
+    assert bar.value() == 0
+    bar.setValue(bar.maximum())  # and back down: following again
+    add_lines(10)
+    assert bar.value() == bar.maximum()

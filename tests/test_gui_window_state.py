@@ -120,9 +120,11 @@ def test_overflowing_conversation_asks_and_drops_oldest_turns(
 ) -> None:
     asked: list[tuple[ContextFit, ContextFit | None]] = []
 
+    choice = [OverflowChoice.DROP_OLDEST]
+
     async def drop_oldest(fit: ContextFit, reduced: ContextFit | None) -> OverflowChoice:
         asked.append((fit, reduced))
-        return OverflowChoice.DROP_OLDEST
+        return choice[0]
 
     window = open_window(qtbot, window_files, ask_overflow=drop_oldest)
     request = tiny_request(tiny_models.target, tiny_models.draft)
@@ -148,6 +150,17 @@ def test_overflowing_conversation_asks_and_drops_oldest_turns(
     messages = window.store.load_conversation(conversation).messages
     # Nothing was removed from the conversation; only the prompt left turns out.
     assert len(messages) == 8 and messages[-1].finished is not None
+
+    # "Start a new chat": the question opens a new conversation; the old one stays.
+    choice[0] = OverflowChoice.NEW_CHAT
+    run(qloop, window.controller.send_async("another question " + "word " * 5))
+    new = window.controller.conversation_id
+    assert new is not None and new != conversation
+    moved = window.store.load_conversation(new).messages
+    assert [m.role for m in moved] == ["user", "assistant"]
+    assert moved[0].text.startswith("another question") and moved[1].finished is not None
+    assert len(window.store.load_conversation(conversation).messages) == 8
+    assert window.sidebar.conversation_ids()[0] == new
     close_window(qloop, window)
 
 

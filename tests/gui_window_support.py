@@ -19,7 +19,13 @@ import qasync
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication
 
-from core.engine.config import DraftSettings, GenerationSettings, ModelConfig, SamplingSettings
+from core.engine.config import (
+    DraftSettings,
+    DraftSource,
+    GenerationSettings,
+    ModelConfig,
+    SamplingSettings,
+)
 from core.settings import LoadRequest, SettingsStore
 from core.store import ConversationStore
 from gui.chat.answer_controller import OverflowChoice
@@ -123,6 +129,7 @@ def tiny_request(target: Path, draft: Path | None) -> LoadRequest:
     return LoadRequest(
         ModelConfig(target, n_ctx=1024, n_threads=2),
         ModelConfig(draft, n_threads=2) if draft is not None else None,
+        DraftSource.MODEL if draft is not None else DraftSource.NONE,
     )
 
 

@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from core.engine.config import DraftSource
 from core.engine.events import Provenance, StopReason
 from tests.conftest import TinyModels
 from tests.gui_window_support import (
@@ -152,4 +153,27 @@ def test_regenerate_and_edit_replace_the_branch(
     assert messages[1].finished is not None
     widgets = window.chat_view.messages()
     assert [w.message_id for w in widgets] == [m.id for m in messages]
+    close_window(qloop, window)
+
+
+def test_changing_the_draft_keeps_the_target_and_applies_to_the_next_answer(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:
+    window = open_window(qtbot, window_files, settings=None)  # the panel's own settings
+    loaded = run(qloop, window.bridge.load(tiny_request(tiny_models.target, tiny_models.draft)))
+    assert loaded is not None
+    worker_pid = window.bridge.worker.pid if window.bridge.worker else None
+
+    no_draft = tiny_request(tiny_models.target, None)
+    window.model_panel.draft_change_requested.emit(no_draft)
+    run(qloop, wait_until(lambda: window.bridge.last_request == no_draft))
+    pair = window.bridge.current_pair()
+    assert pair is not None and pair.draft_path is None
+    assert window.bridge.worker is not None and window.bridge.worker.pid == worker_pid
+    # The draft settings panel now gives answers for this pair: plain decoding.
+    assert window.generation_settings().drafting.source is DraftSource.NONE
+
+    run(qloop, window.controller.send_async("Hello"))
+    tokens = window.chat_view.answers()[-1].trace.tokens
+    assert tokens and {info.provenance for info in tokens} == {Provenance.TARGET_ONLY}
     close_window(qloop, window)

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 
 from core.engine.config import ModelConfig
 from core.settings import LoadRequest
+from core.worker import protocol
 from tests.conftest import TinyModels
 from tests.gui_window_support import (
     GREEDY,
@@ -142,3 +143,27 @@ def test_closing_mid_answer_saves_it_and_stops_the_engine(
     assert stored.text == window.chat_view.answers()[0].text() and stored.text
     assert stored.finished is not None and stored.finished["stop_reason"] == "cancelled"
     window.store.close()
+
+
+def test_cancelling_a_load_leaves_nothing_loaded_and_the_window_usable(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels, monkeypatch
+) -> None:
+    monkeypatch.setenv(protocol.TEST_HOOKS_ENV, "1")
+    window = open_window(qtbot, window_files)
+    worker = run(qloop, window.bridge.ensure_started())
+    worker._test_progress_delay_s = 0.2  # a slow load, so there is time to cancel it
+    progress: list[float] = []
+    window.bridge.load_progress.connect(lambda _which, fraction: progress.append(fraction))
+    window.model_panel.load_requested.emit(tiny_request(tiny_models.target, tiny_models.draft))
+    run(qloop, wait_until(lambda: bool(progress)))
+    assert window.bridge.busy and window.pair_label.text().startswith("Loading")
+    window.model_panel.cancel_load_requested.emit()
+    run(qloop, wait_until(lambda: not window.bridge.busy))
+    assert window.bridge.current_pair() is None
+    assert window.pair_label.text() == "No model loaded"
+    assert not window.crash_banner.isVisible()
+
+    # A load after the cancel works.
+    worker._test_progress_delay_s = 0.0
+    assert run(qloop, window.bridge.load(tiny_request(tiny_models.target, None))) is not None
+    close_window(qloop, window)

@@ -70,6 +70,9 @@ def test_main_window_mid_conversation_screenshot(
     window.new_chat()
     run(qloop, window.controller.send_async("What is speculative decoding? Answer briefly."), 240)
 
+    # Long enough that the picture catches it mid-answer; it is stopped afterwards.
+    window.controller._settings = lambda: SAMPLED.with_changes(n_predict=400)
+
     async def second_answer_midway() -> asyncio.Task[None]:
         task = asyncio.ensure_future(
             window.controller.send_async("Write a short Python function that adds two numbers.")
@@ -77,7 +80,7 @@ def test_main_window_mid_conversation_screenshot(
         await wait_until(
             lambda: (
                 len(window.chat_view.answers()) == 2
-                and len(window.chat_view.answers()[1].trace.tokens) >= 40
+                and len(window.chat_view.answers()[1].trace.tokens) >= 30
             ),
             timeout=200,
         )

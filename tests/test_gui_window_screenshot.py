@@ -73,28 +73,29 @@ def test_main_window_mid_conversation_screenshot(
     # Long enough that the picture catches it mid-answer; it is stopped afterwards.
     window.controller._settings = lambda: SAMPLED.with_changes(n_predict=400)
 
-    async def second_answer_midway() -> asyncio.Task[None]:
+    picture = tmp_path / "specchat-window.png"
+
+    async def picture_midway() -> tuple[asyncio.Task[None], bool]:
         task = asyncio.ensure_future(
-            window.controller.send_async("Write a short Python function that adds two numbers.")
+            window.controller.send_async("List ten facts about the Moon, one per line.")
         )
+        await wait_until(lambda: len(window.chat_view.answers()) == 2, timeout=200)
+        # A new answer folds the older readouts; open the first one again for the picture.
+        window.chat_view.answers()[0].set_readout_visible(True)
         await wait_until(
             lambda: (
-                len(window.chat_view.answers()) == 2
-                and len(window.chat_view.answers()[1].trace.tokens) >= 30
+                len(window.chat_view.answers()[1].trace.tokens) >= 30
+                and window.speculation.values["acceptance"].text() != "—"
             ),
             timeout=200,
         )
-        await asyncio.sleep(0.3)  # one more plot redraw (5-10 Hz)
-        return task
+        # No await from here to the grab: the answer cannot finish in between.
+        streaming = window.speculation.streaming
+        assert window.grab().toImage().save(str(picture))
+        return task, streaming
 
-    task = run(qloop, second_answer_midway(), 240)
-    assert window.speculation.streaming
-    window.chat_view.answers()[0].set_readout_visible(True)  # show one readout too
-    run(qloop, asyncio.sleep(0.05))
-    assert window.speculation.values["acceptance"].text() != "—"
-    picture = tmp_path / "specchat-window.png"
-    image = window.grab().toImage()
-    assert image.save(str(picture))
+    task, streaming = run(qloop, picture_midway(), 240)
+    assert streaming
     print(f"\nscreenshot: {picture}")
     if target := os.environ.get("SPECCHAT_SCREENSHOT"):
         shutil.copyfile(picture, target)

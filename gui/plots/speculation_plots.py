@@ -56,7 +56,8 @@ class SpeculationPlot(pg.PlotWidget):
         self._y_label = y_label
         self.setMinimumSize(160, 120)
         item = self.getPlotItem()
-        item.showGrid(x=True, y=True, alpha=0.15)
+        # No grid: translucent grid lines roughly double the cost of a repaint in
+        # Qt's software rasteriser, and these plots repaint 8 times a second.
         # Pan and zoom stay on to look into a long answer's bursts; the corner "A"
         # button and the context menu's "View all" bring back the auto-range.
         # Drawing only what is in view, downsampled to peaks, keeps a redraw of

@@ -49,7 +49,9 @@ class SpeculationPlot(pg.PlotWidget):
     light_hue = OKABE_ITO["blue"]
     dark_hue = OKABE_ITO["sky_blue"]
 
-    def __init__(self, title: str, x_label: str, y_label: str, parent: QWidget | None = None):
+    def __init__(
+        self, title: str, x_label: str, y_label: str, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent=parent)
         self._title = title
         self._x_label = x_label

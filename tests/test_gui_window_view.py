@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QGuiApplication, QTextCharFormat, QTextCursor
 
 from core.engine.events import (
     EmittedToken,
@@ -16,7 +16,7 @@ from core.engine.events import (
 )
 from core.speculation.trace import AnswerTrace
 from gui.chat.chat_view import ChatView
-from gui.chat.markdown import add_copy_links, code_block_index
+from gui.chat.markdown import add_copy_links, align_rendered, code_block_index
 from gui.chat.token_formats import token_formats
 
 
@@ -199,3 +199,39 @@ def test_view_follows_new_text_only_while_at_the_bottom(qtbot) -> None:
     bar.setValue(bar.maximum())  # and back down: following again
     add_lines(10)
     assert bar.value() == bar.maximum()
+
+
+def test_rendered_markdown_keeps_the_token_colours(qtbot) -> None:
+    _view, answer = _answer(qtbot)
+    answer.trace.finish(FinishedEvent(StopReason.END_OF_GENERATION, _stats(6)))
+    answer.finish(_stats(6), StopReason.END_OF_GENERATION)
+    answer.set_markdown(True)
+    formats = token_formats(False)
+    document = answer.markdown_view.document()
+    text = document.toPlainText()
+
+    def format_of(word: str) -> QTextCharFormat:
+        cursor = QTextCursor(document)
+        cursor.setPosition(text.index(word) + 1)
+        return cursor.charFormat()
+
+    accepted = formats.token_format(Provenance.DRAFT_ACCEPTED)
+    assert format_of("Here").background() == accepted.background()
+    assert format_of("print").background() == accepted.background()
+    correction = formats.token_format(Provenance.TARGET_CORRECTION)
+    assert format_of("is").underlineStyle() == correction.underlineStyle()
+    # Markdown's own emphasis survives; target-only text gets no tint.
+    done = format_of("done")
+    assert done.fontItalic()
+    assert done.background().style() == Qt.BrushStyle.NoBrush
+
+
+def test_alignment_skips_markup_and_copy_links() -> None:
+    source = "A **bold** word\n```\ncode\n```"
+    rendered = "A bold word\n▸ Copy code\ncode"
+    mapping = align_rendered(source, rendered)
+    assert [source[i] if i >= 0 else None for i in mapping[:6]] == ["A", " ", "b", "o", "l", "d"]
+    link = rendered.index("▸")
+    assert set(mapping[link : link + len("▸ Copy code")]) == {-1}
+    code = rendered.index("code", link + len("▸ Copy code"))
+    assert source[mapping[code]] == "c" and source[mapping[code] - 1] == "\n"

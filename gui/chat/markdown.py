@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 COPY_SCHEME = "copy-code"
+COPY_LINK_LABEL = "▸ Copy code"
 _FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 
 
@@ -39,7 +40,7 @@ def add_copy_links(text: str) -> MarkdownWithCopyLinks:
                 code = []
                 if out and out[-1].strip():
                     out.append("")
-                out.append(f"[⧉ Copy code]({COPY_SCHEME}:{len(blocks)})")
+                out.append(f"[{COPY_LINK_LABEL}]({COPY_SCHEME}:{len(blocks)})")
                 out.append("")
             out.append(line)
             continue
@@ -61,3 +62,34 @@ def code_block_index(url: str) -> int | None:
     if scheme != COPY_SCHEME or not number.isdigit():
         return None
     return int(number)
+
+
+def align_rendered(source: str, rendered: str, window: int = 64) -> list[int]:
+    """For each character of ``rendered``, the index in ``source`` it shows, or -1.
+
+    Rendered Markdown is the source minus its markup (``*``, backticks, ``#``, list
+    markers), with whitespace reflowed and the copy links added; everything else
+    keeps its order. A forward scan that looks a short way ahead for each rendered
+    character recovers that mapping, so the rendered answer can keep its token
+    colours. Copy links and whitespace the source lacks map to -1.
+    """
+    mapping = [-1] * len(rendered)
+    skip_until = -1
+    link = rendered.find(COPY_LINK_LABEL)
+    position = 0
+    for index, character in enumerate(rendered):
+        if index == link:
+            skip_until = link + len(COPY_LINK_LABEL)
+            link = rendered.find(COPY_LINK_LABEL, skip_until)
+        if index < skip_until:
+            continue
+        if character.isspace():
+            if position < len(source) and source[position].isspace():
+                mapping[index] = position
+                position += 1
+            continue
+        found = source.find(character, position, position + window)
+        if found >= 0:
+            mapping[index] = found
+            position = found + 1
+    return mapping

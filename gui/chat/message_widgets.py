@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QSize, QSizeF, Qt, QUrl, Signal
-from PySide6.QtGui import QGuiApplication, QHelpEvent, QTextCharFormat, QTextCursor
+from PySide6.QtGui import (
+    QGuiApplication,
+    QHelpEvent,
+    QTextCharFormat,
+    QTextCursor,
+    QTextFormat,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -30,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from core.engine.events import GenerationStats, Provenance, RejectedToken, StopReason
 from core.speculation.trace import AnswerTrace, TokenInfo
-from gui.chat.markdown import add_copy_links, code_block_index
+from gui.chat.markdown import add_copy_links, align_rendered, code_block_index
 from gui.chat.readout_widget import ReadoutWidget
 
 
@@ -425,9 +431,50 @@ class AnswerWidget(MessageWidget):
                 rendered = add_copy_links(text)
                 self._code_blocks = rendered.code_blocks
                 self.markdown_view.setMarkdown(rendered.markdown)
+                self._colour_markdown(text)
                 self._markdown_source = text
         self.markdown_view.setVisible(show)
         self.token_view.setVisible(not show)
+
+    def _colour_markdown(self, source: str) -> None:
+        """Tint the rendered Markdown by provenance, like the token view.
+
+        Only the tint and underline are merged in, so Markdown's own bold, italics
+        and code font stay as rendered.
+        """
+        provenance_at: list[Provenance] = []
+        for info in self.trace.tokens:
+            provenance_at.extend([info.provenance] * len(info.text))
+        document = self.markdown_view.document()
+        rendered = document.toPlainText()
+        mapping = align_rendered(source, rendered)
+        cursor = QTextCursor(document)
+        cursor.beginEditBlock()
+        run_start = 0
+        run_key: Provenance | None = None
+        position = 0  # in UTF-16 units, as the document counts
+        for character, index in zip(rendered, mapping, strict=True):
+            key = provenance_at[index] if 0 <= index < len(provenance_at) else None
+            if key != run_key:
+                self._tint(cursor, run_start, position, run_key)
+                run_start, run_key = position, key
+            position += utf16_length(character)
+        self._tint(cursor, run_start, position, run_key)
+        cursor.endEditBlock()
+
+    def _tint(self, cursor: QTextCursor, start: int, end: int, key: Provenance | None) -> None:
+        if key is None or end <= start:
+            return
+        full = self._style.token_format(key)
+        tint = QTextCharFormat()
+        if full.hasProperty(QTextFormat.Property.BackgroundBrush):
+            tint.setBackground(full.background())
+        tint.setUnderlineStyle(full.underlineStyle())
+        if full.hasProperty(QTextFormat.Property.TextUnderlineColor):
+            tint.setUnderlineColor(full.underlineColor())
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        cursor.mergeCharFormat(tint)
 
     def showing_markdown(self) -> bool:
         return self.finished and self._markdown_wanted
@@ -441,6 +488,8 @@ class AnswerWidget(MessageWidget):
         """Use another palette (theme change) and redraw the tokens with it."""
         self._style = style
         self.rerender()
+        self._markdown_source = None  # its tints are the old theme's
+        self.set_markdown(self._markdown_wanted)
 
     def rerender(self) -> None:
         """Rebuild the token view from the kept steps (toggle or theme change: O(n) once)."""

@@ -368,7 +368,7 @@ class MainWindow(QMainWindow):
     def _on_conversation_opened(self, conversation_id: int) -> None:
         # The editor may still hold unsaved text of the conversation we came from.
         self._save_system_prompt()
-        conversation = self.store.load_conversation(conversation_id)
+        conversation = self.store.conversation_header(conversation_id)
         self._system_prompt_owner = conversation_id
         self._system_prompt_loading = True
         try:
@@ -388,7 +388,7 @@ class MainWindow(QMainWindow):
             return
         text = self.system_prompt.toPlainText()
         try:
-            if self.store.load_conversation(owner).system_prompt != text:
+            if self.store.conversation_header(owner).system_prompt != text:
                 self.store.set_system_prompt(owner, text)
         except StoreError as exc:  # e.g. the conversation was deleted meanwhile
             logger.info("system prompt not saved: %s", exc)
@@ -407,7 +407,7 @@ class MainWindow(QMainWindow):
         if self.controller.busy and conversation_id == self.controller.conversation_id:
             self._show_status("Stop the answer before deleting its conversation.")
             return
-        title = self.store.load_conversation(conversation_id).title
+        title = self.store.conversation_header(conversation_id).title
         self.store.delete(conversation_id)
         self.sidebar.show_undo(conversation_id, title)
         if conversation_id == self.controller.conversation_id:
@@ -544,7 +544,7 @@ class MainWindow(QMainWindow):
         if conversation_id is None:
             self._show_status("Open a conversation to export.")
             return
-        title = self.store.load_conversation(conversation_id).title
+        title = self.store.conversation_header(conversation_id).title
         dialog = QFileDialog(self, "Export conversation")
         dialog.setObjectName("export_dialog")
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)

@@ -333,7 +333,7 @@ class AnswerController(QObject):
             old_id = self.conversation_id
             system_prompt = ""
             if old_id is not None:
-                system_prompt = self._store.load_conversation(old_id).system_prompt
+                system_prompt = self._store.conversation_header(old_id).system_prompt
             new_id = self._store.create_conversation(system_prompt=system_prompt)
             self.open_conversation(new_id)
             self.conversations_changed.emit()

@@ -56,9 +56,19 @@ def qloop_fixture(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     loop = qasync.QEventLoop(qapp, already_running=False)
     asyncio.set_event_loop(loop)
     yield loop
+    # A test that failed half-way leaves its windows running: stop their engine
+    # processes and tasks while the loop still runs, or they outlive the test.
+    while _open_windows:
+        window = _open_windows.pop()
+        window.close()
+        loop.run_until_complete(asyncio.wait_for(window.shutdown(), 30))
+        window.store.close()
     loop.run_until_complete(asyncio.sleep(0))
     asyncio.set_event_loop(None)
     loop.close()
+
+
+_open_windows: list[MainWindow] = []
 
 
 def run(
@@ -111,6 +121,7 @@ def open_window(
         state_path=files.state,
     )
     qtbot.addWidget(window)
+    _open_windows.append(window)
     if settings is not None:
         window.controller._settings = lambda: settings
     window.show()
@@ -123,6 +134,7 @@ def close_window(loop: asyncio.AbstractEventLoop, window: MainWindow) -> None:
     window.close()
     run(loop, window.shutdown())
     window.store.close()
+    _open_windows.remove(window)
 
 
 def tiny_request(target: Path, draft: Path | None) -> LoadRequest:

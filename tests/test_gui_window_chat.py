@@ -37,7 +37,13 @@ def test_send_streams_coloured_answer_that_survives_reopening(
 
     window.new_chat()
     flushes: list[int] = []
-    window.controller._flush_timer.timeout.connect(lambda: flushes.append(1))
+    append_steps = window.store.append_steps
+
+    def counting_append(message_id: int, steps: list) -> None:  # type: ignore[type-arg]
+        flushes.append(len(steps))
+        append_steps(message_id, steps)
+
+    window.store.append_steps = counting_append  # type: ignore[method-assign]
     run(qloop, window.controller.send_async("Tell me a story"))
 
     answers = window.chat_view.answers()
@@ -50,8 +56,8 @@ def test_send_streams_coloured_answer_that_survives_reopening(
     assert Provenance.DRAFT_ACCEPTED in provenances
     assert format_errors(answer) == []
     assert answer.token_view.document().toPlainText() == trace.text
-    # Text arrived through the flush timer, not once per event.
-    assert flushes
+    # Steps reach the view and the store in flushes (one commit each), never per token.
+    assert flushes and sum(flushes) == trace.n_steps and len(flushes) <= trace.n_steps
     # Hovering a token explains it.
     assert "Step 1" in answer.tooltip_at(0)
 

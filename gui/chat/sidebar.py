@@ -88,9 +88,8 @@ class ConversationSidebar(QWidget):
         self.list.itemClicked.connect(self._on_activated)
         self.list.itemChanged.connect(self._on_item_changed)
 
-        rename = QAction("Rename", self.list)
-        rename.setShortcut(QKeySequence(Qt.Key.Key_F2))
-        rename.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        # F2 lives on the window's Chat menu; a second F2 here would be ambiguous.
+        rename = QAction("Rename (F2)", self.list)
         rename.triggered.connect(self.rename_current)
         delete = QAction("Delete", self.list)
         delete.setShortcut(QKeySequence.StandardKey.Delete)

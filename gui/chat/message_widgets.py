@@ -38,6 +38,7 @@ from core.engine.events import GenerationStats, Provenance, RejectedToken, StopR
 from core.speculation.trace import AnswerTrace, TokenInfo
 from gui.chat.markdown import add_copy_links, align_rendered, code_block_index
 from gui.chat.readout_widget import ReadoutWidget
+from gui.theme import set_role
 
 
 class TokenStyle(Protocol):
@@ -284,7 +285,11 @@ class AnswerWidget(MessageWidget):
         self.status_label = QLabel(self)
         self.status_label.setObjectName("answer_status")
         self.status_label.setWordWrap(True)
-        self.status_label.hide()
+        # Until the first token: the prompt is being read, which on a slow machine or a
+        # long conversation takes seconds; an empty bubble would look stuck.
+        self.status_label.setText("Reading the prompt…")
+        set_role(self.status_label, "muted")
+        self._waiting = True
         self.body.addWidget(self.status_label)
         self.readout = ReadoutWidget(self)
         self.readout.hide()
@@ -295,6 +300,9 @@ class AnswerWidget(MessageWidget):
 
     def append_tokens(self, tokens: Sequence[TokenInfo]) -> None:
         """Append tokens the trace just placed; one edit block for all of them."""
+        if self._waiting and tokens:
+            self._waiting = False
+            self.status_label.hide()
         self._insert(self._pieces(tokens))
 
     def _pieces(self, tokens: Sequence[TokenInfo]) -> list[_Piece]:
@@ -400,7 +408,9 @@ class AnswerWidget(MessageWidget):
             self.readout.set_stats(stats)
             self.readout_button.show()
             self._show_readout(self.readout_button.isChecked())
+        self._waiting = False
         note = _ending_note(stop_reason, stats, detail, interrupted_reason)
+        set_role(self.status_label, "warning" if interrupted_reason else "muted")
         self.status_label.setText(note)
         self.status_label.setVisible(bool(note))
         self.markdown_button.show()

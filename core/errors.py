@@ -31,3 +31,28 @@ class EngineError(SpecChatError):
 
 class EngineClosedError(SpecChatError):
     """The engine (or one of its models) was closed; load the models again to go on."""
+
+
+class LoadCancelledError(SpecChatError):
+    """Loading a model was cancelled before it finished (its progress callback said stop)."""
+
+
+class InsufficientMemoryError(SpecChatError):
+    """A model pair was refused before loading: the memory estimate says it won't fit.
+
+    Carries the numbers so a window can show them next to the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        ram_needed_bytes: int = 0,
+        ram_available_bytes: int = 0,
+        vram_needed_bytes: int = 0,
+        vram_free_bytes: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.ram_needed_bytes = ram_needed_bytes
+        self.ram_available_bytes = ram_available_bytes
+        self.vram_needed_bytes = vram_needed_bytes
+        self.vram_free_bytes = vram_free_bytes

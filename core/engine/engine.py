@@ -22,7 +22,7 @@ import logging
 import numbers
 import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 
 from core.engine.chat_template import ChatMessage, render_chat
@@ -73,6 +73,15 @@ from core.vocab import VocabCompatibility, check_vocab_compatibility
 logger = logging.getLogger(__name__)
 
 
+def _model_progress(
+    on_progress: Callable[[str, float], bool] | None, which: str
+) -> Callable[[float], bool] | None:
+    """Tag one model's load progress with its role ("target" or "draft")."""
+    if on_progress is None:
+        return None
+    return lambda fraction: on_progress(which, fraction)
+
+
 @dataclass
 class _Totals:
     n_steps: int = 0
@@ -102,9 +111,18 @@ class SpeculativeEngine:
         ModelFileError, ModelLoadError: a model file is missing, broken or refused.
         VocabMismatchError: the draft cannot draft for the target (checked from
             GGUF metadata before the draft's weights are loaded).
+        LoadCancelledError: ``on_progress`` returned False during a load.
+
+    ``on_progress("target" | "draft", fraction)`` reports llama.cpp's load progress;
+    returning False aborts the load.
     """
 
-    def __init__(self, target: ModelConfig, draft: ModelConfig | None = None) -> None:
+    def __init__(
+        self,
+        target: ModelConfig,
+        draft: ModelConfig | None = None,
+        on_progress: Callable[[str, float], bool] | None = None,
+    ) -> None:
         self.vocab_compatibility: VocabCompatibility | None = None
         if draft is not None:
             self.vocab_compatibility = check_vocab_compatibility(
@@ -115,11 +133,15 @@ class SpeculativeEngine:
                     f"{draft.path.name} cannot draft for {target.path.name}: "
                     f"{self.vocab_compatibility.explain()}"
                 )
-        self.target = LoadedModel(target)
+        self.target = LoadedModel(target, on_progress=_model_progress(on_progress, "target"))
         self.draft: LoadedModel | None = None
         if draft is not None:
             try:
-                self.draft = LoadedModel(draft, n_ctx_override=draft.n_ctx or self.target.n_ctx)
+                self.draft = LoadedModel(
+                    draft,
+                    n_ctx_override=draft.n_ctx or self.target.n_ctx,
+                    on_progress=_model_progress(on_progress, "draft"),
+                )
             except BaseException:
                 self.target.close()
                 raise
@@ -144,6 +166,52 @@ class SpeculativeEngine:
     @property
     def closed(self) -> bool:
         return self._guard.closed
+
+    def replace_draft(
+        self,
+        draft: ModelConfig | None,
+        on_progress: Callable[[str, float], bool] | None = None,
+    ) -> None:
+        """Swap the draft model (or drop it with None) while the target stays loaded.
+
+        The vocabulary check runs first, from metadata, so an incompatible draft
+        leaves the current one in place. The old draft is freed before the new one
+        loads, so both never sit in memory together; if the new one then fails to
+        load, the engine is left without a draft.
+
+        Raises:
+            VocabMismatchError: the new draft cannot draft for the target.
+            ConfigError: an answer is being generated.
+            ModelFileError, ModelLoadError, LoadCancelledError: as for construction.
+        """
+        compatibility: VocabCompatibility | None = None
+        if draft is not None:
+            compatibility = check_vocab_compatibility(
+                self.target.metadata.vocab, read_gguf_metadata(draft.path).vocab
+            )
+            if not compatibility.compatible:
+                raise VocabMismatchError(
+                    f"{draft.path.name} cannot draft for {self.target.path.name}: "
+                    f"{compatibility.explain()}"
+                )
+        # Under the guard, so close() from another thread waits for the swap.
+        with self._guard.use():
+            if not self._lock.acquire(blocking=False):
+                raise ConfigError("cannot change the draft model while an answer is generated")
+            try:
+                if self.draft is not None:
+                    self.draft.close()
+                    self.draft = None
+                    self.vocab_compatibility = None
+                if draft is not None:
+                    self.draft = LoadedModel(
+                        draft,
+                        n_ctx_override=draft.n_ctx or self.target.n_ctx,
+                        on_progress=_model_progress(on_progress, "draft"),
+                    )
+                    self.vocab_compatibility = compatibility
+            finally:
+                self._lock.release()
 
     def __enter__(self) -> SpeculativeEngine:
         return self

@@ -12,6 +12,7 @@ import ctypes
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy.typing as npt
 
 from core.engine.backend import clear_recent_problems, ensure_backend, recent_problems
 from core.engine.config import DEFAULT_CONTEXT, ModelConfig
-from core.errors import EngineClosedError, EngineError, ModelLoadError
+from core.errors import EngineClosedError, EngineError, LoadCancelledError, ModelLoadError
 from core.gguf_meta import GgufMetadata, read_gguf_metadata
 
 logger = logging.getLogger(__name__)
@@ -90,9 +91,17 @@ class LoadedModel:
         config: what to load and how.
         n_ctx_override: context size to use instead of ``config.n_ctx`` (the draft
             gets the target's context unless told otherwise).
+        on_progress: called with the fraction of weights loaded (0..1) from llama.cpp's
+            load progress callback; returning False aborts the load, which then raises
+            ``LoadCancelledError``.
     """
 
-    def __init__(self, config: ModelConfig, n_ctx_override: int | None = None) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        n_ctx_override: int | None = None,
+        on_progress: Callable[[float], bool] | None = None,
+    ) -> None:
         ensure_backend()
         self.config = config
         self.metadata: GgufMetadata = read_gguf_metadata(config.path)
@@ -100,7 +109,7 @@ class LoadedModel:
         self._ctx: llama_cpp.llama_context_p | None = None
         self._batch: llama_cpp.llama_batch | None = None
         self._vocab: llama_cpp.llama_vocab_p | None = None
-        self._load_model()
+        self._load_model(on_progress)
         try:
             self._create_context(n_ctx_override)
         except BaseException:
@@ -123,7 +132,7 @@ class LoadedModel:
 
     # -- loading -----------------------------------------------------------------
 
-    def _load_model(self) -> None:
+    def _load_model(self, on_progress: Callable[[float], bool] | None = None) -> None:
         params = llama_cpp.llama_model_default_params()
         n_gpu_layers = self.config.n_gpu_layers
         if n_gpu_layers < 0:
@@ -131,8 +140,29 @@ class LoadedModel:
         params.n_gpu_layers = n_gpu_layers
         params.use_extra_bufts = self.config.weight_repack
         self.n_gpu_layers = n_gpu_layers
+        aborted = False
+
+        def progress(fraction: float, _user_data: ctypes.c_void_p) -> bool:
+            nonlocal aborted
+            assert on_progress is not None
+            try:
+                keep_going = bool(on_progress(float(fraction)))
+            except Exception:
+                # An exception cannot cross back into C; a broken progress display
+                # should not cost the user their load.
+                logger.exception("load progress callback failed")
+                keep_going = True
+            aborted = aborted or not keep_going
+            return keep_going
+
+        # The ctypes wrapper must outlive the native call, so it is bound to a local.
+        native_progress = llama_cpp.llama_progress_callback(progress) if on_progress else None
+        if native_progress is not None:
+            params.progress_callback = native_progress
         clear_recent_problems()
         model = llama_cpp.llama_model_load_from_file(str(self.config.path).encode(), params)
+        if not model and aborted:
+            raise LoadCancelledError(f"loading {self.config.path.name} was cancelled")
         if not model:
             detail = recent_problems() or "no detail logged"
             raise ModelLoadError(

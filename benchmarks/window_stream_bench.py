@@ -1,0 +1,552 @@
+"""Does the window slow generation down? A benchmark script, not a test.
+
+Three measurements, all in one run so the numbers share one machine state:
+
+(a) tokens/s of the demo pair through the window (colours, readout, graphs on)
+    against the same engine process driven headless (plain asyncio, no Qt), same
+    settings, greedy so both produce the same tokens. Headless and window rounds
+    alternate (the window idle during a headless round), so both see the same
+    state of a shared machine.
+(b) the worst GUI event-loop stall while the window streams: a 10 ms precise
+    QTimer heartbeat, and how late each beat fires.
+(c) a 20,000-token synthetic answer pushed through the window's real flush path
+    (AnswerController.flush: trace, chat view, store), one step per flush, with the
+    time of each flush for the first and the last thousand tokens (flat = the cost
+    does not grow with the answer). Layout and paint that follow a flush (and the
+    speculation panel's own 8 Hz redraws) are timed separately, and so is one
+    panel redraw at both ends.
+
+Usage::
+
+    python benchmarks/window_stream_bench.py [--n-predict 256] [--rounds 2]
+        [--synthetic-tokens 20000] [--skip-engine] [--skip-synthetic]
+
+Runs offscreen unless QT_QPA_PLATFORM says otherwise. Never touches the user's
+folders: everything lives in a temporary SPECCHAT_HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+_HOME = tempfile.TemporaryDirectory(prefix="specchat-bench-")
+os.environ["SPECCHAT_HOME"] = _HOME.name
+os.environ["HF_HUB_CACHE"] = str(Path(_HOME.name) / "hf-cache")
+
+import gui  # noqa: E402  (before any Qt call: PySide6 6.12.0 workarounds)
+from core.demo_models import ensure_demo_pair  # noqa: E402
+from core.engine.chat_template import ChatMessage  # noqa: E402
+from core.engine.config import (  # noqa: E402
+    DraftSettings,
+    GenerationSettings,
+    ModelConfig,
+    SamplingSettings,
+)
+from core.engine.events import (  # noqa: E402
+    EmittedToken,
+    FinishedEvent,
+    Provenance,
+    RejectedToken,
+    StepEvent,
+)
+from core.worker.client import EngineWorker  # noqa: E402
+
+T = TypeVar("T")
+PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+DEMO_CACHE = Path(os.environ.get("SPECCHAT_TEST_MODELS", REPO_ROOT / ".specchat-cache" / "models"))
+HEARTBEAT_MS = 10
+
+assert gui  # the import above is for its side effect
+
+
+def say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+@dataclass
+class Run:
+    """One answer's speed: the engine's own decode rate and the rate the consumer saw."""
+
+    where: str
+    n_tokens: int
+    engine_tokens_per_second: float
+    received_tokens_per_second: float
+    acceptance: float
+    text: str = ""
+
+
+@dataclass
+class Stalls:
+    """How late each heartbeat fired, and how much of that the GUI thread spent working.
+
+    On a shared machine a late beat can just mean the process waited for a core;
+    the GUI thread's own CPU time between two beats is what our code cost.
+    """
+
+    lateness_ms: list[float] = field(default_factory=list)
+    busy_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.lateness_ms:
+            return "no heartbeats recorded"
+        late = sorted(self.lateness_ms)
+        busy = sorted(self.busy_ms)
+        p99 = late[min(len(late) - 1, int(0.99 * len(late)))]
+        busy_p99 = busy[min(len(busy) - 1, int(0.99 * len(busy)))]
+        return (
+            f"{len(late)} beats of {HEARTBEAT_MS} ms; worst beat {late[-1]:.1f} ms late "
+            f"(p99 {p99:.1f}, median {statistics.median(late):.1f}); GUI thread's own work "
+            f"between two beats: worst {busy[-1]:.1f} ms, p99 {busy_p99:.1f} ms"
+        )
+
+
+def settings_for(n_predict: int) -> GenerationSettings:
+    # Greedy: the window and the headless runs then produce the very same tokens.
+    return GenerationSettings(
+        n_predict=n_predict,
+        sampling=SamplingSettings(temperature=0.0, seed=7),
+        drafting=DraftSettings(),
+    )
+
+
+def model_configs(target: Path, draft: Path) -> tuple[ModelConfig, ModelConfig]:
+    return ModelConfig(target, n_ctx=2048), ModelConfig(draft)
+
+
+# -- (a) headless ----------------------------------------------------------------------
+
+
+class Headless:
+    """The same worker process code as the window's, driven by plain asyncio (no Qt work)."""
+
+    def __init__(self) -> None:
+        self.worker = EngineWorker()
+        self.prompt: list[int] = []
+
+    async def start(self, target: Path, draft: Path) -> None:
+        await self.worker.start()
+        target_config, draft_config = model_configs(target, draft)
+        await self.worker.load(target_config, draft_config)
+        self.prompt = await self.worker.tokenize_chat([ChatMessage("user", PROMPT)])
+
+    async def answer(self, settings: GenerationSettings) -> Run:
+        started = time.perf_counter()
+        first: float | None = None
+        last = started
+        count = 0
+        pieces: list[str] = []
+        finished: FinishedEvent | None = None
+        async for event in self.worker.generate(self.prompt, settings):
+            if isinstance(event, StepEvent):
+                if event.tokens:
+                    now = time.perf_counter()
+                    first = now if first is None else first
+                    last = now
+                    count += len(event.tokens)
+                    pieces.append(event.text)
+            else:
+                finished = event
+        assert finished is not None
+        received = count / (last - first) if first is not None and last > first else 0.0
+        return Run(
+            "headless",
+            count,
+            finished.stats.decode_tokens_per_second,
+            received,
+            finished.stats.acceptance,
+            "".join(pieces),
+        )
+
+    async def close(self) -> None:
+        await self.worker.close()
+
+
+# -- (a, b) the window -----------------------------------------------------------------
+
+
+def run_in(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T]) -> T:
+    return loop.run_until_complete(asyncio.wait_for(coroutine, 600))
+
+
+class Heartbeat:
+    """A precise 10 ms timer that records how late each beat fires while armed."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.stalls = Stalls()
+        self.armed = False
+        self._last = time.perf_counter()
+        self._last_cpu = time.thread_time()
+        self.timer = QTimer()
+        self.timer.setObjectName("bench_heartbeat")
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(HEARTBEAT_MS)
+        self.timer.timeout.connect(self._beat)
+        self.timer.start()
+
+    def _beat(self) -> None:
+        now, cpu = time.perf_counter(), time.thread_time()
+        if self.armed:
+            self.stalls.lateness_ms.append(max(0.0, (now - self._last) * 1000 - HEARTBEAT_MS))
+            self.stalls.busy_ms.append((cpu - self._last_cpu) * 1000)
+        self._last, self._last_cpu = now, cpu
+
+    def arm(self, on: bool) -> None:
+        self._last, self._last_cpu = time.perf_counter(), time.thread_time()
+        self.armed = on
+
+
+def window_session(
+    target: Path,
+    draft: Path,
+    settings: GenerationSettings,
+    rounds: int,
+    synthetic_tokens: int,
+) -> tuple[list[Run], Stalls, SyntheticResult | None]:
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from core.settings import LoadRequest, SettingsStore
+    from core.store import ConversationStore
+    from gui.chat.answer_controller import OverflowChoice
+    from gui.main_window import MainWindow
+    from gui.theme import apply_theme
+
+    app = QApplication.instance() or QApplication([])
+    assert isinstance(app, QApplication)
+    apply_theme(app, "light")
+    loop = qasync.QEventLoop(app, already_running=False)
+    asyncio.set_event_loop(loop)
+    folder = Path(_HOME.name) / "window"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    async def no_overflow(*_args: object) -> OverflowChoice:
+        raise RuntimeError("the benchmark prompt should fit the context")
+
+    window = MainWindow(
+        store=ConversationStore(folder / "conversations.sqlite3"),
+        settings=SettingsStore(folder / "settings.json"),
+        ask_overflow=no_overflow,
+        state_path=folder / "window.ini",
+    )
+    window.controller._settings = lambda: settings
+    window.resize(1400, 900)
+    window.show()
+    heartbeat = Heartbeat()
+    headless = Headless()
+    runs: list[Run] = []
+    synthetic: SyntheticResult | None = None
+    try:
+        if rounds:
+            target_config, draft_config = model_configs(target, draft)
+            pair = run_in(loop, window.bridge.load(LoadRequest(target_config, draft_config)))
+            if pair is None:
+                raise RuntimeError("the window could not load the demo pair")
+            run_in(loop, headless.start(target, draft))
+            # Alternate, so both see the same machine state; the window sits idle
+            # while the headless worker generates.
+            for _ in range(rounds):
+                runs.append(run_in(loop, headless.answer(settings)))
+                window.new_chat()
+                heartbeat.arm(True)
+                run_in(loop, window.controller.send_async(PROMPT))
+                heartbeat.arm(False)
+                answer = window.chat_view.answers()[-1]
+                stats = answer.stats
+                if stats is None:
+                    raise RuntimeError("the window's answer did not finish")
+                trace = answer.trace
+                runs.append(
+                    Run(
+                        "window",
+                        len(trace.tokens),
+                        stats.decode_tokens_per_second,
+                        _received_rate(trace.token_arrival_s),
+                        stats.acceptance,
+                        trace.text,
+                    )
+                )
+        if synthetic_tokens:
+            synthetic = synthetic_stream(window, app, synthetic_tokens)
+    finally:
+        heartbeat.timer.stop()
+        if rounds:
+            run_in(loop, headless.close())
+        window.close()
+        run_in(loop, window.shutdown())
+        window.store.close()
+        loop.run_until_complete(asyncio.sleep(0))
+        asyncio.set_event_loop(None)
+        loop.close()
+    return runs, heartbeat.stalls, synthetic
+
+
+def _received_rate(arrivals: Any) -> float:
+    if len(arrivals) < 2 or arrivals[-1] <= arrivals[0]:
+        return 0.0
+    return float(len(arrivals) / (arrivals[-1] - arrivals[0]))
+
+
+# -- (c) a 20,000-token synthetic answer -----------------------------------------------
+
+
+@dataclass
+class SyntheticResult:
+    n_tokens: int
+    n_flushes: int
+    first_flush_ms: list[float]
+    last_flush_ms: list[float]
+    first_paint_ms: list[float]
+    last_paint_ms: list[float]
+    first_flush_cpu_ms: list[float]
+    last_flush_cpu_ms: list[float]
+    first_paint_cpu_ms: list[float]
+    last_paint_cpu_ms: list[float]
+    panel_redraw_first_ms: float
+    panel_redraw_last_ms: float
+
+
+_WORDS = [
+    *[
+        "the",
+        "lighthouse",
+        "keeper",
+        "walked",
+        "along",
+        "the",
+        "shore",
+        "and",
+        "found",
+        "a",
+        "bottle",
+        "half",
+        "buried",
+        "in",
+        "sand",
+    ],
+    *[
+        "inside",
+        "it",
+        "was",
+        "a",
+        "letter",
+        "written",
+        "in",
+        "careful",
+        "old",
+        "handwriting",
+        "that",
+        "asked",
+        "for",
+        "help",
+    ],
+]
+
+
+def synthetic_steps(n_tokens: int) -> Iterator[StepEvent]:
+    """Steps shaped like real speculation: runs of 0-8 accepted drafts, then a correction
+    (with the rejected drafts) or a bonus; some newlines so the document gets paragraphs."""
+    made = 0
+    step = 0
+    while made < n_tokens:
+        n_drafted = 8
+        n_accepted = (step * 5 + step // 3) % 9  # a fixed, uneven pattern
+        tokens = []
+        for i in range(n_accepted):
+            word = _WORDS[(made + i) % len(_WORDS)]
+            tokens.append(EmittedToken(100 + i, " " + word, Provenance.DRAFT_ACCEPTED, 0.9))
+        closing = (
+            Provenance.TARGET_BONUS if n_accepted == n_drafted else Provenance.TARGET_CORRECTION
+        )
+        text = "\n\n" if step % 40 == 39 else " " + _WORDS[(made + n_accepted) % len(_WORDS)]
+        tokens.append(EmittedToken(7, text, closing))
+        rejected = tuple(RejectedToken(9, " maybe", 0.3) for _ in range(n_drafted - n_accepted))
+        made += len(tokens)
+        step += 1
+        yield StepEvent(tuple(tokens), rejected, n_drafted, n_accepted, 4.0, 9.0)
+
+
+def synthetic_stream(window: Any, app: Any, n_tokens: int) -> SyntheticResult:
+    """Stream through AnswerController.flush exactly as a live answer does, timing each flush."""
+    from core.speculation.trace import AnswerTrace
+    from gui.chat.answer_controller import _Running
+
+    controller = window.controller
+    view = window.chat_view
+    panel = window.speculation
+    window.new_chat()
+    conversation_id = controller.conversation_id
+    store = window.store
+    store.add_user_message(conversation_id, PROMPT)
+    view.add_user_message(0, PROMPT)
+    message_id = store.begin_answer(conversation_id, {}, {})
+    trace = AnswerTrace()
+    widget = view.add_answer(message_id, trace)
+    started = time.perf_counter()
+    run = _Running(conversation_id, message_id, widget, trace, started)
+    controller._running = run
+    panel.show_answer(trace)
+    # The panel redraws on its own timer while "streaming", as it does live; those
+    # redraws land in the layout+paint times, not in the flush times.
+    panel.set_streaming(True)
+
+    # Wall time, and the GUI thread's own CPU time: on a shared machine the wall
+    # clock also counts time spent waiting for a core.
+    flush_ms: list[tuple[int, float]] = []
+    paint_ms: list[tuple[int, float]] = []
+    flush_cpu_ms: list[tuple[int, float]] = []
+    paint_cpu_ms: list[tuple[int, float]] = []
+    panel_first = 0.0
+    for step in synthetic_steps(n_tokens):
+        run.pending.append((step, time.perf_counter() - started))
+        before, before_cpu = time.perf_counter(), time.thread_time()
+        controller.flush()
+        after, after_cpu = time.perf_counter(), time.thread_time()
+        app.processEvents()  # layout and paint the flush caused, as the event loop would
+        painted, painted_cpu = time.perf_counter(), time.thread_time()
+        count = len(trace.tokens)
+        flush_ms.append((count, (after - before) * 1000))
+        paint_ms.append((count, (painted - after) * 1000))
+        flush_cpu_ms.append((count, (after_cpu - before_cpu) * 1000))
+        paint_cpu_ms.append((count, (painted_cpu - after_cpu) * 1000))
+        if not panel_first and len(trace.tokens) >= 1000:
+            panel_first = _timed_redraw(panel)
+    panel_last = _timed_redraw(panel)
+    panel.set_streaming(False)
+    controller._running = None
+    store.finish_answer(message_id, None, interrupted=True)
+
+    total = len(trace.tokens)
+
+    def first(samples: list[tuple[int, float]]) -> list[float]:
+        return [ms for count, ms in samples if count <= 1000]
+
+    def last(samples: list[tuple[int, float]]) -> list[float]:
+        return [ms for count, ms in samples if count > total - 1000]
+
+    return SyntheticResult(
+        n_tokens=total,
+        n_flushes=len(flush_ms),
+        first_flush_ms=first(flush_ms),
+        last_flush_ms=last(flush_ms),
+        first_paint_ms=first(paint_ms),
+        last_paint_ms=last(paint_ms),
+        first_flush_cpu_ms=first(flush_cpu_ms),
+        last_flush_cpu_ms=last(flush_cpu_ms),
+        first_paint_cpu_ms=first(paint_cpu_ms),
+        last_paint_cpu_ms=last(paint_cpu_ms),
+        panel_redraw_first_ms=panel_first,
+        panel_redraw_last_ms=panel_last,
+    )
+
+
+def _timed_redraw(panel: Any) -> float:
+    panel._drawn_key = None  # force the plots to take the data again
+    before = time.perf_counter()
+    panel.redraw()
+    return (time.perf_counter() - before) * 1000
+
+
+# -- report ----------------------------------------------------------------------------
+
+
+def describe(samples: list[float]) -> str:
+    if not samples:
+        return "none"
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return (
+        f"n={len(ordered)} mean {statistics.fmean(ordered):.2f} ms, "
+        f"median {statistics.median(ordered):.2f} ms, p95 {p95:.2f} ms, max {ordered[-1]:.2f} ms"
+    )
+
+
+def report_runs(runs: list[Run]) -> None:
+    for run in runs:
+        say(
+            f"  {run.where:8s} {run.n_tokens:4d} tokens  engine {run.engine_tokens_per_second:6.1f}"
+            f" t/s  received {run.received_tokens_per_second:6.1f} t/s"
+            f"  acceptance {run.acceptance * 100:5.1f}%"
+        )
+    headless = [r for r in runs if r.where == "headless"]
+    window = [r for r in runs if r.where == "window"]
+    if not headless or not window:
+        return
+    for label, rate in (
+        ("engine decode rate", lambda r: r.engine_tokens_per_second),
+        ("rate as received", lambda r: r.received_tokens_per_second),
+    ):
+        # Each window round against the headless round just before it.
+        ratios = [rate(w) / rate(h) for h, w in zip(headless, window, strict=True) if rate(h)]
+        h = statistics.median(rate(r) for r in headless)
+        w = statistics.median(rate(r) for r in window)
+        say(
+            f"  {label}: window {w:.1f} / headless {h:.1f} t/s (medians); per-pair ratios "
+            + ", ".join(f"{ratio:.3f}" for ratio in ratios)
+            + " (target >= 0.95)"
+        )
+    same = {r.text for r in runs}
+    say(f"  same text in every run: {len(same) == 1}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-predict", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3, help="headless/window answer pairs")
+    parser.add_argument("--synthetic-tokens", type=int, default=20_000)
+    parser.add_argument("--skip-engine", action="store_true", help="only (c)")
+    parser.add_argument("--skip-synthetic", action="store_true", help="only (a) and (b)")
+    args = parser.parse_args(argv)
+
+    settings = settings_for(args.n_predict)
+    rounds = 0 if args.skip_engine else args.rounds
+    target = draft = Path()
+    if rounds:
+        pair = ensure_demo_pair(DEMO_CACHE)
+        target, draft = pair.target, pair.draft
+        say(f"demo pair: {target.name} + {draft.name}; n_predict {args.n_predict}, greedy")
+    runs, stalls, synthetic = window_session(
+        target, draft, settings, rounds, 0 if args.skip_synthetic else args.synthetic_tokens
+    )
+    if rounds:
+        say("(a) tokens/s, window vs headless (same worker process code, same settings)")
+        report_runs(runs)
+        say(f"(b) GUI event loop while streaming: {stalls.summary()}")
+    if synthetic is not None:
+        say(f"(c) synthetic answer: {synthetic.n_tokens} tokens in {synthetic.n_flushes} flushes")
+        for label, first_ms, last_ms in (
+            ("flush, wall", synthetic.first_flush_ms, synthetic.last_flush_ms),
+            ("flush, GUI-thread CPU", synthetic.first_flush_cpu_ms, synthetic.last_flush_cpu_ms),
+            ("layout+paint, wall", synthetic.first_paint_ms, synthetic.last_paint_ms),
+            (
+                "layout+paint, GUI-thread CPU",
+                synthetic.first_paint_cpu_ms,
+                synthetic.last_paint_cpu_ms,
+            ),
+        ):
+            say(f"  {label}, first 1000 tokens: {describe(first_ms)}")
+            say(f"  {label}, last 1000 tokens:  {describe(last_ms)}")
+        say(
+            f"  speculation panel redraw: {synthetic.panel_redraw_first_ms:.1f} ms at 1000 tokens,"
+            f" {synthetic.panel_redraw_last_ms:.1f} ms at {synthetic.n_tokens}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Start the window on the qasync event loop: ``specchat`` or ``python -m gui``.
+
+Something is on screen within a fraction of a second: a splash is shown before
+the heavy imports (numpy, llama.cpp's bindings through ``core.engine``, pyqtgraph,
+huggingface_hub), and the window follows as soon as they are in. No model is
+loaded and no engine process started until the user (or the first-run offer)
+asks for a pair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
+from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen
+
+if TYPE_CHECKING:
+    from core.store import ConversationStore
+
+logger = logging.getLogger(__name__)
+
+APP_TITLE = "SpecChat"
+
+
+def _splash() -> QSplashScreen:
+    pixmap = QPixmap(420, 140)
+    pixmap.fill(QColor("#1f2430"))
+    painter = QPainter(pixmap)
+    painter.setPen(QColor("#ffffff"))
+    title = QFont()
+    title.setPointSize(22)
+    title.setBold(True)
+    painter.setFont(title)
+    painter.drawText(pixmap.rect().adjusted(0, 0, 0, -30), Qt.AlignmentFlag.AlignCenter, APP_TITLE)
+    small = QFont()
+    small.setPointSize(10)
+    painter.setFont(small)
+    painter.setPen(QColor("#009E73"))
+    painter.drawText(
+        pixmap.rect().adjusted(0, 60, 0, 0),
+        Qt.AlignmentFlag.AlignCenter,
+        "speculative decoding, made visible · starting…",
+    )
+    painter.end()
+    splash = QSplashScreen(pixmap)
+    splash.setWindowTitle(f"{APP_TITLE} is starting")
+    return splash
+
+
+async def run_window(store: ConversationStore, splash: QSplashScreen | None = None) -> int:
+    """Show the window, wait until it is closed, then stop everything it started."""
+    from gui.main_window import MainWindow
+
+    window = MainWindow(store=store)
+    closed = asyncio.Event()
+    window.closed.connect(closed.set)
+    window.show()
+    if splash is not None:
+        splash.finish(window)
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        # Ctrl+C in the terminal or a logout closes the window the normal way, so the
+        # answer being written is saved and the engine process stopped.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(number, window.close)
+    try:
+        await closed.wait()
+    finally:
+        # Before the loop closes: a running answer is saved and the engine process
+        # stopped, or qasync's close would wait on them (or lose the answer).
+        await window.shutdown()
+        store.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(list(argv or sys.argv))
+    app.setApplicationName(APP_TITLE)
+    app.setOrganizationName(APP_TITLE)
+    app.setDesktopFileName("specchat")
+    # The window's close ends run_window; Qt quitting the loop on its own would
+    # stop qasync before shutdown() has run.
+    app.setQuitOnLastWindowClosed(False)
+    splash = _splash()
+    splash.show()
+    app.processEvents()
+
+    # The heavy imports, now that the user sees the app starting.
+    import qasync
+
+    from core.store import ConversationStore, StoreError
+    from gui.theme import apply_theme
+
+    apply_theme(app)
+    try:
+        store = ConversationStore()
+    except StoreError as exc:
+        splash.close()
+        QMessageBox.critical(None, "SpecChat cannot start", str(exc))
+        return 1
+    # Python 3.11: asyncio.run(loop_factory=...) needs 3.12, so qasync.run.
+    result: int = qasync.run(run_window(store, splash))
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The chat area: message view, input, conversations sidebar, answer controller."""

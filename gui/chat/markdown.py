@@ -1,0 +1,95 @@
+"""Markdown for a finished answer, with a copy link in front of every code block.
+
+Qt renders Markdown itself (``QTextDocument.setMarkdown``) but gives code blocks no
+copy button; a link inside the same document keeps one document per message
+(cheap, selectable as a whole) while still offering one-click copying.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+COPY_SCHEME = "copy-code"
+COPY_LINK_LABEL = "▸ Copy code"
+_FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
+
+
+@dataclass(frozen=True)
+class MarkdownWithCopyLinks:
+    """Markdown text to render and the code blocks its ``copy-code:N`` links copy."""
+
+    markdown: str
+    code_blocks: tuple[str, ...]
+
+
+def add_copy_links(text: str) -> MarkdownWithCopyLinks:
+    """Put a ``[Copy code](copy-code:N)`` line before each fenced code block.
+
+    An unclosed fence (an answer cut off mid-block) runs to the end, as CommonMark says.
+    """
+    out: list[str] = []
+    blocks: list[str] = []
+    fence: str | None = None
+    code: list[str] = []
+    for line in text.split("\n"):
+        if fence is None:
+            match = _FENCE.match(line)
+            if match and not (match.group(2)[0] == "`" and "`" in match.group(3)):
+                fence = match.group(2)
+                code = []
+                if out and out[-1].strip():
+                    out.append("")
+                out.append(f"[{COPY_LINK_LABEL}]({COPY_SCHEME}:{len(blocks)})")
+                out.append("")
+            out.append(line)
+            continue
+        out.append(line)
+        stripped = line.strip()
+        if stripped.startswith(fence[0] * len(fence)) and not stripped.strip(fence[0]):
+            blocks.append("\n".join(code))
+            fence = None
+        else:
+            code.append(line)
+    if fence is not None:
+        blocks.append("\n".join(code))
+    return MarkdownWithCopyLinks("\n".join(out), tuple(blocks))
+
+
+def code_block_index(url: str) -> int | None:
+    """The block number a copy link points at, or None for any other link."""
+    scheme, _, number = url.partition(":")
+    if scheme != COPY_SCHEME or not number.isdigit():
+        return None
+    return int(number)
+
+
+def align_rendered(source: str, rendered: str, window: int = 64) -> list[int]:
+    """For each character of ``rendered``, the index in ``source`` it shows, or -1.
+
+    Rendered Markdown is the source minus its markup (``*``, backticks, ``#``, list
+    markers), with whitespace reflowed and the copy links added; everything else
+    keeps its order. A forward scan that looks a short way ahead for each rendered
+    character recovers that mapping, so the rendered answer can keep its token
+    colours. Copy links and whitespace the source lacks map to -1.
+    """
+    mapping = [-1] * len(rendered)
+    skip_until = -1
+    link = rendered.find(COPY_LINK_LABEL)
+    position = 0
+    for index, character in enumerate(rendered):
+        if index == link:
+            skip_until = link + len(COPY_LINK_LABEL)
+            link = rendered.find(COPY_LINK_LABEL, skip_until)
+        if index < skip_until:
+            continue
+        if character.isspace():
+            if position < len(source) and source[position].isspace():
+                mapping[index] = position
+                position += 1
+            continue
+        found = source.find(character, position, position + window)
+        if found >= 0:
+            mapping[index] = found
+            position = found + 1
+    return mapping

@@ -1,0 +1,546 @@
+"""One widget per chat message: the user's text, or an answer with coloured tokens.
+
+An answer keeps its own QTextDocument. Streaming appends at the end inside one edit
+block per flush, one ``insertText`` per run of same-format text, so a flush costs
+the same at token 20 and at token 20,000 (qtconsole's pending-text flush; GPT4All's
+re-render per token is O(n^2)).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
+from PySide6.QtCore import QEvent, QPoint, QPointF, QSize, QSizeF, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QGuiApplication,
+    QHelpEvent,
+    QTextCharFormat,
+    QTextCursor,
+    QTextFormat,
+)
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QSizePolicy,
+    QTextBrowser,
+    QToolButton,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.engine.events import GenerationStats, Provenance, RejectedToken, StopReason
+from core.speculation.trace import AnswerTrace, TokenInfo
+from gui.chat.markdown import add_copy_links, align_rendered, code_block_index
+from gui.chat.readout_widget import ReadoutWidget
+from gui.theme import set_role
+
+
+class TokenStyle(Protocol):
+    """How tokens look; the visuals module provides the palette for the current theme."""
+
+    def token_format(self, provenance: Provenance) -> QTextCharFormat: ...
+    def ghost_format(self) -> QTextCharFormat: ...
+    def token_tooltip(self, info: TokenInfo) -> str: ...
+    def ghost_tooltip(self, token: RejectedToken) -> str: ...
+
+
+_GHOST = "ghost"
+# Longest paragraph (characters) the token view lets grow before breaking it.
+_BLOCK_LIMIT = 1500
+# (text, format key: a Provenance or _GHOST, what the hover shows)
+_Piece = tuple[str, object, "TokenInfo | RejectedToken"]
+
+
+def utf16_length(text: str) -> int:
+    """Length in QString units (UTF-16), which is what document positions count."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+class GrowingTextBrowser(QTextBrowser):
+    """Read-only text that is as tall as its document; the chat view scrolls, not it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setOpenLinks(False)
+        self.viewport().setAutoFillBackground(False)
+        self.document().setDocumentMargin(2)
+        layout = self.document().documentLayout()
+        layout.documentSizeChanged.connect(self._fit_height)
+        self._fit_height(layout.documentSize())
+
+    def _fit_height(self, size: QSizeF) -> None:
+        margins = self.contentsMargins()
+        self.setFixedHeight(math.ceil(size.height()) + margins.top() + margins.bottom())
+
+    def sizeHint(self) -> QSize:  # Qt override
+        return QSize(200, self.height())
+
+
+class _TokenBrowser(GrowingTextBrowser):
+    """The coloured token view; maps a hovered character back to its token."""
+
+    def __init__(self, answer: AnswerWidget) -> None:
+        super().__init__(answer)
+        self._answer = answer
+
+    def viewportEvent(self, event: QEvent) -> bool:  # Qt override
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            text = self._answer.tooltip_at(self._character_at(event.pos()))
+            if text:
+                QToolTip.showText(event.globalPos(), text, self)
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().viewportEvent(event)
+
+    def _character_at(self, point: QPoint) -> int:
+        """Index of the character under ``point``, or -1 over empty space."""
+        layout = self.document().documentLayout()
+        position = layout.hitTest(QPointF(point), Qt.HitTestAccuracy.ExactHit)
+        if position < 0:
+            return -1
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(position)
+        # hitTest answers the nearest cursor gap; left of it is the previous character.
+        if point.x() < self.cursorRect(cursor).x() and position > 0:
+            return position - 1
+        return position
+
+
+class MessageWidget(QFrame):
+    """Common frame: a role line with buttons, then the body."""
+
+    def __init__(self, message_id: int, role_title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.message_id = message_id
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        self.role_label = QLabel(f"<b>{role_title}</b>")
+        self.buttons = QHBoxLayout()
+        self.buttons.setSpacing(2)
+        header = QHBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
+        header.addWidget(self.role_label)
+        header.addStretch(1)
+        header.addLayout(self.buttons)
+        self.body = QVBoxLayout(self)
+        self.body.setContentsMargins(8, 4, 8, 6)
+        self.body.setSpacing(2)
+        self.body.addLayout(header)
+
+    def _button(self, text: str, tip: str) -> QToolButton:
+        button = QToolButton(self)
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        self.buttons.addWidget(button)
+        return button
+
+    def set_busy(self, busy: bool) -> None:
+        """Disable actions that would start an answer while one is running."""
+
+
+class UserMessageWidget(MessageWidget):
+    """The user's message with Copy and Edit-and-resend.
+
+    Signals:
+        edit_submitted(int, str): the edited text to resend (later messages get replaced).
+    """
+
+    edit_submitted = Signal(int, str)
+
+    def __init__(self, message_id: int, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(message_id, "You", parent)
+        self.setObjectName(f"user_message_{message_id}")
+        self.text = text
+        self.copy_button = self._button("Copy", "Copy this message")
+        self.copy_button.clicked.connect(self._copy)
+        self.edit_button = self._button("Edit", "Edit this message and send it again")
+        self.edit_button.clicked.connect(self.start_edit)
+        self.view = GrowingTextBrowser(self)
+        self.view.setPlainText(text)
+        self.body.addWidget(self.view)
+        self.editor = QPlainTextEdit(self)
+        self.editor.hide()
+        self.body.addWidget(self.editor)
+        self.edit_row = QHBoxLayout()
+        self.send_edit_button = QToolButton(self)
+        self.send_edit_button.setText("Send")
+        self.send_edit_button.setToolTip(
+            "Send the edited message; the answers after it are replaced"
+        )
+        self.send_edit_button.clicked.connect(self._submit_edit)
+        self.cancel_edit_button = QToolButton(self)
+        self.cancel_edit_button.setText("Cancel")
+        self.cancel_edit_button.clicked.connect(self.cancel_edit)
+        self.edit_row.addStretch(1)
+        self.edit_row.addWidget(self.send_edit_button)
+        self.edit_row.addWidget(self.cancel_edit_button)
+        self.body.addLayout(self.edit_row)
+        self._set_editing(False)
+
+    def set_busy(self, busy: bool) -> None:
+        self.edit_button.setEnabled(not busy)
+        self.send_edit_button.setEnabled(not busy)
+
+    def start_edit(self) -> None:
+        self.editor.setPlainText(self.text)
+        self._set_editing(True)
+        self.editor.setFocus()
+
+    def cancel_edit(self) -> None:
+        self._set_editing(False)
+
+    def _set_editing(self, editing: bool) -> None:
+        self.view.setVisible(not editing)
+        self.editor.setVisible(editing)
+        self.send_edit_button.setVisible(editing)
+        self.cancel_edit_button.setVisible(editing)
+
+    def _submit_edit(self) -> None:
+        text = self.editor.toPlainText()
+        if not text.strip():
+            return
+        self._set_editing(False)
+        self.edit_submitted.emit(self.message_id, text)
+
+    def _copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.text)
+
+
+class AnswerWidget(MessageWidget):
+    """An answer: coloured tokens while streaming, Markdown or tokens once finished.
+
+    Signals:
+        regenerate_requested(int): Regenerate was pressed on this answer.
+    """
+
+    regenerate_requested = Signal(int)
+
+    def __init__(
+        self,
+        message_id: int,
+        trace: AnswerTrace,
+        style: TokenStyle,
+        show_rejected: bool,
+        markdown: bool,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(message_id, "Assistant", parent)
+        self.setObjectName(f"answer_{message_id}")
+        self._style = style
+        self._show_rejected = show_rejected
+        self._markdown_wanted = markdown
+        self.trace = trace
+        self._span_starts: list[int] = []
+        self._span_ends: list[int] = []
+        self._span_entries: list[TokenInfo | RejectedToken] = []
+        self._length = 0
+        self._block_length = 0  # characters in the document's last paragraph
+        self._code_blocks: tuple[str, ...] = ()
+        self._markdown_source: str | None = None
+        self.finished = False
+        self.stats: GenerationStats | None = None
+
+        self.copy_button = self._button("Copy", "Copy the answer's text")
+        self.copy_button.clicked.connect(self._copy)
+        self.markdown_button = self._button("Markdown", "Show rendered Markdown or coloured tokens")
+        self.markdown_button.setCheckable(True)
+        self.markdown_button.setChecked(markdown)
+        self.markdown_button.toggled.connect(self.set_markdown)
+        self.markdown_button.hide()  # Markdown is for finished answers
+        self.readout_button = self._button(
+            "Stats", "Show or hide llama.cpp's readout of this answer"
+        )
+        self.readout_button.setCheckable(True)
+        self.readout_button.setChecked(True)
+        self.readout_button.toggled.connect(self._show_readout)
+        self.readout_button.hide()  # until there are stats
+        self.regenerate_button = self._button("Regenerate", "Answer the last message again")
+        self.regenerate_button.clicked.connect(
+            lambda: self.regenerate_requested.emit(self.message_id)
+        )
+        self.regenerate_button.hide()
+
+        self.token_view = _TokenBrowser(self)
+        self.token_view.setObjectName("token_view")
+        self.token_view.setMouseTracking(True)
+        self.body.addWidget(self.token_view)
+        self.markdown_view = GrowingTextBrowser(self)
+        self.markdown_view.setObjectName("markdown_view")
+        self.markdown_view.anchorClicked.connect(self._on_link)
+        self.markdown_view.hide()
+        self.body.addWidget(self.markdown_view)
+        self.status_label = QLabel(self)
+        self.status_label.setObjectName("answer_status")
+        self.status_label.setWordWrap(True)
+        # Until the first token: the prompt is being read, which on a slow machine or a
+        # long conversation takes seconds; an empty bubble would look stuck.
+        self.status_label.setText("Reading the prompt…")
+        set_role(self.status_label, "muted")
+        self._waiting = True
+        self.body.addWidget(self.status_label)
+        self.readout = ReadoutWidget(self)
+        self.readout.hide()
+        self.body.addWidget(self.readout)
+        self._cursor = QTextCursor(self.token_view.document())
+
+    # ----- streaming -------------------------------------------------------------
+
+    def append_tokens(self, tokens: Sequence[TokenInfo]) -> None:
+        """Append tokens the trace just placed; one edit block for all of them."""
+        if self._waiting and tokens:
+            self._waiting = False
+            self.status_label.hide()
+        self._insert(self._pieces(tokens))
+
+    def _pieces(self, tokens: Sequence[TokenInfo]) -> list[_Piece]:
+        pieces: list[_Piece] = []
+        for info in tokens:
+            if self._show_rejected and info.rejected_before:
+                pieces.extend(self._ghosts(info.rejected_before))
+            pieces.append((info.text, info.provenance, info))
+        return pieces
+
+    @staticmethod
+    def _ghosts(rejected: Sequence[RejectedToken]) -> list[_Piece]:
+        # A ghosted newline would reflow the answer; show it as a symbol instead.
+        return [(token.text.replace("\n", "↵"), _GHOST, token) for token in rejected]
+
+    def _trailing_ghosts(self) -> list[_Piece]:
+        """Drafts rejected at the very end (the answer stopped where their correction was)."""
+        if not self._show_rejected or not self.trace.is_finished:
+            return []
+        count = len(self.trace.tokens)
+        pieces: list[_Piece] = []
+        for draft in self.trace.rejected_drafts:
+            if draft.before_token >= count:
+                pieces.extend(self._ghosts(draft.tokens))
+        return pieces
+
+    def _insert(self, pieces: Sequence[_Piece]) -> None:
+        if not pieces:
+            return
+        cursor = self._cursor
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.beginEditBlock()
+        run: list[str] = []
+        run_key: object = None
+        for text, key, entry in pieces:
+            if not text:
+                continue
+            if self._block_length >= _BLOCK_LIMIT and text[0].isspace() and text[0] != "\n":
+                # Qt lays out a whole paragraph again on every insert into it, so one
+                # endless paragraph would make each flush slower than the last. A
+                # break at a word boundary keeps paragraphs short; copying uses the
+                # answer's own text, which has no such break.
+                if run:
+                    self._insert_run(cursor, "".join(run), run_key)
+                    run = []
+                cursor.insertBlock()
+                self._length += 1
+                self._block_length = 0
+            if key != run_key and run:
+                self._insert_run(cursor, "".join(run), run_key)
+                run = []
+            run_key = key
+            run.append(text)
+            length = utf16_length(text)
+            self._span_starts.append(self._length)
+            self._span_ends.append(self._length + length)
+            self._span_entries.append(entry)
+            self._length += length
+            newline = text.rfind("\n")
+            if newline >= 0:
+                self._block_length = utf16_length(text[newline + 1 :])
+            else:
+                self._block_length += length
+        if run:
+            self._insert_run(cursor, "".join(run), run_key)
+        cursor.endEditBlock()
+        # Qt may normalise some characters (\r, \u2029); keep the hover map honest.
+        self._length = cursor.position()
+
+    def _insert_run(self, cursor: QTextCursor, text: str, key: object) -> None:
+        if key == _GHOST:
+            char_format = self._style.ghost_format()
+        else:
+            assert isinstance(key, Provenance)
+            char_format = self._style.token_format(key)
+        cursor.insertText(text, char_format)
+
+    def tooltip_at(self, character: int) -> str:
+        """Hover text for the token covering ``character`` (empty if none)."""
+        if character < 0:
+            return ""
+        index = bisect.bisect_right(self._span_starts, character) - 1
+        if index < 0 or character >= self._span_ends[index]:
+            return ""
+        entry = self._span_entries[index]
+        if isinstance(entry, RejectedToken):
+            return self._style.ghost_tooltip(entry)
+        return self._style.token_tooltip(entry)
+
+    # ----- finishing ---------------------------------------------------------------
+
+    def finish(
+        self,
+        stats: GenerationStats | None,
+        stop_reason: StopReason | None,
+        detail: str = "",
+        interrupted_reason: str = "",
+    ) -> None:
+        """Show the readout and how the answer ended; enable the Markdown view."""
+        self.finished = True
+        self.stats = stats
+        if stats is not None:
+            self.readout.set_stats(stats)
+            self.readout_button.show()
+            self._show_readout(self.readout_button.isChecked())
+        self._waiting = False
+        note = _ending_note(stop_reason, stats, detail, interrupted_reason)
+        set_role(self.status_label, "warning" if interrupted_reason else "muted")
+        self.status_label.setText(note)
+        self.status_label.setVisible(bool(note))
+        self.markdown_button.show()
+        self._insert(self._trailing_ghosts())
+        self.set_markdown(self._markdown_wanted)
+
+    def text(self) -> str:
+        return self.trace.text
+
+    def set_readout_visible(self, on: bool) -> None:
+        """Expand or fold the readout (the chat keeps only the newest one open)."""
+        self.readout_button.setChecked(on)
+        self._show_readout(on)
+
+    def _show_readout(self, on: bool) -> None:
+        self.readout.setVisible(on and self.stats is not None)
+
+    def set_markdown(self, on: bool) -> None:
+        """Show rendered Markdown (finished answers only) or the coloured tokens."""
+        self._markdown_wanted = on
+        if self.markdown_button.isChecked() != on:
+            self.markdown_button.setChecked(on)  # re-enters once through toggled
+            return
+        show = on and self.finished
+        if show:
+            text = self.text()
+            if self._markdown_source != text:
+                rendered = add_copy_links(text)
+                self._code_blocks = rendered.code_blocks
+                self.markdown_view.setMarkdown(rendered.markdown)
+                self._colour_markdown(text)
+                self._markdown_source = text
+        self.markdown_view.setVisible(show)
+        self.token_view.setVisible(not show)
+
+    def _colour_markdown(self, source: str) -> None:
+        """Tint the rendered Markdown by provenance, like the token view.
+
+        Only the tint and underline are merged in, so Markdown's own bold, italics
+        and code font stay as rendered.
+        """
+        provenance_at: list[Provenance] = []
+        for info in self.trace.tokens:
+            provenance_at.extend([info.provenance] * len(info.text))
+        document = self.markdown_view.document()
+        rendered = document.toPlainText()
+        mapping = align_rendered(source, rendered)
+        cursor = QTextCursor(document)
+        cursor.beginEditBlock()
+        run_start = 0
+        run_key: Provenance | None = None
+        position = 0  # in UTF-16 units, as the document counts
+        for character, index in zip(rendered, mapping, strict=True):
+            key = provenance_at[index] if 0 <= index < len(provenance_at) else None
+            if key != run_key:
+                self._tint(cursor, run_start, position, run_key)
+                run_start, run_key = position, key
+            position += utf16_length(character)
+        self._tint(cursor, run_start, position, run_key)
+        cursor.endEditBlock()
+
+    def _tint(self, cursor: QTextCursor, start: int, end: int, key: Provenance | None) -> None:
+        if key is None or end <= start:
+            return
+        full = self._style.token_format(key)
+        tint = QTextCharFormat()
+        if full.hasProperty(QTextFormat.Property.BackgroundBrush):
+            tint.setBackground(full.background())
+        tint.setUnderlineStyle(full.underlineStyle())
+        if full.hasProperty(QTextFormat.Property.TextUnderlineColor):
+            tint.setUnderlineColor(full.underlineColor())
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        cursor.mergeCharFormat(tint)
+
+    def showing_markdown(self) -> bool:
+        return self.finished and self._markdown_wanted
+
+    def set_show_rejected(self, on: bool) -> None:
+        if on != self._show_rejected:
+            self._show_rejected = on
+            self.rerender()
+
+    def set_style(self, style: TokenStyle) -> None:
+        """Use another palette (theme change) and redraw the tokens with it."""
+        self._style = style
+        self.rerender()
+        self._markdown_source = None  # its tints are the old theme's
+        self.set_markdown(self._markdown_wanted)
+
+    def rerender(self) -> None:
+        """Rebuild the token view from the kept steps (toggle or theme change: O(n) once)."""
+        self.token_view.document().clear()
+        self._cursor = QTextCursor(self.token_view.document())
+        self._span_starts.clear()
+        self._span_ends.clear()
+        self._span_entries.clear()
+        self._length = 0
+        self._block_length = 0
+        self._insert(self._pieces(self.trace.tokens) + self._trailing_ghosts())
+
+    def set_is_last(self, last: bool) -> None:
+        self.regenerate_button.setVisible(last)
+
+    def set_busy(self, busy: bool) -> None:
+        self.regenerate_button.setEnabled(not busy)
+
+    def _copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.text())
+
+    def _on_link(self, url: QUrl) -> None:
+        index = code_block_index(url.toString())
+        if index is not None and index < len(self._code_blocks):
+            QGuiApplication.clipboard().setText(self._code_blocks[index])
+
+
+def _ending_note(
+    stop_reason: StopReason | None,
+    stats: GenerationStats | None,
+    detail: str,
+    interrupted_reason: str,
+) -> str:
+    if interrupted_reason:
+        return f"⚠ Interrupted: {interrupted_reason} The text above was kept."
+    if stop_reason == StopReason.CANCELLED:
+        return "Stopped by you."
+    if stop_reason == StopReason.MAX_TOKENS and stats is not None:
+        return f"Stopped at the answer length limit ({stats.n_predict} tokens)."
+    if stop_reason == StopReason.CONTEXT_FULL:
+        return "Stopped: the context window is full. Start a new chat to go on."
+    if detail:
+        return detail
+    return ""

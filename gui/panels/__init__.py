@@ -1,0 +1,1 @@
+"""Side panels: model picker, draft settings, live speculation stats."""

@@ -1,0 +1,249 @@
+"""Live speculation numbers and graphs, for the current answer or the whole conversation.
+
+While an answer streams the panel redraws itself from the answer's trace on its
+own timer (8 Hz); it never reacts per token, so its cost does not depend on how
+fast tokens come. Plots only ``setData`` on items made once.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.speculation.trace import AnswerTrace, ConversationTrace
+from gui.plots.speculation_plots import (
+    AcceptancePerStepPlot,
+    AcceptedLengthPlot,
+    DraftPositionPlot,
+    InterTokenLatencyPlot,
+    SpeculationPlot,
+    SpeculationSeries,
+)
+from gui.theme import is_dark, set_role, theme_notifier
+
+REDRAW_INTERVAL_MS = 125  # 8 Hz: smooth enough to read, cheap enough to never matter
+_NONE = "—"
+
+# (key, label, tooltip)
+_NUMBERS = (
+    ("rolling_rate", "Speed, last second", "Tokens received in the last second, per second."),
+    (
+        "cumulative_rate",
+        "Speed, overall",
+        "Tokens per second since decoding began (the prompt's processing not counted).",
+    ),
+    ("ttft", "Time to first token", "From sending the message to the first token on screen."),
+    ("acceptance", "Acceptance", "Draft tokens the target accepted, out of those it verified."),
+    (
+        "per_pass",
+        "Tokens per target pass",
+        "Tokens emitted per run of the target model; above 1 is what speculation buys.",
+    ),
+)
+
+
+def _rate(value: float) -> str:
+    return f"{value:.1f} t/s" if value > 0 else _NONE
+
+
+class SpeculationPanel(QWidget):
+    """Numbers and the four graphs, for one answer or the conversation (a toggle)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("speculation_panel")
+        self._answer: AnswerTrace | None = None
+        self._conversation: list[AnswerTrace] = []
+        self._streaming = False
+        self._drawn_key: object = None
+        self._dark: bool | None = None
+
+        self.values: dict[str, QLabel] = {}
+        numbers = QGridLayout()
+        numbers.setHorizontalSpacing(12)
+        for row, (key, text, tip) in enumerate(_NUMBERS):
+            label = QLabel(text)
+            label.setToolTip(tip)
+            set_role(label, "muted")
+            value = QLabel(_NONE)
+            value.setObjectName(f"speculation_{key}")
+            value.setToolTip(tip)
+            numbers.addWidget(label, row // 2, 2 * (row % 2))
+            numbers.addWidget(value, row // 2, 2 * (row % 2) + 1)
+            self.values[key] = value
+
+        self.answer_button = QRadioButton("This answer")
+        self.conversation_button = QRadioButton("Whole conversation")
+        self.answer_button.setChecked(True)
+        self._scope = QButtonGroup(self)
+        self._scope.addButton(self.answer_button)
+        self._scope.addButton(self.conversation_button)
+        self.answer_button.toggled.connect(self._on_scope_changed)
+        scope = QHBoxLayout()
+        scope.addWidget(QLabel("Graphs for:"))
+        scope.addWidget(self.answer_button)
+        scope.addWidget(self.conversation_button)
+        scope.addStretch(1)
+
+        self.acceptance_plot = AcceptancePerStepPlot(self)
+        self.length_plot = AcceptedLengthPlot(self)
+        self.latency_plot = InterTokenLatencyPlot(self)
+        self.position_plot = DraftPositionPlot(self)
+        self.plots: tuple[SpeculationPlot, ...] = (
+            self.acceptance_plot,
+            self.length_plot,
+            self.latency_plot,
+            self.position_plot,
+        )
+        grid = QGridLayout()
+        grid.setSpacing(4)
+        for index, plot in enumerate(self.plots):
+            grid.addWidget(plot, index // 2, index % 2)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(numbers)
+        layout.addLayout(scope)
+        layout.addLayout(grid, 1)
+
+        self.redraw_timer = QTimer(self)
+        self.redraw_timer.setObjectName("speculation_redraw_timer")
+        self.redraw_timer.setInterval(REDRAW_INTERVAL_MS)
+        self.redraw_timer.timeout.connect(self.redraw)
+
+        self._apply_theme()
+        theme_notifier().theme_changed.connect(self._on_theme_changed)
+        self.redraw()
+
+    # -- what to show ------------------------------------------------------------
+
+    @property
+    def streaming(self) -> bool:
+        return self._streaming
+
+    @property
+    def showing_conversation(self) -> bool:
+        return self.conversation_button.isChecked()
+
+    def show_answer(self, trace: AnswerTrace) -> None:
+        """Follow this answer (it joins the conversation's answers if it is new)."""
+        self._answer = trace
+        if not any(known is trace for known in self._conversation):
+            self._conversation.append(trace)
+        self.redraw()
+
+    def show_conversation(self, traces: list[AnswerTrace]) -> None:
+        """A conversation was opened: its answers, the last one as the current answer."""
+        self._conversation = list(traces)
+        self._answer = self._conversation[-1] if self._conversation else None
+        self.redraw()
+
+    def set_streaming(self, streaming: bool) -> None:
+        """Redraw on the timer while an answer streams; once more when it stops."""
+        self._streaming = streaming
+        if streaming:
+            self.redraw_timer.start()
+        else:
+            self.redraw_timer.stop()
+            self.redraw()
+
+    def clear(self) -> None:
+        self.set_streaming(False)
+        self.show_conversation([])
+
+    def set_scope(self, conversation: bool) -> None:
+        (self.conversation_button if conversation else self.answer_button).setChecked(True)
+
+    # -- drawing -----------------------------------------------------------------
+
+    def redraw(self) -> None:
+        """Numbers every time (the rolling rate moves with the clock); plots when data changed."""
+        self._update_numbers()
+        key = self._data_key()
+        if key == self._drawn_key:
+            return
+        self._drawn_key = key
+        series = self._series()
+        for plot in self.plots:
+            plot.update_from(series)
+        if isinstance(series, ConversationTrace):
+            self.acceptance_plot.set_answer_starts(series.answer_starts)
+        else:
+            self.acceptance_plot.set_answer_starts(ConversationTrace([]).answer_starts)
+
+    def _series(self) -> SpeculationSeries:
+        if self.showing_conversation:
+            return ConversationTrace(self._conversation)
+        return self._answer if self._answer is not None else ConversationTrace([])
+
+    def _data_key(self) -> object:
+        # Steps only ever get appended, so (which traces, how many steps) says whether
+        # anything new arrived since the last redraw.
+        if self.showing_conversation:
+            traces = self._conversation
+        else:
+            traces = [self._answer] if self._answer is not None else []
+        return (
+            self.showing_conversation,
+            tuple((id(trace), trace.n_steps) for trace in traces),
+            self._dark,
+        )
+
+    def _update_numbers(self) -> None:
+        answer = self._answer
+        if answer is not None:
+            rolling = answer.rolling_tokens_per_second(answer.live_now_s())
+        else:
+            rolling = 0.0
+        self.values["rolling_rate"].setText(_rate(rolling))
+        if self.showing_conversation:
+            conversation = ConversationTrace(self._conversation)
+            cumulative = conversation.cumulative_tokens_per_second
+            ttft = conversation.mean_ttft_s
+            acceptance = conversation.acceptance
+            drafted = sum(trace.n_drafted for trace in self._conversation)
+            per_pass = conversation.tokens_per_target_pass
+        elif answer is not None:
+            cumulative = answer.cumulative_tokens_per_second
+            ttft = answer.ttft_s
+            acceptance = answer.acceptance
+            drafted = answer.n_drafted
+            per_pass = answer.tokens_per_target_pass
+        else:
+            cumulative, ttft, acceptance, drafted, per_pass = 0.0, None, 0.0, 0, 0.0
+        self.values["cumulative_rate"].setText(_rate(cumulative))
+        ttft_text = f"{ttft * 1000:.0f} ms" if ttft is not None else _NONE
+        if ttft is not None and self.showing_conversation:
+            ttft_text += " (mean)"
+        self.values["ttft"].setText(ttft_text)
+        self.values["acceptance"].setText(f"{acceptance * 100:.1f}%" if drafted else _NONE)
+        self.values["per_pass"].setText(f"{per_pass:.2f}" if per_pass > 0 else _NONE)
+
+    def _on_scope_changed(self, _checked: bool) -> None:
+        self.redraw()
+
+    # -- theme -------------------------------------------------------------------
+
+    def _apply_theme(self) -> None:
+        dark = is_dark()
+        if dark == self._dark:
+            return
+        self._dark = dark
+        for plot in self.plots:
+            plot.apply_theme(dark)
+
+    def _on_theme_changed(self, _dark: bool) -> None:
+        self._apply_theme()
+
+    def changeEvent(self, event: QEvent) -> None:  # Qt override
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_theme()
+        super().changeEvent(event)

@@ -1,0 +1,224 @@
+"""The four speculation graphs, drawn with pyqtgraph (MIT; Qt Charts is GPL-only).
+
+Every plot creates its items once and later only calls ``setData`` on them, so a
+redraw costs one pass over the series and no item churn. Each takes its data from
+a :class:`SpeculationSeries`, which both one answer (``AnswerTrace``) and a whole
+conversation (``ConversationTrace``) are.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QWidget
+
+from gui.chat.token_formats import OKABE_ITO
+from gui.theme import colors
+
+
+class SpeculationSeries(Protocol):
+    """What the plots read; AnswerTrace and ConversationTrace both provide it."""
+
+    @property
+    def acceptance(self) -> float: ...
+    @property
+    def acceptance_per_step(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def accepted_length_histogram(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def inter_token_latency_s(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def draft_position_counts(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+
+
+def _with_alpha(colour: str, alpha: float) -> QColor:
+    result = QColor(colour)
+    result.setAlphaF(alpha)
+    return result
+
+
+class SpeculationPlot(pg.PlotWidget):
+    """A small themed plot; subclasses add their items and fill them in ``update_from``."""
+
+    # Okabe-Ito hue for this plot's data, per theme (dark backgrounds need the lighter blue).
+    light_hue = OKABE_ITO["blue"]
+    dark_hue = OKABE_ITO["sky_blue"]
+
+    def __init__(
+        self, title: str, x_label: str, y_label: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent=parent)
+        self._title = title
+        self._x_label = x_label
+        self._y_label = y_label
+        self.setMinimumSize(160, 120)
+        item = self.getPlotItem()
+        # No grid: translucent grid lines roughly double the cost of a repaint in
+        # Qt's software rasteriser, and these plots repaint 8 times a second.
+        # Pan and zoom stay on to look into a long answer's bursts; the corner "A"
+        # button and the context menu's "View all" bring back the auto-range.
+        # Drawing only what is in view, downsampled to peaks, keeps a redraw of
+        # 20,000 points cheap.
+        item.setClipToView(True)
+        item.setDownsampling(auto=True, mode="peak")
+        self.dark = False
+
+    def hue(self) -> str:
+        return self.dark_hue if self.dark else self.light_hue
+
+    def apply_theme(self, dark: bool) -> None:
+        """Re-colour background, axes and data for the light or dark palette."""
+        self.dark = dark
+        theme = colors()
+        self.setBackground(theme.surface)
+        item = self.getPlotItem()
+        item.setTitle(self._title, color=theme.text, size="9pt")
+        for name, label in (("bottom", self._x_label), ("left", self._y_label)):
+            axis = item.getAxis(name)
+            axis.setPen(pg.mkPen(theme.border))
+            axis.setTextPen(pg.mkPen(theme.muted))
+            axis.setLabel(label, color=theme.muted)
+        self.recolour()
+
+    def recolour(self) -> None:
+        """Give the data items this plot's hue (subclasses)."""
+
+    def update_from(self, series: SpeculationSeries) -> None:
+        raise NotImplementedError  # every concrete plot overrides it
+
+
+ROLLING_STEPS = 16  # steps in the moving average drawn over the per-step acceptance
+
+
+def moving_average(values: npt.NDArray[np.float64], window: int) -> npt.NDArray[np.float64]:
+    """Mean of the last ``window`` values at each point (fewer at the start)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.float64)
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(0, ends - window)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+class AcceptancePerStepPlot(SpeculationPlot):
+    """Accepted / drafted for each verification step, its moving average and overall mean.
+
+    Lines are drawn without antialiasing on purpose: per-step acceptance zigzags
+    between 0 and 1, and QPainter takes ~150 ms to antialias 4,000 such segments
+    (a long answer) against ~2 ms without.
+    """
+
+    light_hue = OKABE_ITO["bluish_green"]
+    dark_hue = OKABE_ITO["bluish_green"]
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Acceptance per verification step", "step", "accepted", parent)
+        self.getPlotItem().setYRange(0, 1.05, padding=0)
+        self.getPlotItem().setLimits(yMin=-0.05, yMax=1.1)
+        self.curve = pg.PlotDataItem(antialias=False)
+        self.rolling = pg.PlotDataItem(antialias=False)
+        self.mean_line = pg.InfiniteLine(pos=0.0, angle=0, movable=False)
+        # Where one answer ends and the next begins (conversation view only).
+        self.boundaries = pg.PlotDataItem(connect="pairs", antialias=False)
+        self.addItem(self.curve)
+        self.addItem(self.rolling)
+        self.addItem(self.mean_line)
+        self.addItem(self.boundaries)
+        self.set_answer_starts(np.zeros(0, dtype=np.int64))
+
+    def recolour(self) -> None:
+        self.curve.setPen(pg.mkPen(_with_alpha(self.hue(), 0.45), width=1))
+        self.rolling.setPen(pg.mkPen(self.hue(), width=2))
+        self.mean_line.setPen(pg.mkPen(colors().muted, width=1, style=Qt.PenStyle.DashLine))
+        self.boundaries.setPen(pg.mkPen(colors().border, width=1, style=Qt.PenStyle.DotLine))
+
+    def update_from(self, series: SpeculationSeries) -> None:
+        values = series.acceptance_per_step
+        steps = np.arange(1, len(values) + 1)
+        self.curve.setData(steps, values)
+        self.rolling.setData(steps, moving_average(values, ROLLING_STEPS))
+        self.mean_line.setValue(series.acceptance)
+
+    def set_answer_starts(self, starts: npt.NDArray[np.int64]) -> None:
+        later = starts[starts > 0] + 0.5  # between the last step of one answer and the next
+        x = np.repeat(later, 2)
+        y = np.tile([0.0, 1.05], len(later))
+        self.boundaries.setData(x, y)
+
+
+class AcceptedLengthPlot(SpeculationPlot):
+    """How many draft tokens each verification step accepted."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Accepted length", "draft tokens accepted", "steps", parent)
+        self.bars = pg.PlotDataItem(stepMode="center", fillLevel=0, antialias=False)
+        self.addItem(self.bars)
+
+    def recolour(self) -> None:
+        self.bars.setPen(pg.mkPen(self.hue(), width=1))
+        self.bars.setBrush(pg.mkBrush(_with_alpha(self.hue(), 0.55)))
+
+    def update_from(self, series: SpeculationSeries) -> None:
+        counts = series.accepted_length_histogram
+        self.bars.setData(np.arange(len(counts) + 1) - 0.5, counts)
+
+
+class InterTokenLatencyPlot(SpeculationPlot):
+    """Wait before each token in order of arrival; a step's burst drops to zero.
+
+    The x axis counts tokens rather than seconds: tokens of one step share one
+    arrival time, and only a token axis shows how long each burst was.
+    """
+
+    light_hue = OKABE_ITO["orange"]
+    dark_hue = OKABE_ITO["orange"]
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Inter-token latency", "token (in order of arrival)", "ms", parent)
+        self.curve = pg.PlotDataItem(antialias=False)
+        self.addItem(self.curve)
+
+    def recolour(self) -> None:
+        self.curve.setPen(pg.mkPen(self.hue(), width=1))
+
+    def update_from(self, series: SpeculationSeries) -> None:
+        latency_ms = series.inter_token_latency_s * 1000
+        self.curve.setData(np.arange(1, len(latency_ms) + 1), latency_ms)
+
+
+class DraftPositionPlot(SpeculationPlot):
+    """For draft token 1, 2, 3 …: accepted / proposed at that position."""
+
+    light_hue = OKABE_ITO["reddish_purple"]
+    dark_hue = OKABE_ITO["reddish_purple"]
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Acceptance by draft position", "position in draft", "accepted", parent)
+        self.getPlotItem().setYRange(0, 1.05, padding=0)
+        self.bars = pg.PlotDataItem(stepMode="center", fillLevel=0, antialias=False)
+        self.addItem(self.bars)
+        self.counts: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] = (
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=np.int64),
+        )
+
+    def recolour(self) -> None:
+        self.bars.setPen(pg.mkPen(self.hue(), width=1))
+        self.bars.setBrush(pg.mkBrush(_with_alpha(self.hue(), 0.55)))
+
+    def update_from(self, series: SpeculationSeries) -> None:
+        accepted, proposed = series.draft_position_counts
+        self.counts = (accepted, proposed)
+        rate = np.zeros(len(proposed), dtype=np.float64)
+        np.divide(accepted, proposed, out=rate, where=proposed > 0)
+        self.bars.setData(np.arange(len(rate) + 1) + 0.5, rate)
+        lines = [
+            f"draft token {i + 1}: {a} of {p} accepted"
+            for i, (a, p) in enumerate(zip(accepted, proposed, strict=True))
+        ]
+        self.setToolTip("\n".join(lines))

@@ -1,0 +1,161 @@
+"""The live speculation panel, its plots and the readout under an answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from core.cli.readout import format_readout
+from core.engine.events import EmittedToken, Provenance, StepEvent
+from core.speculation.trace import AnswerTrace
+from gui.chat.readout_widget import ReadoutWidget
+from gui.panels.speculation_panel import REDRAW_INTERVAL_MS, SpeculationPanel
+from gui.plots.speculation_plots import moving_average
+from gui.theme import DARK, build_palette
+from tests.test_speculation_trace import built, stats
+
+ACC = Provenance.DRAFT_ACCEPTED
+COR = Provenance.TARGET_CORRECTION
+
+
+def speculative_step(n_accepted: int, n_drafted: int = 4) -> StepEvent:
+    tokens = [EmittedToken(1, "a", ACC, 0.9) for _ in range(n_accepted)]
+    tokens.append(EmittedToken(2, "b", COR if n_accepted < n_drafted else Provenance.TARGET_BONUS))
+    return StepEvent(tuple(tokens), (), n_drafted, n_accepted, 5.0, 10.0)
+
+
+def drawn(panel: SpeculationPanel) -> int:
+    """How many steps the acceptance plot shows."""
+    y = panel.acceptance_plot.curve.getData()[1]
+    return 0 if y is None else len(y)
+
+
+@pytest.fixture
+def panel(qtbot: QtBot) -> SpeculationPanel:
+    widget = SpeculationPanel()
+    qtbot.addWidget(widget)
+    widget.resize(700, 600)
+    return widget
+
+
+def test_panel_shows_a_finished_answer(panel: SpeculationPanel) -> None:
+    trace = built()
+    panel.show_answer(trace)
+    assert panel.values["acceptance"].text() == "62.5%"
+    assert panel.values["per_pass"].text() == "2.25"
+    assert panel.values["ttft"].text() == "500 ms"
+    assert panel.values["cumulative_rate"].text() == f"{9 / (1.8 - 0.47):.1f} t/s"
+    # Finished: the "last second" is the answer's last second, (0.8, 1.8].
+    assert panel.values["rolling_rate"].text() == "1.0 t/s"
+    x, y = panel.acceptance_plot.curve.getData()
+    np.testing.assert_allclose(y, [2 / 3, 1, 0])
+    np.testing.assert_array_equal(x, [1, 2, 3])
+    _, rolling = panel.acceptance_plot.rolling.getData()
+    np.testing.assert_allclose(rolling, [2 / 3, 5 / 6, 5 / 9])
+    _, heights = panel.length_plot.bars.getData()
+    np.testing.assert_array_equal(heights, [1, 0, 1, 1])
+    _, rates = panel.position_plot.bars.getData()
+    np.testing.assert_allclose(rates, [2 / 3, 2 / 3, 1 / 2])
+    assert "draft token 3: 1 of 2 accepted" in panel.position_plot.toolTip()
+    _, latency = panel.latency_plot.curve.getData()
+    assert len(latency) == 9
+    panel.grab()  # every plot paints without a Qt warning
+
+
+def test_panel_redraws_on_its_timer_while_streaming_and_stops(
+    panel: SpeculationPanel, qtbot: QtBot
+) -> None:
+    trace = AnswerTrace()
+    panel.show_answer(trace)
+    curve = panel.acceptance_plot.curve
+    panel.set_streaming(True)
+    assert panel.redraw_timer.isActive()
+    assert panel.redraw_timer.objectName() == "speculation_redraw_timer"
+    assert 100 <= REDRAW_INTERVAL_MS <= 200  # 5-10 Hz
+
+    # Steps arrive; nothing is drawn until the timer fires (never per token).
+    trace.add_step(speculative_step(3), 0.2)
+    trace.add_step(speculative_step(1), 0.25)
+    assert drawn(panel) == 0
+    qtbot.waitUntil(lambda: drawn(panel) == 2)
+    np.testing.assert_allclose(curve.getData()[1], [0.75, 0.25])
+    assert panel.values["acceptance"].text() == "50.0%"
+    assert panel.values["rolling_rate"].text() != "—"
+
+    # The plot items are updated in place, never re-created.
+    items_before = list(panel.acceptance_plot.getPlotItem().items)
+    trace.add_step(speculative_step(4), 0.3)
+    qtbot.waitUntil(lambda: drawn(panel) == 3)
+    assert list(panel.acceptance_plot.getPlotItem().items) == items_before
+    assert panel.acceptance_plot.curve is curve
+
+    panel.set_streaming(False)
+    assert not panel.redraw_timer.isActive()
+    trace.add_step(speculative_step(0), 0.4)
+    qtbot.wait(3 * REDRAW_INTERVAL_MS)
+    assert drawn(panel) == 3  # stopped: no more redraws on its own
+
+
+def test_panel_conversation_scope(panel: SpeculationPanel) -> None:
+    first = built()
+    second = AnswerTrace()
+    second.add_step(speculative_step(4), 0.2)
+    second.add_step(speculative_step(2), 0.3)
+    panel.show_conversation([first])
+    panel.show_answer(second)
+    _, y = panel.acceptance_plot.curve.getData()
+    np.testing.assert_allclose(y, [1.0, 0.5])
+    panel.set_scope(conversation=True)
+    assert panel.showing_conversation
+    _, y = panel.acceptance_plot.curve.getData()
+    np.testing.assert_allclose(y, [2 / 3, 1, 0, 1.0, 0.5])
+    boundary_x, _ = panel.acceptance_plot.boundaries.getData()
+    np.testing.assert_allclose(boundary_x, [3.5, 3.5])
+    _, heights = panel.length_plot.bars.getData()
+    np.testing.assert_array_equal(heights, [1, 0, 2, 1, 1])
+    assert panel.values["acceptance"].text() == f"{(5 + 6) / (8 + 8) * 100:.1f}%"
+    assert panel.values["ttft"].text().endswith("(mean)")
+    panel.set_scope(conversation=False)
+    _, y = panel.acceptance_plot.curve.getData()
+    np.testing.assert_allclose(y, [1.0, 0.5])
+    panel.clear()
+    assert panel.values["acceptance"].text() == "—"
+
+
+def test_panel_follows_a_dark_palette(panel: SpeculationPanel, qtbot: QtBot) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    original = app.palette()
+    try:
+        app.setPalette(build_palette(DARK))
+        qtbot.waitUntil(lambda: all(plot.dark for plot in panel.plots))
+        background = panel.acceptance_plot.backgroundBrush().color()
+        assert background.lightness() < 128
+    finally:
+        app.setPalette(original)
+    qtbot.waitUntil(lambda: not any(plot.dark for plot in panel.plots))
+
+
+def test_readout_copy_puts_the_text_on_the_clipboard(qtbot: QtBot) -> None:
+    readout = ReadoutWidget()
+    qtbot.addWidget(readout)
+    assert not readout.copy_button.isEnabled()
+    readout.set_stats(stats())
+    assert readout.text() == format_readout(stats())
+    assert "n_accept  = 5" in readout.label.text()
+    qtbot.mouseClick(readout.copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == format_readout(stats())
+    readout.clear()
+    assert readout.text() == ""
+    assert not readout.copy_button.isEnabled()
+
+
+def test_moving_average_uses_the_last_window_of_values() -> None:
+    values = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
+    np.testing.assert_allclose(moving_average(values, 2), [1.0, 0.5, 0.5, 1.0, 0.5])
+    np.testing.assert_allclose(moving_average(values, 16), np.cumsum(values) / np.arange(1, 6))
+    assert len(moving_average(np.zeros(0), 4)) == 0

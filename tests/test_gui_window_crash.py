@@ -1,0 +1,169 @@
+"""The engine process dies or refuses: the window stays, says why, keeps the text, reloads."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+from PySide6.QtCore import Qt
+
+from core.engine.config import ModelConfig
+from core.settings import LoadRequest
+from core.worker import protocol
+from tests.conftest import TinyModels
+from tests.gui_window_support import (
+    GREEDY,
+    OFFSCREEN_NOISE,
+    WindowFiles,
+    close_window,
+    open_window,
+    qloop_fixture,  # noqa: F401 (fixture)
+    run,
+    tiny_request,
+    wait_until,
+    window_files_fixture,  # noqa: F401 (fixture)
+)
+
+pytestmark = [pytest.mark.usefixtures("qloop"), OFFSCREEN_NOISE]
+
+
+def test_worker_killed_mid_answer_keeps_partial_answer_and_reloads(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:
+    window = open_window(qtbot, window_files, settings=GREEDY.with_changes(n_predict=6000))
+    short = tiny_request(tiny_models.target, tiny_models.draft)
+    # A long context so the answer is still streaming when the process is killed.
+    request = LoadRequest(ModelConfig(tiny_models.target, n_ctx=8192, n_threads=2), short.draft)
+    assert run(qloop, window.bridge.load(request)) is not None
+    worker = window.bridge.worker
+    assert worker is not None and worker.pid is not None
+
+    async def send_then_kill() -> None:
+        task = asyncio.ensure_future(window.controller.send_async("Keep talking"))
+        await wait_until(
+            lambda: (
+                bool(window.chat_view.answers())
+                and len(window.chat_view.answers()[0].trace.tokens) > 5
+            )
+        )
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGKILL)
+        await task
+
+    run(qloop, send_then_kill())
+
+    # The window survives and says what happened, in words.
+    assert window.isVisible()
+    answer = window.chat_view.answers()[0]
+    assert answer.text()
+    assert "Interrupted" in answer.status_label.text()
+    assert window.crash_banner.isVisible()
+    assert window.pair_label.text() == "Engine stopped"
+    banner = window.crash_banner.message.text()
+    assert "SIGKILL" in banner or "killed" in banner.lower()
+    assert "kept" in banner
+    # The partial answer is stored and marked.
+    conversation_id = window.controller.conversation_id
+    assert conversation_id is not None
+    stored = window.store.load_conversation(conversation_id).messages[-1]
+    assert stored.interrupted and stored.finished is None
+    assert stored.text == answer.text()
+    assert not window.controller.busy
+
+    # Reload starts a new engine process with the same pair, and chat goes on.
+    qtbot.mouseClick(window.crash_banner.reload_button, Qt.MouseButton.LeftButton)
+    run(qloop, wait_until(lambda: window.bridge.current_pair() is not None))
+    assert not window.crash_banner.isVisible()
+    assert window.pair_label.text().startswith("tiny-target.gguf + tiny-draft.gguf")
+    assert window.bridge.worker is not None and window.bridge.worker.pid != worker.pid
+    window.controller._settings = lambda: GREEDY
+    run(qloop, window.controller.send_async("Are you back?"))
+    messages = window.store.load_conversation(conversation_id).messages
+    assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[-1].finished is not None and not messages[-1].interrupted
+    close_window(qloop, window)
+
+
+def test_incompatible_draft_is_refused_with_its_explanation(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:
+    window = open_window(qtbot, window_files)
+    refusals: list[str] = []
+    window.bridge.load_failed.connect(refusals.append)
+    request = tiny_request(tiny_models.target, tiny_models.other_vocab)
+    assert run(qloop, window.bridge.load(request)) is None
+    assert len(refusals) == 1
+    assert "cannot draft for" in refusals[0]
+    assert "tiny-other-vocab" in refusals[0]
+    # The model panel shows the same sentence; nothing is loaded, so sending explains.
+    assert window.model_panel.status_label.text() == refusals[0]
+    assert window.bridge.current_pair() is None
+    assert "Load a model pair" in window.controller.ready_reason()
+
+    # With a good pair loaded, the refusal leaves it loaded and usable.
+    good = run(qloop, window.bridge.load(tiny_request(tiny_models.target, tiny_models.draft)))
+    assert good is not None
+    assert run(qloop, window.bridge.load(request)) is None
+    assert "cannot draft for" in refusals[-1]
+    assert window.bridge.current_pair() == good
+    run(qloop, window.controller.send_async("Still there?"))
+    assert window.chat_view.answers()[-1].trace.is_finished
+    close_window(qloop, window)
+
+
+def test_closing_mid_answer_saves_it_and_stops_the_engine(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:
+    window = open_window(qtbot, window_files, settings=GREEDY.with_changes(n_predict=6000))
+    short = tiny_request(tiny_models.target, tiny_models.draft)
+    request = LoadRequest(ModelConfig(tiny_models.target, n_ctx=8192, n_threads=2), short.draft)
+    assert run(qloop, window.bridge.load(request)) is not None
+    worker = window.bridge.worker
+    assert worker is not None
+
+    async def send_then_quit() -> None:
+        window.controller.send("Keep talking")  # as the input box does: a task it owns
+        await wait_until(
+            lambda: (
+                bool(window.chat_view.answers())
+                and len(window.chat_view.answers()[0].trace.tokens) > 5
+            )
+        )
+        window.close()
+        await window.shutdown()
+
+    run(qloop, send_then_quit())
+    assert not worker.running
+    conversation_id = window.controller.conversation_id
+    assert conversation_id is not None
+    stored = window.store.load_conversation(conversation_id).messages[-1]
+    # Stopped cleanly: the engine's own ending, with the text and stats so far.
+    assert stored.text == window.chat_view.answers()[0].text() and stored.text
+    assert stored.finished is not None and stored.finished["stop_reason"] == "cancelled"
+    window.store.close()
+
+
+def test_cancelling_a_load_leaves_nothing_loaded_and_the_window_usable(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels, monkeypatch
+) -> None:
+    monkeypatch.setenv(protocol.TEST_HOOKS_ENV, "1")
+    window = open_window(qtbot, window_files)
+    worker = run(qloop, window.bridge.ensure_started())
+    worker._test_progress_delay_s = 0.2  # a slow load, so there is time to cancel it
+    progress: list[float] = []
+    window.bridge.load_progress.connect(lambda _which, fraction: progress.append(fraction))
+    window.model_panel.load_requested.emit(tiny_request(tiny_models.target, tiny_models.draft))
+    run(qloop, wait_until(lambda: bool(progress)))
+    assert window.bridge.busy and window.pair_label.text().startswith("Loading")
+    window.model_panel.cancel_load_requested.emit()
+    run(qloop, wait_until(lambda: not window.bridge.busy))
+    assert window.bridge.current_pair() is None
+    assert window.pair_label.text() == "No model loaded"
+    assert not window.crash_banner.isVisible()
+
+    # A load after the cancel works.
+    worker._test_progress_delay_s = 0.0
+    assert run(qloop, window.bridge.load(tiny_request(tiny_models.target, None))) is not None
+    close_window(qloop, window)

@@ -1,0 +1,210 @@
+"""Window state and settings persist; the sidebar, input keys and context check work."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from core.chat import ContextFit
+from core.engine.events import EmittedToken, Provenance, StepEvent, event_to_dict
+from gui.chat.answer_controller import OverflowChoice
+from tests.conftest import TinyModels
+from tests.gui_window_support import (
+    GREEDY,
+    OFFSCREEN_NOISE,
+    WindowFiles,
+    close_window,
+    open_window,
+    qloop_fixture,  # noqa: F401 (fixture)
+    run,
+    tiny_request,
+    window_files_fixture,  # noqa: F401 (fixture)
+)
+
+_ANSWER_STEP = StepEvent(
+    tokens=(EmittedToken(1, "An old answer.", Provenance.TARGET_ONLY),),
+    rejected=(),
+    n_drafted=0,
+    n_accepted=0,
+    draft_ms=0.0,
+    verify_ms=1.0,
+)
+
+pytestmark = [pytest.mark.usefixtures("qloop"), OFFSCREEN_NOISE]
+
+
+def test_window_state_and_display_settings_persist(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    window.resize(780, 560)  # the offscreen screen is 800 x 800
+    window.splitter.setSizes([150, 360, 260])
+    sizes = window.splitter.sizes()
+    window.side_tabs.setCurrentIndex(1)
+    window.set_show_rejected(True)
+    window.markdown_action.setChecked(False)
+    first = window.controller.new_conversation()
+    window.system_prompt.setPlainText("Answer in one sentence.")
+    window.controller.new_conversation()
+    window.open_conversation(first)
+    close_window(qloop, window)
+
+    again = open_window(qtbot, window_files)
+    assert (again.width(), again.height()) == (780, 560)
+    assert again.splitter.sizes() == sizes
+    assert again.side_tabs.currentIndex() == 1
+    assert again.show_rejected_action.isChecked()
+    assert not again.markdown_action.isChecked()
+    assert again.controller.conversation_id == first
+    assert again.system_prompt.toPlainText() == "Answer in one sentence."
+    assert again.store.load_conversation(first).system_prompt == "Answer in one sentence."
+    close_window(qloop, again)
+
+
+def test_sidebar_rename_delete_undo_and_search(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    one = window.controller.new_conversation()
+    two = window.controller.new_conversation()
+    window.store.add_user_message(one, "tell me about tomatoes")
+    window.refresh_conversations()
+    window.sidebar.rename_requested.emit(two, "Renamed chat")
+    assert window.store.load_conversation(two).title == "Renamed chat"
+    assert window.windowTitle().startswith("Renamed chat")
+
+    window.sidebar.search.setText("tomatoes")
+    assert window.sidebar.conversation_ids() == [one]
+    window.sidebar.search.clear()
+
+    # Deleting the open conversation opens another one and offers undo.
+    window.sidebar.delete_requested.emit(two)
+    assert two not in window.sidebar.conversation_ids()
+    assert window.controller.conversation_id == one
+    assert window.sidebar.undo_bar.isVisible()
+    qtbot.mouseClick(window.sidebar.undo_button, Qt.MouseButton.LeftButton)
+    assert two in window.sidebar.conversation_ids()
+    assert not window.sidebar.undo_bar.isVisible()
+
+    # Ctrl+N makes a new chat.
+    count = len(window.sidebar.conversation_ids())
+    window.new_chat_action.trigger()
+    assert len(window.sidebar.conversation_ids()) == count + 1
+    close_window(qloop, window)
+
+
+def test_input_keys(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    box = window.input_box
+    sent: list[str] = []
+    stops: list[bool] = []
+    box.submitted.disconnect()
+    box.stop_requested.disconnect()
+    box.submitted.connect(sent.append)
+    box.stop_requested.connect(lambda: stops.append(True))
+    qtbot.keyClicks(box, "line one")
+    qtbot.keyClick(box, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(box, "line two")
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    assert sent == ["line one\nline two"] and box.toPlainText() == ""
+    qtbot.keyClicks(box, "again")
+    qtbot.keyClick(box, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert sent[-1] == "again"
+    qtbot.keyClick(box, Qt.Key.Key_Escape)
+    assert stops == [True]
+    close_window(qloop, window)
+
+
+def test_overflowing_conversation_asks_and_drops_oldest_turns(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:
+    asked: list[tuple[ContextFit, ContextFit | None]] = []
+
+    choice = [OverflowChoice.DROP_OLDEST]
+
+    async def drop_oldest(fit: ContextFit, reduced: ContextFit | None) -> OverflowChoice:
+        asked.append((fit, reduced))
+        return choice[0]
+
+    window = open_window(qtbot, window_files, ask_overflow=drop_oldest)
+    request = tiny_request(tiny_models.target, tiny_models.draft)
+    small = type(request)(
+        type(request.target)(tiny_models.target, n_ctx=256, n_threads=2), request.draft
+    )
+    assert run(qloop, window.bridge.load(small)) is not None
+    window.controller._settings = lambda: GREEDY.with_changes(n_predict=32)
+    conversation = window.controller.new_conversation()
+    # Earlier turns, stored directly, that together with a new message overflow 256.
+    for turn in range(3):
+        window.store.add_user_message(conversation, f"old question {turn} " + "word " * 10)
+        answer = window.store.begin_answer(conversation, {}, {})
+        window.store.append_steps(answer, [(event_to_dict(_ANSWER_STEP), 0.1)])
+        window.store.finish_answer(answer, None, interrupted=True)
+    window.controller.open_conversation(conversation)
+    run(qloop, window.controller.send_async("new question " + "word " * 5))
+
+    assert len(asked) == 1
+    fit, reduced = asked[0]
+    assert not fit.fits and "exceeds the 256-token context" in fit.sentence()
+    assert reduced is not None and reduced.fits and reduced.dropped_turns >= 1
+    messages = window.store.load_conversation(conversation).messages
+    # Nothing was removed from the conversation; only the prompt left turns out.
+    assert len(messages) == 8 and messages[-1].finished is not None
+
+    # "Start a new chat": the question opens a new conversation; the old one stays.
+    choice[0] = OverflowChoice.NEW_CHAT
+    run(qloop, window.controller.send_async("another question " + "word " * 5))
+    new = window.controller.conversation_id
+    assert new is not None and new != conversation
+    moved = window.store.load_conversation(new).messages
+    assert [m.role for m in moved] == ["user", "assistant"]
+    assert moved[0].text.startswith("another question") and moved[1].finished is not None
+    assert len(window.store.load_conversation(conversation).messages) == 8
+    assert window.sidebar.conversation_ids()[0] == new
+    close_window(qloop, window)
+
+
+def test_export_markdown_and_json(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    conversation = window.controller.new_conversation()
+    window.store.add_user_message(conversation, "What is a draft model?")
+    answer = window.store.begin_answer(conversation, {}, {})
+    window.store.append_steps(answer, [(event_to_dict(_ANSWER_STEP), 0.1)])
+    window.store.finish_answer(answer, None, interrupted=True)
+    markdown = window_files.folder / "chat.md"
+    data = window_files.folder / "chat.json"
+    window.export_to(conversation, markdown, "md")
+    window.export_to(conversation, data, "json")
+    assert "What is a draft model?" in markdown.read_text(encoding="utf-8")
+    exported = json.loads(data.read_text(encoding="utf-8"))
+    assert "An old answer." in json.dumps(exported)
+    assert "Exported to" in window.statusBar().currentMessage()
+    close_window(qloop, window)
+
+
+def test_overflow_question_is_a_non_modal_box(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    fit = ContextFit(prompt_tokens=300, answer_budget=64, n_ctx=256)
+    reduced = ContextFit(prompt_tokens=150, answer_budget=64, n_ctx=256, dropped_turns=2)
+
+    async def ask_and_answer(button_text: str) -> OverflowChoice:
+        question = asyncio.ensure_future(window._ask_overflow(fit, reduced))
+        box = await _wait_for_box(window)
+        assert "exceeds the 256-token context by 108" in box.text()
+        assert "2 oldest turn" in box.informativeText()
+        next(b for b in box.buttons() if b.text() == button_text).click()
+        return await question
+
+    assert run(qloop, ask_and_answer("Drop oldest turns")) is OverflowChoice.DROP_OLDEST
+    assert run(qloop, ask_and_answer("Start a new chat")) is OverflowChoice.NEW_CHAT
+    assert run(qloop, ask_and_answer("Cancel")) is OverflowChoice.CANCEL
+    close_window(qloop, window)
+
+
+async def _wait_for_box(window: QWidget) -> QMessageBox:
+    for _ in range(200):
+        boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+        if boxes:
+            return boxes[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError("no message box")

@@ -1,0 +1,237 @@
+"""The chat view on its own, fed synthetic steps: ghosts, hover text, Markdown, copy."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QGuiApplication, QTextCharFormat, QTextCursor
+
+from core.engine.events import (
+    EmittedToken,
+    FinishedEvent,
+    GenerationStats,
+    Provenance,
+    RejectedToken,
+    StepEvent,
+    StopReason,
+)
+from core.speculation.trace import AnswerTrace
+from gui.chat.chat_view import ChatView
+from gui.chat.markdown import add_copy_links, align_rendered, code_block_index
+from gui.chat.token_formats import token_formats
+
+
+def _step(tokens: list[tuple[str, Provenance]], rejected: tuple[str, ...] = ()) -> StepEvent:
+    drafted = sum(p is Provenance.DRAFT_ACCEPTED for _, p in tokens) + len(rejected)
+    return StepEvent(
+        tokens=tuple(
+            EmittedToken(
+                i, text, provenance, 0.9 if provenance is Provenance.DRAFT_ACCEPTED else None
+            )
+            for i, (text, provenance) in enumerate(tokens)
+        ),
+        rejected=tuple(RejectedToken(100 + i, text, 0.4) for i, text in enumerate(rejected)),
+        n_drafted=drafted,
+        n_accepted=drafted - len(rejected),
+        draft_ms=1.0,
+        verify_ms=2.0,
+    )
+
+
+def _stats(n: int) -> GenerationStats:
+    return GenerationStats(
+        n_prompt=5,
+        n_prompt_reused=0,
+        prompt_ms=10.0,
+        n_predict=n,
+        decode_ms=100.0,
+        ttft_ms=12.0,
+        n_steps=2,
+        n_drafted=3,
+        n_accept=2,
+        draft_ms=2.0,
+        verify_ms=4.0,
+        accepted_length_histogram=(0, 1, 1),
+        draft_source="model",
+        draft_max=4,
+        seed=1,
+    )
+
+
+STEPS = [
+    _step([("Here", Provenance.DRAFT_ACCEPTED), (" is", Provenance.TARGET_CORRECTION)], (" was",)),
+    _step(
+        [
+            (":\n\n```python\n", Provenance.DRAFT_ACCEPTED),
+            ("print(1)\n", Provenance.DRAFT_ACCEPTED),
+            ("```\n", Provenance.TARGET_BONUS),
+            ("*done*", Provenance.TARGET_ONLY),
+        ]
+    ),
+]
+
+
+def _answer(qtbot, show_rejected: bool = False):  # type: ignore[no-untyped-def]
+    view = ChatView(token_formats(False))
+    qtbot.addWidget(view)
+    view.set_show_rejected(show_rejected)
+    view.set_markdown(False)
+    trace = AnswerTrace()
+    answer = view.add_answer(1, trace)
+    for index, step in enumerate(STEPS):
+        answer.append_tokens(trace.add_step(step, 0.1 * (index + 1)))
+    return view, answer
+
+
+def test_tokens_stream_in_and_rejected_drafts_ghost_before_the_correction(qtbot) -> None:
+    view, answer = _answer(qtbot)
+    text = "Here is:\n\n```python\nprint(1)\n```\n*done*"
+    assert answer.token_view.toPlainText() == text
+    assert "draft token 1" in answer.tooltip_at(0)
+    assert "Draft confidence: 90%" in answer.tooltip_at(0)
+    assert "correction" in answer.tooltip_at(len("Here "))
+
+    view.set_show_rejected(True)
+    assert answer.token_view.toPlainText() == "Here was is" + text[len("Here is") :]
+    ghost_tip = answer.tooltip_at(len("Here "))
+    assert "rejected draft" in ghost_tip and "40%" in ghost_tip
+    assert "correction" in answer.tooltip_at(len("Here was "))
+    view.set_show_rejected(False)
+    assert answer.token_view.toPlainText() == text
+
+
+def test_finished_answer_switches_between_markdown_and_tokens(qtbot) -> None:
+    view, answer = _answer(qtbot)
+    view.show()
+    answer.trace.finish(FinishedEvent(StopReason.END_OF_GENERATION, _stats(6)))
+    answer.finish(_stats(6), StopReason.END_OF_GENERATION)
+    assert answer.readout.isVisible()
+    answer.set_markdown(True)
+    assert answer.markdown_view.isVisible() and not answer.token_view.isVisible()
+    rendered = answer.markdown_view.toPlainText()
+    assert "Copy code" in rendered and "print(1)" in rendered and "```" not in rendered
+    answer.markdown_view.anchorClicked.emit(QUrl("copy-code:0"))
+    assert QGuiApplication.clipboard().text() == "print(1)"
+    answer.markdown_button.click()
+    assert answer.token_view.isVisible() and not answer.markdown_view.isVisible()
+    # The global toggle reaches every answer.
+    view.set_markdown(True)
+    assert answer.markdown_view.isVisible()
+
+
+def test_regenerate_only_on_the_last_answer(qtbot) -> None:
+    view = ChatView(token_formats(False))
+    qtbot.addWidget(view)
+    view.add_user_message(1, "a")
+    first = view.add_answer(2, AnswerTrace())
+    view.add_user_message(3, "b")
+    second = view.add_answer(4, AnswerTrace())
+    assert not first.regenerate_button.isVisibleTo(first)
+    assert second.regenerate_button.isVisibleTo(second)
+    view.remove_from(3)
+    assert [m.message_id for m in view.messages()] == [1, 2]
+    assert first.regenerate_button.isVisibleTo(first)
+
+
+def test_copy_links_go_before_each_code_block() -> None:
+    result = add_copy_links("Text\n```js\nlet a;\n```\nmore\n~~~\nx\ny\n~~~\n```\nopen")
+    assert result.code_blocks == ("let a;", "x\ny", "open")
+    assert result.markdown.count("(copy-code:") == 3
+    assert code_block_index("copy-code:2") == 2
+    assert code_block_index("https://example.com") is None
+
+
+def test_user_message_copy_and_edit_in_place(qtbot) -> None:
+    view = ChatView(token_formats(False))
+    qtbot.addWidget(view)
+    view.show()
+    message = view.add_user_message(7, "first try")
+    qtbot.waitUntil(message.isVisible)  # layouts show a new child on the next loop pass
+    edits: list[tuple[int, str]] = []
+    view.edit_submitted.connect(lambda message_id, text: edits.append((message_id, text)))
+    message.copy_button.click()
+    assert QGuiApplication.clipboard().text() == "first try"
+    message.edit_button.click()
+    assert message.editor.isVisible() and not message.view.isVisible()
+    message.editor.setPlainText("second try")
+    message.send_edit_button.click()
+    assert edits == [(7, "second try")]
+    assert message.view.isVisible() and not message.editor.isVisible()
+    # While an answer runs, editing is off.
+    view.set_busy(True)
+    assert not message.edit_button.isEnabled()
+
+
+def test_only_the_newest_readout_stays_open(qtbot) -> None:
+    view, answer = _answer(qtbot)
+    view.show()
+    answer.trace.finish(FinishedEvent(StopReason.END_OF_GENERATION, _stats(6)))
+    answer.finish(_stats(6), StopReason.END_OF_GENERATION)
+    qtbot.waitUntil(answer.readout.isVisible)
+    view.add_user_message(2, "more")
+    newer = view.add_answer(3, AnswerTrace())
+    assert not answer.readout.isVisible() and not answer.readout_button.isChecked()
+    answer.readout_button.click()
+    assert answer.readout.isVisible()
+    assert not newer.readout_button.isVisibleTo(newer)  # no stats yet
+
+
+def test_view_follows_new_text_only_while_at_the_bottom(qtbot) -> None:
+    view = ChatView(token_formats(False))
+    qtbot.addWidget(view)
+    view.resize(500, 300)
+    view.show()
+    trace = AnswerTrace()
+    answer = view.add_answer(1, trace)
+    qtbot.waitUntil(answer.isVisible)
+    bar = view.verticalScrollBar()
+
+    def add_lines(count: int) -> None:
+        for _ in range(count):
+            line = _step([("more text on a new line\n", Provenance.TARGET_ONLY)])
+            answer.append_tokens(trace.add_step(line, 0.1))
+        qtbot.wait(20)  # layout and the scroll range follow on the next loop pass
+
+    add_lines(40)
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()
+    bar.setValue(0)  # the user scrolls up to read
+    add_lines(10)
+    assert bar.value() == 0
+    bar.setValue(bar.maximum())  # and back down: following again
+    add_lines(10)
+    assert bar.value() == bar.maximum()
+
+
+def test_rendered_markdown_keeps_the_token_colours(qtbot) -> None:
+    _view, answer = _answer(qtbot)
+    answer.trace.finish(FinishedEvent(StopReason.END_OF_GENERATION, _stats(6)))
+    answer.finish(_stats(6), StopReason.END_OF_GENERATION)
+    answer.set_markdown(True)
+    formats = token_formats(False)
+    document = answer.markdown_view.document()
+    text = document.toPlainText()
+
+    def format_of(word: str) -> QTextCharFormat:
+        cursor = QTextCursor(document)
+        cursor.setPosition(text.index(word) + 1)
+        return cursor.charFormat()
+
+    accepted = formats.token_format(Provenance.DRAFT_ACCEPTED)
+    assert format_of("Here").background() == accepted.background()
+    assert format_of("print").background() == accepted.background()
+    correction = formats.token_format(Provenance.TARGET_CORRECTION)
+    assert format_of("is").underlineStyle() == correction.underlineStyle()
+    # Markdown's own emphasis survives; target-only text gets no tint.
+    done = format_of("done")
+    assert done.fontItalic()
+    assert done.background().style() == Qt.BrushStyle.NoBrush
+
+
+def test_alignment_skips_markup_and_copy_links() -> None:
+    source = "A **bold** word\n```\ncode\n```"
+    rendered = "A bold word\n▸ Copy code\ncode"
+    mapping = align_rendered(source, rendered)
+    assert [source[i] if i >= 0 else None for i in mapping[:6]] == ["A", " ", "b", "o", "l", "d"]
+    link = rendered.index("▸")
+    assert set(mapping[link : link + len("▸ Copy code")]) == {-1}
+    code = rendered.index("code", link + len("▸ Copy code"))
+    assert source[mapping[code]] == "c" and source[mapping[code] - 1] == "\n"

@@ -540,15 +540,22 @@ def test_seeds_llama_cpp_cannot_honour_are_refused(seed: int) -> None:
 
 def test_the_reported_seed_reproduces_the_answer(tiny_engine: SpeculativeEngine) -> None:
     prompt = tiny_engine.tokenize("the cat")
+    # Sample-and-match consumes the random stream once per emitted token whatever the
+    # draft lengths, so the seed alone fixes the answer (README: verification modes).
+    match = DraftSettings(verification="match", adaptive=False)
     sampling = SamplingSettings(temperature=1.0, seed=-1)
     drawn = collect(
-        tiny_engine.generate(prompt, GenerationSettings(n_predict=20, sampling=sampling))
+        tiny_engine.generate(
+            prompt, GenerationSettings(n_predict=20, sampling=sampling, drafting=match)
+        )
     )
     assert 0 <= drawn.stats.seed <= MAX_SEED
     again = collect(
         tiny_engine.generate(
             prompt,
-            GenerationSettings(n_predict=20, sampling=SamplingSettings(1.0, seed=drawn.stats.seed)),
+            GenerationSettings(
+                n_predict=20, sampling=SamplingSettings(1.0, seed=drawn.stats.seed), drafting=match
+            ),
         )
     )
     assert again.token_ids == drawn.token_ids and again.stats.seed == drawn.stats.seed

@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.usefixtures("qloop"), pytest.mark.demo_pair, OFFSCREEN
 SAMPLED = GenerationSettings(
     n_predict=64,
     sampling=SamplingSettings(temperature=0.7, seed=11),
-    drafting=DraftSettings(n_max=8),
+    drafting=DraftSettings(n_max=8, adaptive=False),
 )
 
 

@@ -236,4 +236,6 @@ def test_checkpoints_run_off_the_writing_thread(
         while path.stat().st_size <= size_before + 40_000 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert path.stat().st_size > size_before + 40_000
-    assert "specchat-store-checkpoint" not in [t.name for t in threading.enumerate()]
+        checkpoint_thread = store._checkpointer._thread
+    # This store's thread, not any other store's that another test left open.
+    assert not checkpoint_thread.is_alive()

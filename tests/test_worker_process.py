@@ -115,7 +115,9 @@ def chat() -> list[ChatMessage]:
 def test_streamed_events_equal_the_in_process_engine(
     tiny_models: TinyModels, tiny_engine: SpeculativeEngine, chat: list[ChatMessage]
 ) -> None:
-    settings = GenerationSettings(n_predict=60, sampling=GREEDY, drafting=DraftSettings(n_max=4))
+    settings = GenerationSettings(
+        n_predict=60, sampling=GREEDY, drafting=DraftSettings(n_max=4, adaptive=False)
+    )
     progress: list[tuple[str, float]] = []
 
     async def scenario(worker: EngineWorker) -> tuple[PairInfo, list[int], list[Event]]:
@@ -317,7 +319,9 @@ def test_a_pair_that_will_not_fit_is_refused_with_the_numbers(tiny_models: TinyM
 def test_replacing_the_draft_keeps_the_target_loaded(
     tiny_models: TinyModels, tiny_engine: SpeculativeEngine, chat: list[ChatMessage]
 ) -> None:
-    settings = GenerationSettings(n_predict=40, sampling=GREEDY, drafting=DraftSettings(n_max=3))
+    settings = GenerationSettings(
+        n_predict=40, sampling=GREEDY, drafting=DraftSettings(n_max=3, adaptive=False)
+    )
 
     async def scenario(worker: EngineWorker) -> dict[str, Any]:
         await worker.load(target_config(tiny_models, n_threads=2), None)
@@ -415,7 +419,9 @@ def test_demo_pair_answers_in_the_engine_process_exactly_as_in_process(
     demo_pair: Any, demo_engine: SpeculativeEngine
 ) -> None:
     messages = [ChatMessage("user", "Name three colours of the rainbow.")]
-    settings = GenerationSettings(n_predict=16, sampling=GREEDY, drafting=DraftSettings(n_max=8))
+    settings = GenerationSettings(
+        n_predict=16, sampling=GREEDY, drafting=DraftSettings(n_max=8, adaptive=False)
+    )
 
     async def scenario(worker: EngineWorker) -> tuple[PairInfo, list[Event]]:
         info = await worker.load(

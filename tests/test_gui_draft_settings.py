@@ -101,3 +101,46 @@ def test_reset_to_defaults_is_saved(
         panel.reset_button.click()
     assert changed.args[0] == GenerationSettings()
     assert settings.generation_settings(pair.pair_key) == GenerationSettings()
+
+
+def test_verification_and_adaptive_are_explained_applied_and_saved(
+    qtbot: QtBot, settings: SettingsStore, pair: LoadRequest
+) -> None:
+    from core.engine.config import Verification
+    from core.settings.generation import ADAPTIVE, VERIFICATION
+
+    panel = make_panel(qtbot, settings)
+    for widget, setting in (
+        (panel.verification_combo, VERIFICATION),
+        (panel.adaptive_check, ADAPTIVE),
+    ):
+        assert widget.toolTip() == setting.description
+        assert widget.toolTip().count(". ") == 0 and widget.toolTip().endswith(".")
+    assert panel.verification_combo.currentData() == "speculative"
+    assert panel.adaptive_check.isChecked()
+
+    panel.set_pair(pair)
+    with qtbot.waitSignal(panel.settings_changed) as changed:
+        panel.verification_combo.setCurrentIndex(panel.verification_combo.findData("match"))
+    assert changed.args[0].drafting.verification is Verification.MATCH
+    with qtbot.waitSignal(panel.settings_changed) as changed:
+        panel.adaptive_check.setChecked(False)
+    assert changed.args[0].drafting.adaptive is False
+    assert changed.args[0].drafting.verification is Verification.MATCH
+    # A numeric knob changed afterwards keeps the modes.
+    panel.spin_box("draft_max").setValue(6)
+    tuned = panel.generation_settings()
+    assert tuned.drafting.n_max == 6 and not tuned.drafting.adaptive
+
+    again = make_panel(qtbot, SettingsStore(settings.path))
+    again.set_pair(pair)
+    assert again.generation_settings() == tuned
+    assert again.verification_combo.currentData() == "match"
+    assert not again.adaptive_check.isChecked()
+    # Another pair keeps the defaults; reset brings them back too.
+    again.set_pair(LoadRequest(pair.target, None, DraftSource.NGRAM))
+    assert again.verification_combo.currentData() == "speculative"
+    assert again.adaptive_check.isChecked()
+    panel.reset_button.click()
+    assert panel.verification_combo.currentData() == "speculative"
+    assert panel.adaptive_check.isChecked()

@@ -102,3 +102,30 @@ def test_pair_settings_round_trip() -> None:
     assert PairSettings.from_dict(pair.to_dict()) == pair
     with pytest.raises(ConfigError):
         PairSettings.from_dict({"threads": 0})
+
+
+def test_drafting_modes_are_described_changed_and_saved() -> None:
+    from core.engine.config import Verification
+    from core.settings.generation import ADAPTIVE, DRAFTING_MODES, VERIFICATION, with_drafting_mode
+
+    for setting in DRAFTING_MODES:
+        assert setting.description.endswith(".") and ". " not in setting.description
+        assert setting.validate(setting.default) == setting.default
+    defaults = GenerationSettings().drafting
+    assert VERIFICATION.default == defaults.verification.value == "speculative"
+    assert ADAPTIVE.default is defaults.adaptive is True
+    assert set(VERIFICATION.choices) == {mode.value for mode in Verification}
+
+    changed = with_drafting_mode(GenerationSettings(), verification="match", adaptive=False)
+    assert changed.drafting.verification is Verification.MATCH
+    assert changed.drafting.adaptive is False
+    data = generation_settings_to_dict(changed)
+    assert data["drafting"]["verification"] == "match" and data["drafting"]["adaptive"] is False
+    assert generation_settings_from_dict(data) == changed
+    assert PairSettings.from_dict(PairSettings(changed).to_dict()).generation == changed
+    with pytest.raises(ConfigError):
+        with_drafting_mode(GenerationSettings(), verification="guess")
+    with pytest.raises(ConfigError):
+        generation_settings_from_dict({"drafting": {"verification": "guess"}})
+    with pytest.raises(ConfigError):
+        generation_settings_from_dict({"drafting": {"adaptive": "yes"}})

@@ -20,6 +20,7 @@ from core.engine.config import (
     DraftSource,
     GenerationSettings,
     SamplingSettings,
+    Verification,
     default_threads,
 )
 from core.errors import ConfigError
@@ -60,6 +61,23 @@ P_MIN = Setting(
     "acceptance up but drafts fewer tokens per step.",
     minimum=0.0,
     maximum=1.0,
+)
+VERIFICATION = Setting(
+    "verification",
+    _DRAFT.verification.value,
+    "Verification",
+    "Speculative sampling keeps the most drafts and samples exactly like the target; "
+    "sample-and-match gives the same answer for a seed with or without drafting but "
+    "accepts less at high temperature.",
+    choices=tuple(mode.value for mode in Verification),
+)
+ADAPTIVE = Setting(
+    "adaptive",
+    _DRAFT.adaptive,
+    "Adaptive draft length",
+    "Picks each step's draft length up to draft max from measured timings and pauses "
+    "drafting while speculation is slower than plain decoding; off always drafts up to "
+    "draft max.",
 )
 TEMPERATURE = Setting(
     "temperature",
@@ -148,6 +166,8 @@ _FIELD_PATHS: dict[str, tuple[str, str | None]] = {
 }
 
 DRAFTING_KNOBS: tuple[Setting[int] | Setting[float], ...] = (DRAFT_MAX, DRAFT_MIN, P_MIN)
+# The drafting modes: a choice and a switch rather than numbers; in DraftSettings too.
+DRAFTING_MODES: tuple[Setting[str] | Setting[bool], ...] = (VERIFICATION, ADAPTIVE)
 SAMPLING_KNOBS: tuple[Setting[int] | Setting[float], ...] = (
     TEMPERATURE,
     TOP_K,
@@ -244,7 +264,20 @@ def generation_settings_from_dict(data: Any) -> GenerationSettings:
     # The dataclasses check ranges but not types; the knob schema checks both.
     for key in _FIELD_PATHS:
         _KNOBS_BY_KEY[key].validate(knob_value(settings, key))
+    ADAPTIVE.validate(settings.drafting.adaptive)
     return settings
+
+
+def with_drafting_mode(
+    settings: GenerationSettings, *, verification: str | None = None, adaptive: bool | None = None
+) -> GenerationSettings:
+    """``settings`` with the verification and/or the adaptive draft length changed."""
+    changes: dict[str, Any] = {}
+    if verification is not None:
+        changes["verification"] = Verification(VERIFICATION.validate(verification))
+    if adaptive is not None:
+        changes["adaptive"] = ADAPTIVE.validate(adaptive)
+    return replace(settings, drafting=replace(settings.drafting, **changes))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from dataclasses import replace
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -38,7 +40,14 @@ from core.settings import (
     shared_settings,
     with_knobs,
 )
-from core.settings.generation import DRAFT_MAX, DRAFT_MIN, SEED
+from core.settings.generation import (
+    ADAPTIVE,
+    DRAFT_MAX,
+    DRAFT_MIN,
+    SEED,
+    VERIFICATION,
+    with_drafting_mode,
+)
 from gui.theme import set_role
 
 logger = logging.getLogger(__name__)
@@ -52,13 +61,14 @@ _FLOAT_FORMAT: dict[str, tuple[int, float]] = {
     "repeat_penalty": (2, 0.05),
 }
 _SPECIAL_TEXT = {SEED.key: "random", "top_k": "off (all tokens)"}
+_VERIFICATION_TEXT = {"speculative": "Speculative sampling", "match": "Sample and match"}
 
 Knob = Setting[int] | Setting[float]
 SpinBox = QSpinBox | QDoubleSpinBox
 
 
 class DraftSettingsPanel(QWidget):
-    """Draft-max, draft-min, p-min, sampling, threads and answer length.
+    """Draft-max, draft-min, p-min, verification, adaptive length, sampling, threads, length.
 
     Signals:
         settings_changed(object): the GenerationSettings for the next answer, after
@@ -81,6 +91,22 @@ class DraftSettingsPanel(QWidget):
         self.pair_label.setWordWrap(True)
         set_role(self.pair_label, "muted")
         drafting = self._group("Drafting", DRAFTING_KNOBS)
+        self.verification_combo = QComboBox()
+        self.verification_combo.setObjectName("verification_combo")
+        for value in VERIFICATION.choices:
+            self.verification_combo.addItem(_VERIFICATION_TEXT.get(value, value), value)
+        self.verification_combo.setToolTip(VERIFICATION.description)
+        self.verification_combo.currentIndexChanged.connect(self._on_mode_changed)
+        self.adaptive_check = QCheckBox(ADAPTIVE.label)
+        self.adaptive_check.setObjectName("adaptive_check")
+        self.adaptive_check.setToolTip(ADAPTIVE.description)
+        self.adaptive_check.toggled.connect(self._on_mode_changed)
+        drafting_form = drafting.layout()
+        assert isinstance(drafting_form, QFormLayout)
+        verification_label = QLabel(VERIFICATION.label)
+        verification_label.setToolTip(VERIFICATION.description)
+        drafting_form.addRow(verification_label, self.verification_combo)
+        drafting_form.addRow(self.adaptive_check)
         sampling = self._group("Sampling", SAMPLING_KNOBS)
         performance = self._group("Answer and threads", (N_PREDICT, THREADS))
         self.reset_button = QPushButton("Reset to defaults")
@@ -177,6 +203,15 @@ class DraftSettingsPanel(QWidget):
             else:
                 spin.setValue(int(values[key]))
             spin.blockSignals(False)
+        drafting = self._pair.generation.drafting
+        self.verification_combo.blockSignals(True)
+        self.verification_combo.setCurrentIndex(
+            self.verification_combo.findData(drafting.verification.value)
+        )
+        self.verification_combo.blockSignals(False)
+        self.adaptive_check.blockSignals(True)
+        self.adaptive_check.setChecked(drafting.adaptive)
+        self.adaptive_check.blockSignals(False)
         self._limit_draft_min()
 
     def _limit_draft_min(self) -> None:
@@ -198,6 +233,20 @@ class DraftSettingsPanel(QWidget):
             self._show_values()
             return
         self._pair = PairSettings(generation, threads)
+        self._save_and_emit()
+
+    def _on_mode_changed(self) -> None:
+        try:
+            generation = with_drafting_mode(
+                self._pair.generation,
+                verification=str(self.verification_combo.currentData()),
+                adaptive=self.adaptive_check.isChecked(),
+            )
+        except ConfigError as exc:
+            logger.warning("ignoring invalid drafting mode: %s", exc)
+            self._show_values()
+            return
+        self._pair = replace(self._pair, generation=generation)
         self._save_and_emit()
 
     def _save_and_emit(self) -> None:

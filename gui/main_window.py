@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -235,6 +235,7 @@ class MainWindow(QMainWindow):
             ask_overflow=ask_overflow or self._ask_overflow,
             speculation=self.speculation,
             parent=self,
+            loading=lambda: self.bridge.busy,
         )
         # What is loaded, always in sight whichever side tab is open.
         self.pair_label = QLabel("No model loaded")
@@ -251,6 +252,12 @@ class MainWindow(QMainWindow):
         self.input_box.submitted.connect(controller.send)
         self.input_box.stop_requested.connect(controller.stop)
         self.stop_button.clicked.connect(controller.stop)
+        # Esc stops a running answer wherever the focus is in the window; enabled only
+        # while an answer runs, so Esc keeps its other uses the rest of the time.
+        self.stop_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        self.stop_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.stop_shortcut.setEnabled(False)
+        self.stop_shortcut.activated.connect(controller.stop)
         controller.busy_changed.connect(self._on_busy)
         controller.conversation_opened.connect(self._on_conversation_opened)
         controller.conversations_changed.connect(self.refresh_conversations)
@@ -490,6 +497,7 @@ class MainWindow(QMainWindow):
     def _on_busy(self, busy: bool) -> None:
         self.send_button.setVisible(not busy)
         self.stop_button.setVisible(busy)
+        self.stop_shortcut.setEnabled(busy)
 
     def _return_text(self, text: str) -> None:
         if not self.input_box.toPlainText().strip():
@@ -585,6 +593,7 @@ class MainWindow(QMainWindow):
         self.show_rejected_action.setChecked(self.settings.get(SHOW_REJECTED_DRAFTS))
         self.markdown_action.setChecked(self.settings.get(MARKDOWN_DEFAULT))
         self.chat_view.set_show_rejected(self.settings.get(SHOW_REJECTED_DRAFTS))
+        self.legend.set_show_rejected(self.settings.get(SHOW_REJECTED_DRAFTS))
         self.chat_view.set_markdown(self.settings.get(MARKDOWN_DEFAULT))
 
         # Answers a crashed session left open are not coming back.

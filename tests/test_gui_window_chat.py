@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 
 from core.engine.config import DraftSource
 from core.engine.events import Provenance, StopReason
@@ -112,8 +114,11 @@ def test_stop_mid_answer_keeps_the_text(
                 and bool(window.chat_view.answers()[0].trace.tokens)
             )
         )
-        assert window.stop_button.isVisible()
-        window.controller.stop()
+        assert window.stop_button.isVisible() and window.stop_shortcut.isEnabled()
+        # Esc stops the answer from anywhere in the window, not only the input box.
+        window.activateWindow()
+        window.chat_view.setFocus()
+        QTest.keyClick(window.chat_view, Qt.Key.Key_Escape)
         await task
 
     run(qloop, send_then_stop())
@@ -125,6 +130,7 @@ def test_stop_mid_answer_keeps_the_text(
     stored = window.store.load_conversation(window.controller.conversation_id or -1).messages[-1]
     assert stored.text == answer.text() and stored.finished is not None
     assert not window.controller.busy and window.send_button.isVisible()
+    assert not window.stop_shortcut.isEnabled()
     close_window(qloop, window)
 
 

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.chat import ContextFit
@@ -208,3 +209,54 @@ async def _wait_for_box(window: QWidget) -> QMessageBox:
             return boxes[0]
         await asyncio.sleep(0.01)
     raise AssertionError("no message box")
+
+
+def test_legend_explains_ghost_tokens_only_while_they_are_shown(
+    qtbot, qloop, window_files: WindowFiles
+) -> None:
+    window = open_window(qtbot, window_files)
+    assert not window.legend.rejected_sample.isVisible()
+    window.show_rejected_action.setChecked(True)
+    assert window.legend.rejected_sample.isVisible()
+    window.show_rejected_action.setChecked(False)
+    assert not window.legend.rejected_sample.isVisible()
+    window.show_rejected_action.setChecked(True)
+    close_window(qloop, window)
+
+    # Restored on the next start, legend included.
+    again = open_window(qtbot, window_files)
+    assert again.show_rejected_action.isChecked() and again.legend.rejected_sample.isVisible()
+    close_window(qloop, again)
+
+
+def test_sending_while_a_pair_loads_says_it_is_loading(
+    qtbot, qloop, window_files: WindowFiles
+) -> None:
+    window = open_window(qtbot, window_files)
+    assert "Load a model pair first" in window.controller.ready_reason()
+    pending = qloop.create_future()
+    window.bridge._job = pending  # as while a load runs
+    try:
+        reason = window.controller.ready_reason()
+        assert "still loading" in reason and "Load a model pair first" not in reason
+        shown: list[str] = []
+        window.controller.message_failed.connect(shown.append)
+        window.controller.send("Hello")
+        run(qloop, asyncio.sleep(0.05))
+        assert any("still loading" in text for text in shown)
+    finally:
+        pending.cancel()
+        window.bridge._job = None
+    assert "Load a model pair first" in window.controller.ready_reason()
+    close_window(qloop, window)
+
+
+def test_esc_stops_only_while_an_answer_runs(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    assert not window.stop_shortcut.isEnabled()
+    assert window.stop_shortcut.key() == QKeySequence(Qt.Key.Key_Escape)
+    window._on_busy(True)
+    assert window.stop_shortcut.isEnabled()
+    window._on_busy(False)
+    assert not window.stop_shortcut.isEnabled()
+    close_window(qloop, window)

@@ -104,6 +104,7 @@ class AnswerController(QObject):
         ask_overflow: AskOverflow,
         speculation: SpeculationView | None = None,
         parent: QObject | None = None,
+        loading: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(parent)
         self._store = store
@@ -113,6 +114,7 @@ class AnswerController(QObject):
         self._settings = settings
         self._ask_overflow = ask_overflow
         self._speculation = speculation
+        self._loading = loading or (lambda: False)
         self.conversation_id: int | None = None
         self._running: _Running | None = None
         self._busy = False
@@ -139,6 +141,8 @@ class AnswerController(QObject):
             return "An answer is still being written; stop it first (Esc)."
         worker = self._worker()
         if worker is None or not worker.running or self._pair() is None:
+            if self._loading():
+                return "The model pair is still loading; send again once it is ready."
             return "Load a model pair first (right-hand panel)."
         return ""
 

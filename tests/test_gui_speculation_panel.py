@@ -159,3 +159,18 @@ def test_moving_average_uses_the_last_window_of_values() -> None:
     np.testing.assert_allclose(moving_average(values, 2), [1.0, 0.5, 0.5, 1.0, 0.5])
     np.testing.assert_allclose(moving_average(values, 16), np.cumsum(values) / np.arange(1, 6))
     assert len(moving_average(np.zeros(0), 4)) == 0
+
+
+# Offscreen warns when a top-level window's size hints are set; harmless here.
+@pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+def test_plot_titles_fit_the_side_panel_at_its_default_width(qtbot: QtBot) -> None:
+    widget = SpeculationPanel()
+    qtbot.addWidget(widget)
+    widget.resize(420, 600)  # the window's default width for the right-hand side
+    widget.show()
+    qtbot.waitExposed(widget)
+    for plot in widget.plots:
+        label = plot.getPlotItem().titleLabel
+        assert label.text == plot.title and "…" not in plot.title
+        title_width = label.item.boundingRect().width()
+        assert 0 < title_width <= plot.width() - 8, (plot.title, title_width, plot.width())

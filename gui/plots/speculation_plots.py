@@ -68,6 +68,10 @@ class SpeculationPlot(pg.PlotWidget):
         item.setDownsampling(auto=True, mode="peak")
         self.dark = False
 
+    @property
+    def title(self) -> str:
+        return self._title
+
     def hue(self) -> str:
         return self.dark_hue if self.dark else self.light_hue
 
@@ -117,7 +121,8 @@ class AcceptancePerStepPlot(SpeculationPlot):
     dark_hue = OKABE_ITO["bluish_green"]
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Acceptance per verification step", "step", "accepted", parent)
+        # Short titles: two plots share a row of the side panel; the axes say the rest.
+        super().__init__("Acceptance per step", "verification step", "accepted", parent)
         self.getPlotItem().setYRange(0, 1.05, padding=0)
         self.getPlotItem().setLimits(yMin=-0.05, yMax=1.1)
         self.curve = pg.PlotDataItem(antialias=False)
@@ -198,7 +203,7 @@ class DraftPositionPlot(SpeculationPlot):
     dark_hue = OKABE_ITO["reddish_purple"]
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Acceptance by draft position", "position in draft", "accepted", parent)
+        super().__init__("Acceptance by position", "position in draft", "accepted", parent)
         self.getPlotItem().setYRange(0, 1.05, padding=0)
         self.bars = pg.PlotDataItem(stepMode="center", fillLevel=0, antialias=False)
         self.addItem(self.bars)

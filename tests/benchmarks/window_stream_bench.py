@@ -18,7 +18,7 @@ Three measurements, all in one run so the numbers share one machine state:
 
 Usage::
 
-    python benchmarks/window_stream_bench.py [--n-predict 256] [--rounds 2]
+    python tests/benchmarks/window_stream_bench.py [--n-predict 256] [--rounds 2]
         [--synthetic-tokens 20000] [--skip-engine] [--skip-synthetic]
 
 Runs offscreen unless QT_QPA_PLATFORM says otherwise. Never touches the user's
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 _HOME = tempfile.TemporaryDirectory(prefix="specchat-bench-")

@@ -45,11 +45,14 @@ def simulate(
     return lengths
 
 
-def test_first_step_is_plain_then_a_short_probe() -> None:
+def test_first_steps_are_plain_then_a_short_probe() -> None:
     controller = DraftLengthController(16)
-    assert controller.next_length() == 0
-    controller.record(0, 0, 0.0, PLAIN_MS)
-    assert controller.plain_ms == PLAIN_MS
+    # The first decodes of an answer are often slow: a few plain steps set the
+    # baseline, and a fast one counts more than a slow one.
+    for verify_ms in (2 * PLAIN_MS, PLAIN_MS, PLAIN_MS):
+        assert controller.next_length() == 0
+        controller.record(0, 0, 0.0, verify_ms)
+    assert controller.plain_ms is not None and controller.plain_ms < 1.3 * PLAIN_MS
     assert controller.next_length() == 4
 
 
@@ -59,7 +62,7 @@ def test_useless_draft_switches_drafting_off_and_probes_rarely() -> None:
     assert not controller.drafting
     assert controller.times_switched_off == 1
     drafted_steps = [i for i, k in enumerate(lengths) if k]
-    assert drafted_steps[:2] == [1, 2] or drafted_steps[:1] == [1]
+    assert drafted_steps[:2] == [3, 4] or drafted_steps[:1] == [3]
     # After switching off only probes draft, ever more rarely (gaps 32, 64, 128).
     assert len(drafted_steps) <= 6
     assert sum(lengths) <= 16
@@ -109,7 +112,7 @@ def test_probes_of_a_costly_draft_stay_within_their_budget() -> None:
     # time probes may cost: once off, it stays off.
     costly = DraftLengthController(16)
     lengths = simulate(costly, 1000, accept=0.0, draft_token_ms=4.0, row_ms=0.5)
-    assert [i for i, k in enumerate(lengths) if k] == [1, 2]
+    assert [i for i, k in enumerate(lengths) if k] == [3, 4]
     # A draft with nothing to catch up on (n-gram lookup) is probed now and then.
     cheap = DraftLengthController(16)
     lengths = simulate(cheap, 1000, accept=0.0, draft_token_ms=0.0, row_ms=0.5)
@@ -182,6 +185,6 @@ def test_engine_stops_drafting_with_a_useless_draft(
     drafted = [i for i, step in enumerate(steps) if step.n_drafted]
     assert sum(step.n_accepted for step in steps) <= 2
     # A few losing steps, then only rare probes over the remaining ~190 steps.
-    assert drafted and drafted[0] <= 2
+    assert drafted and drafted[0] <= 4
     assert len(drafted) <= 7, drafted
     assert sum(step.n_drafted for step in steps) <= 24

@@ -5,11 +5,17 @@ and the wider verification batch cost. Whether they are depends on the pair, the
 machine, the text and the temperature, so the controller measures, within one
 answer:
 
-* the plain step time (steps that verified no draft: one target row),
+* the plain step time (steps that verified no draft: one target row; the
+  answer starts with a few, as its first decodes are often slow),
 * the draft's cost per drafted token and the verification's cost per extra row,
 * how far drafts survive: for each draft position j, the decayed share of steps
   that reached j and were rejected there (a hazard; Kaplan-Meier style, so
-  censoring by the draft length is handled and bursty acceptance is modelled).
+  censoring by the draft length is handled), shrunk towards the hazard pooled
+  over every drafted token (the geometric model of a per-token acceptance
+  rate). Positions drafted often keep their own rate, which models bursty
+  acceptance; positions beyond the recent drafts get the pooled rate, which
+  rests on all the data, so a run of short drafts does not make long ones look
+  hopeless.
 
 From these, drafting k tokens is expected to emit E(k) = 1 + sum_{j<=k} S(j)
 tokens (S: survival) in plain + k * (draft + row) milliseconds, against one token
@@ -29,6 +35,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# Plain steps that measure the baseline before the first draft: the first decodes
+# of an answer are often slow, and a plain time measured on one of them would
+# flatter every draft after it (a weak draft would look like a win).
+_BASELINE_STEPS = 3
 # Before any draft was measured: a first probe this long (also the probe length).
 _FIRST_DRAFT = 4
 _PROBE_DRAFT = 2
@@ -54,12 +64,22 @@ _DECAY = 0.95
 # switch off a draft that pays, since a model draft is rarely probed again.
 _RATE_EVIDENCE_TOKENS = 24.0
 _CLEAR_LOSS = 0.95
-# Prior hazard of the first position, as pseudo-counts that decay like real
-# steps (so a draft that is never kept soon looks like one). A deeper position
-# takes the estimate of the one before it as its prior, with this weight: that is
-# also how positions beyond the drafts measured so far are extrapolated.
+# Prior hazard, as pseudo-counts that decay like real steps (so a draft that is
+# never kept soon looks like one).
 _PRIOR_HAZARD = 0.25
 _PRIOR_WEIGHT = 3.0
+# Each position's hazard is its own count shrunk towards the hazard pooled over
+# all positions (the geometric model: every drafted token is kept with the same
+# probability), with this many pseudo-steps. Positions drafted often get their
+# own estimate (acceptance comes in runs: deep positions of a long draft are
+# kept more often than the first ones); positions drafted rarely or never, such
+# as those beyond the recent drafts, get the pooled rate, which rests on every
+# drafted token measured and so is neither noisy nor too pessimistic.
+_POOL_WEIGHT = 4.0
+# Acceptance comes in runs, which the pooled rate underestimates at deep
+# positions: among lengths expected to be within this share of the best, take
+# the longest.
+_LENGTH_TOLERANCE = 0.03
 # Keep drafting only when it is expected to beat plain decoding by this factor:
 # the estimates are noisy and a wrong "on" costs more than a wrong "off".
 _MIN_SPEEDUP = 1.02
@@ -111,7 +131,9 @@ class DraftLengthController:
         """How many tokens the next step should draft (0: a plain step)."""
         if self.n_max == 0 or not self.adaptive:
             return self.n_max
-        if self.plain_ms is None:
+        if self.plain_ms is None or (
+            self.draft_token_ms is None and self._plain_run < _BASELINE_STEPS
+        ):
             return 0  # measure the baseline first; a plain step costs nothing extra
         if self.draft_token_ms is None:
             return self._clamp(_FIRST_DRAFT)
@@ -205,14 +227,10 @@ class DraftLengthController:
 
     def survival(self) -> np.ndarray:
         """Estimated probability that draft position j (1-based index j-1) is kept."""
-        hazards = np.empty(self.n_max)
         if self.n_max == 0:
-            return hazards
-        hazards[0] = self._rejected[0] / self._reached[0]
-        for j in range(1, self.n_max):
-            hazards[j] = (self._rejected[j] + _PRIOR_WEIGHT * hazards[j - 1]) / (
-                self._reached[j] + _PRIOR_WEIGHT
-            )
+            return np.empty(0)
+        pooled = self._rejected.sum() / self._reached.sum()
+        hazards = (self._rejected + _POOL_WEIGHT * pooled) / (self._reached + _POOL_WEIGHT)
         return np.cumprod(1.0 - hazards)
 
     def best_length(self) -> tuple[int, float]:
@@ -226,8 +244,9 @@ class DraftLengthController:
         step_ms = self.plain_ms + lengths * per_token
         speedup = expected_tokens * self.plain_ms / step_ms
         speedup[lengths < self.n_min] = 0.0
-        best = int(np.argmax(speedup))
-        return int(lengths[best]), float(speedup[best])
+        best = float(speedup.max())
+        longest = int(np.flatnonzero(speedup >= best * (1.0 - _LENGTH_TOLERANCE))[-1])
+        return int(lengths[longest]), float(speedup[longest])
 
     def _clamp(self, length: int) -> int:
         return min(max(length, self.n_min), self.n_max)

@@ -30,18 +30,24 @@ def simulate(
     draft_token_ms: float,
     row_ms: float,
     seed: int = 0,
+    plain_ms: float = PLAIN_MS,
+    kept_whole: float = 0.0,
 ) -> list[int]:
     """Drive the controller with synthetic steps: each drafted token is kept with
-    probability ``accept`` (until the first rejection); returns the lengths asked."""
+    probability ``accept`` (until the first rejection), and with ``kept_whole`` the
+    whole draft is (acceptance in runs, as when sampling from a good draft);
+    returns the lengths asked."""
     rng = np.random.default_rng(seed)
     lengths = []
     for _ in range(steps):
         k = controller.next_length()
         lengths.append(k)
         accepted = 0
+        if k and rng.random() < kept_whole:
+            accepted = k
         while accepted < k and rng.random() < accept:
             accepted += 1
-        controller.record(k, accepted, k * draft_token_ms, PLAIN_MS + k * row_ms)
+        controller.record(k, accepted, k * draft_token_ms, plain_ms + k * row_ms)
     return lengths
 
 
@@ -80,6 +86,65 @@ def test_good_draft_drafts_long() -> None:
     lengths = simulate(controller, 60, accept=0.97, draft_token_ms=3.0, row_ms=0.3)
     assert controller.drafting
     assert np.median(lengths[10:]) >= 6
+
+
+# The demo pair on one CPU thread: a plain step 30 ms, a drafted token 12 ms, a
+# verified row 5 ms; drafts only pay when they are long and mostly kept.
+DEMO_PLAIN_MS, DEMO_DRAFT_MS, DEMO_ROW_MS = 30.0, 12.0, 5.0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sampling_draft_that_pays_drafts_long(seed: int) -> None:
+    # Temperature 0.8 on the demo pair: 70% of the drafts are kept whole, the rest
+    # fail early. Positions beyond the recent drafts must not look hopeless after
+    # a few early rejections, or the lengths stay short and the gain is lost.
+    controller = DraftLengthController(16)
+    lengths = simulate(
+        controller,
+        200,
+        accept=0.8,
+        kept_whole=0.7,
+        seed=seed,
+        plain_ms=DEMO_PLAIN_MS,
+        draft_token_ms=DEMO_DRAFT_MS,
+        row_ms=DEMO_ROW_MS,
+    )
+    assert controller.drafting
+    assert controller.times_switched_off == 0
+    assert np.median(lengths[20:]) >= 12
+
+
+def test_lengths_grow_back_after_early_rejections() -> None:
+    controller = DraftLengthController(16)
+    for _ in range(3):
+        controller.record(0, 0, 0.0, DEMO_PLAIN_MS)
+
+    def step(accepted: int | None = None) -> int:
+        k = controller.next_length()
+        kept = k if accepted is None else min(accepted, k)
+        controller.record(k, kept, k * DEMO_DRAFT_MS, DEMO_PLAIN_MS + k * DEMO_ROW_MS)
+        return k
+
+    grown = [step() for _ in range(5)]
+    assert grown == sorted(grown) and grown[-1] == 16
+    # Three unlucky steps in a row (the rate they measure is below plain)...
+    for accepted in (0, 1, 1):
+        step(accepted)
+    assert controller.drafting
+    # ...and full drafts bring the length back to the maximum.
+    assert [step() for _ in range(6)][-1] == 16
+
+
+def test_weak_draft_at_demo_costs_is_switched_off() -> None:
+    # 60% of drafted tokens kept: at these costs even one drafted token barely
+    # breaks even, so drafting stops after a few short steps.
+    controller = DraftLengthController(16)
+    lengths = simulate(
+        controller, 256, accept=0.6, plain_ms=DEMO_PLAIN_MS, draft_token_ms=15.0, row_ms=DEMO_ROW_MS
+    )
+    assert not controller.drafting
+    assert sum(1 for k in lengths if k) <= 6
+    assert sum(lengths) <= 12
 
 
 def test_mediocre_draft_drafts_short() -> None:

@@ -60,9 +60,14 @@ _SLOWER_WEIGHT = 0.1
 # Per-step decay of the acceptance counts: recent steps matter most.
 _DECAY = 0.95
 # The measured rate of drafting steps overrules the model once it covers this many
-# (decayed) emitted tokens and shows a clear loss: a few unlucky steps must not
-# switch off a draft that pays, since a model draft is rarely probed again.
-_RATE_EVIDENCE_TOKENS = 24.0
+# (decayed) emitted tokens and shows a clear loss. Acceptance comes in runs, so a
+# handful of steps says little (three early rejections after four full drafts of
+# a pair that pays 1.3x measure 0.94x), and a model draft that was switched off
+# is rarely probed again: the rate forgets more slowly than the acceptance counts
+# and needs more tokens. A draft that really loses is caught by the model first;
+# this catches what the model's linear costs miss.
+_RATE_DECAY = 0.98
+_RATE_EVIDENCE_TOKENS = 48.0
 _CLEAR_LOSS = 0.95
 # Prior hazard, as pseudo-counts that decay like real steps (so a draft that is
 # never kept soon looks like one).
@@ -193,8 +198,8 @@ class DraftLengthController:
             extra_rows = max(verify_ms - self.plain_ms, 0.0) / n_drafted
             self.row_ms = _blend(self.row_ms, extra_rows)
         self._count_acceptance(min(n_drafted, self.n_max), n_accepted)
-        self._drafted_tokens = self._drafted_tokens * _DECAY + n_accepted + 1
-        self._drafted_ms = self._drafted_ms * _DECAY + draft_ms + verify_ms
+        self._drafted_tokens = self._drafted_tokens * _RATE_DECAY + n_accepted + 1
+        self._drafted_ms = self._drafted_ms * _RATE_DECAY + draft_ms + verify_ms
         self._last_length = n_drafted
         self._last_fully_kept = n_accepted >= n_drafted
 

@@ -135,6 +135,19 @@ def test_lengths_grow_back_after_early_rejections() -> None:
     assert [step() for _ in range(6)][-1] == 16
 
 
+def test_slow_first_drafts_do_not_switch_off_a_draft_that_pays() -> None:
+    # The draft's weights went cold while the baseline was measured: its first two
+    # drafts cost three times the usual. The draft keeps every token.
+    controller = DraftLengthController(16)
+    for _ in range(3):
+        controller.record(0, 0, 0.0, DEMO_PLAIN_MS)
+    for slowness in (3.0, 3.0, 1.0, 1.0, 1.0, 1.0):
+        k = controller.next_length()
+        controller.record(k, k, slowness * k * DEMO_DRAFT_MS, DEMO_PLAIN_MS + k * DEMO_ROW_MS)
+    assert controller.drafting
+    assert controller.next_length() == 16
+
+
 def test_weak_draft_at_demo_costs_is_switched_off() -> None:
     # 60% of drafted tokens kept: at these costs even one drafted token barely
     # breaks even, so drafting stops after a few short steps.
@@ -145,6 +158,30 @@ def test_weak_draft_at_demo_costs_is_switched_off() -> None:
     assert not controller.drafting
     assert sum(1 for k in lengths if k) <= 6
     assert sum(lengths) <= 12
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_slow_first_steps_do_not_flatter_a_weak_draft(seed: int) -> None:
+    # The answer's first decodes are slow (45, 40, 38 ms, then 30), and a drafted
+    # step's verification costs a fixed 15 ms more than its rows, so no
+    # verification is ever faster than the first plain steps: only plain steps
+    # taken while drafting show that the baseline is 30 ms, at which this draft
+    # (65% of its tokens kept, 14.5 ms each) loses.
+    controller = DraftLengthController(16)
+    rng = np.random.default_rng(seed)
+    first_steps = [45.0, 40.0, 38.0]
+    lengths = []
+    for _ in range(256):
+        k = controller.next_length()
+        lengths.append(k)
+        accepted = 0
+        while accepted < k and rng.random() < 0.65:
+            accepted += 1
+        plain_ms = first_steps.pop(0) if first_steps else 30.0
+        controller.record(k, accepted, k * 14.5, plain_ms + (15.0 + 5.0 * k if k else 0.0))
+    assert controller.plain_ms == pytest.approx(30.0)
+    assert not controller.drafting
+    assert sum(1 for k in lengths if k) <= 24
 
 
 def test_mediocre_draft_drafts_short() -> None:
@@ -177,7 +214,7 @@ def test_probes_of_a_costly_draft_stay_within_their_budget() -> None:
     # time probes may cost: once off, it stays off.
     costly = DraftLengthController(16)
     lengths = simulate(costly, 1000, accept=0.0, draft_token_ms=4.0, row_ms=0.5)
-    assert [i for i, k in enumerate(lengths) if k] == [3, 4]
+    assert [i for i, k in enumerate(lengths) if k] == [3, 4, 5]
     # A draft with nothing to catch up on (n-gram lookup) is probed now and then.
     cheap = DraftLengthController(16)
     lengths = simulate(cheap, 1000, accept=0.0, draft_token_ms=0.0, row_ms=0.5)

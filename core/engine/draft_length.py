@@ -6,7 +6,8 @@ machine, the text and the temperature, so the controller measures, within one
 answer:
 
 * the plain step time (steps that verified no draft: one target row; the
-  answer starts with a few, as its first decodes are often slow),
+  answer starts with a few, as its first decodes are often slow, and one
+  drafting step in 16 is plain to keep measuring it),
 * the draft's cost per drafted token and the verification's cost per extra row,
 * how far drafts survive: for each draft position j, the decayed share of steps
   that reached j and were rejected there (a hazard; Kaplan-Meier style, so
@@ -19,8 +20,10 @@ answer:
 
 From these, drafting k tokens is expected to emit E(k) = 1 + sum_{j<=k} S(j)
 tokens (S: survival) in plain + k * (draft + row) milliseconds, against one token
-per plain step. The controller drafts the k with the best expected speed-up; when
-even that is below 1, or when the drafting steps so far really emitted fewer
+per plain step. The controller drafts the longest k whose expected speed-up is
+within 3% of the best (acceptance comes in runs, so long drafts do better than
+the model says), and after a fully kept draft tries one twice as long; when even
+the best is below 1, or when the drafting steps so far really emitted fewer
 tokens per millisecond than plain steps would (the model can be wrong; the
 measured rate cannot), it stops drafting and probes again after a growing number
 of plain steps, but only when the probe fits a small share of the answer's time:
@@ -39,6 +42,12 @@ import numpy as np
 # of an answer are often slow, and a plain time measured on one of them would
 # flatter every draft after it (a weak draft would look like a win).
 _BASELINE_STEPS = 3
+# While drafting, one step in this many is plain, to measure the baseline again:
+# nothing else does (a verification of k + 1 rows says little about one row), and
+# a baseline that stays too high makes a losing draft look like a winner. It
+# costs little: one step without a gain, and one more token for the draft to
+# catch up on in the next step's batch.
+_REMEASURE_EVERY = 16
 # Before any draft was measured: a first probe this long (also the probe length).
 _FIRST_DRAFT = 4
 _PROBE_DRAFT = 2
@@ -147,11 +156,17 @@ class DraftLengthController:
                 return 0
             self._probing = True
             return self._clamp(_PROBE_DRAFT)
+        if (
+            self._drafted_steps
+            and self._plain_run == 0
+            and (self._drafted_steps % _REMEASURE_EVERY == 0)
+        ):
+            return 0
         best = self.best_length()[0]
         if self._last_fully_kept:
             # Positions past the drafts measured lately have little data and
             # acceptance comes in runs: after a fully kept draft, explore longer.
-            best = max(best, self._clamp(self._last_length + max(1, self._last_length // 2)))
+            best = max(best, self._clamp(2 * self._last_length))
         return best
 
     def _probe_affordable(self) -> bool:
@@ -178,7 +193,12 @@ class DraftLengthController:
         if n_drafted == 0:
             self._probing = False  # a probe that found nothing to draft
             # Without a draft the verification is exactly a plain decoding step.
-            self.plain_ms = _blend(self.plain_ms, verify_ms)
+            if self.draft_token_ms is None and self.plain_ms is not None:
+                # The baseline steps: the answer's first decodes are slow, and
+                # slowness is the noise here, so the fastest is the typical step.
+                self.plain_ms = min(self.plain_ms, verify_ms)
+            else:
+                self.plain_ms = _blend(self.plain_ms, verify_ms)
             self._plain_run += 1
             self._until_probe -= 1
             return
@@ -186,7 +206,13 @@ class DraftLengthController:
         # missed; that is the probe's price, not what a drafted token costs, so
         # such a step can only lower the estimate (it is an upper bound).
         per_token = draft_ms / n_drafted
-        if self._plain_run <= 1 or self.draft_token_ms is None or per_token < self.draft_token_ms:
+        # The draft's first decodes are slow too (its weights went cold while the
+        # baseline was measured): over the first drafting steps, as for the
+        # baseline, the fastest measurement is the typical one.
+        first = self._drafted_steps < _BASELINE_STEPS
+        if first and self.draft_token_ms is not None:
+            self.draft_token_ms = min(self.draft_token_ms, per_token)
+        elif self._plain_run <= 1 or self.draft_token_ms is None or per_token < self.draft_token_ms:
             self.draft_token_ms = _blend(self.draft_token_ms, per_token)
         self._drafted_steps += 1
         self._plain_run = 0
@@ -196,7 +222,10 @@ class DraftLengthController:
             # every draft after it.
             self.plain_ms = min(self.plain_ms, verify_ms)
             extra_rows = max(verify_ms - self.plain_ms, 0.0) / n_drafted
-            self.row_ms = _blend(self.row_ms, extra_rows)
+            if first and self.row_ms is not None:
+                self.row_ms = min(self.row_ms, extra_rows)
+            else:
+                self.row_ms = _blend(self.row_ms, extra_rows)
         self._count_acceptance(min(n_drafted, self.n_max), n_accepted)
         self._drafted_tokens = self._drafted_tokens * _RATE_DECAY + n_accepted + 1
         self._drafted_ms = self._drafted_ms * _RATE_DECAY + draft_ms + verify_ms
@@ -209,9 +238,10 @@ class DraftLengthController:
             if measured < _CLEAR_LOSS:
                 speedup = min(speedup, measured)
         was_probe, self._probing = self._probing, False
-        # One drafted step is not enough to judge: the draft's first decodes of an
-        # answer are often slow.
-        if speedup < _MIN_SPEEDUP and self._drafted_steps >= 2:
+        # One or two drafted steps are not enough to judge: the draft's first
+        # decodes of an answer are often slow, and a model draft switched off is
+        # rarely probed again.
+        if speedup < _MIN_SPEEDUP and self._drafted_steps >= _BASELINE_STEPS:
             if self.drafting:
                 self.times_switched_off += 1
             elif was_probe:

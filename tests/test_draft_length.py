@@ -214,7 +214,8 @@ def test_probes_of_a_costly_draft_stay_within_their_budget() -> None:
     # time probes may cost: once off, it stays off.
     costly = DraftLengthController(16)
     lengths = simulate(costly, 1000, accept=0.0, draft_token_ms=4.0, row_ms=0.5)
-    assert [i for i, k in enumerate(lengths) if k] == [3, 4, 5]
+    drafted = [i for i, k in enumerate(lengths) if k]
+    assert drafted == list(range(3, 3 + len(drafted))) and len(drafted) <= 6
     # A draft with nothing to catch up on (n-gram lookup) is probed now and then.
     cheap = DraftLengthController(16)
     lengths = simulate(cheap, 1000, accept=0.0, draft_token_ms=0.0, row_ms=0.5)

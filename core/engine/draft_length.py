@@ -97,6 +97,13 @@ _LENGTH_TOLERANCE = 0.03
 # Keep drafting only when it is expected to beat plain decoding by this factor:
 # the estimates are noisy and a wrong "on" costs more than a wrong "off".
 _MIN_SPEEDUP = 1.02
+# A model draft switched off is rarely probed again, so over its first drafting
+# steps (the draft's first decodes are often slow, another process may hold the
+# CPU for a while, and a few early rejections are common even for a pair that
+# pays) drafting stops only when it is expected to lose clearly; a draft that
+# merely breaks even costs next to nothing for those few steps.
+_JUDGE_STEPS = 6
+_CLEARLY_LOSING = 0.75
 
 
 def _blend(old: float | None, new: float) -> float:
@@ -239,9 +246,9 @@ class DraftLengthController:
                 speedup = min(speedup, measured)
         was_probe, self._probing = self._probing, False
         # One or two drafted steps are not enough to judge: the draft's first
-        # decodes of an answer are often slow, and a model draft switched off is
-        # rarely probed again.
-        if speedup < _MIN_SPEEDUP and self._drafted_steps >= _BASELINE_STEPS:
+        # decodes of an answer are often slow.
+        threshold = _MIN_SPEEDUP if self._drafted_steps >= _JUDGE_STEPS else _CLEARLY_LOSING
+        if speedup < threshold and self._drafted_steps >= _BASELINE_STEPS:
             if self.drafting:
                 self.times_switched_off += 1
             elif was_probe:
@@ -269,8 +276,9 @@ class DraftLengthController:
         return np.cumprod(1.0 - hazards)
 
     def best_length(self) -> tuple[int, float]:
-        """The draft length with the best expected speed-up over plain, and that
-        speed-up (tokens per unit time relative to plain decoding)."""
+        """The draft length to use (the longest within a tolerance of the best
+        expected speed-up over plain), and the best speed-up (tokens per unit
+        time relative to plain decoding)."""
         if self.plain_ms is None or self.draft_token_ms is None or self.n_max == 0:
             return self._clamp(_FIRST_DRAFT), 1.0
         lengths = np.arange(1, self.n_max + 1)
@@ -281,7 +289,9 @@ class DraftLengthController:
         speedup[lengths < self.n_min] = 0.0
         best = float(speedup.max())
         longest = int(np.flatnonzero(speedup >= best * (1.0 - _LENGTH_TOLERANCE))[-1])
-        return int(lengths[longest]), float(speedup[longest])
+        # The best speed-up, not the chosen length's: whether to draft at all
+        # depends on whether any length is expected to pay.
+        return int(lengths[longest]), best
 
     def _clamp(self, length: int) -> int:
         return min(max(length, self.n_min), self.n_max)

@@ -36,6 +36,8 @@ exact, since it depends only on past steps.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 # Plain steps that measure the baseline before the first draft: the first decodes
@@ -94,6 +96,14 @@ _POOL_WEIGHT = 4.0
 # positions: among lengths expected to be within this share of the best, take
 # the longest.
 _LENGTH_TOLERANCE = 0.03
+# The linear cost model misses what a drafted step costs beyond its tokens and
+# rows (on CPU a verification of 2 rows costs a plain step plus ~20 ms, one of
+# 14 rows ~6 ms a row), and the timing averages follow the fast side. So the
+# model's step times are checked against the measured ones: the median ratio of
+# the last few drafting steps scales the model's cost (timing only, so unlike
+# the measured rate it needs no luck with acceptance to be accurate; the median
+# ignores a step slowed by another process).
+_CALIBRATION_STEPS = 8
 # Keep drafting only when it is expected to beat plain decoding by this factor:
 # the estimates are noisy and a wrong "on" costs more than a wrong "off".
 _MIN_SPEEDUP = 1.02
@@ -147,6 +157,7 @@ class DraftLengthController:
         self._drafted_ms = 0.0  # and the decayed time they took
         self._last_length = 0
         self._last_fully_kept = False
+        self._cost_ratios: deque[float] = deque(maxlen=_CALIBRATION_STEPS)
 
     def next_length(self) -> int:
         """How many tokens the next step should draft (0: a plain step)."""
@@ -212,6 +223,10 @@ class DraftLengthController:
         # After a run of plain steps the draft first catches up on the tokens it
         # missed; that is the probe's price, not what a drafted token costs, so
         # such a step can only lower the estimate (it is an upper bound).
+        if self.plain_ms is not None and self.draft_token_ms is not None:
+            # Predicted before this step's timings update the model: an honest check.
+            predicted = self._step_ms(n_drafted)
+            self._cost_ratios.append((draft_ms + verify_ms) / float(predicted))
         per_token = draft_ms / n_drafted
         # The draft's first decodes are slow too (its weights went cold while the
         # baseline was measured): over the first drafting steps, as for the
@@ -283,15 +298,24 @@ class DraftLengthController:
             return self._clamp(_FIRST_DRAFT), 1.0
         lengths = np.arange(1, self.n_max + 1)
         expected_tokens = 1.0 + np.cumsum(self.survival())
-        per_token = self.draft_token_ms + (self.row_ms or 0.0)
-        step_ms = self.plain_ms + lengths * per_token
-        speedup = expected_tokens * self.plain_ms / step_ms
+        speedup = expected_tokens * self.plain_ms / (self._step_ms(lengths) * self.calibration())
         speedup[lengths < self.n_min] = 0.0
         best = float(speedup.max())
         longest = int(np.flatnonzero(speedup >= best * (1.0 - _LENGTH_TOLERANCE))[-1])
         # The best speed-up, not the chosen length's: whether to draft at all
         # depends on whether any length is expected to pay.
         return int(lengths[longest]), best
+
+    def _step_ms(self, lengths: np.ndarray | int) -> np.ndarray | float:
+        """The cost model: a drafting step's time for each draft length."""
+        assert self.plain_ms is not None and self.draft_token_ms is not None
+        return self.plain_ms + lengths * (self.draft_token_ms + (self.row_ms or 0.0))
+
+    def calibration(self) -> float:
+        """Measured over modelled time of the recent drafting steps (1: no data)."""
+        if len(self._cost_ratios) < 3:
+            return 1.0
+        return float(np.clip(np.median(self._cost_ratios), 0.8, 1.5))
 
     def _clamp(self, length: int) -> int:
         return min(max(length, self.n_min), self.n_max)

@@ -184,6 +184,24 @@ def test_slow_first_steps_do_not_flatter_a_weak_draft(seed: int) -> None:
     assert sum(1 for k in lengths if k) <= 24
 
 
+def test_cost_model_is_calibrated_by_measured_step_times() -> None:
+    # Costs linear in the draft length: the model's step times are right.
+    linear = DraftLengthController(16)
+    simulate(linear, 60, accept=0.9, draft_token_ms=2.0, row_ms=0.5)
+    assert linear.calibration() == pytest.approx(1.0, abs=0.02)
+    # A drafted step costs a fixed 8 ms on top (a 10 ms plain step): the model,
+    # fitted per token, underestimates short steps, and the calibration says so.
+    overhead = DraftLengthController(16)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        k = overhead.next_length()
+        accepted = 0
+        while accepted < k and rng.random() < 0.7:
+            accepted += 1
+        overhead.record(k, accepted, k * 2.0, PLAIN_MS + (8.0 + 0.5 * k if k else 0.0))
+    assert overhead.calibration() > 1.1
+
+
 def test_mediocre_draft_drafts_short() -> None:
     controller = DraftLengthController(16)
     lengths = simulate(controller, 200, accept=0.6, draft_token_ms=2.0, row_ms=0.3)

@@ -19,8 +19,9 @@ answer:
   hopeless.
 
 From these, drafting k tokens is expected to emit E(k) = 1 + sum_{j<=k} S(j)
-tokens (S: survival) in plain + k * (draft + row) milliseconds, against one token
-per plain step. The controller drafts the longest k whose expected speed-up is
+tokens (S: survival) in plain + k * (draft + row) milliseconds, scaled by how
+the recent drafting steps' measured times compared with that model (a drafted
+step also has costs that are not per token), against one token per plain step. The controller drafts the longest k whose expected speed-up is
 within 3% of the best (acceptance comes in runs, so long drafts do better than
 the model says), and after a fully kept draft tries one twice as long; when even
 the best is below 1, or when the drafting steps so far really emitted fewer

@@ -5,30 +5,54 @@ and the wider verification batch cost. Whether they are depends on the pair, the
 machine, the text and the temperature, so the controller measures, within one
 answer:
 
-* the plain step time (steps that verified no draft: one target row),
+* the plain step time (steps that verified no draft: one target row; the
+  answer starts with a few, as its first decodes are often slow, and one
+  drafting step in 16 is plain to keep measuring it),
 * the draft's cost per drafted token and the verification's cost per extra row,
 * how far drafts survive: for each draft position j, the decayed share of steps
   that reached j and were rejected there (a hazard; Kaplan-Meier style, so
-  censoring by the draft length is handled and bursty acceptance is modelled).
+  censoring by the draft length is handled), shrunk towards the hazard pooled
+  over every drafted token (the geometric model of a per-token acceptance
+  rate). Positions drafted often keep their own rate, which models bursty
+  acceptance; positions beyond the recent drafts get the pooled rate, which
+  rests on all the data, so a run of short drafts does not make long ones look
+  hopeless.
 
 From these, drafting k tokens is expected to emit E(k) = 1 + sum_{j<=k} S(j)
-tokens (S: survival) in plain + k * (draft + row) milliseconds, against one token
-per plain step. The controller drafts the k with the best expected speed-up; when
-even that is below 1, or when the drafting steps so far really emitted fewer
-tokens per millisecond than plain steps would (the model can be wrong; the
-measured rate cannot), it stops drafting and probes again after a growing number
-of plain steps, but only when the probe fits a small share of the answer's time:
-a draft model that sat out N tokens must first decode them (on 2 CPU cores about
-a fifth of a plain step each), so on such machines a model draft that lost is
-rarely probed again, while an n-gram draft (free to resume) is. The draft length
-never changes what is emitted at temperature 0 and keeps every sampling scheme
-exact, since it depends only on past steps.
+tokens (S: survival) in plain + k * (draft + row) milliseconds, scaled by how
+the recent drafting steps' measured times compared with that model (a drafted
+step also has costs that are not per token), against one token per plain step.
+The controller drafts the longest k whose expected speed-up is within 3% of the
+best (acceptance comes in runs, so long drafts do better than the model says),
+and after a fully kept draft tries one twice as long; when even the best is
+below 1.05 (over the first 6 drafting steps: below 0.75), or when the drafting
+steps so far really emitted fewer tokens per millisecond than plain steps would
+(the model can be wrong; the measured rate cannot), it stops drafting and probes
+again after a growing number of plain steps, but only when the probe fits a
+small share of the answer's time: a draft model that sat out N tokens must first
+decode them (on 2 CPU cores about a fifth of a plain step each), so on such
+machines a model draft that lost is rarely probed again, while an n-gram draft
+(free to resume) is. The draft length never changes what is emitted at
+temperature 0 and keeps every sampling scheme exact, since it depends only on
+past steps.
 """
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
+# Plain steps that measure the baseline before the first draft: the first decodes
+# of an answer are often slow, and a plain time measured on one of them would
+# flatter every draft after it (a weak draft would look like a win).
+_BASELINE_STEPS = 3
+# While drafting, one step in this many is plain, to measure the baseline again:
+# nothing else does (a verification of k + 1 rows says little about one row), and
+# a baseline that stays too high makes a losing draft look like a winner. It
+# costs little: one step without a gain, and one more token for the draft to
+# catch up on in the next step's batch.
+_REMEASURE_EVERY = 16
 # Before any draft was measured: a first probe this long (also the probe length).
 _FIRST_DRAFT = 4
 _PROBE_DRAFT = 2
@@ -50,19 +74,50 @@ _SLOWER_WEIGHT = 0.1
 # Per-step decay of the acceptance counts: recent steps matter most.
 _DECAY = 0.95
 # The measured rate of drafting steps overrules the model once it covers this many
-# (decayed) emitted tokens and shows a clear loss: a few unlucky steps must not
-# switch off a draft that pays, since a model draft is rarely probed again.
-_RATE_EVIDENCE_TOKENS = 24.0
+# (decayed) emitted tokens and shows a clear loss. Acceptance comes in runs, so a
+# handful of steps says little (three early rejections after four full drafts of
+# a pair that pays 1.3x measure 0.94x), and a model draft that was switched off
+# is rarely probed again: the rate forgets more slowly than the acceptance counts
+# and needs more tokens. A draft that really loses is caught by the model first;
+# this catches what the model's linear costs miss.
+_RATE_DECAY = 0.98
+_RATE_EVIDENCE_TOKENS = 48.0
 _CLEAR_LOSS = 0.95
-# Prior hazard of the first position, as pseudo-counts that decay like real
-# steps (so a draft that is never kept soon looks like one). A deeper position
-# takes the estimate of the one before it as its prior, with this weight: that is
-# also how positions beyond the drafts measured so far are extrapolated.
+# Prior hazard, as pseudo-counts that decay like real steps (so a draft that is
+# never kept soon looks like one).
 _PRIOR_HAZARD = 0.25
 _PRIOR_WEIGHT = 3.0
+# Each position's hazard is its own count shrunk towards the hazard pooled over
+# all positions (the geometric model: every drafted token is kept with the same
+# probability), with this many pseudo-steps. Positions drafted often get their
+# own estimate (acceptance comes in runs: deep positions of a long draft are
+# kept more often than the first ones); positions drafted rarely or never, such
+# as those beyond the recent drafts, get the pooled rate, which rests on every
+# drafted token measured and so is neither noisy nor too pessimistic.
+_POOL_WEIGHT = 4.0
+# Acceptance comes in runs, which the pooled rate underestimates at deep
+# positions: among lengths expected to be within this share of the best, take
+# the longest.
+_LENGTH_TOLERANCE = 0.03
+# The linear cost model misses what a drafted step costs beyond its tokens and
+# rows (on CPU a verification of 2 rows costs a plain step plus ~20 ms, one of
+# 14 rows ~6 ms a row), and the timing averages follow the fast side. So the
+# model's step times are checked against the measured ones: the median ratio of
+# the last few drafting steps scales the model's cost (timing only, so unlike
+# the measured rate it needs no luck with acceptance to be accurate; the median
+# ignores a step slowed by another process).
+_CALIBRATION_STEPS = 8
 # Keep drafting only when it is expected to beat plain decoding by this factor:
-# the estimates are noisy and a wrong "on" costs more than a wrong "off".
-_MIN_SPEEDUP = 1.02
+# the estimates are noisy (measured on CPU, the weak pair predicted 1.05x lost
+# 5-15%) and a wrong "on" costs more than a wrong "off".
+_MIN_SPEEDUP = 1.05
+# A model draft switched off is rarely probed again, so over its first drafting
+# steps (the draft's first decodes are often slow, another process may hold the
+# CPU for a while, and a few early rejections are common even for a pair that
+# pays) drafting stops only when it is expected to lose clearly; a draft that
+# merely breaks even costs next to nothing for those few steps.
+_JUDGE_STEPS = 6
+_CLEARLY_LOSING = 0.75
 
 
 def _blend(old: float | None, new: float) -> float:
@@ -106,12 +161,15 @@ class DraftLengthController:
         self._drafted_ms = 0.0  # and the decayed time they took
         self._last_length = 0
         self._last_fully_kept = False
+        self._cost_ratios: deque[float] = deque(maxlen=_CALIBRATION_STEPS)
 
     def next_length(self) -> int:
         """How many tokens the next step should draft (0: a plain step)."""
         if self.n_max == 0 or not self.adaptive:
             return self.n_max
-        if self.plain_ms is None:
+        if self.plain_ms is None or (
+            self.draft_token_ms is None and self._plain_run < _BASELINE_STEPS
+        ):
             return 0  # measure the baseline first; a plain step costs nothing extra
         if self.draft_token_ms is None:
             return self._clamp(_FIRST_DRAFT)
@@ -120,11 +178,17 @@ class DraftLengthController:
                 return 0
             self._probing = True
             return self._clamp(_PROBE_DRAFT)
+        if (
+            self._drafted_steps
+            and self._plain_run == 0
+            and (self._drafted_steps % _REMEASURE_EVERY == 0)
+        ):
+            return 0
         best = self.best_length()[0]
         if self._last_fully_kept:
             # Positions past the drafts measured lately have little data and
             # acceptance comes in runs: after a fully kept draft, explore longer.
-            best = max(best, self._clamp(self._last_length + max(1, self._last_length // 2)))
+            best = max(best, self._clamp(2 * self._last_length))
         return best
 
     def _probe_affordable(self) -> bool:
@@ -151,15 +215,30 @@ class DraftLengthController:
         if n_drafted == 0:
             self._probing = False  # a probe that found nothing to draft
             # Without a draft the verification is exactly a plain decoding step.
-            self.plain_ms = _blend(self.plain_ms, verify_ms)
+            if self.draft_token_ms is None and self.plain_ms is not None:
+                # The baseline steps: the answer's first decodes are slow, and
+                # slowness is the noise here, so the fastest is the typical step.
+                self.plain_ms = min(self.plain_ms, verify_ms)
+            else:
+                self.plain_ms = _blend(self.plain_ms, verify_ms)
             self._plain_run += 1
             self._until_probe -= 1
             return
         # After a run of plain steps the draft first catches up on the tokens it
         # missed; that is the probe's price, not what a drafted token costs, so
         # such a step can only lower the estimate (it is an upper bound).
+        if self.plain_ms is not None and self.draft_token_ms is not None:
+            # Predicted before this step's timings update the model: an honest check.
+            predicted = self._step_ms(n_drafted)
+            self._cost_ratios.append((draft_ms + verify_ms) / float(predicted))
         per_token = draft_ms / n_drafted
-        if self._plain_run <= 1 or self.draft_token_ms is None or per_token < self.draft_token_ms:
+        # The draft's first decodes are slow too (its weights went cold while the
+        # baseline was measured): over the first drafting steps, as for the
+        # baseline, the fastest measurement is the typical one.
+        first = self._drafted_steps < _BASELINE_STEPS
+        if first and self.draft_token_ms is not None:
+            self.draft_token_ms = min(self.draft_token_ms, per_token)
+        elif self._plain_run <= 1 or self.draft_token_ms is None or per_token < self.draft_token_ms:
             self.draft_token_ms = _blend(self.draft_token_ms, per_token)
         self._drafted_steps += 1
         self._plain_run = 0
@@ -169,10 +248,13 @@ class DraftLengthController:
             # every draft after it.
             self.plain_ms = min(self.plain_ms, verify_ms)
             extra_rows = max(verify_ms - self.plain_ms, 0.0) / n_drafted
-            self.row_ms = _blend(self.row_ms, extra_rows)
+            if first and self.row_ms is not None:
+                self.row_ms = min(self.row_ms, extra_rows)
+            else:
+                self.row_ms = _blend(self.row_ms, extra_rows)
         self._count_acceptance(min(n_drafted, self.n_max), n_accepted)
-        self._drafted_tokens = self._drafted_tokens * _DECAY + n_accepted + 1
-        self._drafted_ms = self._drafted_ms * _DECAY + draft_ms + verify_ms
+        self._drafted_tokens = self._drafted_tokens * _RATE_DECAY + n_accepted + 1
+        self._drafted_ms = self._drafted_ms * _RATE_DECAY + draft_ms + verify_ms
         self._last_length = n_drafted
         self._last_fully_kept = n_accepted >= n_drafted
 
@@ -182,9 +264,10 @@ class DraftLengthController:
             if measured < _CLEAR_LOSS:
                 speedup = min(speedup, measured)
         was_probe, self._probing = self._probing, False
-        # One drafted step is not enough to judge: the draft's first decodes of an
-        # answer are often slow.
-        if speedup < _MIN_SPEEDUP and self._drafted_steps >= 2:
+        # One or two drafted steps are not enough to judge: the draft's first
+        # decodes of an answer are often slow.
+        threshold = _MIN_SPEEDUP if self._drafted_steps >= _JUDGE_STEPS else _CLEARLY_LOSING
+        if speedup < threshold and self._drafted_steps >= _BASELINE_STEPS:
             if self.drafting:
                 self.times_switched_off += 1
             elif was_probe:
@@ -205,29 +288,38 @@ class DraftLengthController:
 
     def survival(self) -> np.ndarray:
         """Estimated probability that draft position j (1-based index j-1) is kept."""
-        hazards = np.empty(self.n_max)
         if self.n_max == 0:
-            return hazards
-        hazards[0] = self._rejected[0] / self._reached[0]
-        for j in range(1, self.n_max):
-            hazards[j] = (self._rejected[j] + _PRIOR_WEIGHT * hazards[j - 1]) / (
-                self._reached[j] + _PRIOR_WEIGHT
-            )
+            return np.empty(0)
+        pooled = self._rejected.sum() / self._reached.sum()
+        hazards = (self._rejected + _POOL_WEIGHT * pooled) / (self._reached + _POOL_WEIGHT)
         return np.cumprod(1.0 - hazards)
 
     def best_length(self) -> tuple[int, float]:
-        """The draft length with the best expected speed-up over plain, and that
-        speed-up (tokens per unit time relative to plain decoding)."""
+        """The draft length to use (the longest within a tolerance of the best
+        expected speed-up over plain), and the best speed-up (tokens per unit
+        time relative to plain decoding)."""
         if self.plain_ms is None or self.draft_token_ms is None or self.n_max == 0:
             return self._clamp(_FIRST_DRAFT), 1.0
         lengths = np.arange(1, self.n_max + 1)
         expected_tokens = 1.0 + np.cumsum(self.survival())
-        per_token = self.draft_token_ms + (self.row_ms or 0.0)
-        step_ms = self.plain_ms + lengths * per_token
-        speedup = expected_tokens * self.plain_ms / step_ms
+        speedup = expected_tokens * self.plain_ms / (self._step_ms(lengths) * self.calibration())
         speedup[lengths < self.n_min] = 0.0
-        best = int(np.argmax(speedup))
-        return int(lengths[best]), float(speedup[best])
+        best = float(speedup.max())
+        longest = int(np.flatnonzero(speedup >= best * (1.0 - _LENGTH_TOLERANCE))[-1])
+        # The best speed-up, not the chosen length's: whether to draft at all
+        # depends on whether any length is expected to pay.
+        return int(lengths[longest]), best
+
+    def _step_ms(self, lengths: np.ndarray | int) -> np.ndarray | float:
+        """The cost model: a drafting step's time for each draft length."""
+        assert self.plain_ms is not None and self.draft_token_ms is not None
+        return self.plain_ms + lengths * (self.draft_token_ms + (self.row_ms or 0.0))
+
+    def calibration(self) -> float:
+        """Measured over modelled time of the recent drafting steps (1: no data)."""
+        if len(self._cost_ratios) < 3:
+            return 1.0
+        return float(np.clip(np.median(self._cost_ratios), 0.8, 1.5))
 
     def _clamp(self, length: int) -> int:
         return min(max(length, self.n_min), self.n_max)

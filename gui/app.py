@@ -90,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The window's close ends run_window; Qt quitting the loop on its own would
     # stop qasync before shutdown() has run.
     app.setQuitOnLastWindowClosed(False)
+    from gui.main_thread_gc import MainThreadGarbageCollector
+
+    garbage_collector = MainThreadGarbageCollector(app)
     splash = _splash()
     splash.show()
     app.processEvents()
@@ -109,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     # Python 3.11: asyncio.run(loop_factory=...) needs 3.12, so qasync.run.
     result: int = qasync.run(run_window(store, splash))
+    garbage_collector.stop()
     return result
 
 

@@ -3,6 +3,7 @@ every platform folder at a fresh temporary directory."""
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,19 @@ from tests.support.tiny_gguf import TinyModelSpec, write_tiny_model
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The demo pair is about 640 MB; keep it across test runs (gitignored).
 DEMO_CACHE = Path(os.environ.get("SPECCHAT_TEST_MODELS", REPO_ROOT / ".specchat-cache" / "models"))
+
+
+@pytest.fixture(autouse=True)
+def _garbage_collected_on_the_main_thread() -> Iterator[None]:
+    """As in the app (gui/main_thread_gc.py): no automatic collection, which could
+    run in a helper thread and destroy a test's leftover Qt objects there (Qt warns
+    "Timers cannot be stopped from another thread"); collect here instead."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 @pytest.fixture(autouse=True)

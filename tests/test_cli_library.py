@@ -79,6 +79,7 @@ def test_ctrl_c_keeps_partial_data_and_running_again_resumes(
     kept = partial.stat().st_size
     assert 0 < kept < size
 
+    assert repo.wait_until_idle(10)
     served_before = repo.bytes_served[TARGET]
     assert run_library_command(["download", REPO, TARGET]) == 0
     assert "resumed at" in capsys.readouterr().out

@@ -92,6 +92,7 @@ def test_cancel_keeps_partial_data_and_a_restart_resumes(
     assert 0 < kept < size
     assert not request.final_path.exists()
 
+    assert repo.wait_until_idle(WAIT_S)
     served_before = repo.bytes_served[TARGET]
     # A new manager stands for the app started again.
     snapshot = run_download(hub_client, destination)

@@ -139,6 +139,8 @@ class FakeHub:
         self.held = threading.Event()
         self._release = threading.Event()
         self._lock = threading.Lock()
+        self._streams_done = threading.Condition(self._lock)
+        self._streaming = 0
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.hub = self
         # A short poll interval makes shutdown() quick in each test's teardown.
@@ -198,6 +200,22 @@ class FakeHub:
     def release(self) -> None:
         """Let a held transfer continue."""
         self._release.set()
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Wait until no response body is being written. A cancelled download's
+        handler may go on writing (and counting) the rest of a released body into
+        the closed connection for a moment; byte counts are only stable after it."""
+        with self._streams_done:
+            return self._streams_done.wait_for(lambda: self._streaming == 0, timeout)
+
+    def stream_started(self) -> None:
+        with self._lock:
+            self._streaming += 1
+
+    def stream_ended(self) -> None:
+        with self._streams_done:
+            self._streaming -= 1
+            self._streams_done.notify_all()
 
     def count_served(self, filename: str, n_bytes: int) -> None:
         with self._lock:
@@ -525,6 +543,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._stream(filename, body)
 
     def _stream(self, filename: str, body: bytes) -> None:
+        self.hub.stream_started()
+        try:
+            self._stream_body(filename, body)
+        finally:
+            self.hub.stream_ended()
+
+    def _stream_body(self, filename: str, body: bytes) -> None:
         rule = self.hub.rules.get(filename, ServeRule())
         limit = len(body)
         dropping = rule.drop_after is not None and rule.drop_count > 0

@@ -114,12 +114,15 @@ class Stalls:
         )
 
 
-def settings_for(n_predict: int) -> GenerationSettings:
-    # Greedy: the window and the headless runs then produce the very same tokens.
+def settings_for(n_predict: int, adaptive: bool = True) -> GenerationSettings:
+    # Greedy: the window and the headless runs then produce the same tokens, up to
+    # near-ties that batches of other shapes round the other way. The adaptive draft
+    # length follows measured timings, so it changes batch shapes from run to run;
+    # --no-adaptive-draft fixes them for a like-for-like comparison.
     return GenerationSettings(
         n_predict=n_predict,
         sampling=SamplingSettings(temperature=0.0, seed=7),
-        drafting=DraftSettings(),
+        drafting=DraftSettings(adaptive=adaptive),
     )
 
 
@@ -510,10 +513,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="headless/window answer pairs")
     parser.add_argument("--synthetic-tokens", type=int, default=20_000)
     parser.add_argument("--skip-engine", action="store_true", help="only (c)")
+    parser.add_argument(
+        "--no-adaptive-draft", action="store_true", help="fixed draft length (draft-max)"
+    )
     parser.add_argument("--skip-synthetic", action="store_true", help="only (a) and (b)")
     args = parser.parse_args(argv)
 
-    settings = settings_for(args.n_predict)
+    settings = settings_for(args.n_predict, adaptive=not args.no_adaptive_draft)
     rounds = 0 if args.skip_engine else args.rounds
     target = draft = Path()
     if rounds:

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from core.errors import SpecChatError
 from core.settings import LoadRequest
 from core.worker.client import EngineWorker, PairInfo, WorkerCrashedError
+from gui.kept_tasks import KeptTasks
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +61,7 @@ class WorkerBridge(QObject):
         self.crash_reason = ""
         self.crash_log = ""
         self._job: asyncio.Task[Any] | None = None
-        # qasync's asyncSlot keeps no reference to its task; a task nobody holds can
-        # be garbage-collected mid-flight, so every task we start lives here.
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = KeptTasks("worker task")
 
     # ----- state ------------------------------------------------------------------
 
@@ -108,15 +107,7 @@ class WorkerBridge(QObject):
         self._job.add_done_callback(lambda _task: self.busy_changed.emit(False))
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("worker task failed", exc_info=task.exception())
+        return self._tasks.spawn(coroutine)
 
     # ----- coroutines (what tests await) -------------------------------------------------
 

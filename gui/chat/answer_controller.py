@@ -38,6 +38,7 @@ from core.store import ConversationStore
 from core.worker.client import EngineWorker, PairInfo, WorkerCrashedError
 from gui.chat.chat_view import ChatView
 from gui.chat.message_widgets import AnswerWidget
+from gui.kept_tasks import KeptTasks
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +120,10 @@ class AnswerController(QObject):
         self._running: _Running | None = None
         self._busy = False
         self._task: asyncio.Task[Any] | None = None
-        # asyncSlot-style helpers keep no task references; we keep ours so tasks are
-        # neither garbage-collected mid-flight nor lose their exceptions.
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = KeptTasks(
+            "answer task",
+            on_failure=lambda exc: self.message_failed.emit(str(exc) or type(exc).__name__),
+        )
         self._flush_timer = QTimer(self)
         self._flush_timer.setObjectName("answer_flush_timer")
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
@@ -215,17 +217,7 @@ class AnswerController(QObject):
         self._task = self._spawn(coroutine)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            logger.error("answer task failed", exc_info=exc)
-            self.message_failed.emit(str(exc) or type(exc).__name__)
+        return self._tasks.spawn(coroutine)
 
     # ----- the three ways an answer starts -------------------------------------------
 

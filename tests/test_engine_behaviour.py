@@ -16,7 +16,6 @@ from core.engine import (
     GenerationSettings,
     ModelConfig,
     Provenance,
-    SamplingSettings,
     SpeculativeEngine,
     StepEvent,
     StopReason,
@@ -26,14 +25,9 @@ from core.engine import (
 )
 from core.errors import ConfigError, PromptTooLongError
 from tests.conftest import TinyModels
+from tests.support.engine_settings import GREEDY, greedy_settings
 
-GREEDY = SamplingSettings(temperature=0.0)
-
-
-def settings(n: int = 60, **drafting: object) -> GenerationSettings:
-    # Fixed draft lengths: these tests check the mechanics of drafting steps.
-    drafting.setdefault("adaptive", False)
-    return GenerationSettings(n_predict=n, sampling=GREEDY, drafting=DraftSettings(**drafting))  # type: ignore[arg-type]
+settings = greedy_settings
 
 
 def test_events_follow_the_provenance_rules(tiny_engine: SpeculativeEngine) -> None:

@@ -42,16 +42,10 @@ from core.engine.detokenize import StopStringHoldback, continuation_texts
 from core.engine.events import EmittedToken
 from core.errors import ConfigError, EngineError, PromptTooLongError
 from tests.conftest import REPO_ROOT, TinyModels
+from tests.support.engine_settings import GREEDY, greedy_settings
 from tests.support.tiny_gguf import TinyModelSpec, write_tiny_model
 
-GREEDY = SamplingSettings(temperature=0.0)
-
-
-def settings(n: int = 60, **drafting: Any) -> GenerationSettings:
-    # The adaptive draft length reacts to measured step times, so which steps draft
-    # would depend on the machine's load; these tests compare streams exactly.
-    drafting.setdefault("adaptive", False)
-    return GenerationSettings(n_predict=n, sampling=GREEDY, drafting=DraftSettings(**drafting))
+settings = greedy_settings
 
 
 # -- child processes -------------------------------------------------------------------

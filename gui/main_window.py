@@ -457,6 +457,7 @@ class MainWindow(QMainWindow):
 
     def _update_pair_label(self) -> None:
         pair = self.bridge.current_pair()
+        self.chat_view.set_pair_loaded(pair is not None)
         if pair is None:
             self.pair_label.setText("No model loaded")
             self.pair_label.setToolTip("")

@@ -33,9 +33,11 @@ def test_send_streams_coloured_answer_that_survives_reopening(
     qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
 ) -> None:
     window = open_window(qtbot, window_files)
+    assert "Load a model pair" in window.chat_view.placeholder.text()
     pair = run(qloop, window.bridge.load(tiny_request(tiny_models.target, tiny_models.draft)))
     assert pair is not None and pair.draft_path is not None
     assert "tiny-target" in window.model_panel.status_label.text()
+    assert window.chat_view.placeholder.text().startswith("Type a message")
 
     window.new_chat()
     flushes: list[int] = []

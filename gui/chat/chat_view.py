@@ -11,6 +11,10 @@ from gui.chat.message_widgets import AnswerWidget, MessageWidget, TokenStyle, Us
 # Within this many pixels of the end counts as "at the bottom" (rounding, fractional DPI).
 _BOTTOM_SLACK = 8
 
+_LEGEND_HINT = "Each token is coloured by where it came from: see the legend."
+_PLACEHOLDER_NO_PAIR = f"Load a model pair on the right, then type a message below.\n{_LEGEND_HINT}"
+_PLACEHOLDER_READY = f"Type a message below to start.\n{_LEGEND_HINT}"
+
 
 class ChatView(QScrollArea):
     """Messages top to bottom; follows new text only while the user is at the bottom.
@@ -40,10 +44,7 @@ class ChatView(QScrollArea):
         self._layout = QVBoxLayout(self._column)
         self._layout.setContentsMargins(8, 8, 8, 8)
         self._layout.setSpacing(8)
-        self.placeholder = QLabel(
-            "Load a model pair on the right, then type a message below.\n"
-            "Each token is coloured by where it came from: see the legend."
-        )
+        self.placeholder = QLabel(_PLACEHOLDER_NO_PAIR)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)
         self._layout.addWidget(self.placeholder)
@@ -150,6 +151,10 @@ class ChatView(QScrollArea):
     def at_bottom(self) -> bool:
         bar = self.verticalScrollBar()
         return bar.value() >= bar.maximum() - _BOTTOM_SLACK
+
+    def set_pair_loaded(self, loaded: bool) -> None:
+        """The empty-chat hint says what to do next: load a pair, or just type."""
+        self.placeholder.setText(_PLACEHOLDER_READY if loaded else _PLACEHOLDER_NO_PAIR)
 
     def _update_chrome(self) -> None:
         self.placeholder.setVisible(not self._messages)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Device call 2 of 2, on the machine call 1 left warm. Carry: .gpu2 (draft part B, sha256).
+# Joins the demo draft, writes the F32 target from it, then on the GPU (all layers offloaded):
+# SpecChat vs llama-speculative-simple + engine overhead, the demo target's cost curve,
+# greedy divergence with near-tie gaps, the demo-pair tests, and the bench table.
+set -uo pipefail
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+T0=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
+if [ ! -f /tmp/demo/draft.part-a ] || [ ! -x /tmp/llama/build/bin/llama-speculative-simple ]; then
+    echo "call 1's build is not here: the machine was not warm. Run call 1 again, then this at once."
+    exit 2
+fi
+DEMO=/tmp/demo
+DRAFT=$DEMO/SmolLM2-135M-Instruct.Q4_1.gguf
+TARGET=$DEMO/SmolLM2-135M-Instruct.F32.gguf
+cat $DEMO/draft.part-a .gpu2/draft.part-b > "$DRAFT"
+(cd $DEMO && sha256sum -c "$OLDPWD/.gpu2/draft.sha256") || exit 1
+export PYTHONPATH=$(echo /tmp/llama/llama_cpp_python-*):/tmp/site:$PWD
+export SPECCHAT_HOME=/tmp/specchat-home SPECCHAT_TEST_MODELS=$DEMO
+BIN=/tmp/llama/build/bin
+[ -f "$TARGET" ] || python3 -c "
+from pathlib import Path; from core.demo_models import write_f32_copy
+write_f32_copy(Path('$DRAFT'), Path('$TARGET'))" 2>"$OUT/f32.log"
+
+for dmax in 8 16; do
+    stamp "a+b: SpecChat vs llama-speculative-simple, draft-max $dmax, p-min 0, n=256"
+    python3 tests/benchmarks/llama_cpp_parity.py "$TARGET" "$DRAFT" --bin $BIN -ngl 99 -n 256 \
+        --draft-max $dmax --repeats 3 --json "$OUT/parity_$dmax.json" 2>>"$OUT/parity.log"
+done
+stamp "a: same, draft-max 16, p-min 0.75 (llama.cpp server's default)"
+python3 tests/benchmarks/llama_cpp_parity.py "$TARGET" "$DRAFT" --bin $BIN -ngl 99 -n 256 \
+    --draft-max 16 --draft-p-min 0.75 --repeats 3 2>>"$OUT/parity.log"
+
+stamp "c: verification cost curve, demo target (F32 135M), all layers on the GPU"
+python3 tests/benchmarks/verify_cost_curve.py "$TARGET" -ngl 99 --repeats 9 \
+    --json "$OUT/curve_demo.json" 2>"$OUT/curve_demo.log"
+
+stamp "e: greedy divergence, 6 prompts x draft-max 4/8/16, n=256"
+python3 tests/benchmarks/greedy_divergence.py "$TARGET" "$DRAFT" -ngl 99 -n 256 \
+    --json "$OUT/divergence.json" 2>"$OUT/divergence.log"
+echo "divergence rc=$?"
+
+stamp "demo-pair tests on the GPU build"
+timeout 180 python3 -m pytest -q -p no:cacheprovider -m demo_pair -o addopts="" \
+    -W "ignore::pytest.PytestConfigWarning" --timeout 120 \
+    tests/test_engine_exactness.py tests/test_engine_behaviour.py tests/test_engine_sampling.py \
+    > "$OUT/pytest_demo.log" 2>&1
+echo "pytest rc=$?"; tail -4 "$OUT/pytest_demo.log"
+
+stamp "bench table (identical column = greedy speculative equals plain)"
+timeout 150 python3 tests/gpu/gpu_checks.py $DEMO > "$OUT/gpu_checks.log" 2>"$OUT/gpu_checks.err"
+grep -vE "^\s*$" "$OUT/gpu_checks.log" | tail -22
+stamp "call 2 done"

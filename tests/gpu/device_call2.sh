@@ -5,7 +5,9 @@
 # greedy divergence with near-tie gaps, the demo-pair tests, and the bench table.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+OUT=${OUT:-/tmp/out}; LOG=/tmp/logs2; rm -rf "$LOG"; mkdir -p "$OUT" "$LOG"
+# At most 8 files come back from $OUT: every log goes into one archive.
+trap 'tar czf "$OUT/logs2.tgz" -C /tmp logs2' EXIT
 T0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
 if [ ! -f /tmp/demo/draft.part-a ] || [ ! -x /tmp/llama/build/bin/llama-speculative-simple ]; then
@@ -22,34 +24,34 @@ export SPECCHAT_HOME=/tmp/specchat-home SPECCHAT_TEST_MODELS=$DEMO
 BIN=/tmp/llama/build/bin
 [ -f "$TARGET" ] || python3 -c "
 from pathlib import Path; from core.demo_models import write_f32_copy
-write_f32_copy(Path('$DRAFT'), Path('$TARGET'))" 2>"$OUT/f32.log"
+write_f32_copy(Path('$DRAFT'), Path('$TARGET'))" 2>"$LOG/f32.log"
 
 for dmax in 8 16; do
     stamp "a+b: SpecChat vs llama-speculative-simple, draft-max $dmax, p-min 0, n=256"
     python3 tests/benchmarks/llama_cpp_parity.py "$TARGET" "$DRAFT" --bin $BIN -ngl 99 -n 256 \
-        --draft-max $dmax --repeats 3 --json "$OUT/parity_$dmax.json" 2>>"$OUT/parity.log"
+        --draft-max $dmax --repeats 3 --json "$LOG/parity_$dmax.json" 2>>"$LOG/parity.log"
 done
 stamp "a: same, draft-max 16, p-min 0.75 (llama.cpp server's default)"
 python3 tests/benchmarks/llama_cpp_parity.py "$TARGET" "$DRAFT" --bin $BIN -ngl 99 -n 256 \
-    --draft-max 16 --draft-p-min 0.75 --repeats 3 2>>"$OUT/parity.log"
+    --draft-max 16 --draft-p-min 0.75 --repeats 3 2>>"$LOG/parity.log"
 
 stamp "c: verification cost curve, demo target (F32 135M), all layers on the GPU"
 python3 tests/benchmarks/verify_cost_curve.py "$TARGET" -ngl 99 --repeats 9 \
-    --json "$OUT/curve_demo.json" 2>"$OUT/curve_demo.log"
+    --json "$LOG/curve_demo.json" 2>"$LOG/curve_demo.log"
 
 stamp "e: greedy divergence, 6 prompts x draft-max 4/8/16, n=256"
 python3 tests/benchmarks/greedy_divergence.py "$TARGET" "$DRAFT" -ngl 99 -n 256 \
-    --json "$OUT/divergence.json" 2>"$OUT/divergence.log"
+    --json "$LOG/divergence.json" 2>"$LOG/divergence.log"
 echo "divergence rc=$?"
 
 stamp "demo-pair tests on the GPU build"
 timeout 180 python3 -m pytest -q -p no:cacheprovider -m demo_pair -o addopts="" \
-    -W "ignore::pytest.PytestConfigWarning" --timeout 120 \
+    -W "ignore::pytest.PytestConfigWarning" $(python3 -c "import pytest_timeout" 2>/dev/null && echo --timeout=120) \
     tests/test_engine_exactness.py tests/test_engine_behaviour.py tests/test_engine_sampling.py \
-    > "$OUT/pytest_demo.log" 2>&1
-echo "pytest rc=$?"; tail -4 "$OUT/pytest_demo.log"
+    > "$LOG/pytest_demo.log" 2>&1
+echo "pytest rc=$?"; tail -4 "$LOG/pytest_demo.log"
 
 stamp "bench table (identical column = greedy speculative equals plain)"
-timeout 150 python3 tests/gpu/gpu_checks.py $DEMO > "$OUT/gpu_checks.log" 2>"$OUT/gpu_checks.err"
-grep -vE "^\s*$" "$OUT/gpu_checks.log" | tail -22
+timeout 150 python3 tests/gpu/gpu_checks.py $DEMO > "$LOG/gpu_checks.log" 2>"$LOG/gpu_checks.err"
+grep -vE "^\s*$" "$LOG/gpu_checks.log" | tail -22
 stamp "call 2 done"

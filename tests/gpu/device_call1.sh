@@ -33,13 +33,13 @@ timeout 120 python3 tests/gpu/tiny_model_probe.py 2>"$LOG/probe.log"
 if ! timeout 60 python3 -X faulthandler tests/gpu/device_diag.py engine 0 > "$LOG/diag.log" 2>&1; then
     echo "engine load of a tiny model failed; native backtrace:"
     GDB=$(command -v cuda-gdb || command -v gdb)
-    timeout 120 "$GDB" -batch -ex "set pagination off" -ex run -ex bt -ex "info sharedlibrary" \
+    timeout 90 "$GDB" -batch -ex "set pagination off" -ex run -ex bt -ex "info sharedlibrary" \
         --args python3 tests/gpu/device_diag.py engine 0 > "$LOG/gdb.log" 2>&1
     grep -E "^#[0-9]+ " "$LOG/gdb.log" | head -25
 fi
 
 stamp "engine test suite on the GPU build (tiny models)"
-timeout 240 python3 -m pytest -q -x -p no:cacheprovider -m "not demo_pair" -o addopts="" \
+timeout 200 python3 -m pytest -q -x -p no:cacheprovider -m "not demo_pair" -o addopts="" \
     -W "ignore::pytest.PytestConfigWarning" $(python3 -c "import pytest_timeout" 2>/dev/null && echo --timeout=120) \
     tests/test_engine_behaviour.py tests/test_engine_exactness.py tests/test_engine_lifecycle.py \
     tests/test_engine_sampling.py tests/test_draft_length.py tests/test_model_files.py \

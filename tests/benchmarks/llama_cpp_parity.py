@@ -56,8 +56,8 @@ def run_llama_cpp(binary: Path, args: argparse.Namespace, threads: int) -> Run:
         str(binary),
         *("-m", str(args.target), "-md", str(args.draft), "-p", args.prompt),
         *("-n", str(args.n_predict), "-c", "2048", "--temp", "0", "--seed", "1"),
-        *("--draft-max", str(args.draft_max), "--draft-min", str(args.draft_min)),
-        *("--draft-p-min", str(args.draft_p_min)),
+        *("--spec-draft-n-max", str(args.draft_max), "--spec-draft-n-min", str(args.draft_min)),
+        *("--spec-type", "draft-simple", "--spec-draft-p-min", str(args.draft_p_min)),
         *("-ngl", str(args.gpu_layers), "-ngld", str(args.gpu_layers)),
         *("-t", str(threads), "--no-repack"),
     ]

@@ -1,0 +1,64 @@
+"""The GPU-efficiency measuring tools (tests/benchmarks/) work on small models here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.engine import ModelConfig, SpeculativeEngine
+from core.engine.model import LoadedModel
+from core.gguf_meta import read_gguf_metadata
+from tests.benchmarks.greedy_divergence import explain
+from tests.benchmarks.random_llama_gguf import SHAPES, write_random_llama
+from tests.benchmarks.verify_cost_curve import measure_curve
+
+
+def test_random_llama_loads_with_the_shape_it_was_given(tmp_path: Path) -> None:
+    shape = SHAPES["tiny"]
+    path = write_random_llama(tmp_path / "random.gguf", shape)
+    metadata = read_gguf_metadata(path)
+    assert metadata.architecture == "llama"
+    model = LoadedModel(ModelConfig(path, n_ctx=64, n_threads=1))
+    try:
+        assert model.n_vocab == shape.n_vocab
+        model.append([300, 301, 302], all_logits=True)
+        logits = model.logits(-1)
+        assert logits.shape == (shape.n_vocab,)
+        assert bool((logits == logits).all()), "random weights must give finite logits"
+    finally:
+        model.close()
+
+
+def test_cost_curve_measures_every_batch_size_and_restores_the_cache(tmp_path: Path) -> None:
+    path = write_random_llama(tmp_path / "random.gguf", SHAPES["tiny"])
+    model = LoadedModel(ModelConfig(path, n_ctx=64, n_threads=1))
+    try:
+        curve = measure_curve(model, max_k=4, repeats=2, context=8)
+        assert sorted(curve) == [1, 2, 3, 4]
+        assert all(ms > 0 for ms in curve.values())
+        # Every measured batch is rolled back: only the prompt stays cached.
+        assert len(model.cached_tokens) == 8
+    finally:
+        model.close()
+
+
+def test_divergence_explanation_sees_the_same_logits_single_and_batched_on_cpu(
+    tiny_engine: SpeculativeEngine,
+) -> None:
+    target = tiny_engine.target
+    history = tiny_engine.tokenize("the cat and the")
+    target.reset()
+    target.prefill(history)
+    ranked = np.argsort(target.logits(-1))
+    target.reset()
+    best, second, worst = int(ranked[-1]), int(ranked[-2]), int(ranked[0])
+
+    single, batched, top_two = explain(target, history, best, second, batch=5)
+    assert single > 0.0
+    # On the CPU a token's logits do not depend on its batch's size.
+    assert batched == pytest.approx(single, abs=1e-3)
+    assert top_two
+    assert not explain(target, history, best, worst, batch=5)[2]
+    assert target.cached_tokens == []

@@ -52,7 +52,7 @@ def test_a_port_nobody_listens_on_is_named_with_how_to_start_a_worker() -> None:
 def test_a_worker_that_never_answers_is_reported_busy_within_the_timeout() -> None:
     with listening(lambda _connection: time.sleep(2)) as endpoint:
         started = time.monotonic()
-        with pytest.raises(RpcWorkerError, match="did not answer within 0.3 s") as caught:
+        with pytest.raises(RpcWorkerError, match=r"did not answer within 0\.3 s") as caught:
             probe_worker(endpoint, timeout_s=0.3)
         assert time.monotonic() - started < 2
     assert "busy" in str(caught.value) and endpoint in str(caught.value)
@@ -64,9 +64,11 @@ def test_a_worker_of_another_protocol_version_is_refused_by_name() -> None:
         connection.sendall(struct.pack("<Q", 28) + bytes([6, 1, 0, 0]) + bytes(24))
         time.sleep(0.5)
 
-    with listening(old_worker) as endpoint:
-        with pytest.raises(RpcWorkerError, match=r"protocol 6\.1\.0") as caught:
-            probe_worker(endpoint)
+    with (
+        listening(old_worker) as endpoint,
+        pytest.raises(RpcWorkerError, match=r"protocol 6\.1\.0") as caught,
+    ):
+        probe_worker(endpoint)
     assert endpoint in str(caught.value) and "same llama-cpp-python version" in str(caught.value)
 
 

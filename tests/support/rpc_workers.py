@@ -94,11 +94,11 @@ def start_worker(folder: Path, threads: int = 1) -> Worker:
 
 
 @contextlib.contextmanager
-def running_workers(folder: Path, count: int) -> Iterator[list[Worker]]:
+def running_workers(folder: Path, count: int, threads: int = 1) -> Iterator[list[Worker]]:
     workers: list[Worker] = []
     try:
         for _ in range(count):
-            workers.append(start_worker(folder))
+            workers.append(start_worker(folder, threads))
         yield workers
     finally:
         for worker in workers:

@@ -4,6 +4,7 @@ is missing at load or dies in the middle of an answer."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from core.errors import ConfigError
 from core.rpc.errors import RpcWorkerError
 from core.rpc.native import WORKER_LOST_EXIT
 from core.rpc.probe import probe_workers
+from core.worker import EngineWorker, WorkerCrashedError
 from tests.support.engine_settings import greedy_settings
 from tests.support.rpc_workers import (
     REPO_ROOT,
@@ -34,6 +36,7 @@ from tests.support.rpc_workers import (
 pytestmark = pytest.mark.demo_pair
 
 PROMPT = "Write a short poem about the sea."
+LONG_PROMPT = "Count from 1 to 1000, separated by commas: 1, 2, 3,"
 N_TOKENS = 40
 # Layers of the demo target (SmolLM2-135M has 30) kept on this CPU when one worker
 # takes the rest.
@@ -85,7 +88,7 @@ def test_target_split_over_two_workers_answers_as_on_one_machine(
     draft = ModelConfig(demo_pair.draft, n_threads=2)
     with SpeculativeEngine(target, draft) as engine:
         # Both workers were connected to by the load (each probe counts one too).
-        assert [connections(worker) for worker in workers] >= [n + 2 for n in before]
+        assert all(connections(w) >= n + 2 for w, n in zip(workers, before, strict=True))
         plain = collect(engine.generate(prompt, greedy_settings(N_TOKENS, source="none")))
         speculative = collect(engine.generate(prompt, greedy_settings(N_TOKENS, n_max=8)))
         # ggml's registry lists the workers' devices; reading it must not touch them.
@@ -142,7 +145,7 @@ def test_a_worker_killed_mid_answer_ends_the_answer_with_its_name(
             cli = subprocess.Popen(
                 cli_command(
                     *("-m", str(demo_pair.target), "--no-draft", "--temp", "0", "-n", "2000"),
-                    *("-p", "Count from 1 to 1000, separated by commas: 1, 2, 3,"),
+                    *("-p", LONG_PROMPT),
                     *("--rpc", doomed.endpoint, "-t", "2"),
                 ),
                 stdout=answer_sink,
@@ -170,3 +173,84 @@ def test_a_worker_killed_mid_answer_ends_the_answer_with_its_name(
         assert "load the model without it" in message
     finally:
         doomed.kill()
+
+
+def test_a_worker_lost_mid_answer_stops_only_the_engine_process_which_reloads_without_it(
+    workers: list[Worker],
+    demo_pair: DemoPair,
+    local_answer: tuple[list[int], list[int]],
+    tmp_path: Path,
+) -> None:
+    doomed = start_worker(tmp_path)
+    prompt, expected = local_answer
+
+    async def scenario(engine: EngineWorker) -> tuple[WorkerCrashedError, list[int]]:
+        target = target_config(demo_pair, rpc_servers=(doomed.endpoint,))
+        info = await engine.load(target, ModelConfig(demo_pair.draft, n_threads=2))
+        assert doomed.endpoint in info.device
+        long_prompt = await engine.tokenize(LONG_PROMPT)
+        with pytest.raises(WorkerCrashedError) as crash:
+            async for _event in engine.generate(long_prompt, greedy_settings(2000, n_max=8)):
+                doomed.kill()
+        # The user reloads without the worker and goes on.
+        await engine.load(target_config(demo_pair), None)
+        tokens: list[int] = []
+        async for event in engine.generate(prompt, greedy_settings(N_TOKENS, source="none")):
+            tokens.extend(token.id for token in getattr(event, "tokens", ()))
+        return crash.value, tokens
+
+    async def main() -> tuple[WorkerCrashedError, list[int]]:
+        engine = EngineWorker()
+        try:
+            return await asyncio.wait_for(scenario(engine), 4 * LOSS_DEADLINE_S)
+        finally:
+            await engine.close()
+
+    try:
+        error, tokens = asyncio.run(main())
+    finally:
+        doomed.kill()
+    assert f"RPC worker {doomed.endpoint} stopped answering" in str(error)
+    assert error.exit_code == WORKER_LOST_EXIT
+    assert tokens == expected
+
+
+def test_rpc_server_refuses_a_port_in_use_in_one_line(workers: list[Worker]) -> None:
+    port = workers[0].endpoint.rpartition(":")[2]
+    done = subprocess.run(
+        cli_command("rpc-server", "--port", port),
+        capture_output=True,
+        env=child_env(),
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.decode().strip() == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use; pick another --port"
+    )
+
+
+def test_rpc_server_beyond_loopback_warns_that_the_protocol_is_unauthenticated(
+    tmp_path: Path,
+) -> None:
+    require_rpc_build()
+    log = tmp_path / "open-worker.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            cli_command("rpc-server", "--host", "0.0.0.0", "--port", str(free_port())),
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            env=child_env(),
+            cwd=REPO_ROOT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "listening on" not in log.read_text():
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        server.kill()
+        server.wait()
+    text = " ".join(log.read_text().split())
+    assert "WARNING: this RPC worker listens on 0.0.0.0" in text
+    assert "no authentication" in text and "trusted network only" in text

@@ -50,11 +50,17 @@ _START_SERVER = ctypes.CFUNCTYPE(
     ctypes.c_size_t,
     ctypes.POINTER(ctypes.c_void_p),
 )
+_PROTOTYPES = {
+    "ggml_backend_rpc_add_server": _ADD_SERVER,
+    "ggml_backend_rpc_start_server": _START_SERVER,
+}
 _ABORT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
 
 _lock = threading.Lock()
 # endpoint -> its devices, in the order ggml registered them.
 _registered: dict[str, list[int]] = {}
+# The workers of the model loaded onto workers last: the ones a lost connection can be to.
+_in_use: list[str] = []
 # ggml's messages when its RPC client loses a worker (ggml-rpc.cpp).
 _SOURCE_PREFIX = re.compile(r"^\S+:\d+: ")
 _WORKER_LOSS_MARKERS = ("Remote RPC server crashed", "Failed to connect to", "RPC handshake failed")
@@ -100,8 +106,7 @@ def rpc_function(name: str) -> Any:
     address = ggml.ggml_backend_reg_get_proc_address(registry, name.encode()) if registry else None
     if not address:
         raise RpcUnavailableError(f"{NO_RPC_MESSAGE} ({name} is missing)")
-    prototype = {"ggml_backend_rpc_add_server": _ADD_SERVER}.get(name, _START_SERVER)
-    return prototype(address)
+    return _PROTOTYPES[name](address)
 
 
 def register_workers(endpoints: Sequence[str]) -> list[int]:
@@ -116,6 +121,9 @@ def register_workers(endpoints: Sequence[str]) -> list[int]:
     add_server = rpc_function("ggml_backend_rpc_add_server")
     devices: list[int] = []
     with _lock:
+        # Before add_server, which connects: a worker lost from here on is named.
+        _in_use[:] = endpoints
+        _install_worker_loss_report()
         for endpoint in endpoints:
             if endpoint not in _registered:
                 registry = add_server(endpoint.encode())
@@ -130,7 +138,6 @@ def register_workers(endpoints: Sequence[str]) -> list[int]:
                 ]
                 logger.info("registered RPC worker %s (%d devices)", endpoint, count)
             devices.extend(_registered[endpoint])
-        _install_worker_loss_report()
     return devices
 
 
@@ -216,7 +223,8 @@ def _on_ggml_abort(message: bytes | None) -> None:
         return
     try:
         # ggml prefixes "source_file.cpp:line: "; the user needs only the words.
-        line = describe_worker_loss(_SOURCE_PREFIX.sub("", text), registered_endpoints())
+        # No lock: ggml may abort inside register_workers, which holds it.
+        line = describe_worker_loss(_SOURCE_PREFIX.sub("", text), list(_in_use))
         if not report_problem(line):
             sys.stderr.write(f"error: {line}\n")
         for stream in (sys.stdout, sys.stderr):

@@ -141,6 +141,25 @@ def register_workers(endpoints: Sequence[str]) -> list[int]:
     return devices
 
 
+def loaded_worker_memory(endpoint: str) -> tuple[int, int]:
+    """(free, total) bytes of a registered worker's devices, read through ggml's registry.
+
+    Only while a model loaded onto the worker holds its connection: the question then
+    travels on that connection. Otherwise ggml would open a new one, and wait forever
+    if the worker is busy with another client.
+    """
+    ggml = _ggml()
+    free_sum, total_sum = 0, 0
+    with _lock:
+        devices = list(_registered.get(endpoint, ()))
+    for device in devices:
+        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
+        ggml.ggml_backend_dev_memory(device, ctypes.byref(free), ctypes.byref(total))
+        free_sum += free.value
+        total_sum += total.value
+    return free_sum, total_sum
+
+
 def registered_endpoints() -> list[str]:
     with _lock:
         return list(_registered)

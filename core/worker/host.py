@@ -46,8 +46,10 @@ from core.library.memory import (
     check_memory_fit,
     detect_free_vram_bytes,
     estimate_model_memory,
+    format_gib,
     read_system_memory,
 )
+from core.rpc.native import loaded_worker_memory
 from core.vocab import check_vocab_compatibility
 from core.worker import protocol
 from core.worker.protocol import ProtocolError, encode_frame, error_to_dict, read_frame
@@ -305,7 +307,7 @@ class Host:
         backend, device = describe_placement(max(target_layers, draft_layers))
         workers = engine.target.config.rpc_servers
         if workers:
-            backend, device = f"{backend} + RPC", f"{device} + {', '.join(workers)}"
+            backend, device = f"{backend} + RPC", f"{device} + {_describe_workers(workers)}"
         return {
             "target_path": str(engine.target.path),
             "draft_path": str(engine.draft.path) if engine.draft else None,
@@ -319,6 +321,15 @@ class Host:
 
 
 # -- memory -------------------------------------------------------------------------
+
+
+def _describe_workers(endpoints: Sequence[str]) -> str:
+    """E.g. ``"RPC 10.0.0.7:50052 (5.1 GiB free of 7.8 GiB)"``, one per worker."""
+    parts = []
+    for endpoint in endpoints:
+        free, total = loaded_worker_memory(endpoint)
+        parts.append(f"RPC {endpoint} ({format_gib(free)} free of {format_gib(total)})")
+    return ", ".join(parts)
 
 
 def _context_size(config: ModelConfig, meta: GgufMetadata) -> int:

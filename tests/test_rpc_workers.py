@@ -38,6 +38,8 @@ pytestmark = pytest.mark.demo_pair
 PROMPT = "Write a short poem about the sea."
 LONG_PROMPT = "Count from 1 to 1000, separated by commas: 1, 2, 3,"
 N_TOKENS = 40
+# Enough of the answer to tell that a reload works (greedy: a prefix of the full one).
+SHORT = 8
 # Layers of the demo target (SmolLM2-135M has 30) kept on this CPU when one worker
 # takes the rest.
 LOCAL_LAYERS = 15
@@ -121,8 +123,8 @@ def test_an_unreachable_worker_is_named_at_load_and_the_target_loads_without_it(
     prompt, expected = local_answer
     # Reloading without it works, and a worker registered earlier is left alone.
     with SpeculativeEngine(target_config(demo_pair)) as engine:
-        answer = collect(engine.generate(prompt, greedy_settings(N_TOKENS, source="none")))
-    assert answer.token_ids == expected
+        answer = collect(engine.generate(prompt, greedy_settings(SHORT, source="none")))
+    assert answer.token_ids == expected[:SHORT]
 
 
 def test_more_split_proportions_than_devices_is_refused(
@@ -197,7 +199,7 @@ def test_a_worker_lost_mid_answer_stops_only_the_engine_process_which_reloads_wi
         # The user reloads without the worker and goes on.
         await engine.load(target_config(demo_pair), None)
         tokens: list[int] = []
-        async for event in engine.generate(prompt, greedy_settings(N_TOKENS, source="none")):
+        async for event in engine.generate(prompt, greedy_settings(SHORT, source="none")):
             tokens.extend(token.id for token in getattr(event, "tokens", ()))
         return crash.value, tokens
 
@@ -214,7 +216,7 @@ def test_a_worker_lost_mid_answer_stops_only_the_engine_process_which_reloads_wi
         doomed.kill()
     assert f"RPC worker {doomed.endpoint} stopped answering" in str(error)
     assert error.exit_code == WORKER_LOST_EXIT
-    assert tokens == expected
+    assert tokens == expected[:SHORT]
 
 
 def test_rpc_server_refuses_a_port_in_use_in_one_line(workers: list[Worker]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -63,6 +64,8 @@ def main() -> int:
     parser.add_argument("-n", "--n-predict", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    # A plain SIGTERM (timeout, CI) would skip the finally blocks that stop the workers.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     require_rpc()
     models = os.environ.get("SPECCHAT_TEST_MODELS")
     pair = ensure_demo_pair(Path(models)) if models else ensure_demo_pair()

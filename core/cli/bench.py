@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from core.cli.rpc_arguments import add_rpc_arguments, with_rpc
 from core.demo_models import ensure_demo_pair
 from core.engine import (
     ChatMessage,
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-ngram", action="store_true", help="skip the n-gram mode")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every run")
     parser.add_argument("-p", "--prompt", action="append", help="repeatable; default: 3 prompts")
+    add_rpc_arguments(parser)
     return parser
 
 
@@ -125,6 +127,7 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
     target = ModelConfig(
         target_path, n_gpu_layers=args.gpu_layers, n_ctx=2048, n_threads=args.threads
     )
+    target = with_rpc(args, target)
     draft = ModelConfig(draft_path, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
     out.write(f"target {target_path.name}\ndraft  {draft_path.name}\n")
     out.write(

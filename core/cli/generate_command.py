@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from core.cli.readout import format_readout
+from core.cli.rpc_arguments import add_rpc_arguments, with_rpc
 from core.demo_models import ensure_demo_pair
 from core.engine import (
     ChatMessage,
@@ -160,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sampling.add_argument("--system", help="system prompt for --chat")
 
+    add_rpc_arguments(parser)
+
     output = parser.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="print one JSON object")
     output.add_argument("--color", action="store_true", help="colour tokens by provenance")
@@ -205,6 +208,7 @@ def model_configs(args: argparse.Namespace) -> tuple[ModelConfig, ModelConfig | 
         n_threads=args.threads,
         weight_repack=args.repack,
     )
+    target = with_rpc(args, target)
     draft = None
     if source is DraftSource.MODEL:
         draft = ModelConfig(

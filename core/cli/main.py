@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, bool]] = {
         for name in LIBRARY_COMMANDS
     },
     "bench": ("core.cli.bench", "run_bench", False),
+    "rpc-server": ("core.cli.rpc_server_command", "run_rpc_server", False),
 }
 
 

@@ -68,8 +68,25 @@ def recent_problems() -> str:
 
 
 def gpu_offload_supported() -> bool:
+    """Whether this machine has a GPU that layers can be offloaded to.
+
+    ``llama_supports_gpu_offload()`` alone is also true for every build with RPC
+    support, GPU or not, so the registry decides when it can be read.
+    """
     ensure_backend()
-    return bool(llama_cpp.llama_supports_gpu_offload())
+    if not llama_cpp.llama_supports_gpu_offload():
+        return False
+    devices = backend_devices()
+    return not devices or bool(gpu_devices(devices))
+
+
+def report_problem(message: str) -> bool:
+    """Pass an error found outside llama.cpp's log (e.g. a lost RPC worker) to the
+    listeners as if llama.cpp had logged it; False when nobody listens."""
+    _recent_problems.append(message)
+    for listener in _problem_listeners:
+        listener(_GGML_LOG_LEVEL_ERROR, message)
+    return bool(_problem_listeners)
 
 
 def add_problem_listener(listener: Callable[[int, str], None]) -> None:
@@ -81,6 +98,8 @@ def add_problem_listener(listener: Callable[[int, str], None]) -> None:
     _problem_listeners.append(listener)
 
 
+# The registry of llama.cpp's RPC workers' devices.
+RPC_BACKEND = "RPC"
 # ggml_backend_dev_type values (ggml-backend.h).
 _DEVICE_KINDS = {0: "cpu", 1: "gpu", 2: "igpu", 3: "accel", 4: "meta"}
 
@@ -150,20 +169,25 @@ def backend_devices() -> list[BackendDevice]:
         device = ggml.ggml_backend_dev_get(index)
         if not device:
             continue
-        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
-        ggml.ggml_backend_dev_memory(device, ctypes.byref(free), ctypes.byref(total))
         registry = ggml.ggml_backend_dev_backend_reg(device)
+        backend = (
+            (ggml.ggml_backend_reg_name(registry) or b"").decode("utf-8", "replace")
+            if registry
+            else ""
+        )
+        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
+        # Asking an RPC device connects to its worker, and ggml aborts the process if
+        # the worker is gone (or waits forever if it serves another client); workers'
+        # memory is read by core.rpc.probe instead.
+        if backend != RPC_BACKEND:
+            ggml.ggml_backend_dev_memory(device, ctypes.byref(free), ctypes.byref(total))
         devices.append(
             BackendDevice(
                 name=(ggml.ggml_backend_dev_name(device) or b"").decode("utf-8", "replace"),
                 description=(ggml.ggml_backend_dev_description(device) or b"").decode(
                     "utf-8", "replace"
                 ),
-                backend=(
-                    (ggml.ggml_backend_reg_name(registry) or b"").decode("utf-8", "replace")
-                    if registry
-                    else ""
-                ),
+                backend=backend,
                 kind=_DEVICE_KINDS.get(ggml.ggml_backend_dev_type(device), "other"),
                 memory_free=int(free.value),
                 memory_total=int(total.value),
@@ -185,9 +209,14 @@ def cpu_model_name() -> str:
 
 
 def gpu_devices(devices: list[BackendDevice] | None = None) -> list[BackendDevice]:
-    """Devices with their own memory that layers can be offloaded to."""
+    """This machine's devices with their own memory that layers can be offloaded to
+    (RPC workers' devices are not this machine's)."""
     devices = backend_devices() if devices is None else devices
-    return [device for device in devices if device.kind in ("gpu", "igpu")]
+    return [
+        device
+        for device in devices
+        if device.kind in ("gpu", "igpu") and device.backend != RPC_BACKEND
+    ]
 
 
 def describe_placement(gpu_layers: int) -> tuple[str, str]:

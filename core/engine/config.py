@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
+from core.rpc.endpoints import parse_endpoints, parse_tensor_split
 
 DEFAULT_CONTEXT = 4096
 DEFAULT_BATCH = 512
@@ -43,6 +44,13 @@ class ModelConfig:
             default: on CPUs advertising AMX it kills the process on the first decode
             of some quantisations, and losing a user's session is worse than the few
             percent it gains.
+        rpc_servers: llama.cpp RPC workers (``host:port``) that hold part of this
+            model's layers, as llama.cpp's ``--rpc``; the offloaded layers (see
+            ``n_gpu_layers``) are spread over them and the local GPUs, the rest stay
+            on the local CPU. Give them to the target only: the draft stays local.
+        tensor_split: proportions of the offloaded layers per device, in the order
+            RPC workers (as listed), then local GPUs; llama.cpp's ``--tensor-split``.
+            Empty: by each device's free memory.
     """
 
     path: Path
@@ -51,9 +59,14 @@ class ModelConfig:
     n_batch: int = DEFAULT_BATCH
     n_threads: int = field(default_factory=default_threads)
     weight_repack: bool = False
+    rpc_servers: tuple[str, ...] = ()
+    tensor_split: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
+        # Lists arrive from JSON (the engine process, saved settings).
+        object.__setattr__(self, "rpc_servers", parse_endpoints(self.rpc_servers))
+        object.__setattr__(self, "tensor_split", parse_tensor_split(self.tensor_split))
         if self.n_ctx < 0:
             raise ConfigError(f"context size must be >= 0, got {self.n_ctx}")
         if self.n_batch < 1:

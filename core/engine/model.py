@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from core.engine.backend import clear_recent_problems, ensure_backend, recent_problems
 from core.engine.config import DEFAULT_CONTEXT, ModelConfig
+from core.engine.placement import plan_placement
 from core.errors import EngineClosedError, EngineError, LoadCancelledError, ModelLoadError
 from core.gguf_meta import GgufMetadata, read_gguf_metadata
 
@@ -140,6 +141,9 @@ class LoadedModel:
         params.n_gpu_layers = n_gpu_layers
         params.use_extra_bufts = self.config.weight_repack
         self.n_gpu_layers = n_gpu_layers
+        # Bound to a local: llama.cpp reads the arrays during the load.
+        placement = plan_placement(self.config)
+        placement.apply(params)
         aborted = False
 
         def progress(fraction: float, _user_data: ctypes.c_void_p) -> bool:

@@ -15,6 +15,7 @@ one thread, as the engine requires.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import faulthandler
 import logging
 import os
@@ -45,8 +46,10 @@ from core.library.memory import (
     check_memory_fit,
     detect_free_vram_bytes,
     estimate_model_memory,
+    format_gib,
     read_system_memory,
 )
+from core.rpc.native import loaded_worker_memory
 from core.vocab import check_vocab_compatibility
 from core.worker import protocol
 from core.worker.protocol import ProtocolError, encode_frame, error_to_dict, read_frame
@@ -201,7 +204,7 @@ class Host:
         draft = protocol.model_config_from_dict(command["draft"]) if command["draft"] else None
         target_meta = read_gguf_metadata(target.path)
         target_ctx = _context_size(target, target_meta)
-        models = [estimate_model_memory(target_meta, target_ctx, _gpu_layers(target))]
+        models = [_memory_here(target_meta, target_ctx, target)]
         if draft is not None:
             draft_meta = read_gguf_metadata(draft.path)
             # Checked here too (the engine checks again) so a refused pair leaves the
@@ -302,6 +305,9 @@ class Host:
         target_layers = _offloaded_layers(engine.target)
         draft_layers = _offloaded_layers(engine.draft) if engine.draft else 0
         backend, device = describe_placement(max(target_layers, draft_layers))
+        workers = engine.target.config.rpc_servers
+        if workers:
+            backend, device = f"{backend} + RPC", f"{device} + {_describe_workers(workers)}"
         return {
             "target_path": str(engine.target.path),
             "draft_path": str(engine.draft.path) if engine.draft else None,
@@ -317,6 +323,15 @@ class Host:
 # -- memory -------------------------------------------------------------------------
 
 
+def _describe_workers(endpoints: Sequence[str]) -> str:
+    """E.g. ``"RPC 10.0.0.7:50052 (5.1 GiB free of 7.8 GiB)"``, one per worker."""
+    parts = []
+    for endpoint in endpoints:
+        free, total = loaded_worker_memory(endpoint)
+        parts.append(f"RPC {endpoint} ({format_gib(free)} free of {format_gib(total)})")
+    return ", ".join(parts)
+
+
 def _context_size(config: ModelConfig, meta: GgufMetadata) -> int:
     # As LoadedModel picks it: the configured size, else the training context capped.
     if config.n_ctx > 0:
@@ -330,8 +345,29 @@ def _gpu_layers(config: ModelConfig) -> int:
     return -1 if config.n_gpu_layers < 0 else config.n_gpu_layers
 
 
+def _memory_here(meta: GgufMetadata, n_ctx: int, config: ModelConfig) -> ModelMemory:
+    """What a model needs from this machine.
+
+    With RPC workers, the offloaded layers live on them (and on local GPUs, by the
+    tensor split); only the rest is checked here, and llama.cpp says so if a worker
+    cannot hold its share.
+    """
+    if not config.rpc_servers:
+        return estimate_model_memory(meta, n_ctx, _gpu_layers(config))
+    layers = -1 if config.n_gpu_layers < 0 else config.n_gpu_layers
+    memory = estimate_model_memory(meta, n_ctx, layers)
+    kept = 1.0 - memory.gpu_fraction
+    return dataclasses.replace(
+        memory,
+        weights_bytes=int(memory.weights_bytes * kept),
+        kv_cache_bytes=int(memory.kv_cache_bytes * kept),
+        gpu_layers=0,
+    )
+
+
 def _offloaded_layers(model: LoadedModel) -> int:
-    if not gpu_offload_supported():
+    """Layers on GPUs or RPC workers."""
+    if not gpu_offload_supported() and not model.config.rpc_servers:
         return 0
     n_layer = model.metadata.block_count
     return min(model.n_gpu_layers, n_layer) if n_layer else model.n_gpu_layers
@@ -356,7 +392,11 @@ def _after_freeing(system: SystemMemory, models: list[LoadedModel | None]) -> Sy
     for model in models:
         if model is None:
             continue
-        share = estimate_model_memory(model.metadata, model.n_ctx, _offloaded_layers(model))
+        share = (
+            _memory_here(model.metadata, model.n_ctx, model.config)
+            if model.config.rpc_servers
+            else estimate_model_memory(model.metadata, model.n_ctx, _offloaded_layers(model))
+        )
         ram += share.ram_bytes
         vram += share.vram_bytes
     free_vram = system.free_vram_bytes

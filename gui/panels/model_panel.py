@@ -50,6 +50,7 @@ from core.settings import LoadRequest, ModelOptions, SettingsStore, pair_key, sh
 from core.settings.store import PAIR_KEY_PREFIX
 from gui.panels.background import BackgroundRunner
 from gui.panels.first_run import FirstRunOffer
+from gui.panels.rpc_workers import RpcWorkersBox
 from gui.theme import set_role
 
 logger = logging.getLogger(__name__)
@@ -192,6 +193,8 @@ class ModelPanel(QWidget):
         self.first_run = FirstRunOffer(self, settings=self._settings, demo_builder=demo_builder)
         self.first_run.load_requested.connect(self.load_offered_pair)
         self._build_target_group()
+        self.rpc_workers = RpcWorkersBox()
+        self.rpc_workers.changed.connect(self._refresh)
         self._build_draft_group()
         self._build_status()
         self._build_library_row()
@@ -199,6 +202,7 @@ class ModelPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.first_run)
         layout.addWidget(self.target_group)
+        layout.addWidget(self.rpc_workers)
         layout.addWidget(self.draft_group)
         layout.addWidget(self.memory_label)
         layout.addLayout(self._action_row)
@@ -479,6 +483,7 @@ class ModelPanel(QWidget):
             return False
         self.set_draft_source(request.draft_source)
         self._set_spins(self.target_gpu_layers, self.target_context, request.target)
+        self.rpc_workers.set_workers(request.target.rpc_servers, request.target.tensor_split)
         if request.draft is not None:
             self.select_draft(request.draft.path)
             self._set_spins(self.draft_gpu_layers, self.draft_context, request.draft)
@@ -600,6 +605,9 @@ class ModelPanel(QWidget):
                     f"{candidate.entry.path.name} cannot draft for "
                     f"{target.path.name}: {candidate.reason}"
                 )
+        workers_problem = self.rpc_workers.problem()
+        if workers_problem is not None:
+            return None, workers_problem
         draft_path = candidate.entry.path if candidate is not None else None
         threads = self._settings.pair_settings(pair_key(target.path, draft_path, source)).n_threads
         target_config = ModelConfig(
@@ -607,6 +615,8 @@ class ModelPanel(QWidget):
             n_gpu_layers=self.target_gpu_layers.value(),
             n_ctx=self.target_context.value(),
             n_threads=threads,
+            rpc_servers=self.rpc_workers.endpoints(),
+            tensor_split=self.rpc_workers.tensor_split(),
         )
         draft_config = None
         if candidate is not None:
@@ -671,6 +681,11 @@ class ModelPanel(QWidget):
         note = "" if fit.system.free_vram_bytes is not None else " No GPU found: all on the CPU."
         if self.draft_source() is DraftSource.MODEL and len(fit.models) == 1:
             note += " Target only: no usable draft chosen."
+        if self.rpc_workers.problem() is None and self.rpc_workers.endpoints():
+            note += (
+                " The target's offloaded layers go to the RPC workers (Check shows their "
+                "memory); this estimate still counts them here."
+            )
         if fit.warning is None:
             self.memory_label.setText(f"Memory: fits, {fit.summary()}.{note}")
             set_role(self.memory_label, "ok")
@@ -703,7 +718,12 @@ class ModelPanel(QWidget):
         self.load_button.setToolTip(problem or "")
         self.unload_button.setEnabled(not self._loading and self._loaded is not None)
         self.cancel_button.setVisible(self._loading)
-        for widget in (self.target_group, self.draft_group, self.add_folder_button):
+        for widget in (
+            self.target_group,
+            self.rpc_workers,
+            self.draft_group,
+            self.add_folder_button,
+        ):
             widget.setEnabled(not self._loading)
 
     # Intents
@@ -829,6 +849,7 @@ class ModelPanel(QWidget):
         """Stop background work (the window is closing)."""
         self._stop_scan.set()
         self._scanner.close()
+        self.rpc_workers.shutdown()
         self.first_run.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override

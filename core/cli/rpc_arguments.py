@@ -1,0 +1,49 @@
+"""``--rpc`` and ``--tensor-split``: the flags that put a target's layers on RPC workers.
+
+Shared by every command that loads a pair (generation, ``bench``, ``serve``):
+``add_rpc_arguments(parser)`` adds them, ``with_rpc(args, target)`` applies them
+to the target's config. The draft stays on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from core.engine.config import ModelConfig
+from core.rpc.endpoints import parse_endpoints, parse_tensor_split
+
+
+def add_rpc_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "RPC workers (llama.cpp's distributed backend; start them with specchat-cli rpc-server)"
+    )
+    group.add_argument(
+        "--rpc",
+        metavar="HOST:PORT[,...]",
+        type=parse_endpoints,
+        default=(),
+        help=(
+            "put the target's offloaded layers (-ngl, default all) on these RPC workers "
+            "(and this machine's GPUs); the layers not offloaded stay on this CPU, the "
+            "draft stays on this machine"
+        ),
+    )
+    group.add_argument(
+        "--tensor-split",
+        "-ts",
+        metavar="N,N,...",
+        type=parse_tensor_split,
+        default=(),
+        help=(
+            "proportions of the offloaded layers per device: the RPC workers in --rpc "
+            "order, then this machine's GPUs (default: by each device's free memory)"
+        ),
+    )
+
+
+def with_rpc(args: argparse.Namespace, target: ModelConfig) -> ModelConfig:
+    """``target`` with the workers and split given on the command line."""
+    if not args.rpc and not args.tensor_split:
+        return target
+    return dataclasses.replace(target, rpc_servers=args.rpc, tensor_split=args.tensor_split)

@@ -1,0 +1,74 @@
+"""Which devices a model's layers go to: local GPUs, RPC workers, the CPU.
+
+With no RPC worker anywhere in the process, llama.cpp chooses (``devices`` stays
+NULL). Once a worker is registered, every model gets an explicit device list:
+registration is process-wide, and the default would spread a draft, or a target
+reloaded without that worker, over it too.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass, field
+
+import llama_cpp
+
+from core.engine.config import ModelConfig
+from core.errors import ConfigError
+from core.rpc import native
+
+
+@dataclass
+class Placement:
+    """What ``llama_model_params`` gets; keep it alive until the load returns.
+
+    Attributes:
+        devices: NULL-terminated device array, or None for llama.cpp's default.
+        tensor_split: ``llama_max_devices()`` floats, or None for "by free memory".
+        workers: the RPC workers holding layers, in device order.
+    """
+
+    devices: ctypes.Array[ctypes.c_void_p] | None = None
+    tensor_split: ctypes.Array[ctypes.c_float] | None = None
+    workers: tuple[str, ...] = field(default=())
+
+    def apply(self, params: llama_cpp.llama_model_params) -> None:
+        if self.devices is not None:
+            # The field is a plain void pointer; llama_cpp's annotation says array.
+            params.devices = ctypes.cast(self.devices, ctypes.c_void_p)  # type: ignore[assignment]
+        if self.tensor_split is not None:
+            params.tensor_split = self.tensor_split
+
+
+def plan_placement(config: ModelConfig) -> Placement:
+    """Register ``config``'s workers (probing them first) and list its devices.
+
+    Raises:
+        RpcUnavailableError: workers asked for, but llama.cpp has no RPC support.
+        RpcWorkerError: a worker is unreachable, busy or incompatible (named).
+        ConfigError: more tensor-split proportions than devices.
+    """
+    placement = Placement(workers=config.rpc_servers)
+    device_count: int | None = None
+    if config.rpc_servers:
+        devices = native.register_workers(config.rpc_servers) + native.local_accelerators()
+        placement.devices = native.device_array(devices)
+        device_count = len(devices)
+    elif native.registered_endpoints():
+        devices = native.local_accelerators()
+        placement.devices = native.device_array(devices)
+        device_count = len(devices)
+    if config.tensor_split:
+        if device_count is None:
+            device_count = len(native.local_accelerators())
+        if len(config.tensor_split) > device_count:
+            raise ConfigError(
+                f"tensor split {','.join(f'{v:g}' for v in config.tensor_split)} has "
+                f"{len(config.tensor_split)} proportions but {config.path.name} has "
+                f"{device_count} devices to split over ({len(config.rpc_servers)} RPC "
+                "workers, then this machine's GPUs; the CPU takes the layers not offloaded)"
+            )
+        size = int(llama_cpp.llama_max_devices())
+        values = list(config.tensor_split) + [0.0] * (size - len(config.tensor_split))
+        placement.tensor_split = (ctypes.c_float * size)(*values)
+    return placement

@@ -1,0 +1,27 @@
+"""Errors of the RPC backend; each names the worker or the build at fault."""
+
+from __future__ import annotations
+
+from core.errors import ConfigError, ModelLoadError
+
+NO_RPC_MESSAGE = (
+    "this llama.cpp build has no RPC support; reinstall with CMAKE_ARGS=-DGGML_RPC=on "
+    '(pip install --force-reinstall --no-cache-dir "llama-cpp-python==0.3.36" '
+    "with that variable set)"
+)
+
+
+class RpcUnavailableError(ConfigError):
+    """RPC workers were asked for but llama.cpp was built without ``-DGGML_RPC=on``."""
+
+
+class RpcWorkerError(ModelLoadError):
+    """An RPC worker is unreachable, busy, incompatible or reports no devices.
+
+    Attributes:
+        endpoint: the worker's ``host:port``.
+    """
+
+    def __init__(self, message: str, endpoint: str = "") -> None:
+        super().__init__(message)
+        self.endpoint = endpoint

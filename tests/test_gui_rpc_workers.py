@@ -1,0 +1,70 @@
+"""The model picker's RPC workers: listed, checked over the wire, passed into the load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from core.engine.config import DraftSource, ModelConfig
+from core.settings import LoadRequest, SettingsStore
+from gui.panels.rpc_workers import RpcWorkersBox
+from tests.support.rpc_workers import free_port, require_rpc_build, start_worker
+from tests.test_gui_model_panel import Folder, make_panel, models, settings
+
+__all__ = ["models", "settings"]  # fixtures shared with the model panel's tests
+CHECK_TIMEOUT_MS = 15_000
+
+
+def test_the_panel_passes_the_workers_and_split_to_the_target_only(
+    qtbot: QtBot, settings: SettingsStore, models: Folder, tmp_path: Path
+) -> None:
+    panel = make_panel(qtbot, settings, models.path, tmp_path)
+    assert panel.select_target(models.target)
+    panel.set_draft_source(DraftSource.MODEL)
+    assert panel.select_draft(models.draft)
+    box = panel.rpc_workers
+
+    box.workers_edit.setText("10.0.0.7")
+    box.workers_edit.editingFinished.emit()
+    assert not panel.load_button.isEnabled()
+    assert "host:port" in panel.load_button.toolTip()
+    assert "host:port" in box.status_label.text()
+
+    box.workers_edit.setText("10.0.0.7:50052, 10.0.0.8:50052")
+    box.split_edit.setText("3,1")
+    box.split_edit.editingFinished.emit()
+    assert panel.load_button.isEnabled()
+    with qtbot.waitSignal(panel.load_requested) as blocker:
+        panel.load_button.click()
+    request = blocker.args[0]
+    assert isinstance(request, LoadRequest)
+    assert request.target.rpc_servers == ("10.0.0.7:50052", "10.0.0.8:50052")
+    assert request.target.tensor_split == (3.0, 1.0)
+    assert request.draft is not None and request.draft.rpc_servers == ()
+
+    # Showing a request without workers (the last pair, say) clears the fields.
+    panel.select_request(LoadRequest(ModelConfig(models.target), None, "none"))
+    assert box.workers_edit.text() == "" and box.split_edit.text() == ""
+
+
+def test_check_shows_each_workers_memory_or_why_it_cannot_be_reached(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    require_rpc_build()
+    box = RpcWorkersBox()
+    qtbot.addWidget(box)
+    worker = start_worker(tmp_path)
+    missing = f"127.0.0.1:{free_port()}"
+    try:
+        box.workers_edit.setText(f"{worker.endpoint}, {missing}")
+        box.check()
+        qtbot.waitUntil(lambda: len(box.statuses()) == 2, timeout=CHECK_TIMEOUT_MS)
+    finally:
+        worker.kill()
+        box.shutdown()
+    lines = box.status_label.text().splitlines()
+    assert lines[0].startswith(f"✓ {worker.endpoint}: 1 device, ")
+    assert " free of " in lines[0]
+    assert lines[1].startswith(f"✗ RPC worker {missing} refused the connection")
+    assert box.check_button.isEnabled()

@@ -1,0 +1,87 @@
+"""RPC settings: worker lists, tensor splits, their flags, and how they cross to the engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.cli.bench import build_parser as build_bench_parser
+from core.cli.generate_command import build_parser, model_configs
+from core.engine.config import ModelConfig
+from core.errors import ConfigError
+from core.rpc.endpoints import parse_endpoints, parse_tensor_split
+from core.rpc.server import unsafe_host_warning
+from core.settings.load_request import LoadRequest
+from core.worker import protocol
+
+
+def test_worker_lists_parse_and_normalise() -> None:
+    assert parse_endpoints("10.0.0.2:50052, gpu-box.local:7000") == (
+        "10.0.0.2:50052",
+        "gpu-box.local:7000",
+    )
+    assert parse_endpoints(["a:01"]) == ("a:1",)
+    assert parse_endpoints("") == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("10.0.0.2", "needs the form host:port"),
+        ("10.0.0.2:http", "port must be a number"),
+        ("10.0.0.2:70000", "port must be a number"),
+        ("[::1]:50052", "IPv6"),
+        ("a:1,a:1", "listed twice"),
+    ],
+)
+def test_bad_worker_lists_say_what_is_wrong(text: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        parse_endpoints(text)
+
+
+def test_tensor_splits_take_llama_cpp_forms() -> None:
+    assert parse_tensor_split("3,1") == (3.0, 1.0)
+    assert parse_tensor_split("3/1") == (3.0, 1.0)
+    assert parse_tensor_split([1, 0.5]) == (1.0, 0.5)
+    assert parse_tensor_split("") == ()
+    for bad, words in (("3,x", "not a number"), ("-1,2", ">= 0"), ("0,0", "above 0")):
+        with pytest.raises(ConfigError, match=words):
+            parse_tensor_split(bad)
+
+
+def test_model_config_carries_workers_through_json_to_the_engine_process() -> None:
+    config = ModelConfig(
+        Path("t.gguf"), rpc_servers=("127.0.0.1:50052", "h:2"), tensor_split=(2.0, 1.0)
+    )
+    data = json.loads(json.dumps(protocol.model_config_to_dict(config)))
+    assert data["rpc_servers"] == ["127.0.0.1:50052", "h:2"]
+    assert protocol.model_config_from_dict(data) == config
+    request = LoadRequest(config, None, "none")
+    assert LoadRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
+    with pytest.raises(ConfigError, match="host:port"):
+        ModelConfig(Path("t.gguf"), rpc_servers=("nocolon",))
+
+
+def test_generation_flags_put_only_the_target_on_workers() -> None:
+    args = build_parser().parse_args(
+        ["-m", "t.gguf", "-md", "d.gguf", "--rpc", "a:1,b:2", "--tensor-split", "3/1"]
+    )
+    target, draft = model_configs(args)
+    assert target.rpc_servers == ("a:1", "b:2")
+    assert target.tensor_split == (3.0, 1.0)
+    assert draft is not None and draft.rpc_servers == () and draft.tensor_split == ()
+    plain_target, _ = model_configs(build_parser().parse_args(["-m", "t.gguf", "-md", "d.gguf"]))
+    assert plain_target.rpc_servers == ()
+    with pytest.raises(ConfigError, match="host:port"):
+        build_parser().parse_args(["--rpc", "nonsense"])
+    bench_args = build_bench_parser().parse_args(["--rpc", "a:1", "-ts", "1"])
+    assert bench_args.rpc == ("a:1",) and bench_args.tensor_split == (1.0,)
+
+
+def test_workers_listening_beyond_loopback_are_warned_about() -> None:
+    assert unsafe_host_warning("127.0.0.1", 50052) is None
+    warning = unsafe_host_warning("0.0.0.0", 50052)
+    assert warning is not None
+    assert "no authentication" in warning and "trusted network" in warning

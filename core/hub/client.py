@@ -16,13 +16,13 @@ from typing import Any
 
 import httpx2
 from huggingface_hub import HfApi, hf_hub_url
-from huggingface_hub.errors import HFValidationError
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
 import core
 from core.hub.auth import resolve_token
-from core.hub.errors import translate_hub_error
+from core.hub.errors import InvalidTokenError, translate_hub_error
 
 logger = logging.getLogger(__name__)
 
@@ -109,3 +109,27 @@ class HubClient:
             raise translate_hub_error(
                 exc, self.endpoint, repo_id, token_sent=self.token is not None
             ) from exc
+
+    def whoami(self) -> str:
+        """The account name the token belongs to.
+
+        Raises:
+            InvalidTokenError: the Hub rejected the token (or none is set).
+            HubError: network and server problems, with a message.
+        """
+        try:
+            response = get_session().get(
+                f"{self.endpoint}/api/whoami-v2", headers=self.headers(), timeout=self.timeout_s
+            )
+            hf_raise_for_status(response)
+            name = response.json().get("name")
+        except (httpx2.HTTPError, OSError, HFValidationError, ValueError) as exc:
+            error = translate_hub_error(exc, self.endpoint, token_sent=True)
+            status = exc.response.status_code if isinstance(exc, HfHubHTTPError) else None
+            if status in (401, 403):
+                error = InvalidTokenError(
+                    "the Hub does not accept this token: copy it again from your "
+                    "Hugging Face account settings (Access Tokens)"
+                )
+            raise error from exc
+        return str(name or "unknown account")

@@ -486,6 +486,8 @@ def _remove_empty_dirs(folder: Path, stop_at: Path) -> None:
     while current != stop_at and stop_at in current.parents:
         try:
             current.rmdir()
+        except FileNotFoundError:
+            pass  # removed above
         except OSError:
             return
         current = current.parent

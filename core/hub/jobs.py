@@ -29,6 +29,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from core.hub.client import HubClient
 from core.hub.download import (
     DISK_SPACE_MARGIN_BYTES,
     DownloadProgress,
@@ -37,7 +38,12 @@ from core.hub.download import (
     format_size,
     free_disk_bytes,
 )
-from core.hub.errors import InsufficientDiskSpaceError
+from core.hub.errors import (
+    GatedRepoAccessError,
+    InsufficientDiskSpaceError,
+    InvalidTokenError,
+    TokenRequiredError,
+)
 from core.hub.manager import DownloadManager, DownloadSnapshot
 from core.paths import data_dir
 
@@ -45,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 STAGING_DIR_NAME = ".staging"
 STATE_VERSION = 1
+_TOKEN_ERRORS = (TokenRequiredError, GatedRepoAccessError, InvalidTokenError)
 
 
 class JobState(Enum):
@@ -134,6 +141,8 @@ class JobSnapshot:
     files: tuple[tuple[str, DownloadProgress], ...]
     error: str | None = None
     note: str | None = None
+    # The failure was about the token: the front end offers to enter one.
+    needs_token: bool = False
 
     @property
     def bytes_done(self) -> int:
@@ -180,6 +189,7 @@ class _Job:
     done_files: set[str] = field(default_factory=set)
     error: str | None = None
     note: str | None = None
+    needs_token: bool = False
     # What the user asked for while transfers were still stopping.
     stopping_for: JobState | None = None
 
@@ -191,7 +201,9 @@ class _Job:
             )
             for file in self.spec.files
         )
-        return JobSnapshot(self.job_id, self.spec, self.state, files, self.error, self.note)
+        return JobSnapshot(
+            self.job_id, self.spec, self.state, files, self.error, self.note, self.needs_token
+        )
 
 
 def default_queue_file() -> Path:
@@ -288,6 +300,7 @@ class DownloadQueue:
                 return
             job.state = JobState.QUEUED
             job.error = None
+            job.needs_token = False
             job.stopping_for = None
             self._start(job)
             self._save()
@@ -298,6 +311,10 @@ class DownloadQueue:
             job = self._jobs.get(job_id)
             if job is not None and job.state.finished:
                 del self._jobs[job_id]
+
+    def set_client(self, client: HubClient) -> None:
+        """Use this endpoint and token for transfers started from now on (a new token)."""
+        self._manager.client = client
 
     def snapshots(self) -> list[JobSnapshot]:
         with self._lock:
@@ -366,6 +383,7 @@ class DownloadQueue:
                 job.done_files.add(filename)
             elif state is DownloadState.FAILED and job.stopping_for is None:
                 job.error = str(snapshot.error) if snapshot.error else "the download failed"
+                job.needs_token = isinstance(snapshot.error, _TOKEN_ERRORS)
                 job.stopping_for = JobState.FAILED
                 for other in list(job.tasks):
                     self._manager.cancel(other)
@@ -464,6 +482,15 @@ class DownloadQueue:
                     job.state = JobState.PAUSED
                 else:
                     self._start(job)
+
+
+def has_saved_jobs(state_file: Path) -> bool:
+    """True when ``state_file`` remembers unfinished downloads (a cheap look at startup)."""
+    try:
+        payload = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(payload, dict) and bool(payload.get("jobs"))
 
 
 def _running_state(job: _Job) -> JobState:

@@ -1,0 +1,521 @@
+"""The Models page: the local library, Hugging Face search and the download queue.
+
+It glues the views to ``core``: every network and disk call runs in this page's
+thread pool and is awaited on the qasync loop, so the window never waits on them.
+Downloads run on ``core.hub``'s own worker threads; the page reads their
+snapshots on a timer (``QUEUE_REFRESH_MS``) instead of handling every progress
+event, so a fast download costs the GUI thread one small repaint per tick.
+
+Signals:
+    use_as_target(object), use_as_draft(object): a model ``Path`` for the picker.
+    library_changed(): files appeared or went (a download finished, a delete).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QCloseEvent, QDesktopServices
+from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from core.hub.auth import resolve_token, save_token
+from core.hub.client import HubClient, resolve_endpoint
+from core.hub.download import TransferSettings
+from core.hub.drafts import find_hub_drafts
+from core.hub.errors import HubError
+from core.hub.file_choices import ModelChoice, group_model_files
+from core.hub.files import list_gguf_files, machine_memory_budget
+from core.hub.jobs import (
+    DownloadQueue,
+    JobFile,
+    JobSnapshot,
+    JobSpec,
+    JobState,
+    default_queue_file,
+)
+from core.hub.manager import DownloadManager
+from core.hub.search import search_gguf_repos
+from core.library import ModelEntry, ModelLibrary, SystemMemory, read_system_memory
+from core.library import folders as library_folders
+from core.library.deletion import DeleteRefusedError, can_delete, delete_model
+from gui.kept_tasks import KeptTasks
+from gui.models.download_queue import DownloadQueueView
+from gui.models.hub_search import HubSearchView
+from gui.models.library_view import LibraryView
+from gui.models.repo_files import RepoFilesView
+from gui.models.token_prompt import TokenPrompt
+from gui.theme import set_role
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+QUEUE_REFRESH_MS = 100
+SEARCH_LIMIT = 30
+
+
+def reveal_in_file_manager(path: Path) -> None:
+    """Open the folder holding ``path`` in the system's file manager."""
+    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
+
+
+class ModelsPage(QWidget):
+    """Library, Hub search, repository files and downloads in one window.
+
+    Args:
+        library: the library to scan (default: the app's folders).
+        endpoint: the Hub's URL (default: ``HF_ENDPOINT`` or huggingface.co).
+        queue: the download queue (default: one on the app's queue file, built once
+            the token is read from the keyring).
+        memory_budget: bytes a model may use here (default: RAM plus free VRAM).
+        reveal: opens a file's folder (default: the system's file manager).
+    """
+
+    use_as_target = Signal(object)
+    use_as_draft = Signal(object)
+    library_changed = Signal()
+
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        library: ModelLibrary | None = None,
+        endpoint: str | None = None,
+        queue_factory: Callable[[HubClient], DownloadQueue] | None = None,
+        memory_budget: Callable[[], int] = machine_memory_budget,
+        reveal: Callable[[Path], None] = reveal_in_file_manager,
+    ) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.setObjectName("models_page")
+        self.setWindowTitle("SpecChat · Models")
+        self.library = library or ModelLibrary()
+        self._endpoint = resolve_endpoint(endpoint)
+        self._token: str | None = None
+        self._queue_factory = queue_factory or default_queue_factory
+        self._memory_budget = memory_budget
+        self._reveal = reveal
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="models-page")
+        self._tasks = KeptTasks("models page", self._on_task_failed)
+        self.downloads: DownloadQueue | None = None
+        self._job_states: dict[int, JobState] = {}
+        self._scanning = False
+        self._scan_again = False
+        self._system: SystemMemory | None = None
+        self._search_generation = 0
+        self._repo_generation = 0
+        self._repo_commit: str | None = None
+        self._closed = False
+        self.token_prompt: TokenPrompt | None = None
+        self._entries: list[ModelEntry] = []
+
+        self.library_view = LibraryView()
+        self.search_view = HubSearchView()
+        self.repo_view = RepoFilesView()
+        self.queue_view = DownloadQueueView()
+        self.status_label = QLabel()
+        self.status_label.setObjectName("models_status")
+        self.status_label.setWordWrap(True)
+        hub = QSplitter(Qt.Orientation.Horizontal)
+        hub.setObjectName("hub_splitter")
+        hub.addWidget(self.search_view)
+        hub.addWidget(self.repo_view)
+        hub.setStretchFactor(0, 3)
+        hub.setStretchFactor(1, 2)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("models_tabs")
+        self.tabs.addTab(self.library_view, "Library")
+        self.tabs.addTab(hub, "Hugging Face")
+        outer = QSplitter(Qt.Orientation.Vertical)
+        outer.addWidget(self.tabs)
+        outer.addWidget(self.queue_view)
+        outer.setStretchFactor(0, 3)
+        outer.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(outer, 1)
+        layout.addWidget(self.status_label)
+        self.resize(1100, 720)
+
+        self._queue_timer = QTimer(self)
+        self._queue_timer.setObjectName("download_queue_refresh")
+        self._queue_timer.setInterval(QUEUE_REFRESH_MS)
+        self._queue_timer.timeout.connect(self.refresh_downloads)
+        self._wire()
+        self._tasks.spawn(self._start())
+
+    def _wire(self) -> None:
+        library = self.library_view
+        library.rescan_requested.connect(self.rescan)
+        library.use_as_target.connect(self.use_as_target)
+        library.use_as_draft.connect(self.use_as_draft)
+        library.reveal_requested.connect(lambda path: self._reveal(Path(path)))
+        library.delete_requested.connect(self.confirm_delete)
+        library.folder_added.connect(lambda folder: self._spawn(self._add_folder(Path(folder))))
+        library.folder_removed.connect(
+            lambda folder: self._spawn(self._remove_folder(Path(folder)))
+        )
+        library.pairing.use_pair_requested.connect(self._use_pair)
+        self.search_view.search_requested.connect(
+            lambda query, sort: self._spawn(self._search(query, sort))
+        )
+        self.search_view.repo_opened.connect(self.open_repo)
+        self.repo_view.repo_opened.connect(self.open_repo)
+        self.repo_view.download_requested.connect(self.download)
+        self.repo_view.find_drafts_requested.connect(
+            lambda repo_id: self._spawn(self._find_drafts(repo_id))
+        )
+        self.queue_view.pause_requested.connect(self._pause)
+        self.queue_view.resume_requested.connect(self._resume)
+        self.queue_view.cancel_requested.connect(self._cancel)
+        self.queue_view.remove_requested.connect(self._forget)
+
+    # ----- plumbing ---------------------------------------------------------------------
+
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+
+    def _spawn(self, coroutine: Any) -> None:
+        if self._closed:
+            coroutine.close()
+            return
+        self._tasks.spawn(coroutine)
+
+    def _on_task_failed(self, error: BaseException) -> None:
+        self.show_status(f"Something went wrong: {error}", error=True)
+
+    def show_status(self, text: str, error: bool = False) -> None:
+        self.status_label.setText(text)
+        set_role(self.status_label, "error" if error else "muted")
+
+    def client(self) -> HubClient:
+        return HubClient(endpoint=self._endpoint, token=self._token)
+
+    async def _start(self) -> None:
+        token, _source = await self._in_thread(resolve_token)
+        self._token = token
+        self.downloads = await self._in_thread(self._queue_factory, self.client())
+        self.refresh_downloads()
+        await self._scan()
+
+    # ----- library ----------------------------------------------------------------------
+
+    def rescan(self) -> None:
+        """Look for models again (in the background; a scan already running reruns once)."""
+        self._spawn(self._scan())
+
+    async def _scan(self) -> None:
+        if self._scanning:
+            self._scan_again = True
+            return
+        self._scanning = True
+        try:
+            while True:
+                self._scan_again = False
+                await self._scan_once()
+                if not self._scan_again or self._closed:
+                    break
+        finally:
+            self._scanning = False
+
+    async def _scan_once(self) -> None:
+        library = self.library
+        known_system = self._system
+
+        def scan() -> tuple[list[ModelEntry], SystemMemory, set[Path], list[Path]]:
+            entries = library.scan()
+            ram = read_system_memory(query_gpu=known_system is None)
+            system = ram
+            if known_system is not None:
+                # nvidia-smi is slow to start; free VRAM is read once per page.
+                system = SystemMemory(
+                    ram.total_ram_bytes, ram.available_ram_bytes, known_system.free_vram_bytes
+                )
+            app = library.app_folder
+            deletable = {entry.path for entry in entries if can_delete(entry, app)}
+            added = library.user_folders
+            user = list(added) if added is not None else library_folders.user_folders()
+            return entries, system, deletable, user
+
+        try:
+            entries, system, deletable, user = await self._in_thread(scan)
+        except OSError as exc:
+            self.library_view.show_error(f"Could not scan the model folders: {exc}")
+            return
+        if self._closed:
+            return
+        self._entries = entries
+        self._system = system
+        self.library_view.show_folders(library.app_folder, user, library.hf_cache)
+        self.library_view.show_entries(entries, system, deletable)
+
+    def entries(self) -> list[ModelEntry]:
+        return list(self._entries)
+
+    def event(self, event: QEvent) -> bool:  # Qt override
+        # Files copied in while the user was elsewhere show up when they come back.
+        if event.type() == QEvent.Type.WindowActivate and self.downloads is not None:
+            self.rescan()
+        return super().event(event)
+
+    async def _add_folder(self, folder: Path) -> None:
+        library = self.library
+
+        def add() -> None:
+            if library.user_folders is None:
+                library_folders.add_user_folder(folder)
+            elif folder.resolve() not in library.user_folders:
+                library.user_folders.append(folder.resolve())
+
+        await self._in_thread(add)
+        await self._scan()
+        self.library_changed.emit()
+
+    async def _remove_folder(self, folder: Path) -> None:
+        library = self.library
+
+        def remove() -> None:
+            if library.user_folders is None:
+                library_folders.remove_user_folder(folder)
+            else:
+                library.user_folders[:] = [f for f in library.user_folders if f != folder]
+
+        await self._in_thread(remove)
+        await self._scan()
+        self.library_changed.emit()
+
+    def _use_pair(self, target: Path, draft: Path) -> None:
+        self.use_as_target.emit(target)
+        self.use_as_draft.emit(draft)
+
+    def confirm_delete(self, entry: ModelEntry) -> QMessageBox:
+        """Ask before deleting; the box is returned so tests can answer it."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Delete model",
+            f"Delete {entry.path.name} from disk? It was downloaded by SpecChat; "
+            "you can download it again later.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+
+        def answered(button: int) -> None:
+            if button == QMessageBox.StandardButton.Yes:
+                self._spawn(self._delete(entry))
+
+        box.finished.connect(answered)
+        box.finished.connect(box.deleteLater)
+        box.open()  # not exec(): a nested loop would stall the qasync loop
+        return box
+
+    async def _delete(self, entry: ModelEntry) -> None:
+        try:
+            removed = await self._in_thread(delete_model, entry, self.library.app_folder)
+        except DeleteRefusedError as exc:
+            self.show_status(str(exc), error=True)
+            return
+        self.show_status(f"Deleted {', '.join(path.name for path in removed)}.")
+        await self._scan()
+        self.library_changed.emit()
+
+    # ----- Hugging Face -----------------------------------------------------------------
+
+    async def _search(self, query: str, sort: str) -> None:
+        self._search_generation += 1
+        generation = self._search_generation
+        try:
+            results = await self._in_thread(
+                functools.partial(
+                    search_gguf_repos, self.client(), query or None, SEARCH_LIMIT, sort=sort
+                )
+            )
+        except HubError as exc:
+            if generation == self._search_generation:
+                self.search_view.show_error(str(exc))
+            return
+        if generation == self._search_generation and not self._closed:
+            self.search_view.show_results(results)
+
+    def open_repo(self, repo_id: str) -> None:
+        self.tabs.setCurrentIndex(1)
+        self._spawn(self._open_repo(repo_id))
+
+    async def _open_repo(self, repo_id: str) -> None:
+        self._repo_generation += 1
+        generation = self._repo_generation
+        self.repo_view.show_loading(repo_id)
+        client, budget_of = self.client(), self._memory_budget
+
+        def listing() -> tuple[bool, list[ModelChoice], str | None]:
+            budget = budget_of()
+            files = list_gguf_files(client, repo_id, memory_budget_bytes=budget)
+            return files.gated, group_model_files(files.files, budget), files.commit
+
+        try:
+            gated, choices, commit = await self._in_thread(listing)
+        except HubError as exc:
+            if generation == self._repo_generation:
+                self.repo_view.show_error(str(exc))
+            return
+        if generation != self._repo_generation or self._closed:
+            return
+        self._repo_commit = commit
+        self.repo_view.show_choices(repo_id, gated, choices)
+        if not choices:
+            self.repo_view.show_note("This repository has no complete GGUF model.")
+
+    async def _find_drafts(self, repo_id: str) -> None:
+        try:
+            drafts = await self._in_thread(find_hub_drafts, self.client(), repo_id)
+        except HubError as exc:
+            self.repo_view.show_error(str(exc))
+            return
+        if self.repo_view.repo_id == repo_id:
+            self.repo_view.show_drafts(drafts)
+
+    # ----- downloads --------------------------------------------------------------------
+
+    def download(self, choice: ModelChoice) -> None:
+        """Queue ``choice`` from the open repository; asks for a token first when gated."""
+        repo_id = self.repo_view.repo_id
+        if repo_id is None:
+            return
+        if self.repo_view.gated and self._token is None:
+            self.ask_token(
+                f"{repo_id} is gated: downloading it needs a Hugging Face token.",
+                then=lambda: self.download(choice),
+            )
+            return
+        spec = JobSpec(
+            repo_id,
+            tuple(JobFile(file.filename, file.size) for file in choice.files),
+            self.library.app_folder / repo_id,
+            revision=self._repo_commit,
+        )
+        self._spawn(self._submit(spec))
+
+    async def _submit(self, spec: JobSpec) -> None:
+        downloads = self.downloads
+        if downloads is None:
+            self.repo_view.show_error("The download queue is still starting; try again.")
+            return
+        try:
+            await self._in_thread(downloads.submit, spec)
+        except HubError as exc:
+            self.repo_view.show_error(str(exc))
+            self.show_status(str(exc), error=True)
+            return
+        self.repo_view.show_note(f"Queued {spec.files[0].filename}; see Downloads below.")
+        self.refresh_downloads()
+
+    def refresh_downloads(self) -> None:
+        """Render the queue; notice finished and token-needing jobs."""
+        if self.downloads is None:
+            return
+        snapshots = self.downloads.snapshots()
+        self.queue_view.show_jobs(snapshots)
+        for snapshot in snapshots:
+            before = self._job_states.get(snapshot.job_id)
+            if before is not snapshot.state:
+                self._job_states[snapshot.job_id] = snapshot.state
+                self._on_job_changed(snapshot)
+        if any(not snapshot.state.finished for snapshot in snapshots):
+            if not self._queue_timer.isActive():
+                self._queue_timer.start()
+        else:
+            self._queue_timer.stop()
+
+    def _on_job_changed(self, snapshot: JobSnapshot) -> None:
+        if snapshot.state is JobState.DONE:
+            self.show_status(f"Downloaded {snapshot.spec.model_path.name}; it is in the library.")
+            self.rescan()
+            self.library_changed.emit()
+        elif snapshot.state is JobState.FAILED and snapshot.needs_token:
+            job_id = snapshot.job_id
+            self.ask_token(
+                snapshot.error or "A token is needed.", then=lambda: self._resume(job_id)
+            )
+        elif snapshot.state is JobState.FAILED:
+            self.show_status(f"{snapshot.spec.model_path.name}: {snapshot.error}", error=True)
+
+    def _pause(self, job_id: int) -> None:
+        if self.downloads is not None:
+            self.downloads.pause(job_id)
+            self.refresh_downloads()
+
+    def _resume(self, job_id: int) -> None:
+        if self.downloads is not None:
+            self.downloads.resume(job_id)
+            self.refresh_downloads()
+
+    def _cancel(self, job_id: int) -> None:
+        downloads = self.downloads
+        if downloads is not None:
+            # Cancelling a paused job deletes its data at once: off the GUI thread.
+            self._spawn(self._in_thread(downloads.cancel, job_id))
+            self.refresh_downloads()
+
+    def _forget(self, job_id: int) -> None:
+        if self.downloads is not None:
+            self.downloads.forget(job_id)
+            self.refresh_downloads()
+
+    # ----- token ------------------------------------------------------------------------
+
+    def ask_token(self, reason: str, then: Callable[[], None]) -> TokenPrompt:
+        """Show the token prompt; ``then`` runs once a token was checked and stored."""
+        if self.token_prompt is not None:
+            self.token_prompt.close()
+        prompt = TokenPrompt(reason, self)
+        prompt.token_entered.connect(lambda token: self._spawn(self._check_token(token, then)))
+        prompt.finished.connect(self._forget_prompt)
+        self.token_prompt = prompt
+        prompt.open()
+        return prompt
+
+    def _forget_prompt(self) -> None:
+        prompt, self.token_prompt = self.token_prompt, None
+        if prompt is not None:
+            prompt.deleteLater()
+
+    async def _check_token(self, token: str, then: Callable[[], None]) -> None:
+        prompt = self.token_prompt
+        try:
+            account = await self._in_thread(HubClient(self._endpoint, token).whoami)
+            await self._in_thread(save_token, token)
+        except HubError as exc:
+            if prompt is not None:
+                prompt.show_error(str(exc))
+            return
+        self._token = token
+        if self.downloads is not None:
+            self.downloads.set_client(self.client())
+        self.show_status(f"Token of {account} saved in the system keyring.")
+        if prompt is not None:
+            prompt.accept()
+        then()
+
+    # ----- closing ----------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Stop the transfers (unfinished ones resume next time) and the threads."""
+        self._closed = True
+        self._queue_timer.stop()
+        if self.downloads is not None:
+            await self._in_thread(self.downloads.shutdown)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
+        # Closing the page only hides it: downloads go on while the chat is used.
+        event.accept()
+
+
+def default_queue_factory(client: HubClient) -> DownloadQueue:
+    """The app's queue: one download at a time, remembered in the app's data folder."""
+    return DownloadQueue(DownloadManager(client, settings=TransferSettings()), default_queue_file())

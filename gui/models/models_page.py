@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
@@ -177,6 +178,9 @@ class ModelsPage(QWidget):
     # ----- plumbing ---------------------------------------------------------------------
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            # Work still in flight when the page closed: end it quietly.
+            raise asyncio.CancelledError
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(function, *args))
 
@@ -187,6 +191,8 @@ class ModelsPage(QWidget):
         self._tasks.spawn(coroutine)
 
     def _on_task_failed(self, error: BaseException) -> None:
+        if self._closed or not shiboken6.isValid(self.status_label):
+            return
         self.show_status(f"Something went wrong: {error}", error=True)
 
     def show_status(self, text: str, error: bool = False) -> None:
@@ -425,7 +431,7 @@ class ModelsPage(QWidget):
             if before is not snapshot.state:
                 self._job_states[snapshot.job_id] = snapshot.state
                 self._on_job_changed(snapshot)
-        if any(not snapshot.state.finished for snapshot in snapshots):
+        if any(snapshot.state.active for snapshot in snapshots):
             if not self._queue_timer.isActive():
                 self._queue_timer.start()
         else:
@@ -505,10 +511,14 @@ class ModelsPage(QWidget):
 
     async def shutdown(self) -> None:
         """Stop the transfers (unfinished ones resume next time) and the threads."""
+        if self._closed:
+            return
+        downloads = self.downloads
+        if shiboken6.isValid(self._queue_timer):  # the window may be gone already
+            self._queue_timer.stop()
+        if downloads is not None:
+            await self._in_thread(downloads.shutdown)
         self._closed = True
-        self._queue_timer.stop()
-        if self.downloads is not None:
-            await self._in_thread(self.downloads.shutdown)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override

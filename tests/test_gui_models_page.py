@@ -422,3 +422,26 @@ def test_delete_only_downloaded_models(
     run(qloop, wait_until(lambda: view.model.rowCount() == 1))
     assert not downloaded.exists() and not (folders.app / "owner").exists()
     assert (folders.user / "theirs.gguf").exists()
+
+
+def test_screenshot_of_search_results_and_a_running_download(
+    qloop: qasync.QEventLoop, hub: FakeHub, make_page: PageMaker, tmp_path: Path
+) -> None:
+    """Saves the page to a PNG (path printed with ``pytest -s``); set
+    ``SPECCHAT_MODELS_SCREENSHOT`` to a file path to keep a copy."""
+    page = make_page()
+    page.resize(1200, 760)
+    search(qloop, page, "tiny")
+    hub.throttle_bytes_per_s = THROTTLE_BYTES_PER_S / 2
+    start_download(qloop, page, DRAFT_REPO, "tiny-draft.Q4_K_M")
+    run(qloop, wait_until(lambda: "left" in detail(page)))
+    run(qloop, wait_until(lambda: row(page).bar.value() > 150))
+    image = page.grab().toImage()
+    path = tmp_path / "models-page.png"
+    assert image.save(str(path))
+    print(f"Models page screenshot: {path}")
+    if copy_to := os.environ.get("SPECCHAT_MODELS_SCREENSHOT"):
+        shutil.copy(path, copy_to)
+    assert image.width() >= 1000 and image.height() >= 700
+    assert page.search_view.table.rowCount() == 4
+    assert job_state(page) is JobState.DOWNLOADING

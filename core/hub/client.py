@@ -9,8 +9,10 @@ would leave a user staring at a frozen search instead of a clear message.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,18 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 ENDPOINT_ENV = "HF_ENDPOINT"
 LIBRARY_NAME = "specchat"
 REQUEST_TIMEOUT_S = 20.0
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context (httpx2's defaults) for every download's HTTP client.
+
+    Building one loads the CA certificates, about 0.1 s with Python's global lock
+    held: per download, that stalled the window's event loop (measured with
+    tests/benchmarks/models_download_bench.py). An SSLContext may be shared
+    between threads and connections.
+    """
+    return httpx2.create_ssl_context()
 
 
 def resolve_endpoint(explicit: str | None = None) -> str:

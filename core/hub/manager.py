@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from core.hub.client import HubClient
+from core.hub.client import HubClient, shared_ssl_context
 from core.hub.download import (
     DownloadProgress,
     DownloadRequest,
@@ -188,6 +188,8 @@ class DownloadManager:
         self.shutdown()
 
     def _work(self) -> None:
+        # Load the certificates before the first download rather than at its start.
+        shared_ssl_context()
         while (task := self._queue.get()) is not None:
             self._run(task)
 

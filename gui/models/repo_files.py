@@ -35,9 +35,7 @@ def choice_label(choice: ModelChoice) -> str:
     label = choice.name
     if choice.sharded:
         label += f" ({len(choice.files)} parts)"
-    if choice.default:
-        label = "★ " + label + " (recommended)"
-    return label
+    return f"★ {label}" if choice.default else label
 
 
 class RepoFilesView(QWidget):
@@ -127,11 +125,12 @@ class RepoFilesView(QWidget):
         bold.setBold(True)
         default_row = -1
         for row, choice in enumerate(choices):
+            verdict = VERDICT_TEXT[choice.verdict]
             cells = [
                 choice_label(choice),
                 choice.quantization or "?",
                 format_bytes(choice.size) if choice.size is not None else "?",
-                VERDICT_TEXT[choice.verdict],
+                f"{verdict} · recommended" if choice.default else verdict,
             ]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)

@@ -71,6 +71,10 @@ def hub(fake_hub: FakeHub, model_bytes: ModelBytes) -> FakeHub:
     )
     fake_hub.add_repo("other/Foreign-Tiny-GGUF", {"foreign.Q4_0.gguf": model_bytes.foreign})
     fake_hub.add_repo(GATED_REPO, {"gated.Q4_K_M.gguf": model_bytes.draft}, gated=True)
+    shards = {f"qwen2.5-7b-instruct-q4_k_m-0000{i}-of-00002.gguf": b"x" * 100 for i in (1, 2)}
+    fake_hub.add_repo("Qwen/Qwen2.5-7B-Instruct-GGUF", shards, downloads=70)
+    fake_hub.add_repo("Qwen/Qwen2.5-0.5B-Instruct-GGUF", {"q.Q8_0.gguf": b"y"}, downloads=50)
+    fake_hub.add_repo("Qwen/Qwen2.5-14B-Instruct-GGUF", {"q.Q8_0.gguf": b"z"}, downloads=60)
     return fake_hub
 
 
@@ -223,6 +227,11 @@ def test_search_download_library_and_picker(
     selected_target = panel.selected_target()
     assert selected_target is not None and selected_target.path == target
     assert draft is not None and draft.entry.path == downloaded and draft.compatible
+    # And the engine takes it: the pair loads.
+    request, problem = panel.current_request()
+    assert request is not None, problem
+    pair = run(qloop, window.bridge.load(request))
+    assert pair is not None and Path(pair.draft_path or "") == downloaded
     close_window(qloop, window)
 
 
@@ -445,3 +454,21 @@ def test_screenshot_of_search_results_and_a_running_download(
     assert image.width() >= 1000 and image.height() >= 700
     assert page.search_view.table.rowCount() == 4
     assert job_state(page) is JobState.DOWNLOADING
+
+
+def test_sharded_model_is_one_choice_and_drafts_are_found_on_the_hub(
+    qloop: qasync.QEventLoop, make_page: PageMaker
+) -> None:
+    page = make_page()
+    search(qloop, page, "qwen")
+    open_repo(qloop, page, "Qwen/Qwen2.5-7B-Instruct-GGUF")
+    (choice,) = page.repo_view.choices()
+    assert choice.sharded and choice.size == 200 and choice.default
+    label = page.repo_view.table.item(0, 0)
+    assert label is not None and "(2 parts)" in label.text()
+    page.repo_view.drafts_button.click()
+    drafts = page.repo_view.drafts_table
+    run(qloop, wait_until(lambda: drafts.rowCount() > 0))
+    assert drafts.rowCount() == 1  # smaller only: the 14B model is no draft for a 7B one
+    item = drafts.item(0, 0)
+    assert item is not None and item.text() == "Qwen/Qwen2.5-0.5B-Instruct-GGUF"

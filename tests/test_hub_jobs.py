@@ -12,7 +12,7 @@ import pytest
 from core.hub.client import HubClient
 from core.hub.download import DownloadRequest, TransferSettings
 from core.hub.errors import InsufficientDiskSpaceError
-from core.hub.jobs import DownloadQueue, JobFile, JobSpec, JobState
+from core.hub.jobs import DownloadQueue, JobFile, JobSpec, JobState, has_saved_jobs
 from core.hub.manager import DownloadManager
 from core.library.scan import ModelLibrary
 from tests.support.fake_hub import FakeHub, ServeRule
@@ -113,7 +113,7 @@ def test_an_unfinished_job_resumes_after_a_restart(
     assert repo.wait_until_idle(WAIT_S)
     kept = DownloadRequest(REPO, TARGET, tmp_path / "models").partial_path.stat().st_size
     served = repo.bytes_served[TARGET]
-    assert TARGET in state.read_text()
+    assert TARGET in state.read_text() and has_saved_jobs(state)
 
     second = make_queue(hub_client, state)  # the app started again
     try:
@@ -123,6 +123,7 @@ def test_an_unfinished_job_resumes_after_a_restart(
         second.shutdown()
     assert repo.bytes_served[TARGET] - served == size - kept
     assert (tmp_path / "models" / TARGET).read_bytes() == model_bytes.target
+    assert not has_saved_jobs(state)
 
 
 def test_shards_are_placed_together_and_scanned_as_one_model(

@@ -472,3 +472,37 @@ def test_sharded_model_is_one_choice_and_drafts_are_found_on_the_hub(
     assert drafts.rowCount() == 1  # smaller only: the 14B model is no draft for a 7B one
     item = drafts.item(0, 0)
     assert item is not None and item.text() == "Qwen/Qwen2.5-0.5B-Instruct-GGUF"
+
+
+def test_typing_sends_one_search_and_errors_read_plainly(
+    qloop: qasync.QEventLoop, hub: FakeHub, make_page: PageMaker, folders: Folders
+) -> None:
+    page = make_page()
+    searches = lambda: [p for _, p, _ in hub.requests if p.startswith("/api/models?")]  # noqa: E731
+    before = len(searches())
+    for prefix in ("q", "qw", "qwe", "qwen"):
+        page.search_view.query_edit.setText(prefix)  # faster than the debounce
+    run(qloop, wait_until(lambda: page.search_view.table.rowCount() == 3))
+    assert len(searches()) == before + 1 and "search=qwen" in searches()[-1]
+
+    hub.rate_limited = True
+    page.search_view.query_edit.setText("tiny")
+    status = page.search_view.status_label
+    run(qloop, wait_until(lambda: "rate-limiting" in status.text()))
+    assert "try again in 30 s" in status.text()
+    hub.rate_limited = False
+
+    # Folders: one added, then removed again; its models leave the library.
+    extra = folders.user.parent / "extra"
+    extra.mkdir()
+    (extra / "extra.gguf").write_bytes(b"GGUF")
+    page.library_view.folder_added.emit(extra)
+    view = page.library_view
+    run(qloop, wait_until(lambda: view.folders_list.count() == 4))
+    run(qloop, wait_until(lambda: view.model.rowCount() == 1))
+    view.folders_list.setCurrentRow(2)
+    assert view.remove_folder_button.isEnabled()
+    view.remove_folder_button.click()
+    run(qloop, wait_until(lambda: view.folders_list.count() == 3))
+    run(qloop, wait_until(lambda: view.model.rowCount() == 0))
+    assert (extra / "extra.gguf").exists()

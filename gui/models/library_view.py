@@ -124,12 +124,13 @@ class LibraryView(QWidget):
         layout.addWidget(splitter)
         self._update_buttons()
 
-    def show_folders(self, app_folder: Path, user: list[Path], hf_cache: Path) -> None:
-        self._user_folders = list(user)
+    def show_folders(self, app_folder: Path, user: list[tuple[Path, bool]], hf_cache: Path) -> None:
+        """The folders looked in; ``user`` pairs each added folder with whether it exists."""
+        self._user_folders = [folder for folder, _exists in user]
         self.folders_list.clear()
         self.folders_list.addItem(f"SpecChat's models folder: {app_folder}")
-        for folder in user:
-            missing = "" if folder.is_dir() else " (missing)"
+        for folder, exists in user:
+            missing = "" if exists else " (missing)"
             self.folders_list.addItem(f"Added folder: {folder}{missing}")
         self.folders_list.addItem(f"Hugging Face cache: {hf_cache}")
         self._update_buttons()

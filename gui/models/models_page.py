@@ -114,6 +114,7 @@ class ModelsPage(QWidget):
         self._closed = False
         self.token_prompt: TokenPrompt | None = None
         self._entries: list[ModelEntry] = []
+        self._scanned_once = False
 
         self.library_view = LibraryView()
         self.search_view = HubSearchView()
@@ -233,7 +234,7 @@ class ModelsPage(QWidget):
         library = self.library
         known_system = self._system
 
-        def scan() -> tuple[list[ModelEntry], SystemMemory, set[Path], list[Path]]:
+        def scan() -> tuple[list[ModelEntry], SystemMemory, set[Path], list[tuple[Path, bool]]]:
             entries = library.scan()
             ram = read_system_memory(query_gpu=known_system is None)
             system = ram
@@ -246,7 +247,7 @@ class ModelsPage(QWidget):
             deletable = {entry.path for entry in entries if can_delete(entry, app)}
             added = library.user_folders
             user = list(added) if added is not None else library_folders.user_folders()
-            return entries, system, deletable, user
+            return entries, system, deletable, [(folder, folder.is_dir()) for folder in user]
 
         try:
             entries, system, deletable, user = await self._in_thread(scan)
@@ -255,10 +256,15 @@ class ModelsPage(QWidget):
             return
         if self._closed:
             return
+        changed = _files_of(entries) != _files_of(self._entries)
+        first = not self._scanned_once
+        self._scanned_once = True
         self._entries = entries
         self._system = system
         self.library_view.show_folders(library.app_folder, user, library.hf_cache)
         self.library_view.show_entries(entries, system, deletable)
+        if changed and not first:
+            self.library_changed.emit()  # the picker rescans too
 
     def entries(self) -> list[ModelEntry]:
         return list(self._entries)
@@ -280,7 +286,6 @@ class ModelsPage(QWidget):
 
         await self._in_thread(add)
         await self._scan()
-        self.library_changed.emit()
 
     async def _remove_folder(self, folder: Path) -> None:
         library = self.library
@@ -293,7 +298,6 @@ class ModelsPage(QWidget):
 
         await self._in_thread(remove)
         await self._scan()
-        self.library_changed.emit()
 
     def _use_pair(self, target: Path, draft: Path) -> None:
         self.use_as_target.emit(target)
@@ -328,7 +332,6 @@ class ModelsPage(QWidget):
             return
         self.show_status(f"Deleted {', '.join(path.name for path in removed)}.")
         await self._scan()
-        self.library_changed.emit()
 
     # ----- Hugging Face -----------------------------------------------------------------
 
@@ -441,7 +444,6 @@ class ModelsPage(QWidget):
         if snapshot.state is JobState.DONE:
             self.show_status(f"Downloaded {snapshot.spec.model_path.name}; it is in the library.")
             self.rescan()
-            self.library_changed.emit()
         elif snapshot.state is JobState.FAILED and snapshot.needs_token:
             job_id = snapshot.job_id
             self.ask_token(
@@ -452,25 +454,24 @@ class ModelsPage(QWidget):
 
     def _pause(self, job_id: int) -> None:
         if self.downloads is not None:
-            self.downloads.pause(job_id)
-            self.refresh_downloads()
+            self._spawn(self._queue_call(self.downloads.pause, job_id))
 
     def _resume(self, job_id: int) -> None:
         if self.downloads is not None:
-            self.downloads.resume(job_id)
-            self.refresh_downloads()
+            self._spawn(self._queue_call(self.downloads.resume, job_id))
 
     def _cancel(self, job_id: int) -> None:
-        downloads = self.downloads
-        if downloads is not None:
-            # Cancelling a paused job deletes its data at once: off the GUI thread.
-            self._spawn(self._in_thread(downloads.cancel, job_id))
-            self.refresh_downloads()
+        if self.downloads is not None:
+            self._spawn(self._queue_call(self.downloads.cancel, job_id))
 
     def _forget(self, job_id: int) -> None:
         if self.downloads is not None:
-            self.downloads.forget(job_id)
-            self.refresh_downloads()
+            self._spawn(self._queue_call(self.downloads.forget, job_id))
+
+    async def _queue_call(self, action: Callable[[int], None], job_id: int) -> None:
+        # The queue writes its state file (and a cancel deletes data): not on this thread.
+        await self._in_thread(action, job_id)
+        self.refresh_downloads()
 
     # ----- token ------------------------------------------------------------------------
 
@@ -524,6 +525,10 @@ class ModelsPage(QWidget):
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         # Closing the page only hides it: downloads go on while the chat is used.
         event.accept()
+
+
+def _files_of(entries: list[ModelEntry]) -> set[tuple[Path, int]]:
+    return {(entry.path, entry.file_size) for entry in entries}
 
 
 def default_queue_factory(client: HubClient) -> DownloadQueue:

@@ -434,10 +434,19 @@ def test_delete_only_downloaded_models(
 
 
 def test_screenshot_of_search_results_and_a_running_download(
-    qloop: qasync.QEventLoop, hub: FakeHub, make_page: PageMaker, tmp_path: Path
+    qloop: qasync.QEventLoop,
+    hub: FakeHub,
+    make_page: PageMaker,
+    folders: Folders,
+    model_bytes: ModelBytes,
+    tmp_path: Path,
 ) -> None:
     """Saves the page to a PNG (path printed with ``pytest -s``); set
-    ``SPECCHAT_MODELS_SCREENSHOT`` to a file path to keep a copy."""
+    ``SPECCHAT_MODELS_SCREENSHOT`` to a file path to keep a copy. A second PNG
+    shows the library with a target selected, once the download is done."""
+    (folders.user / "tiny-target.F32.gguf").write_bytes(model_bytes.target)
+    (folders.user / "foreign.Q4_0.gguf").write_bytes(model_bytes.foreign)
+    (folders.user / "half-copied.gguf").write_bytes(model_bytes.draft[:5000])
     page = make_page()
     page.resize(1200, 760)
     search(qloop, page, "tiny")
@@ -454,6 +463,18 @@ def test_screenshot_of_search_results_and_a_running_download(
     assert image.width() >= 1000 and image.height() >= 700
     assert page.search_view.table.rowCount() == 4
     assert job_state(page) is JobState.DOWNLOADING
+
+    hub.throttle_bytes_per_s = None
+    wait_state(qloop, page, JobState.DONE)
+    page.tabs.setCurrentIndex(0)
+    view = page.library_view
+    run(qloop, wait_until(lambda: view.model.rowCount() == 4))
+    assert view.select_path(folders.user / "tiny-target.F32.gguf")
+    library_png = tmp_path / "models-library.png"
+    assert page.grab().save(str(library_png))
+    print(f"Library screenshot: {library_png}")
+    if copy_to:
+        shutil.copy(library_png, Path(copy_to).with_name("models-library.png"))
 
 
 def test_sharded_model_is_one_choice_and_drafts_are_found_on_the_hub(

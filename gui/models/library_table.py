@@ -86,7 +86,7 @@ class LibraryTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._cells[index.row()][index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return str(entry.path) if entry.usable else f"{entry.path}\n{entry.error}"
+            return f"{self._cells[index.row()][index.column()]}\n{entry.path}"
         if role == Qt.ItemDataRole.ForegroundRole and not entry.usable:
             return QBrush(QColor(colors().error))
         return None

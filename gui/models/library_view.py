@@ -28,6 +28,8 @@ from gui.models.library_table import LibraryTableModel
 from gui.models.pairing_view import PairingView
 from gui.theme import set_role
 
+MAX_COLUMN_WIDTH = 260
+
 
 class LibraryView(QWidget):
     """Signals:
@@ -144,6 +146,11 @@ class LibraryView(QWidget):
         self._deletable = deletable
         self.model.set_entries(entries)
         self.table.resizeColumnsToContents()
+        for column in range(self.model.columnCount()):
+            # A long reason or path must not push the other columns out of sight;
+            # the whole text is in the tooltip.
+            if self.table.columnWidth(column) > MAX_COLUMN_WIDTH:
+                self.table.setColumnWidth(column, MAX_COLUMN_WIDTH)
         usable = sum(1 for entry in entries if entry.usable)
         broken = len(entries) - usable
         text = f"{usable} model{'s' if usable != 1 else ''}"

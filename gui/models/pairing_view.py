@@ -3,7 +3,7 @@ target, draft and both KV caches fit this machine at the chosen context."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -40,8 +40,13 @@ class PairingView(QGroupBox):
         self._candidates: list[DraftCandidate] = []
         self.target_label = QLabel("Select a model in the table to see its drafts.")
         self.target_label.setWordWrap(True)
+        self.target_label.setMinimumHeight(self.target_label.fontMetrics().lineSpacing() * 2)
         self.drafts_list = QListWidget()
         self.drafts_list.setObjectName("pairing_drafts")
+        # Reasons are sentences: wrap them rather than hide them past a scroll bar.
+        self.drafts_list.setWordWrap(True)
+        self.drafts_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.drafts_list.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.drafts_list.currentRowChanged.connect(self._refresh_fit)
         self.context_spin = QSpinBox()
         self.context_spin.setRange(256, 1 << 20)
@@ -55,6 +60,10 @@ class PairingView(QGroupBox):
         self.fit_label = QLabel()
         self.fit_label.setObjectName("pairing_fit")
         self.fit_label.setWordWrap(True)
+        # A wrapped label in a splitter gets too little height otherwise; the verdict
+        # is the point of this panel, so it keeps room for five lines.
+        self.fit_label.setMinimumHeight(self.fit_label.fontMetrics().lineSpacing() * 5)
+        self.fit_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.use_pair_button = QPushButton("Use this pair")
         self.use_pair_button.setObjectName("use_pair_button")
         self.use_pair_button.setToolTip("Put the target and the selected draft into the picker")

@@ -182,7 +182,9 @@ def test_search_download_library_and_picker(
     """Search → open repo → pick a file → download with progress → in the library →
     usable as a draft for the target already there, straight into the picker."""
     window = open_window(qtbot, window_files)
-    page = window.open_models_page()
+    window.model_panel.browse_button.click()  # "Models…" under the picker
+    page = window.models_page
+    assert page is not None and page.isVisible()
     run(qloop, wait_until(lambda: page.downloads is not None))
     target_folder = tmp_path / "targets"
     target_folder.mkdir()
@@ -233,6 +235,37 @@ def test_search_download_library_and_picker(
     pair = run(qloop, window.bridge.load(request))
     assert pair is not None and Path(pair.draft_path or "") == downloaded
     close_window(qloop, window)
+
+
+def test_window_resumes_unfinished_downloads_at_start(
+    qtbot: object,
+    qloop: qasync.QEventLoop,
+    hub: FakeHub,
+    window_files: WindowFiles,
+    model_bytes: ModelBytes,
+) -> None:
+    window = open_window(qtbot, window_files)
+    assert window.models_page is None  # nothing to resume: the page waits to be asked for
+    page = window.open_models_page()
+    run(qloop, wait_until(lambda: page.downloads is not None))
+    hub.throttle_bytes_per_s = THROTTLE_BYTES_PER_S
+    search(qloop, page, "draft")
+    start_download(qloop, page, DRAFT_REPO, "tiny-draft.Q4_K_M")
+    run(qloop, wait_until(lambda: hub.bytes_served.get(DRAFT_FILE, 0) > 100_000))
+    close_window(qloop, window)  # quit mid-download
+    assert hub.wait_until_idle(20)
+    hub.throttle_bytes_per_s = None
+
+    again = open_window(qtbot, window_files)
+    resumed = again.models_page
+    assert resumed is not None and not resumed.isVisible()  # resumes in the background
+    run(
+        qloop,
+        wait_until(lambda: job_state(resumed) is JobState.DONE if resumed.downloads else False),
+    )
+    downloaded = models_dir() / DRAFT_REPO / DRAFT_FILE
+    assert downloaded.read_bytes() == model_bytes.draft
+    close_window(qloop, again)
 
 
 def test_pause_resume_and_cancel(

@@ -5,28 +5,21 @@ thread pool and is awaited on the qasync loop, so the window never waits on them
 Downloads run on ``core.hub``'s own worker threads; the page reads their
 snapshots on a timer (``QUEUE_REFRESH_MS``) instead of handling every progress
 event, so a fast download costs the GUI thread one small repaint per tick.
-
-Signals:
-    use_as_target(object), use_as_draft(object): a model ``Path`` for the picker.
-    library_changed(): files appeared or went (a download finished, a delete).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
 
 import shiboken6
 from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from core.hub.auth import resolve_token, save_token
+from core.hub.auth import resolve_token
 from core.hub.client import HubClient, resolve_endpoint
 from core.hub.download import TransferSettings
 from core.hub.drafts import find_hub_drafts
@@ -46,17 +39,17 @@ from core.hub.search import search_gguf_repos
 from core.library import ModelEntry, ModelLibrary, SystemMemory, read_system_memory
 from core.library import folders as library_folders
 from core.library.deletion import DeleteRefusedError, can_delete, delete_model
-from gui.kept_tasks import KeptTasks
+from gui.models.background_work import BackgroundWork
 from gui.models.download_queue import DownloadQueueView
 from gui.models.hub_search import HubSearchView
 from gui.models.library_view import LibraryView
 from gui.models.repo_files import RepoFilesView
+from gui.models.token_flow import TokenFlow
 from gui.models.token_prompt import TokenPrompt
 from gui.theme import set_role
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 QUEUE_REFRESH_MS = 100
 SEARCH_LIMIT = 30
 
@@ -72,10 +65,15 @@ class ModelsPage(QWidget):
     Args:
         library: the library to scan (default: the app's folders).
         endpoint: the Hub's URL (default: ``HF_ENDPOINT`` or huggingface.co).
-        queue: the download queue (default: one on the app's queue file, built once
-            the token is read from the keyring).
+        queue_factory: builds the download queue for a client (default: one on the
+            app's queue file), called once the token is read from the keyring.
         memory_budget: bytes a model may use here (default: RAM plus free VRAM).
         reveal: opens a file's folder (default: the system's file manager).
+
+    Signals:
+        use_as_target(object), use_as_draft(object): a model ``Path`` for the picker.
+        library_changed(): files appeared or went (a download finished, a delete,
+            a folder added or removed, files copied in).
     """
 
     use_as_target = Signal(object)
@@ -97,12 +95,12 @@ class ModelsPage(QWidget):
         self.setWindowTitle("SpecChat · Models")
         self.library = library or ModelLibrary()
         self._endpoint = resolve_endpoint(endpoint)
-        self._token: str | None = None
         self._queue_factory = queue_factory or default_queue_factory
         self._memory_budget = memory_budget
         self._reveal = reveal
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="models-page")
-        self._tasks = KeptTasks("models page", self._on_task_failed)
+        self._work = BackgroundWork("models-page", self._on_task_failed)
+        self.tokens = TokenFlow(self._work, self._endpoint, self)
+        self.tokens.token_saved.connect(self._on_token_saved)
         self.downloads: DownloadQueue | None = None
         self._job_states: dict[int, JobState] = {}
         self._scanning = False
@@ -111,8 +109,6 @@ class ModelsPage(QWidget):
         self._search_generation = 0
         self._repo_generation = 0
         self._repo_commit: str | None = None
-        self._closed = False
-        self.token_prompt: TokenPrompt | None = None
         self._entries: list[ModelEntry] = []
         self._scanned_once = False
 
@@ -148,7 +144,7 @@ class ModelsPage(QWidget):
         self._queue_timer.setInterval(QUEUE_REFRESH_MS)
         self._queue_timer.timeout.connect(self.refresh_downloads)
         self._wire()
-        self._tasks.spawn(self._start())
+        self._work.spawn(self._start())
 
     def _wire(self) -> None:
         library = self.library_view
@@ -157,19 +153,21 @@ class ModelsPage(QWidget):
         library.use_as_draft.connect(self.use_as_draft)
         library.reveal_requested.connect(lambda path: self._reveal(Path(path)))
         library.delete_requested.connect(self.confirm_delete)
-        library.folder_added.connect(lambda folder: self._spawn(self._add_folder(Path(folder))))
+        library.folder_added.connect(
+            lambda folder: self._work.spawn(self._add_folder(Path(folder)))
+        )
         library.folder_removed.connect(
-            lambda folder: self._spawn(self._remove_folder(Path(folder)))
+            lambda folder: self._work.spawn(self._remove_folder(Path(folder)))
         )
         library.pairing.use_pair_requested.connect(self._use_pair)
         self.search_view.search_requested.connect(
-            lambda query, sort: self._spawn(self._search(query, sort))
+            lambda query, sort: self._work.spawn(self._search(query, sort))
         )
         self.search_view.repo_opened.connect(self.open_repo)
         self.repo_view.repo_opened.connect(self.open_repo)
         self.repo_view.download_requested.connect(self.download)
         self.repo_view.find_drafts_requested.connect(
-            lambda repo_id: self._spawn(self._find_drafts(repo_id))
+            lambda repo_id: self._work.spawn(self._find_drafts(repo_id))
         )
         self.queue_view.pause_requested.connect(self._pause)
         self.queue_view.resume_requested.connect(self._resume)
@@ -178,18 +176,13 @@ class ModelsPage(QWidget):
 
     # ----- plumbing ---------------------------------------------------------------------
 
-    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            # Work still in flight when the page closed: end it quietly.
-            raise asyncio.CancelledError
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+    @property
+    def _closed(self) -> bool:
+        return self._work.closed
 
-    def _spawn(self, coroutine: Any) -> None:
-        if self._closed:
-            coroutine.close()
-            return
-        self._tasks.spawn(coroutine)
+    @property
+    def token_prompt(self) -> TokenPrompt | None:
+        return self.tokens.prompt
 
     def _on_task_failed(self, error: BaseException) -> None:
         if self._closed or not shiboken6.isValid(self.status_label):
@@ -201,12 +194,12 @@ class ModelsPage(QWidget):
         set_role(self.status_label, "error" if error else "muted")
 
     def client(self) -> HubClient:
-        return HubClient(endpoint=self._endpoint, token=self._token)
+        return HubClient(endpoint=self._endpoint, token=self.tokens.token)
 
     async def _start(self) -> None:
-        token, _source = await self._in_thread(resolve_token)
-        self._token = token
-        self.downloads = await self._in_thread(self._queue_factory, self.client())
+        token, _source = await self._work.run(resolve_token)
+        self.tokens.token = token
+        self.downloads = await self._work.run(self._queue_factory, self.client())
         self.refresh_downloads()
         await self._scan()
 
@@ -214,7 +207,7 @@ class ModelsPage(QWidget):
 
     def rescan(self) -> None:
         """Look for models again (in the background; a scan already running reruns once)."""
-        self._spawn(self._scan())
+        self._work.spawn(self._scan())
 
     async def _scan(self) -> None:
         if self._scanning:
@@ -250,7 +243,7 @@ class ModelsPage(QWidget):
             return entries, system, deletable, [(folder, folder.is_dir()) for folder in user]
 
         try:
-            entries, system, deletable, user = await self._in_thread(scan)
+            entries, system, deletable, user = await self._work.run(scan)
         except OSError as exc:
             self.library_view.show_error(f"Could not scan the model folders: {exc}")
             return
@@ -284,7 +277,7 @@ class ModelsPage(QWidget):
             elif folder.resolve() not in library.user_folders:
                 library.user_folders.append(folder.resolve())
 
-        await self._in_thread(add)
+        await self._work.run(add)
         await self._scan()
 
     async def _remove_folder(self, folder: Path) -> None:
@@ -296,7 +289,7 @@ class ModelsPage(QWidget):
             else:
                 library.user_folders[:] = [f for f in library.user_folders if f != folder]
 
-        await self._in_thread(remove)
+        await self._work.run(remove)
         await self._scan()
 
     def _use_pair(self, target: Path, draft: Path) -> None:
@@ -317,7 +310,7 @@ class ModelsPage(QWidget):
 
         def answered(button: int) -> None:
             if button == QMessageBox.StandardButton.Yes:
-                self._spawn(self._delete(entry))
+                self._work.spawn(self._delete(entry))
 
         box.finished.connect(answered)
         box.finished.connect(box.deleteLater)
@@ -326,7 +319,7 @@ class ModelsPage(QWidget):
 
     async def _delete(self, entry: ModelEntry) -> None:
         try:
-            removed = await self._in_thread(delete_model, entry, self.library.app_folder)
+            removed = await self._work.run(delete_model, entry, self.library.app_folder)
         except DeleteRefusedError as exc:
             self.show_status(str(exc), error=True)
             return
@@ -339,7 +332,7 @@ class ModelsPage(QWidget):
         self._search_generation += 1
         generation = self._search_generation
         try:
-            results = await self._in_thread(
+            results = await self._work.run(
                 functools.partial(
                     search_gguf_repos, self.client(), query or None, SEARCH_LIMIT, sort=sort
                 )
@@ -353,7 +346,7 @@ class ModelsPage(QWidget):
 
     def open_repo(self, repo_id: str) -> None:
         self.tabs.setCurrentIndex(1)
-        self._spawn(self._open_repo(repo_id))
+        self._work.spawn(self._open_repo(repo_id))
 
     async def _open_repo(self, repo_id: str) -> None:
         self._repo_generation += 1
@@ -367,7 +360,7 @@ class ModelsPage(QWidget):
             return files.gated, group_model_files(files.files, budget), files.commit
 
         try:
-            gated, choices, commit = await self._in_thread(listing)
+            gated, choices, commit = await self._work.run(listing)
         except HubError as exc:
             if generation == self._repo_generation:
                 self.repo_view.show_error(str(exc))
@@ -381,7 +374,7 @@ class ModelsPage(QWidget):
 
     async def _find_drafts(self, repo_id: str) -> None:
         try:
-            drafts = await self._in_thread(find_hub_drafts, self.client(), repo_id)
+            drafts = await self._work.run(find_hub_drafts, self.client(), repo_id)
         except HubError as exc:
             self.repo_view.show_error(str(exc))
             return
@@ -395,8 +388,8 @@ class ModelsPage(QWidget):
         repo_id = self.repo_view.repo_id
         if repo_id is None:
             return
-        if self.repo_view.gated and self._token is None:
-            self.ask_token(
+        if self.repo_view.gated and self.tokens.token is None:
+            self.tokens.ask(
                 f"{repo_id} is gated: downloading it needs a Hugging Face token.",
                 then=lambda: self.download(choice),
             )
@@ -407,7 +400,7 @@ class ModelsPage(QWidget):
             self.library.app_folder / repo_id,
             revision=self._repo_commit,
         )
-        self._spawn(self._submit(spec))
+        self._work.spawn(self._submit(spec))
 
     async def _submit(self, spec: JobSpec) -> None:
         downloads = self.downloads
@@ -415,7 +408,7 @@ class ModelsPage(QWidget):
             self.repo_view.show_error("The download queue is still starting; try again.")
             return
         try:
-            await self._in_thread(downloads.submit, spec)
+            await self._work.run(downloads.submit, spec)
         except HubError as exc:
             self.repo_view.show_error(str(exc))
             self.show_status(str(exc), error=True)
@@ -446,7 +439,7 @@ class ModelsPage(QWidget):
             self.rescan()
         elif snapshot.state is JobState.FAILED and snapshot.needs_token:
             job_id = snapshot.job_id
-            self.ask_token(
+            self.tokens.ask(
                 snapshot.error or "A token is needed.", then=lambda: self._resume(job_id)
             )
         elif snapshot.state is JobState.FAILED:
@@ -454,59 +447,29 @@ class ModelsPage(QWidget):
 
     def _pause(self, job_id: int) -> None:
         if self.downloads is not None:
-            self._spawn(self._queue_call(self.downloads.pause, job_id))
+            self._work.spawn(self._queue_call(self.downloads.pause, job_id))
 
     def _resume(self, job_id: int) -> None:
         if self.downloads is not None:
-            self._spawn(self._queue_call(self.downloads.resume, job_id))
+            self._work.spawn(self._queue_call(self.downloads.resume, job_id))
 
     def _cancel(self, job_id: int) -> None:
         if self.downloads is not None:
-            self._spawn(self._queue_call(self.downloads.cancel, job_id))
+            self._work.spawn(self._queue_call(self.downloads.cancel, job_id))
 
     def _forget(self, job_id: int) -> None:
         if self.downloads is not None:
-            self._spawn(self._queue_call(self.downloads.forget, job_id))
+            self._work.spawn(self._queue_call(self.downloads.forget, job_id))
 
     async def _queue_call(self, action: Callable[[int], None], job_id: int) -> None:
         # The queue writes its state file (and a cancel deletes data): not on this thread.
-        await self._in_thread(action, job_id)
+        await self._work.run(action, job_id)
         self.refresh_downloads()
 
-    # ----- token ------------------------------------------------------------------------
-
-    def ask_token(self, reason: str, then: Callable[[], None]) -> TokenPrompt:
-        """Show the token prompt; ``then`` runs once a token was checked and stored."""
-        if self.token_prompt is not None:
-            self.token_prompt.close()
-        prompt = TokenPrompt(reason, self)
-        prompt.token_entered.connect(lambda token: self._spawn(self._check_token(token, then)))
-        prompt.finished.connect(self._forget_prompt)
-        self.token_prompt = prompt
-        prompt.open()
-        return prompt
-
-    def _forget_prompt(self) -> None:
-        prompt, self.token_prompt = self.token_prompt, None
-        if prompt is not None:
-            prompt.deleteLater()
-
-    async def _check_token(self, token: str, then: Callable[[], None]) -> None:
-        prompt = self.token_prompt
-        try:
-            account = await self._in_thread(HubClient(self._endpoint, token).whoami)
-            await self._in_thread(save_token, token)
-        except HubError as exc:
-            if prompt is not None:
-                prompt.show_error(str(exc))
-            return
-        self._token = token
+    def _on_token_saved(self, _token: str, account: str) -> None:
         if self.downloads is not None:
             self.downloads.set_client(self.client())
         self.show_status(f"Token of {account} saved in the system keyring.")
-        if prompt is not None:
-            prompt.accept()
-        then()
 
     # ----- closing ----------------------------------------------------------------------
 
@@ -518,9 +481,8 @@ class ModelsPage(QWidget):
         if shiboken6.isValid(self._queue_timer):  # the window may be gone already
             self._queue_timer.stop()
         if downloads is not None:
-            await self._in_thread(downloads.shutdown)
-        self._closed = True
-        self._executor.shutdown(wait=False, cancel_futures=True)
+            await self._work.run(downloads.shutdown)
+        self._work.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         # Closing the page only hides it: downloads go on while the chat is used.

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -22,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from core.cli.library_commands import format_count
 from core.hub.search import RepoSummary
+from gui.models.tables import read_only_table
 from gui.theme import set_role
 
 # Long enough that typing a word sends one request, short enough to feel live.
@@ -67,16 +65,7 @@ class HubSearchView(QWidget):
         self.status_label.setObjectName("hub_search_status")
         self.status_label.setWordWrap(True)
         set_role(self.status_label, "muted")
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("hub_results")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table = read_only_table("hub_results", COLUMNS)
         self.table.itemSelectionChanged.connect(self._on_selected)
 
         self._debounce = QTimer(self)

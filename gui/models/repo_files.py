@@ -6,12 +6,9 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -20,6 +17,7 @@ from PySide6.QtWidgets import (
 from core.cli.library_commands import format_bytes, format_count
 from core.hub.drafts import HubDraftCandidate
 from core.hub.file_choices import FitVerdict, ModelChoice
+from gui.models.tables import read_only_table
 from gui.theme import set_role
 
 COLUMNS = ("Model", "Quantisation", "Size", "This machine")
@@ -59,16 +57,7 @@ class RepoFilesView(QWidget):
         self.title = QLabel("Select a repository to see its GGUF files.")
         self.title.setObjectName("repo_title")
         self.title.setWordWrap(True)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("repo_files_table")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table = read_only_table("repo_files_table", COLUMNS)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.download_button = QPushButton("Download")
         self.download_button.setObjectName("download_button")
@@ -83,13 +72,9 @@ class RepoFilesView(QWidget):
         self.status_label = QLabel()
         self.status_label.setObjectName("repo_status")
         self.status_label.setWordWrap(True)
-        self.drafts_table = QTableWidget(0, 3)
-        self.drafts_table.setObjectName("hub_drafts_table")
-        self.drafts_table.setHorizontalHeaderLabels(("Draft repository", "Size", "Downloads"))
-        self.drafts_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.drafts_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.drafts_table.verticalHeader().hide()
-        self.drafts_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.drafts_table = read_only_table(
+            "hub_drafts_table", ("Draft repository", "Size", "Downloads")
+        )
         self.drafts_table.itemActivated.connect(self._open_draft)
         self.drafts_table.hide()
         buttons = QHBoxLayout()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,50 +35,16 @@ os.environ["SPECCHAT_HOME"] = _HOME.name
 os.environ["HF_HUB_CACHE"] = str(Path(_HOME.name) / "hf")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-HEARTBEAT_MS = 10
+# The same heartbeat as the window benchmark, so the numbers compare.
+from tests.benchmarks.window_stream_bench import Heartbeat, Stalls  # noqa: E402
+
 REPO = "bench/Big-GGUF"
 
 
-class Heartbeat:
-    """Lateness of each 10 ms beat and the GUI thread's CPU time between beats."""
-
-    def __init__(self) -> None:
-        from PySide6.QtCore import Qt, QTimer
-
-        self.lateness_ms: list[float] = []
-        self.busy_ms: list[float] = []
-        self.armed = False
-        self._last = time.perf_counter()
-        self._last_cpu = time.thread_time()
-        self.timer = QTimer()
-        self.timer.setObjectName("bench_heartbeat")
-        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.setInterval(HEARTBEAT_MS)
-        self.timer.timeout.connect(self._beat)
-        self.timer.start()
-
-    def _beat(self) -> None:
-        now, cpu = time.perf_counter(), time.thread_time()
-        if self.armed:
-            self.lateness_ms.append(max(0.0, (now - self._last) * 1000 - HEARTBEAT_MS))
-            self.busy_ms.append((cpu - self._last_cpu) * 1000)
-        self._last, self._last_cpu = now, cpu
-
-    def take(self) -> tuple[list[float], list[float]]:
-        result = (self.lateness_ms, self.busy_ms)
-        self.lateness_ms, self.busy_ms = [], []
-        return result
-
-
-def summary(name: str, lateness: list[float], busy: list[float]) -> str:
-    if not lateness:
-        return f"{name}: no beats"
-    p99 = statistics.quantiles(lateness, n=100)[98] if len(lateness) >= 100 else max(lateness)
-    return (
-        f"{name}: {len(lateness)} beats, lateness max {max(lateness):.1f} ms, "
-        f"p99 {p99:.1f} ms, median {statistics.median(lateness):.1f} ms; "
-        f"GUI-thread CPU per beat max {max(busy):.1f} ms"
-    )
+def take(heartbeat: Heartbeat) -> Stalls:
+    """The beats since the last call; the heartbeat starts a new record."""
+    stalls, heartbeat.stalls = heartbeat.stalls, Stalls()
+    return stalls
 
 
 def file_names(rounds: int) -> list[str]:
@@ -147,10 +112,10 @@ def main() -> int:
         page.open_repo(REPO)
         await wait(lambda: len(page.repo_view.choices()) == len(names))
         for round_index, name in enumerate(names):
-            heartbeat.take()
-            heartbeat.armed = True
+            heartbeat.arm(True)
+            take(heartbeat)
             await asyncio.sleep(3.0)
-            lines.append(summary(f"round {round_index + 1} idle    ", *heartbeat.take()))
+            lines.append(f"round {round_index + 1} idle:     " + take(heartbeat).summary())
             page.repo_view.select_choice(name.removesuffix(".gguf"))
             started = time.perf_counter()
             page.repo_view.download_button.click()
@@ -161,10 +126,10 @@ def main() -> int:
             state = downloads.snapshots()[-1].state
             assert state is JobState.DONE, downloads.snapshots()[-1].error
             lines.append(
-                summary(f"round {round_index + 1} download", *heartbeat.take())
-                + f"; {args.size_mib / elapsed:.0f} MiB/s"
+                f"round {round_index + 1} download: {take(heartbeat).summary()}; "
+                f"{args.size_mib / elapsed:.0f} MiB/s"
             )
-            heartbeat.armed = False
+            heartbeat.arm(False)
         return lines
 
     try:

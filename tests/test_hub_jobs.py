@@ -157,3 +157,28 @@ def test_too_little_disk_space_is_refused_before_anything_is_fetched(
         queue.shutdown()
     assert queue.snapshots() == []
     assert TARGET not in repo.bytes_served
+
+
+def test_a_waiting_job_pauses_and_cancels_at_once(
+    repo: FakeHub, hub_client: HubClient, tmp_path: Path, model_bytes: ModelBytes
+) -> None:
+    repo.rules[TARGET] = ServeRule(hold_after=100_000)
+    queue = make_queue(hub_client, tmp_path / "jobs.json")
+    try:
+        running = queue.submit(spec_for(repo, tmp_path / "models", TARGET))
+        assert repo.held.wait(WAIT_S)
+        waiting = queue.submit(spec_for(repo, tmp_path / "models", *SHARDS))
+        queue.pause(waiting)
+        assert state_of(queue, waiting) is JobState.PAUSED  # not after the first one ends
+        queue.resume(waiting)
+        assert state_of(queue, waiting) is JobState.QUEUED
+        repo.release()
+        wait_for(lambda: state_of(queue, running) is JobState.DONE)
+        wait_for(lambda: state_of(queue, waiting) is JobState.DONE)
+        third = queue.submit(spec_for(repo, tmp_path / "elsewhere", TARGET))
+        queue.cancel(third)
+        wait_for(lambda: state_of(queue, third) is JobState.CANCELLED)
+    finally:
+        queue.shutdown()
+    assert (tmp_path / "models" / SHARDS[0]).exists()
+    assert not (tmp_path / "elsewhere" / TARGET).exists()

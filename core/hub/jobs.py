@@ -355,10 +355,23 @@ class DownloadQueue:
                     self._discard_partials(job)
                 self._save()
                 return
-            job.stopping_for = outcome
             task_ids = list(job.tasks)
-        for task_id in task_ids:
-            self._manager.cancel(task_id)
+            for task_id in task_ids:
+                self._manager.cancel(task_id)
+            # Tasks still waiting behind another download stop now: the manager would
+            # only report them once it reaches them, after the download ahead ends.
+            waiting = {t.task_id for t in self._manager.tasks() if t.state is DownloadState.QUEUED}
+            for task_id in task_ids:
+                if task_id in waiting:
+                    del job.tasks[task_id]
+                    self._task_jobs.pop(task_id, None)
+            if job.tasks:
+                job.stopping_for = outcome
+                return
+            job.state = outcome
+            if outcome is JobState.CANCELLED:
+                self._discard_partials(job)
+            self._save()
 
     def _on_task(self, snapshot: DownloadSnapshot) -> None:
         """Called on a download worker thread for every task change."""

@@ -149,7 +149,8 @@ class DownloadManager:
                 raise HubError("the download manager is shut down")
             for task in self._tasks.values():
                 same_file = task.request.final_path == request.final_path
-                if same_file and not task.state.finished:
+                # A cancelled task still on its way out must not swallow a new request.
+                if same_file and not task.state.finished and not task.cancel_event.is_set():
                     return task
             task = DownloadTask(next(self._ids), request)
             self._tasks[task.task_id] = task

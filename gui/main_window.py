@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from core.chat import ContextFit
 from core.engine.config import GenerationSettings
+from core.hub.jobs import default_queue_file, has_saved_jobs
 from core.paths import config_dir
 from core.settings import (
     MARKDOWN_DEFAULT,
@@ -50,6 +51,7 @@ from gui.chat.input_box import InputBox
 from gui.chat.legend import ProvenanceLegend
 from gui.chat.sidebar import ConversationSidebar
 from gui.chat.token_formats import token_formats
+from gui.models.models_page import ModelsPage
 from gui.panels.draft_settings_panel import DraftSettingsPanel
 from gui.panels.model_panel import ModelPanel
 from gui.panels.speculation_panel import SpeculationPanel
@@ -241,9 +243,12 @@ class MainWindow(QMainWindow):
         self.pair_label = QLabel("No model loaded")
         self.pair_label.setObjectName("pair_label")
         self.statusBar().addPermanentWidget(self.pair_label)
+        self.models_page: ModelsPage | None = None
         self._wire()
         self._build_menus()
         self._restore_state()
+        if has_saved_jobs(default_queue_file()):
+            self._models_page()  # unfinished downloads resume at start, page hidden
 
     # ----- wiring --------------------------------------------------------------------------
 
@@ -278,6 +283,7 @@ class MainWindow(QMainWindow):
         self.model_panel.draft_change_requested.connect(self._change_draft)
         self.model_panel.cancel_load_requested.connect(bridge.cancel_load)
         self.model_panel.active_pair_changed.connect(self.draft_settings.set_pair)
+        self.model_panel.models_page_requested.connect(self.open_models_page)
         bridge.load_progress.connect(self.model_panel.set_loading)
         bridge.loaded.connect(self._on_loaded)
         bridge.load_failed.connect(self._on_load_failed)
@@ -299,6 +305,7 @@ class MainWindow(QMainWindow):
             self, "&New chat", self.new_chat, QKeySequence.StandardKey.New
         )
         file_menu.addAction(self.new_chat_action)
+        file_menu.addAction(_action(self, "&Models…", self.open_models_page))
         file_menu.addSeparator()
         file_menu.addAction(_action(self, "Export as &Markdown…", lambda: self.export("md")))
         file_menu.addAction(_action(self, "Export as &JSON…", lambda: self.export("json")))
@@ -627,6 +634,23 @@ class MainWindow(QMainWindow):
         event.accept()
         self.closed.emit()
 
+    def _models_page(self) -> ModelsPage:
+        if self.models_page is None:
+            page = ModelsPage(self)
+            page.use_as_target.connect(lambda path: self.model_panel.use_model(path))
+            page.use_as_draft.connect(lambda path: self.model_panel.use_model(path, as_draft=True))
+            page.library_changed.connect(self.model_panel.rescan)
+            self.models_page = page
+        return self.models_page
+
+    def open_models_page(self) -> ModelsPage:
+        """Show the Models page (library, Hugging Face, downloads)."""
+        page = self._models_page()
+        page.show()
+        page.raise_()
+        page.activateWindow()
+        return page
+
     async def shutdown(self) -> None:
         """Stop the answer (saved, marked) and the engine process; close the database.
 
@@ -637,6 +661,8 @@ class MainWindow(QMainWindow):
         await self.controller.shutdown()
         await self.bridge.close()
         self.model_panel.shutdown()
+        if self.models_page is not None:
+            await self.models_page.shutdown()
         try:
             self.store.purge_deleted()
         except StoreError as exc:

@@ -9,7 +9,7 @@ import pytest
 from core.hub.auth import TokenSource, clear_token, resolve_token, save_token
 from core.hub.client import HubClient
 from core.hub.drafts import find_hub_drafts, model_family
-from core.hub.errors import NetworkError, RateLimitedError, RepoNotFoundError
+from core.hub.errors import InvalidTokenError, NetworkError, RateLimitedError, RepoNotFoundError
 from core.hub.files import list_gguf_files
 from core.hub.quant import parameter_count_from_name, quantization_from_filename
 from core.hub.search import search_gguf_repos
@@ -158,3 +158,37 @@ def test_token_lives_in_the_keyring_and_hf_token_overrides(
     assert resolve_token() == ("hf_from_env", TokenSource.ENVIRONMENT)
     assert clear_token() is True
     assert clear_token() is False
+
+
+def test_search_sorts_by_likes_or_recent_update_and_reads_the_licence(
+    fake_hub: FakeHub, hub_client: HubClient
+) -> None:
+    fake_hub.add_repo(
+        "a/Old-GGUF",
+        {"a.gguf": b"x"},
+        likes=90,
+        license="mit",
+        last_modified="2025-01-01T00:00:00.000Z",
+    )
+    fake_hub.add_repo(
+        "b/New-GGUF", {"b.gguf": b"x"}, likes=5, last_modified="2026-11-01T00:00:00.000Z"
+    )
+
+    by_likes = search_gguf_repos(hub_client, sort="likes")
+    by_update = search_gguf_repos(hub_client, sort="updated")
+
+    assert [hit.repo_id for hit in by_likes] == ["a/Old-GGUF", "b/New-GGUF"]
+    assert [hit.repo_id for hit in by_update] == ["b/New-GGUF", "a/Old-GGUF"]
+    assert (by_likes[0].license, by_likes[0].author) == ("mit", "a")
+    assert by_likes[1].license is None
+    with pytest.raises(ValueError, match="unknown sort"):
+        search_gguf_repos(hub_client, sort="stars")
+
+
+def test_whoami_accepts_a_valid_token_and_names_a_wrong_one(
+    fake_hub: FakeHub, hub_client: HubClient
+) -> None:
+    fake_hub.known_tokens.add("hf_good")
+    assert HubClient(hub_client.endpoint, "hf_good").whoami() == "tester"
+    with pytest.raises(InvalidTokenError, match="does not accept this token"):
+        HubClient(hub_client.endpoint, "hf_bad").whoami()

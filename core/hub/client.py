@@ -9,20 +9,22 @@ would leave a user staring at a frozen search instead of a clear message.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 from huggingface_hub import HfApi, hf_hub_url
-from huggingface_hub.errors import HFValidationError
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
 import core
 from core.hub.auth import resolve_token
-from core.hub.errors import translate_hub_error
+from core.hub.errors import InvalidTokenError, translate_hub_error
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,18 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 ENDPOINT_ENV = "HF_ENDPOINT"
 LIBRARY_NAME = "specchat"
 REQUEST_TIMEOUT_S = 20.0
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context (httpx2's defaults) for every download's HTTP client.
+
+    Building one loads the CA certificates, about 0.1 s with Python's global lock
+    held: per download, that stalled the window's event loop (measured with
+    tests/benchmarks/models_download_bench.py). An SSLContext may be shared
+    between threads and connections.
+    """
+    return httpx2.create_ssl_context()
 
 
 def resolve_endpoint(explicit: str | None = None) -> str:
@@ -109,3 +123,27 @@ class HubClient:
             raise translate_hub_error(
                 exc, self.endpoint, repo_id, token_sent=self.token is not None
             ) from exc
+
+    def whoami(self) -> str:
+        """The account name the token belongs to.
+
+        Raises:
+            InvalidTokenError: the Hub rejected the token (or none is set).
+            HubError: network and server problems, with a message.
+        """
+        try:
+            response = get_session().get(
+                f"{self.endpoint}/api/whoami-v2", headers=self.headers(), timeout=self.timeout_s
+            )
+            hf_raise_for_status(response)
+            name = response.json().get("name")
+        except (httpx2.HTTPError, OSError, HFValidationError, ValueError) as exc:
+            error = translate_hub_error(exc, self.endpoint, token_sent=True)
+            status = exc.response.status_code if isinstance(exc, HfHubHTTPError) else None
+            if status in (401, 403):
+                error = InvalidTokenError(
+                    "the Hub does not accept this token: copy it again from your "
+                    "Hugging Face account settings (Access Tokens)"
+                )
+            raise error from exc
+        return str(name or "unknown account")

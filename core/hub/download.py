@@ -46,7 +46,7 @@ from huggingface_hub.utils import hf_raise_for_status
 
 from core.gguf_meta import file_sha256
 from core.hub.cancel import ConnectionCanceller, cancel_connections_on
-from core.hub.client import HubClient
+from core.hub.client import HubClient, shared_ssl_context
 from core.hub.errors import (
     AlreadyDownloadingError,
     ChecksumMismatchError,
@@ -324,7 +324,9 @@ class FileDownloader:
             with (
                 cancel_connections_on(self._cancel, self._canceller, self._settings.cancel_poll_s),
                 httpx2.Client(
-                    follow_redirects=True, max_redirects=self._settings.max_redirects
+                    follow_redirects=True,
+                    max_redirects=self._settings.max_redirects,
+                    verify=shared_ssl_context(),
                 ) as self._http,
             ):
                 return self._run_locked()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from core.hub.client import HubClient
+from core.hub.client import HubClient, shared_ssl_context
 from core.hub.download import (
     DownloadProgress,
     DownloadRequest,
@@ -149,7 +149,8 @@ class DownloadManager:
                 raise HubError("the download manager is shut down")
             for task in self._tasks.values():
                 same_file = task.request.final_path == request.final_path
-                if same_file and not task.state.finished:
+                # A cancelled task still on its way out must not swallow a new request.
+                if same_file and not task.state.finished and not task.cancel_event.is_set():
                     return task
             task = DownloadTask(next(self._ids), request)
             self._tasks[task.task_id] = task
@@ -188,6 +189,8 @@ class DownloadManager:
         self.shutdown()
 
     def _work(self) -> None:
+        # Load the certificates before the first download rather than at its start.
+        shared_ssl_context()
         while (task := self._queue.get()) is not None:
             self._run(task)
 

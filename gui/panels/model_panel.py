@@ -157,6 +157,7 @@ class ModelPanel(QWidget):
         active_pair_changed(object): the LoadRequest now loaded, or None after an
             unload; connect ``DraftSettingsPanel.set_pair`` to it.
         library_scanned(): the library was (re)scanned and the pickers refreshed.
+        models_page_requested(): open the Models page (library, Hub, downloads).
     """
 
     load_requested = Signal(object)
@@ -165,6 +166,7 @@ class ModelPanel(QWidget):
     cancel_load_requested = Signal()
     active_pair_changed = Signal(object)
     library_scanned = Signal()
+    models_page_requested = Signal()
 
     def __init__(
         self,
@@ -186,6 +188,7 @@ class ModelPanel(QWidget):
         self._candidates: list[DraftCandidate] = []
         self._system: SystemMemory | None = None
         self._select_after_scan: LoadRequest | None = None
+        self._use_after_scan: tuple[Path, bool] | None = None
         self._pending: LoadRequest | None = None
         self._loaded: LoadRequest | None = None
         self._loading = False
@@ -320,7 +323,14 @@ class ModelPanel(QWidget):
         self.rescan_button.setToolTip("Look again for GGUF files in every models folder.")
         self.add_folder_button.clicked.connect(self._choose_folder)
         self.rescan_button.clicked.connect(self.rescan)
+        self.browse_button = QPushButton("Models…")
+        self.browse_button.setObjectName("browse_models_button")
+        self.browse_button.setToolTip(
+            "The Models page: every local model, Hugging Face search and downloads"
+        )
+        self.browse_button.clicked.connect(self.models_page_requested)
         self._library_row = QHBoxLayout()
+        self._library_row.addWidget(self.browse_button)
         self._library_row.addWidget(self.add_folder_button)
         self._library_row.addWidget(self.rescan_button)
         self._library_row.addStretch(1)
@@ -412,6 +422,9 @@ class ModelPanel(QWidget):
         self.target_combo.blockSignals(False)
         if wanted is None or not self.select_request(wanted):
             self._on_target_changed()
+        use, self._use_after_scan = self._use_after_scan, None
+        if use is not None:
+            self._use_model_now(*use)
         self.library_scanned.emit()
 
     def _show_library_summary(self) -> None:
@@ -476,6 +489,23 @@ class ModelPanel(QWidget):
                 self._on_draft_changed()
                 return True
         return False
+
+    def use_model(self, path: Path, as_draft: bool = False) -> None:
+        """Put a library model into the picker as the target or as the draft model.
+
+        A model the picker has not seen yet (just downloaded) is picked after a rescan.
+        """
+        if not self._use_model_now(path, as_draft):
+            self._use_after_scan = (path, as_draft)
+            self.rescan()
+
+    def _use_model_now(self, path: Path, as_draft: bool) -> bool:
+        if not as_draft:
+            return self.select_target(path)
+        if not any(_same_path(c.entry.path, path) for c in self._candidates):
+            return False
+        self.set_draft_source(DraftSource.MODEL)
+        return self.select_draft(path)
 
     def select_request(self, request: LoadRequest) -> bool:
         """Show ``request`` in the pickers (target, source, draft, load options)."""

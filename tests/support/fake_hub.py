@@ -22,6 +22,11 @@ per-request misbehaviours of a file's content route (see ``Fault``),
 repository gets a new commit, old ones vanish as after a history squash),
 ``change_in_place`` (new bytes under the same commit, as a mirror might serve),
 and ``bytes_served`` per file.
+
+For the window tests: ``throttle_bytes_per_s`` slows every file body down so a
+download takes a few seconds, ``GET /api/whoami-v2`` answers for the tokens in
+``allowed_tokens`` and ``known_tokens`` (401 for any other), and search sorts by
+``downloads``, ``likes`` or ``lastModified``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,6 +85,7 @@ class FakeRepo:
     gated: bool = False
     sha: str = "0123456789abcdef0123456789abcdef01234567"
     tags: list[str] = field(default_factory=lambda: ["gguf"])
+    last_modified: str = "2026-10-01T12:00:00.000Z"
 
 
 @dataclass
@@ -125,6 +132,9 @@ class FakeHub:
     def __init__(self, page_size: int = 50) -> None:
         self.repos: dict[str, FakeRepo] = {}
         self.allowed_tokens: set[str] = set()
+        # Valid tokens of accounts that were not granted the gated repositories.
+        self.known_tokens: set[str] = set()
+        self.throttle_bytes_per_s: float | None = None
         self.rate_limited = False
         # Hold the next repository-info request (the download's metadata) until release().
         self.stall_api = False
@@ -161,13 +171,21 @@ class FakeHub:
         downloads: int = 0,
         gated: bool = False,
         lfs: bool = True,
+        likes: int = 0,
+        license: str | None = None,
+        last_modified: str | None = None,
     ) -> FakeRepo:
         repo = FakeRepo(
             repo_id,
             {name: FakeFile(content, lfs=lfs) for name, content in files.items()},
             downloads=downloads,
+            likes=likes,
             gated=gated,
         )
+        if license:
+            repo.tags.append(f"license:{license}")
+        if last_modified:
+            repo.last_modified = last_modified
         self.repos[repo_id] = repo
         return repo
 
@@ -272,6 +290,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(429, None, "rate limited", {"Retry-After": "30"})
             elif path == "/api/models":
                 self._search(query)
+            elif path == "/api/whoami-v2":
+                self._whoami()
             elif path.startswith("/api/models/"):
                 if self.hub.stall_api:
                     self.hub.stall_api = False
@@ -331,8 +351,13 @@ class _Handler(BaseHTTPRequestHandler):
             and search in repo.repo_id.lower()
             and (author is None or repo.repo_id.split("/")[0] == author)
         ]
-        if (query.get("sort") or [""])[0] == "downloads":
+        sort = (query.get("sort") or [""])[0]
+        if sort == "downloads":
             hits.sort(key=lambda repo: -repo.downloads)
+        elif sort == "likes":
+            hits.sort(key=lambda repo: -repo.likes)
+        elif sort == "lastModified":
+            hits.sort(key=lambda repo: repo.last_modified, reverse=True)
         page_size = min(limit, self.hub.page_size)
         page = hits[offset : offset + page_size]
         headers = {}
@@ -350,11 +375,18 @@ class _Handler(BaseHTTPRequestHandler):
                 "gated": "manual" if repo.gated else False,
                 "private": False,
                 "tags": repo.tags,
-                "lastModified": "2026-10-01T12:00:00.000Z",
+                "lastModified": repo.last_modified,
             }
             for repo in page
         ]
         self._json(items, headers)
+
+    def _whoami(self) -> None:
+        token = self._token()
+        if token is None or token not in self.hub.allowed_tokens | self.hub.known_tokens:
+            self._error(401, None, "Invalid credentials in Authorization header")
+            return
+        self._json({"type": "user", "name": "tester", "auth": {"type": "access_token"}})
 
     def _split_repo(self, rest: str) -> tuple[FakeRepo | None, str]:
         owner, _, remainder = rest.partition("/")
@@ -572,3 +604,5 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(piece)
             self.wfile.flush()
             self.hub.count_served(filename, len(piece))
+            if self.hub.throttle_bytes_per_s:
+                time.sleep(len(piece) / self.hub.throttle_bytes_per_s)

@@ -1,0 +1,206 @@
+"""The download queue: one row per model with its progress, and pause/resume/cancel.
+
+Rows render ``core.hub.jobs.JobSnapshot``s; buttons only emit intents. The page
+refreshes the rows on a timer, so a fast download never floods the GUI thread.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.cli.library_commands import format_bytes, format_duration
+from core.hub.download import DownloadState
+from core.hub.jobs import JobSnapshot, JobState
+from gui.theme import set_role
+
+STATE_WORDS = {
+    JobState.QUEUED: "Queued",
+    JobState.DOWNLOADING: "Downloading",
+    JobState.VERIFYING: "Checking SHA-256",
+    JobState.PAUSED: "Paused",
+    JobState.DONE: "Done",
+    JobState.FAILED: "Failed",
+    JobState.CANCELLED: "Cancelled",
+}
+PROGRESS_STEPS = 1000
+
+
+def job_title(snapshot: JobSnapshot) -> str:
+    name = snapshot.spec.files[0].filename.rsplit("/", 1)[-1]
+    if snapshot.spec.sharded:
+        name = f"{name} (+{len(snapshot.spec.files) - 1} more parts)"
+    return f"{snapshot.spec.repo_id} · {name}"
+
+
+def job_detail(snapshot: JobSnapshot) -> str:
+    """State, bytes, speed and time left, or the error, in one line."""
+    words = STATE_WORDS[snapshot.state]
+    total = snapshot.total_bytes
+    amount = format_bytes(snapshot.bytes_done)
+    if total:
+        amount += f" of {format_bytes(total)}"
+    if snapshot.state is JobState.FAILED and snapshot.error:
+        return f"{words}: {snapshot.error}"
+    if snapshot.state is JobState.DONE:
+        return f"{words} · {format_bytes(total or snapshot.bytes_done)}"
+    if snapshot.state.active:
+        speed = snapshot.bytes_per_second
+        line = f"{words} · {amount}"
+        if speed > 0:
+            eta = format_duration(snapshot.eta_seconds)
+            line += f" · {format_bytes(speed)}/s · {eta} left"
+        return line
+    return f"{words} · {amount}"
+
+
+def file_lines(snapshot: JobSnapshot) -> str:
+    """Each part's progress, for split models."""
+    lines = []
+    for index, (name, progress) in enumerate(snapshot.files, start=1):
+        total = progress.total_bytes or 0
+        state = "done" if progress.state is DownloadState.DONE else progress.state.value
+        lines.append(
+            f"part {index}/{len(snapshot.files)} {name.rsplit('/', 1)[-1]}: {state}, "
+            f"{format_bytes(progress.bytes_done)} of {format_bytes(total)}"
+        )
+    return "\n".join(lines)
+
+
+class JobRow(QFrame):
+    """One job: title, bar, detail line, buttons."""
+
+    def __init__(self, job_id: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.job_id = job_id
+        self.setObjectName(f"job_row_{job_id}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.title = QLabel()
+        self.bar = QProgressBar()
+        self.bar.setRange(0, PROGRESS_STEPS)
+        self.bar.setTextVisible(True)
+        self.detail = QLabel()
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.parts = QLabel()
+        set_role(self.parts, "muted")
+        self.parts.hide()
+        self.pause_button = QPushButton("Pause")
+        self.resume_button = QPushButton("Resume")
+        self.cancel_button = QPushButton("Cancel")
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove from this list (the file stays)")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.title, 1)
+        for button in (self.pause_button, self.resume_button, self.cancel_button):
+            buttons.addWidget(button)
+        buttons.addWidget(self.remove_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.addLayout(buttons)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.detail)
+        layout.addWidget(self.parts)
+        self._shown: JobSnapshot | None = None
+
+    def show_snapshot(self, snapshot: JobSnapshot) -> None:
+        if snapshot == self._shown:
+            return
+        self._shown = snapshot
+        self.title.setText(job_title(snapshot))
+        fraction = snapshot.fraction
+        self.bar.setValue(int((fraction or 0.0) * PROGRESS_STEPS))
+        self.bar.setFormat(f"{(fraction or 0.0):.0%}")
+        self.detail.setText(job_detail(snapshot))
+        role = {JobState.FAILED: "error", JobState.DONE: "ok"}.get(snapshot.state, "muted")
+        set_role(self.detail, role)
+        if snapshot.spec.sharded:
+            self.parts.setText(file_lines(snapshot))
+            self.parts.show()
+        state = snapshot.state
+        self.pause_button.setVisible(state.active)
+        self.resume_button.setVisible(state in (JobState.PAUSED, JobState.FAILED))
+        self.resume_button.setText("Retry" if state is JobState.FAILED else "Resume")
+        self.cancel_button.setVisible(not state.finished or state is JobState.FAILED)
+        self.remove_button.setVisible(state.finished)
+
+
+class DownloadQueueView(QWidget):
+    """All jobs and the overall progress.
+
+    Signals:
+        pause_requested(int), resume_requested(int), cancel_requested(int),
+        remove_requested(int): a job id.
+    """
+
+    pause_requested = Signal(int)
+    resume_requested = Signal(int)
+    cancel_requested = Signal(int)
+    remove_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("download_queue")
+        self.overall_label = QLabel("No downloads")
+        self.overall_label.setObjectName("overall_label")
+        self.overall_bar = QProgressBar()
+        self.overall_bar.setObjectName("overall_bar")
+        self.overall_bar.setRange(0, PROGRESS_STEPS)
+        header = QHBoxLayout()
+        header.addWidget(QLabel("<b>Downloads</b>"))
+        header.addWidget(self.overall_label, 1)
+        header.addWidget(self.overall_bar, 1)
+        self._rows_layout = QVBoxLayout()
+        self._rows_layout.setContentsMargins(0, 0, 0, 0)
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addLayout(self._rows_layout)
+        layout.addStretch(1)
+        self.rows: dict[int, JobRow] = {}
+
+    def show_jobs(self, snapshots: list[JobSnapshot]) -> None:
+        for snapshot in snapshots:
+            row = self.rows.get(snapshot.job_id)
+            if row is None:
+                row = self._add_row(snapshot.job_id)
+            row.show_snapshot(snapshot)
+        wanted = {snapshot.job_id for snapshot in snapshots}
+        for job_id in [job_id for job_id in self.rows if job_id not in wanted]:
+            self.rows.pop(job_id).deleteLater()
+        self._show_overall(snapshots)
+
+    def _add_row(self, job_id: int) -> JobRow:
+        row = JobRow(job_id, self)
+        row.pause_button.clicked.connect(lambda: self.pause_requested.emit(job_id))
+        row.resume_button.clicked.connect(lambda: self.resume_requested.emit(job_id))
+        row.cancel_button.clicked.connect(lambda: self.cancel_requested.emit(job_id))
+        row.remove_button.clicked.connect(lambda: self.remove_requested.emit(job_id))
+        self._rows_layout.addWidget(row)
+        self.rows[job_id] = row
+        return row
+
+    def _show_overall(self, snapshots: list[JobSnapshot]) -> None:
+        counted = [s for s in snapshots if s.state is not JobState.CANCELLED]
+        running = [s for s in counted if s.state.active]
+        if not counted:
+            self.overall_label.setText("No downloads")
+            self.overall_bar.setValue(0)
+            return
+        total = sum(s.total_bytes or 0 for s in counted)
+        done = sum(
+            (s.total_bytes or 0) if s.state is JobState.DONE else s.bytes_done for s in counted
+        )
+        speed = sum(s.bytes_per_second for s in running)
+        text = f"{len(running)} running · {format_bytes(done)} of {format_bytes(total)}"
+        if speed > 0 and total:
+            text += f" · {format_bytes(speed)}/s · {format_duration((total - done) / speed)} left"
+        self.overall_label.setText(text)
+        self.overall_bar.setValue(int(done / total * PROGRESS_STEPS) if total else 0)

@@ -1,0 +1,64 @@
+"""Asking for a Hugging Face token: prompt, check it with the Hub, store it in the
+keyring, then carry on with what needed it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
+
+from core.hub.auth import save_token
+from core.hub.client import HubClient
+from core.hub.errors import HubError
+from gui.models.background_work import BackgroundWork
+from gui.models.token_prompt import TokenPrompt
+
+
+class TokenFlow(QObject):
+    """One prompt at a time; ``token`` is the token in use (None: none).
+
+    Signals:
+        token_saved(str, str): the token and its account, once checked and stored.
+    """
+
+    token_saved = Signal(str, str)
+
+    def __init__(self, work: BackgroundWork, endpoint: str, window: QWidget) -> None:
+        super().__init__(window)
+        self._work = work
+        self._endpoint = endpoint
+        self._window = window
+        self.token: str | None = None
+        self.prompt: TokenPrompt | None = None
+
+    def ask(self, reason: str, then: Callable[[], None]) -> TokenPrompt:
+        """Show the prompt; ``then`` runs once a token was checked and stored."""
+        if self.prompt is not None:
+            self.prompt.close()
+        prompt = TokenPrompt(reason, self._window)
+        prompt.token_entered.connect(lambda token: self._work.spawn(self._check(token, then)))
+        prompt.finished.connect(self._forget_prompt)
+        self.prompt = prompt
+        prompt.open()  # not exec(): a nested loop would stall the qasync loop
+        return prompt
+
+    def _forget_prompt(self) -> None:
+        prompt, self.prompt = self.prompt, None
+        if prompt is not None:
+            prompt.deleteLater()
+
+    async def _check(self, token: str, then: Callable[[], None]) -> None:
+        prompt = self.prompt
+        try:
+            account = await self._work.run(HubClient(self._endpoint, token).whoami)
+            await self._work.run(save_token, token)
+        except HubError as exc:
+            if prompt is not None:
+                prompt.show_error(str(exc))
+            return
+        self.token = token
+        self.token_saved.emit(token, account)
+        if prompt is not None:
+            prompt.accept()
+        then()

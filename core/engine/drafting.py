@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -35,6 +37,11 @@ class ModelDrafter:
     of it. With ``sampling`` (speculative sampling) each token is sampled from the
     draft's distribution after the target's sampler chain, and that distribution is
     handed to the verifier.
+
+    A draft whose vocabulary is shorter than the target's (llama.cpp allows 128
+    fewer tokens) cannot decode the target's last ids: each such id in the history
+    reaches the draft as a stand-in, the first token of the draft's own spelling of
+    its text. Positions stay aligned, and the target still verifies every token.
     """
 
     def __init__(
@@ -43,8 +50,12 @@ class ModelDrafter:
         settings: DraftSettings,
         target_vocab_size: int,
         sampling: SpeculativeSampling | None = None,
+        target_piece: Callable[[int], bytes] | None = None,
     ) -> None:
         self._model = model
+        self._needs_stand_ins = target_vocab_size > model.n_vocab
+        self._target_piece = target_piece
+        self._stand_ins: dict[int, int] = {}
         self._p_min = settings.p_min
         self._target_vocab_size = target_vocab_size
         self._sampling = sampling
@@ -55,9 +66,32 @@ class ModelDrafter:
             else None
         )
 
+    def draft_ids(self, history: list[int]) -> list[int]:
+        """``history`` as the draft can decode it (see the class docstring)."""
+        if not self._needs_stand_ins:
+            return history
+        n_vocab = self._model.n_vocab
+        return [t if t < n_vocab else self._stand_in(t) for t in history]
+
+    def _stand_in(self, token: int) -> int:
+        stand_in = self._stand_ins.get(token)
+        if stand_in is None:
+            piece = self._target_piece(token) if self._target_piece else b""
+            text = piece.decode("utf-8", "replace")
+            spelled = self._model.tokenize(text, add_special=False, parse_special=False)
+            stand_in = spelled[0] if spelled and 0 <= spelled[0] < self._model.n_vocab else 0
+            self._stand_ins[token] = stand_in
+        return stand_in
+
+    def prefill(self, prompt: list[int], cancel: threading.Event | None = None) -> None:
+        """Decode the prompt into the draft's cache ahead of the first step."""
+        if len(prompt) < self._model.n_ctx:
+            self._model.prefill(self.draft_ids(prompt), cancel=cancel)
+
     def propose(self, history: list[int], max_tokens: int) -> Draft:
         model = self._model
         draft = Draft()
+        history = self.draft_ids(history)
         # The draft needs history plus max_tokens - 1 drafted tokens in its cache.
         max_tokens = min(max_tokens, model.n_ctx - len(history) + 1)
         if max_tokens <= 0:
@@ -90,7 +124,9 @@ class ModelDrafter:
         return draft
 
     def rollback(self, history_without_last: list[int]) -> None:
-        self._model.forget_from(self._model.common_prefix_length(history_without_last))
+        self._model.forget_from(
+            self._model.common_prefix_length(self.draft_ids(history_without_last))
+        )
 
 
 class NgramDrafter:

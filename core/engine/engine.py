@@ -265,7 +265,9 @@ class SpeculativeEngine:
         if drafting.source is DraftSource.MODEL and drafting.n_max > 0:
             if self.draft is None:
                 raise ConfigError("draft source 'model' needs a draft model; load one first")
-            return ModelDrafter(self.draft, drafting, self.target.n_vocab, speculative)
+            return ModelDrafter(
+                self.draft, drafting, self.target.n_vocab, speculative, self.target.token_bytes
+            )
         if drafting.source is DraftSource.NGRAM and drafting.n_max > 0:
             return NgramDrafter(drafting)
         return NoDrafter()
@@ -370,12 +372,8 @@ class SpeculativeEngine:
             if self._cancel.is_set():
                 raise DecodeCancelledError("cancelled before the prompt was processed")
             target.prefill(prompt[:-1], cancel=self._cancel)
-            if (
-                isinstance(drafter, ModelDrafter)
-                and self.draft is not None
-                and len(prompt) <= self.draft.n_ctx
-            ):
-                self.draft.prefill(prompt[:-1], cancel=self._cancel)
+            if isinstance(drafter, ModelDrafter):
+                drafter.prefill(prompt[:-1], cancel=self._cancel)
             verifier.remember_prompt(prompt)
         except DecodeCancelledError:
             stop_reason = StopReason.CANCELLED

@@ -51,8 +51,12 @@ class ModelDrafter:
         target_vocab_size: int,
         sampling: SpeculativeSampling | None = None,
         target_piece: Callable[[int], bytes] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self._model = model
+        # Drafting stops at the next token once set, so a cancel never waits for a
+        # whole draft.
+        self._cancel = cancel
         self._needs_stand_ins = target_vocab_size > model.n_vocab
         self._target_piece = target_piece
         self._stand_ins: dict[int, int] = {}
@@ -119,6 +123,8 @@ class ModelDrafter:
                 draft.probabilities.append(top_probability(logits))
             draft.tokens.append(token)
             if len(draft) >= max_tokens or model.is_end_of_generation(token):
+                break
+            if self._cancel is not None and self._cancel.is_set():
                 break
             model.append([token])
         return draft

@@ -148,6 +148,7 @@ class SpeculativeEngine:
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._guard = NativeGuard()
+        self._warned_no_template = False
 
     def close(self) -> None:
         """Free both models; safe to call twice and from any thread.
@@ -233,6 +234,13 @@ class SpeculativeEngine:
 
     def _tokenize_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
         target = self.target
+        if not target.metadata.has_chat_template and not self._warned_no_template:
+            self._warned_no_template = True
+            logger.warning(
+                "%s has no chat template; the conversation is written as ChatML, "
+                "which this model may not have been trained on",
+                target.path.name,
+            )
         bos_text = target.token_bytes(target.bos_id, special=True).decode("utf-8", "replace")
         eos_text = target.token_bytes(target.eos_id, special=True).decode("utf-8", "replace")
         text = render_chat(target.metadata.chat_template, messages, bos_text, eos_text)
@@ -266,7 +274,12 @@ class SpeculativeEngine:
             if self.draft is None:
                 raise ConfigError("draft source 'model' needs a draft model; load one first")
             return ModelDrafter(
-                self.draft, drafting, self.target.n_vocab, speculative, self.target.token_bytes
+                self.draft,
+                drafting,
+                self.target.n_vocab,
+                speculative,
+                self.target.token_bytes,
+                self._cancel,
             )
         if drafting.source is DraftSource.NGRAM and drafting.n_max > 0:
             return NgramDrafter(drafting)
@@ -325,6 +338,21 @@ class SpeculativeEngine:
                     f"{self.target.path.name} (0..{n_vocab - 1})"
                 )
         drafting = settings.drafting
+        drafting_on = drafting.source is not DraftSource.NONE and drafting.n_max > 0
+        # A step verifies the newest token plus the draft in one batch.
+        if drafting_on and self.target.n_batch < 2:
+            raise ConfigError(
+                f"a batch size of {self.target.n_batch} leaves no room for drafted tokens; "
+                "use a batch size of at least 2, or turn drafting off"
+            )
+        if drafting_on and drafting.n_max > self.target.n_batch - 1:
+            logger.warning(
+                "draft-max %d is capped at %d: a verification batch holds the newest "
+                "token plus the draft, and the batch size is %d",
+                drafting.n_max,
+                self.target.n_batch - 1,
+                self.target.n_batch,
+            )
         speculative = (
             SpeculativeSampling(settings.sampling)
             if not settings.sampling.greedy
@@ -407,6 +435,9 @@ class SpeculativeEngine:
                 if len(draft) < drafting.n_min:
                     draft = Draft()  # too short to be worth a verification batch
                 draft_done = time.perf_counter()
+                if self._cancel.is_set():
+                    stop_reason = StopReason.CANCELLED
+                    break
 
                 target.append([history[-1], *draft.tokens], all_logits=True)
                 picked = verifier.verify(draft)
@@ -517,7 +548,7 @@ class SpeculativeEngine:
             draft_source=(
                 DraftSource.NONE.value if isinstance(drafter, NoDrafter) else drafting.source.value
             ),
-            draft_max=drafting.n_max,
+            draft_max=min(drafting.n_max, target.n_batch - 1),
             seed=verifier.seed,
         )
         yield FinishedEvent(stop_reason, stats, detail)

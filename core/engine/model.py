@@ -216,6 +216,13 @@ class LoadedModel:
         self._ctx = ctx
         self._memory = llama_cpp.llama_get_memory(ctx)
         self.n_ctx = int(llama_cpp.llama_n_ctx(ctx))
+        if self.n_ctx != n_ctx:
+            logger.warning(
+                "context size %d for %s became %d: llama.cpp allocates contexts in steps of 256",
+                n_ctx,
+                self.config.path.name,
+                self.n_ctx,
+            )
         self.n_batch = int(llama_cpp.llama_n_batch(ctx))
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
 

@@ -206,8 +206,8 @@ def model_configs(args: argparse.Namespace) -> tuple[ModelConfig, ModelConfig | 
     if args.threads_draft is not None and args.threads_draft < 1:
         raise ConfigError(f"draft threads (-td) must be >= 1, got {args.threads_draft}")
     if target_path is not None and not target_path.is_file():
-        what = "is not a file" if target_path.exists() else "not found"
-        raise ModelFileError(f"target model (-m) {what}: {target_path}")
+        what = "not a file" if target_path.exists() else "model file not found"
+        raise ModelFileError(f"{what}: {target_path} (the target model, -m)")
     if target_path is None:
         pair = ensure_demo_pair()
         target_path = pair.target

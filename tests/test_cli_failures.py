@@ -212,6 +212,9 @@ def test_a_truncated_model_names_its_path(
         (["-md", "{draft}", "--repeat-last-n", "-7"], "repeat-last-n must be -1"),
         (["--ngram", "-md", "missing.gguf"], "-md missing.gguf would be ignored"),
         (["--no-draft", "-md", "{draft}"], "--no-draft uses no draft model"),
+        (["-md", "{draft}", "-ngl", "-5"], "GPU layers must be -1"),
+        (["-md", "{draft}", "--system", "be brief"], "--system only applies"),
+        (["-md", "{draft}", "-f", "prompt.txt"], "either with -p or with -f"),
     ],
 )
 def test_settings_that_would_change_silently_are_refused(
@@ -319,7 +322,9 @@ def test_a_draft_with_a_shorter_vocabulary_drafts_past_the_ids_it_lacks(
         speculative = collect(
             engine.generate(
                 prompt,
-                GenerationSettings(n_predict=40, sampling=sampling, drafting=DraftSettings(n_max=4)),
+                GenerationSettings(
+                    n_predict=40, sampling=sampling, drafting=DraftSettings(n_max=4)
+                ),
             )
         )
         assert len(speculative.tokens) == 40

@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Speculative decoding with a draft and a target GGUF model. Without -m the "
             "demo pair (SmolLM2-135M F32 target, Q4_1 draft) is built and used. "
+            "Failures are one line; --debug (any subcommand) adds the traceback. "
             "Subcommands: bench, search, download, models, token (see 'specchat-cli "
             "SUBCOMMAND --help')."
         ),
@@ -171,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _read_prompt(args: argparse.Namespace) -> str:
+    if args.file is not None and args.prompt is not None:
+        raise ConfigError("pass the prompt either with -p or with -f, not both")
+    if args.system is not None and not args.chat:
+        raise ConfigError("--system only applies to a chat prompt; add --chat")
     if args.file is not None:
         try:
             return args.file.read_text(encoding="utf-8")

@@ -56,6 +56,10 @@ class ModelConfig:
         object.__setattr__(self, "path", Path(self.path))
         if self.n_ctx < 0:
             raise ConfigError(f"context size must be >= 0, got {self.n_ctx}")
+        if self.n_gpu_layers < -1:
+            raise ConfigError(
+                f"GPU layers must be -1 (all that fit) or >= 0, got {self.n_gpu_layers}"
+            )
         if self.n_batch < 1:
             raise ConfigError(f"batch size must be >= 1, got {self.n_batch}")
         if self.n_threads < 1:

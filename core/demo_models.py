@@ -19,6 +19,7 @@ from pathlib import Path
 import llama_cpp
 
 from core.engine.backend import ensure_backend, recent_problems
+from core.engine.interrupts import interrupt_pending, raise_pending_interrupt
 from core.errors import ModelFileError, SpecChatError
 from core.gguf_meta import read_gguf_metadata
 from core.hub.lock import WriterLock
@@ -106,6 +107,10 @@ def write_f32_copy(source: Path, destination: Path) -> None:
     params.allow_requantize = True
     partial = destination.with_suffix(".part")
     status = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), params)
+    if interrupt_pending():
+        # Ctrl+C landed in the log callback; the quantizer cannot be stopped midway.
+        partial.unlink(missing_ok=True)
+        raise_pending_interrupt()
     if status != 0:
         partial.unlink(missing_ok=True)
         raise DemoModelError(f"llama.cpp could not write the F32 target: {recent_problems()}")

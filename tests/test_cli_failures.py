@@ -11,9 +11,12 @@ import io
 import json
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -341,3 +344,49 @@ def test_a_draft_with_a_shorter_vocabulary_drafts_past_the_ids_it_lacks(
                 )
             )
             assert speculative.token_ids == plain.token_ids
+
+
+def test_a_download_error_is_told_once_and_no_keyring_warning(
+    fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "SPECCHAT_HOME": str(tmp_path / "home"),
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}  # fmt: skip
+    fake_hub.add_repo("tiny/T-GGUF", {"t.gguf": b"GGUF"})
+    command = [sys.executable, "-m", "core.cli.main", "download", "tiny/T-GGUF", "missing.gguf",
+               "--dir", str(tmp_path / "models")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    assert_one_error_line(done.stderr, "tiny/T-GGUF has no file missing.gguf")
+    assert "keyring" not in done.stderr.lower() and "WARNING" not in done.stderr
+
+
+def test_ctrl_c_on_a_server_that_never_answers(tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True).start()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "SPECCHAT_HOME": str(tmp_path / "home"),
+           "HF_ENDPOINT": f"http://127.0.0.1:{listener.getsockname()[1]}",
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}  # fmt: skip
+    command = [sys.executable, "-m", "core.cli.main", "download", "a/b-GGUF", "m.gguf",
+               "--dir", str(tmp_path / "models")]  # fmt: skip
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not accepted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert accepted, "the download never connected"
+        time.sleep(0.5)
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+        elapsed = time.monotonic() - sent
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        listener.close()
+        for connection in accepted:
+            connection.close()
+    assert child.returncode == 130 and "Traceback" not in err
+    assert "cancelled before any data was downloaded" in err and ".part" not in err
+    assert elapsed < 3.0  # far from the ~20 s network timeout; see test_cli_interrupt.py

@@ -19,10 +19,10 @@ from pathlib import Path
 import llama_cpp
 
 from core.engine.backend import ensure_backend, recent_problems
-from core.engine.interrupts import interrupt_pending, raise_pending_interrupt
 from core.errors import ModelFileError, SpecChatError
 from core.gguf_meta import read_gguf_metadata
 from core.hub.lock import WriterLock
+from core.interrupts import interrupt_pending, raise_pending_interrupt
 from core.paths import cache_dir
 
 logger = logging.getLogger(__name__)

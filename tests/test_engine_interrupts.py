@@ -11,14 +11,14 @@ from collections.abc import Iterator
 import pytest
 
 from core.engine import ModelConfig
-from core.engine.interrupts import (
+from core.engine.model import LoadedModel
+from core.interrupts import (
     clear_interrupt,
     handle_sigint,
     interrupt_pending,
     native_callback,
     raise_pending_interrupt,
 )
-from core.engine.model import LoadedModel
 from tests.conftest import TinyModels
 
 

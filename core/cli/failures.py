@@ -22,8 +22,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import NoReturn
 
-from core.engine.interrupts import clear_interrupt, handle_sigint
 from core.errors import SpecChatError
+from core.interrupts import clear_interrupt, handle_sigint
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

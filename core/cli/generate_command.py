@@ -32,8 +32,8 @@ from core.engine import (
     collect,
 )
 from core.engine.config import DEFAULT_BATCH, RANDOM_SEED, Verification, default_threads
-from core.engine.interrupts import sigint_calls
 from core.errors import ConfigError, ModelFileError
+from core.interrupts import sigint_calls
 
 # ANSI colours for --color: accepted drafts green, corrections red, bonus blue.
 _COLOURS = {

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import llama_cpp
 
-from core.engine.interrupts import native_callback
+from core.interrupts import native_callback
 
 logger = logging.getLogger("core.llama_cpp")
 

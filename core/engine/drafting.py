@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -11,9 +12,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from core.engine.config import DraftSettings
 from core.engine.distribution import SamplerChain, top_probability
-from core.engine.model import LoadedModel
+from core.engine.model import DecodeCancelledError, LoadedModel
 from core.engine.verification import Draft, SpeculativeSampling
 
+# A draft decode slower than this is made cancellable from within (see _append).
+SLOW_DECODE_S = 0.05
 # llama.cpp renormalises the draft's top probability over this many candidates.
 P_MIN_CANDIDATES = 10
 
@@ -57,6 +60,7 @@ class ModelDrafter:
         # Drafting stops at the next token once set, so a cancel never waits for a
         # whole draft.
         self._cancel = cancel
+        self._slow = False
         self._needs_stand_ins = target_vocab_size > model.n_vocab
         self._target_piece = target_piece
         self._stand_ins: dict[int, int] = {}
@@ -104,7 +108,8 @@ class ModelDrafter:
         # a fully accepted step that is the last draft token plus the bonus token.
         shared = min(model.common_prefix_length(history), len(history) - 1)
         model.forget_from(shared)
-        model.append(history[shared:])
+        if not self._append(history[shared:]):
+            return draft
         while True:
             logits = model.logits(-1)
             # p-min looks at the draft's own confidence before anything is drawn, so
@@ -126,8 +131,23 @@ class ModelDrafter:
                 break
             if self._cancel is not None and self._cancel.is_set():
                 break
-            model.append([token])
+            if not self._append([token]):
+                break
         return draft
+
+    def _append(self, tokens: list[int]) -> bool:
+        """Decode into the draft's cache; False when a cancel stopped the decode.
+
+        Decodes slower than ``SLOW_DECODE_S`` (a busy machine, a big draft) get the
+        cancel event, so a cancel never waits long for a draft token.
+        """
+        started = time.perf_counter()
+        try:
+            self._model.append(tokens, cancel=self._cancel if self._slow else None)
+        except DecodeCancelledError:
+            return False
+        self._slow = time.perf_counter() - started > SLOW_DECODE_S
+        return True
 
     def rollback(self, history_without_last: list[int]) -> None:
         self._model.forget_from(

@@ -72,6 +72,10 @@ from core.vocab import VocabCompatibility, check_vocab_compatibility
 
 logger = logging.getLogger(__name__)
 
+# A verification slower than this (a big model on a CPU, a busy machine) is made
+# cancellable from within, so a cancel never waits long for the step to end.
+SLOW_STEP_MS = 100.0
+
 
 def _model_progress(
     on_progress: Callable[[str, float], bool] | None, which: str
@@ -392,6 +396,7 @@ class SpeculativeEngine:
         stop_reason: StopReason | None = None
         detail = ""
 
+        slow_steps = False
         started = time.perf_counter()
         reused = target.common_prefix_length(prompt[:-1])
         try:
@@ -439,7 +444,17 @@ class SpeculativeEngine:
                     stop_reason = StopReason.CANCELLED
                     break
 
-                target.append([history[-1], *draft.tokens], all_logits=True)
+                try:
+                    # The abort callback costs a Python call per graph node, so only
+                    # steps slow enough to delay a cancel noticeably get it.
+                    target.append(
+                        [history[-1], *draft.tokens],
+                        all_logits=True,
+                        cancel=self._cancel if slow_steps else None,
+                    )
+                except DecodeCancelledError:
+                    stop_reason = StopReason.CANCELLED
+                    break
                 picked = verifier.verify(draft)
                 n_accepted = len(picked) - 1
 
@@ -467,6 +482,7 @@ class SpeculativeEngine:
                     histogram[n_accepted_emitted] += 1
                 draft_ms = (draft_done - step_start) * 1000
                 verify_ms = (verify_done - draft_done) * 1000
+                slow_steps = verify_ms > SLOW_STEP_MS
                 draft_length.record(len(draft), n_accepted, draft_ms, verify_ms)
                 totals.draft_ms += draft_ms
                 totals.verify_ms += verify_ms

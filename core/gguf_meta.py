@@ -234,8 +234,8 @@ def read_gguf_metadata(path: str | os.PathLike[str]) -> GgufMetadata:
     if data_start + data_end > file_size:
         missing = data_start + data_end - file_size
         raise ModelFileError(
-            f"{file_path.name}: file is truncated ({file_size} bytes, "
-            f"{missing} bytes of tensor data missing); download it again"
+            f"{file_path}: file is truncated ({file_size} bytes, "
+            f"{missing} bytes of tensor data missing); download or copy it again"
         )
 
     for tensor in tensors:

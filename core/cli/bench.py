@@ -32,6 +32,7 @@ from core.engine import (
     collect,
 )
 from core.engine.config import Verification, default_threads
+from core.errors import ConfigError
 
 DEFAULT_PROMPTS = (
     "Write a short story about a robot who learns to paint.",
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_bench(argv: list[str], out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
+    _check_counts(args)
     target_path, draft_path = args.model, args.model_draft
     if target_path is None or draft_path is None:
         pair = ensure_demo_pair()
@@ -178,6 +180,16 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
     for temperature, results in tables.items():
         _write_table(out, temperature, results)
     return 0
+
+
+def _check_counts(args: argparse.Namespace) -> None:
+    """Counts a benchmark cannot run with (a median of nothing, a speed of 0 tokens)."""
+    if args.repeats < 1:
+        raise ConfigError(f"--repeats must be at least 1, got {args.repeats}")
+    if args.n_predict < 1:
+        raise ConfigError(f"-n must be at least 1 token to measure a speed, got {args.n_predict}")
+    if any(n_max < 1 for n_max in args.draft_max or []):
+        raise ConfigError("--draft-max must be at least 1 (plain decoding is always measured)")
 
 
 def _write_table(out: TextIO, temperature: float, results: dict[str, ModeResult]) -> None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from core.cli.failures import EXIT_INTERRUPTED
 from core.cli.readout import format_readout
 from core.cli.rpc_arguments import add_rpc_arguments, with_rpc
 from core.demo_models import ensure_demo_pair
@@ -21,16 +22,19 @@ from core.engine import (
     ChatMessage,
     DraftSettings,
     DraftSource,
+    GenerationResult,
     GenerationSettings,
     ModelConfig,
     Provenance,
     SamplingSettings,
     SpeculativeEngine,
     StepEvent,
+    StopReason,
     collect,
 )
 from core.engine.config import DEFAULT_BATCH, RANDOM_SEED, Verification, default_threads
-from core.errors import ConfigError
+from core.errors import ConfigError, ModelFileError
+from core.interrupts import sigint_calls
 
 # ANSI colours for --color: accepted drafts green, corrections red, bonus blue.
 _COLOURS = {
@@ -48,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Speculative decoding with a draft and a target GGUF model. Without -m the "
             "demo pair (SmolLM2-135M F32 target, Q4_1 draft) is built and used. "
+            "Failures are one line; --debug (any subcommand) adds the traceback. "
             "Subcommands: bench, search, download, models, token (see 'specchat-cli "
             "SUBCOMMAND --help')."
         ),
@@ -170,11 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _read_prompt(args: argparse.Namespace) -> str:
+    if args.file is not None and args.prompt is not None:
+        raise ConfigError("pass the prompt either with -p or with -f, not both")
+    if args.system is not None and not args.chat:
+        raise ConfigError("--system only applies to a chat prompt; add --chat")
     if args.file is not None:
         try:
             return args.file.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read prompt file {args.file}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"prompt file {args.file} is not UTF-8 text (byte {exc.start} is invalid); "
+                "save it as UTF-8"
+            ) from exc
     if args.prompt is None:
         raise ConfigError("no prompt: pass -p TEXT or -f FILE")
     return str(args.prompt)
@@ -192,6 +206,16 @@ def model_configs(args: argparse.Namespace) -> tuple[ModelConfig, ModelConfig | 
     """Target and draft configs from the flags; the demo pair when -m is absent."""
     source = _draft_source(args)
     target_path, draft_path = args.model, args.model_draft
+    if source is not DraftSource.MODEL and draft_path is not None:
+        flag = "--ngram" if source is DraftSource.NGRAM else "--no-draft"
+        raise ConfigError(
+            f"{flag} uses no draft model, so -md {draft_path} would be ignored; drop one"
+        )
+    if args.threads_draft is not None and args.threads_draft < 1:
+        raise ConfigError(f"draft threads (-td) must be >= 1, got {args.threads_draft}")
+    if target_path is not None and not target_path.is_file():
+        what = "not a file" if target_path.exists() else "model file not found"
+        raise ModelFileError(f"{what}: {target_path} (the target model, -m)")
     if target_path is None:
         pair = ensure_demo_pair()
         target_path = pair.target
@@ -216,7 +240,7 @@ def model_configs(args: argparse.Namespace) -> tuple[ModelConfig, ModelConfig | 
             n_gpu_layers=args.gpu_layers_draft,
             n_ctx=args.ctx_size_draft,
             n_batch=args.batch_size,
-            n_threads=args.threads_draft or args.threads,
+            n_threads=args.threads if args.threads_draft is None else args.threads_draft,
             weight_repack=args.repack,
         )
     return target, draft
@@ -268,12 +292,39 @@ def run_generate(argv: list[str], out: TextIO | None = None, err: TextIO | None 
                 out.write(f"{colour}{token.text}{_RESET if colour else ''}")
             out.flush()
 
-        result = collect(engine.generate(prompt, settings), None if args.json else print_step)
+        stream = engine.generate(prompt, settings)
+        # Ctrl+C from here on ends the answer early but keeps what was produced.
+        with sigint_calls(engine.cancel):
+            result = collect(stream, None if args.json else print_step)
+        hint = _empty_answer_hint(engine, args, result)
     if args.json:
         out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
     else:
         out.write("\n")
+        out.flush()
         err.write("\n" + format_readout(result.stats) + "\n")
         if result.detail:
             err.write(f"stopped: {result.detail}\n")
-    return 0
+        if result.stop_reason is StopReason.CANCELLED:
+            err.write("interrupted: the answer above is partial\n")
+        if hint:
+            err.write(f"hint: {hint}\n")
+    out.flush()
+    return EXIT_INTERRUPTED if result.stop_reason is StopReason.CANCELLED else 0
+
+
+def _empty_answer_hint(
+    engine: SpeculativeEngine, args: argparse.Namespace, result: GenerationResult
+) -> str:
+    """Why an answer may have ended before it began, when the cause is likely."""
+    if (
+        result.tokens
+        or args.chat
+        or result.stop_reason is not StopReason.END_OF_GENERATION
+        or not engine.target.metadata.has_chat_template
+    ):
+        return ""
+    return (
+        "the model ended its answer at once; it is a chat model, and --chat wraps the "
+        "prompt in its chat template"
+    )

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from core.errors import SpecChatError
+from core.errors import ConfigError
 from core.hub.auth import clear_token, mask_token, resolve_token, save_token
 from core.hub.client import HubClient
 from core.hub.download import DownloadProgress, DownloadState
@@ -67,17 +67,14 @@ def _parser() -> argparse.ArgumentParser:
 def run_library_command(argv: list[str]) -> int:
     """Run one library subcommand; ``argv`` starts with its name. Returns the exit code."""
     args = _parser().parse_args(argv)
-    try:
-        if args.command == "search":
-            return _search(args.query, args.limit, args.files)
-        if args.command == "download":
-            return _download(args.repo, args.file, args.dir, args.revision)
-        if args.command == "models":
-            return _models(args.folder)
-        return _token(args.action, args.value)
-    except SpecChatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    # Failures are reported by core/cli/failures.py, like every subcommand's.
+    if args.command == "search":
+        return _search(args.query, args.limit, args.files)
+    if args.command == "download":
+        return _download(args.repo, args.file, args.dir, args.revision)
+    if args.command == "models":
+        return _models(args.folder)
+    return _token(args.action, args.value)
 
 
 # -- formatting ------------------------------------------------------------------------
@@ -207,6 +204,10 @@ def _logging_through(line: ProgressLine) -> Iterator[None]:
 
 
 def _search(query: str, limit: int, files_for_top: int) -> int:
+    if limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    if files_for_top < 0:
+        raise ConfigError(f"--files must be 0 or more, got {files_for_top}")
     client = HubClient.from_environment()
     repos = search_gguf_repos(client, query, limit=limit)
     if not repos:
@@ -313,6 +314,11 @@ def _describe(entry: ModelEntry) -> str:
 
 
 def _models(extra_folders: list[Path]) -> int:
+    for folder in extra_folders:
+        if not folder.exists():
+            raise ConfigError(f"folder not found: {folder}")
+        if not folder.is_dir():
+            raise ConfigError(f"not a folder: {folder} (--folder takes a folder to scan)")
     library = ModelLibrary(user_folders=[*user_folders(), *extra_folders])
     entries = library.scan()
     if not entries:
@@ -333,9 +339,23 @@ def _models(extra_folders: list[Path]) -> int:
     return 0
 
 
+def _read_token() -> str:
+    """The token typed at a prompt, or the first line of piped input."""
+    try:
+        if sys.stdin is not None and sys.stdin.isatty():
+            token = getpass.getpass("Hugging Face token: ")
+        else:
+            token = sys.stdin.readline() if sys.stdin is not None else ""
+    except EOFError:
+        token = ""
+    if not token.strip():
+        raise ConfigError("no token given: pass it as `token set TOKEN` or type it at the prompt")
+    return token
+
+
 def _token(action: str, value: str | None) -> int:
     if action == "set":
-        token = value or getpass.getpass("Hugging Face token: ")
+        token = value or _read_token()
         save_token(token)
         print("token stored in the OS keyring")
         return 0

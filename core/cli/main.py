@@ -1,4 +1,10 @@
-"""Entry point of ``specchat-cli``: dispatches subcommands, reports errors plainly."""
+"""Entry point of ``specchat-cli``: dispatches subcommands, reports errors plainly.
+
+Every subcommand inherits the error handling here (see ``core/cli/failures.py``):
+one sentence on stderr and exit code 1 for a failure, 2 for a usage error, 130 for
+Ctrl+C; with ``--json`` the failure is a JSON object on stdout; ``--debug`` (or
+``SPECCHAT_DEBUG=1``) adds the traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from core.errors import SpecChatError
+from core.cli.failures import run_reporting_failures
 
 # Subcommand name -> (module, function taking the full argument list after the name is
 # kept or dropped as the function expects). Imported lazily so `--help` and the library
@@ -42,15 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("SPECCHAT_LOG_LEVEL", "WARNING").upper(),
         format="%(levelname)s %(name)s: %(message)s",
     )
-    try:
-        function, arguments = _subcommand(args)
-        return function(arguments)
-    except SpecChatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+
+    def dispatch(arguments: list[str]) -> int:
+        function, rest = _subcommand(arguments)
+        return function(rest)
+
+    return run_reporting_failures(dispatch, args)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import llama_cpp
 
+from core.interrupts import native_callback
+
 logger = logging.getLogger("core.llama_cpp")
 
 # "stderr" leaves llama.cpp's own logging in place (debugging a native crash).
@@ -35,6 +37,7 @@ _problem_listeners: list[Callable[[int, str], None]] = []
 
 
 @llama_cpp.llama_log_callback
+@native_callback(None)
 def _on_llama_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
     message = text.decode("utf-8", errors="replace").rstrip()
     if not message:

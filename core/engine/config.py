@@ -69,6 +69,10 @@ class ModelConfig:
         object.__setattr__(self, "tensor_split", parse_tensor_split(self.tensor_split))
         if self.n_ctx < 0:
             raise ConfigError(f"context size must be >= 0, got {self.n_ctx}")
+        if self.n_gpu_layers < -1:
+            raise ConfigError(
+                f"GPU layers must be -1 (all that fit) or >= 0, got {self.n_gpu_layers}"
+            )
         if self.n_batch < 1:
             raise ConfigError(f"batch size must be >= 1, got {self.n_batch}")
         if self.n_threads < 1:
@@ -199,6 +203,11 @@ class SamplingSettings:
             raise ConfigError(f"typical-p must be above 0 and at most 1, got {self.typical_p}")
         if self.repeat_penalty <= 0:
             raise ConfigError("repeat penalty must be > 0")
+        if self.repeat_last_n < -1:
+            raise ConfigError(
+                f"repeat-last-n must be -1 (the whole context), 0 (off) or more, "
+                f"got {self.repeat_last_n}"
+            )
 
     @property
     def greedy(self) -> bool:
@@ -229,6 +238,11 @@ class GenerationSettings:
         object.__setattr__(self, "stop_strings", stops)
         if isinstance(self.n_predict, bool) or not isinstance(self.n_predict, numbers.Integral):
             raise ConfigError(f"n_predict must be an integer, got {self.n_predict!r}")
+        if self.n_predict < -1:
+            raise ConfigError(
+                f"n-predict must be -1 (until the model ends its answer) or >= 0, "
+                f"got {self.n_predict}"
+            )
 
     def with_changes(self, **changes: Any) -> GenerationSettings:
         return replace(self, **changes)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -9,9 +12,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from core.engine.config import DraftSettings
 from core.engine.distribution import SamplerChain, top_probability
-from core.engine.model import LoadedModel
+from core.engine.model import DecodeCancelledError, LoadedModel
 from core.engine.verification import Draft, SpeculativeSampling
 
+# A draft decode slower than this is made cancellable from within (see _append).
+SLOW_DECODE_S = 0.05
 # llama.cpp renormalises the draft's top probability over this many candidates.
 P_MIN_CANDIDATES = 10
 
@@ -35,6 +40,11 @@ class ModelDrafter:
     of it. With ``sampling`` (speculative sampling) each token is sampled from the
     draft's distribution after the target's sampler chain, and that distribution is
     handed to the verifier.
+
+    A draft whose vocabulary is shorter than the target's (llama.cpp allows 128
+    fewer tokens) cannot decode the target's last ids: each such id in the history
+    reaches the draft as a stand-in, the first token of the draft's own spelling of
+    its text. Positions stay aligned, and the target still verifies every token.
     """
 
     def __init__(
@@ -43,8 +53,17 @@ class ModelDrafter:
         settings: DraftSettings,
         target_vocab_size: int,
         sampling: SpeculativeSampling | None = None,
+        target_piece: Callable[[int], bytes] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self._model = model
+        # Drafting stops at the next token once set, so a cancel never waits for a
+        # whole draft.
+        self._cancel = cancel
+        self._slow = False
+        self._needs_stand_ins = target_vocab_size > model.n_vocab
+        self._target_piece = target_piece
+        self._stand_ins: dict[int, int] = {}
         self._p_min = settings.p_min
         self._target_vocab_size = target_vocab_size
         self._sampling = sampling
@@ -55,9 +74,32 @@ class ModelDrafter:
             else None
         )
 
+    def draft_ids(self, history: list[int]) -> list[int]:
+        """``history`` as the draft can decode it (see the class docstring)."""
+        if not self._needs_stand_ins:
+            return history
+        n_vocab = self._model.n_vocab
+        return [t if t < n_vocab else self._stand_in(t) for t in history]
+
+    def _stand_in(self, token: int) -> int:
+        stand_in = self._stand_ins.get(token)
+        if stand_in is None:
+            piece = self._target_piece(token) if self._target_piece else b""
+            text = piece.decode("utf-8", "replace")
+            spelled = self._model.tokenize(text, add_special=False, parse_special=False)
+            stand_in = spelled[0] if spelled and 0 <= spelled[0] < self._model.n_vocab else 0
+            self._stand_ins[token] = stand_in
+        return stand_in
+
+    def prefill(self, prompt: list[int], cancel: threading.Event | None = None) -> None:
+        """Decode the prompt into the draft's cache ahead of the first step."""
+        if len(prompt) < self._model.n_ctx:
+            self._model.prefill(self.draft_ids(prompt), cancel=cancel)
+
     def propose(self, history: list[int], max_tokens: int) -> Draft:
         model = self._model
         draft = Draft()
+        history = self.draft_ids(history)
         # The draft needs history plus max_tokens - 1 drafted tokens in its cache.
         max_tokens = min(max_tokens, model.n_ctx - len(history) + 1)
         if max_tokens <= 0:
@@ -66,7 +108,8 @@ class ModelDrafter:
         # a fully accepted step that is the last draft token plus the bonus token.
         shared = min(model.common_prefix_length(history), len(history) - 1)
         model.forget_from(shared)
-        model.append(history[shared:])
+        if not self._append(history[shared:]):
+            return draft
         while True:
             logits = model.logits(-1)
             # p-min looks at the draft's own confidence before anything is drawn, so
@@ -86,11 +129,30 @@ class ModelDrafter:
             draft.tokens.append(token)
             if len(draft) >= max_tokens or model.is_end_of_generation(token):
                 break
-            model.append([token])
+            if self._cancel is not None and self._cancel.is_set():
+                break
+            if not self._append([token]):
+                break
         return draft
 
+    def _append(self, tokens: list[int]) -> bool:
+        """Decode into the draft's cache; False when a cancel stopped the decode.
+
+        Decodes slower than ``SLOW_DECODE_S`` (a busy machine, a big draft) get the
+        cancel event, so a cancel never waits long for a draft token.
+        """
+        started = time.perf_counter()
+        try:
+            self._model.append(tokens, cancel=self._cancel if self._slow else None)
+        except DecodeCancelledError:
+            return False
+        self._slow = time.perf_counter() - started > SLOW_DECODE_S
+        return True
+
     def rollback(self, history_without_last: list[int]) -> None:
-        self._model.forget_from(self._model.common_prefix_length(history_without_last))
+        self._model.forget_from(
+            self._model.common_prefix_length(self.draft_ids(history_without_last))
+        )
 
 
 class NgramDrafter:

@@ -72,6 +72,10 @@ from core.vocab import VocabCompatibility, check_vocab_compatibility
 
 logger = logging.getLogger(__name__)
 
+# A verification slower than this (a big model on a CPU, a busy machine) is made
+# cancellable from within, so a cancel never waits long for the step to end.
+SLOW_STEP_MS = 100.0
+
 
 def _model_progress(
     on_progress: Callable[[str, float], bool] | None, which: str
@@ -148,6 +152,7 @@ class SpeculativeEngine:
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._guard = NativeGuard()
+        self._warned_no_template = False
 
     def close(self) -> None:
         """Free both models; safe to call twice and from any thread.
@@ -233,6 +238,13 @@ class SpeculativeEngine:
 
     def _tokenize_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
         target = self.target
+        if not target.metadata.has_chat_template and not self._warned_no_template:
+            self._warned_no_template = True
+            logger.warning(
+                "%s has no chat template; the conversation is written as ChatML, "
+                "which this model may not have been trained on",
+                target.path.name,
+            )
         bos_text = target.token_bytes(target.bos_id, special=True).decode("utf-8", "replace")
         eos_text = target.token_bytes(target.eos_id, special=True).decode("utf-8", "replace")
         text = render_chat(target.metadata.chat_template, messages, bos_text, eos_text)
@@ -265,7 +277,14 @@ class SpeculativeEngine:
         if drafting.source is DraftSource.MODEL and drafting.n_max > 0:
             if self.draft is None:
                 raise ConfigError("draft source 'model' needs a draft model; load one first")
-            return ModelDrafter(self.draft, drafting, self.target.n_vocab, speculative)
+            return ModelDrafter(
+                self.draft,
+                drafting,
+                self.target.n_vocab,
+                speculative,
+                self.target.token_bytes,
+                self._cancel,
+            )
         if drafting.source is DraftSource.NGRAM and drafting.n_max > 0:
             return NgramDrafter(drafting)
         return NoDrafter()
@@ -323,6 +342,21 @@ class SpeculativeEngine:
                     f"{self.target.path.name} (0..{n_vocab - 1})"
                 )
         drafting = settings.drafting
+        drafting_on = drafting.source is not DraftSource.NONE and drafting.n_max > 0
+        # A step verifies the newest token plus the draft in one batch.
+        if drafting_on and self.target.n_batch < 2:
+            raise ConfigError(
+                f"a batch size of {self.target.n_batch} leaves no room for drafted tokens; "
+                "use a batch size of at least 2, or turn drafting off"
+            )
+        if drafting_on and drafting.n_max > self.target.n_batch - 1:
+            logger.warning(
+                "draft-max %d is capped at %d: a verification batch holds the newest "
+                "token plus the draft, and the batch size is %d",
+                drafting.n_max,
+                self.target.n_batch - 1,
+                self.target.n_batch,
+            )
         speculative = (
             SpeculativeSampling(settings.sampling)
             if not settings.sampling.greedy
@@ -362,6 +396,7 @@ class SpeculativeEngine:
         stop_reason: StopReason | None = None
         detail = ""
 
+        slow_steps = False
         started = time.perf_counter()
         reused = target.common_prefix_length(prompt[:-1])
         try:
@@ -370,12 +405,8 @@ class SpeculativeEngine:
             if self._cancel.is_set():
                 raise DecodeCancelledError("cancelled before the prompt was processed")
             target.prefill(prompt[:-1], cancel=self._cancel)
-            if (
-                isinstance(drafter, ModelDrafter)
-                and self.draft is not None
-                and len(prompt) <= self.draft.n_ctx
-            ):
-                self.draft.prefill(prompt[:-1], cancel=self._cancel)
+            if isinstance(drafter, ModelDrafter):
+                drafter.prefill(prompt[:-1], cancel=self._cancel)
             verifier.remember_prompt(prompt)
         except DecodeCancelledError:
             stop_reason = StopReason.CANCELLED
@@ -409,8 +440,21 @@ class SpeculativeEngine:
                 if len(draft) < drafting.n_min:
                     draft = Draft()  # too short to be worth a verification batch
                 draft_done = time.perf_counter()
+                if self._cancel.is_set():
+                    stop_reason = StopReason.CANCELLED
+                    break
 
-                target.append([history[-1], *draft.tokens], all_logits=True)
+                try:
+                    # The abort callback costs a Python call per graph node, so only
+                    # steps slow enough to delay a cancel noticeably get it.
+                    target.append(
+                        [history[-1], *draft.tokens],
+                        all_logits=True,
+                        cancel=self._cancel if slow_steps else None,
+                    )
+                except DecodeCancelledError:
+                    stop_reason = StopReason.CANCELLED
+                    break
                 picked = verifier.verify(draft)
                 n_accepted = len(picked) - 1
 
@@ -438,6 +482,7 @@ class SpeculativeEngine:
                     histogram[n_accepted_emitted] += 1
                 draft_ms = (draft_done - step_start) * 1000
                 verify_ms = (verify_done - draft_done) * 1000
+                slow_steps = verify_ms > SLOW_STEP_MS
                 draft_length.record(len(draft), n_accepted, draft_ms, verify_ms)
                 totals.draft_ms += draft_ms
                 totals.verify_ms += verify_ms
@@ -519,7 +564,7 @@ class SpeculativeEngine:
             draft_source=(
                 DraftSource.NONE.value if isinstance(drafter, NoDrafter) else drafting.source.value
             ),
-            draft_max=drafting.n_max,
+            draft_max=min(drafting.n_max, target.n_batch - 1),
             seed=verifier.seed,
         )
         yield FinishedEvent(stop_reason, stats, detail)

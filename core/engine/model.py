@@ -25,6 +25,7 @@ from core.engine.config import DEFAULT_CONTEXT, ModelConfig
 from core.engine.placement import plan_placement
 from core.errors import EngineClosedError, EngineError, LoadCancelledError, ModelLoadError
 from core.gguf_meta import GgufMetadata, read_gguf_metadata
+from core.interrupts import interrupt_pending, native_callback, raise_pending_interrupt
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +76,10 @@ class _AbortFlag:
 
     def __call__(self, _data: ctypes.c_void_p) -> bool:
         # ctypes prints and swallows exceptions raised in a callback and returns
-        # False, so this must not raise: an attribute read and Event.is_set() don't.
+        # False, so this must not raise: an attribute read and Event.is_set() don't
+        # (a Ctrl+C landing here is caught by native_callback and stops the decode).
         event = self.event
-        return event is not None and event.is_set()
+        return (event is not None and event.is_set()) or interrupt_pending()
 
 
 class LoadedModel:
@@ -118,7 +120,9 @@ class LoadedModel:
             raise
         self.cached_tokens: list[int] = []
         self._abort_flag = _AbortFlag()
-        self._abort_callback = llama_cpp.ggml_abort_callback(self._abort_flag)
+        self._abort_callback = llama_cpp.ggml_abort_callback(
+            native_callback(True)(self._abort_flag)
+        )
         self._native: dict[str, Any] = {
             "batch": self._batch,
             "ctx": self._ctx,
@@ -146,9 +150,15 @@ class LoadedModel:
         placement.apply(params)
         aborted = False
 
+        # Always installed: it is how a Ctrl+C during the load stops the load.
+        @native_callback(False)
         def progress(fraction: float, _user_data: ctypes.c_void_p) -> bool:
             nonlocal aborted
-            assert on_progress is not None
+            if interrupt_pending():
+                aborted = True
+                return False
+            if on_progress is None:
+                return True
             try:
                 keep_going = bool(on_progress(float(fraction)))
             except Exception:
@@ -160,11 +170,14 @@ class LoadedModel:
             return keep_going
 
         # The ctypes wrapper must outlive the native call, so it is bound to a local.
-        native_progress = llama_cpp.llama_progress_callback(progress) if on_progress else None
-        if native_progress is not None:
-            params.progress_callback = native_progress
+        native_progress = llama_cpp.llama_progress_callback(progress)
+        params.progress_callback = native_progress
         clear_recent_problems()
         model = llama_cpp.llama_model_load_from_file(str(self.config.path).encode(), params)
+        if interrupt_pending():
+            if model:
+                llama_cpp.llama_model_free(model)
+            raise_pending_interrupt()
         if not model and aborted:
             raise LoadCancelledError(f"loading {self.config.path.name} was cancelled")
         if not model:
@@ -196,6 +209,9 @@ class LoadedModel:
         params.no_perf = True
         clear_recent_problems()
         ctx = llama_cpp.llama_init_from_model(self._model, params)
+        if ctx and interrupt_pending():
+            llama_cpp.llama_free(ctx)
+            raise_pending_interrupt()
         if not ctx:
             raise ModelLoadError(
                 f"llama.cpp could not create a {n_ctx}-token context for "
@@ -204,6 +220,13 @@ class LoadedModel:
         self._ctx = ctx
         self._memory = llama_cpp.llama_get_memory(ctx)
         self.n_ctx = int(llama_cpp.llama_n_ctx(ctx))
+        if self.n_ctx != n_ctx:
+            logger.warning(
+                "context size %d for %s became %d: llama.cpp allocates contexts in steps of 256",
+                n_ctx,
+                self.config.path.name,
+                self.n_ctx,
+            )
         self.n_batch = int(llama_cpp.llama_n_batch(ctx))
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
 
@@ -378,6 +401,14 @@ class LoadedModel:
                 self.cached_tokens.extend(tokens[:chunk_start])
                 raise DecodeCancelledError(f"decoding for {self.path.name} was cancelled")
             chunk = tokens[chunk_start : chunk_start + self.n_batch]
+            outside = next((t for t in chunk if not 0 <= t < self.n_vocab), None)
+            if outside is not None:
+                self.cached_tokens.extend(tokens[:chunk_start])
+                # llama_decode would only return -1 and log why.
+                raise EngineError(
+                    f"token id {outside} is outside the vocabulary of {self.path.name} "
+                    f"(0..{self.n_vocab - 1})"
+                )
             is_last_chunk = chunk_start + len(chunk) == len(tokens)
             for index, token in enumerate(chunk):
                 batch.token[index] = token
@@ -388,9 +419,12 @@ class LoadedModel:
             batch.n_tokens = len(chunk)
             status = llama_cpp.llama_decode(self._ctx, batch)
             if status != 0:
-                # Keep the mirror honest: llama.cpp keeps the chunks that succeeded.
+                # Keep the mirror honest: llama.cpp keeps the chunks that succeeded,
+                # and nothing of the failed one may stay in the cache.
                 self.cached_tokens.extend(tokens[:chunk_start])
+                llama_cpp.llama_memory_seq_rm(self._memory, 0, start + chunk_start, -1)
                 self.forget_from(start + chunk_start)
+                raise_pending_interrupt()
                 if status == _DECODE_ABORTED and cancel is not None:
                     raise DecodeCancelledError(f"decoding for {self.path.name} was cancelled")
                 raise EngineError(
@@ -398,6 +432,8 @@ class LoadedModel:
                     + (" (KV cache full)" if status == 1 else "")
                 )
         self.cached_tokens.extend(tokens)
+        # A Ctrl+C recorded by the log callback during an uncancellable decode.
+        raise_pending_interrupt()
 
     def logits(self, row: int) -> npt.NDArray[np.float32]:
         """A numpy view (no copy) of the logits of output row ``row`` (-1: last)."""

@@ -36,7 +36,9 @@ def stored_token() -> str | None:
     try:
         token = keyring.get_password(KEYRING_SERVICE, KEYRING_USERNAME)
     except KeyringError as exc:
-        logger.warning("cannot read the Hugging Face token from the keyring: %s", exc)
+        # Info, not warning: most downloads need no token, and a machine without a
+        # keyring would otherwise hear about it on every Hub command.
+        logger.info("cannot read the Hugging Face token from the keyring: %s", exc)
         return None
     return token or None
 

@@ -1,0 +1,145 @@
+"""How ``specchat-cli`` ends when something goes wrong: one sentence, an exit code.
+
+No traceback reaches a user: a failure is one line on stderr naming the thing at
+fault (``--debug`` or ``SPECCHAT_DEBUG=1`` adds the traceback for bug reports).
+With ``--json`` the failure is a JSON object on stdout instead, so a script can
+parse every outcome: ``{"error": {"type": ..., "message": ...}}``.
+
+Exit codes: 0 done, 1 failed, 2 bad command line, 130 interrupted (Ctrl+C),
+141 the reader of stdout went away (e.g. ``| head``), as if killed by SIGPIPE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from typing import NoReturn
+
+from core.errors import SpecChatError
+from core.interrupts import clear_interrupt, handle_sigint
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "SPECCHAT_DEBUG"
+JSON_FLAG = "--json"
+
+
+class UsageError(SpecChatError):
+    """The command line itself is wrong (unknown flag, bad value)."""
+
+
+def error_json(error_type: str, message: str) -> str:
+    """The ``--json`` shape of a failure."""
+    return json.dumps({"error": {"type": error_type, "message": message}}, ensure_ascii=False)
+
+
+def describe(exc: BaseException) -> str:
+    """One sentence for a failure the core did not phrase itself."""
+    if isinstance(exc, SpecChatError):
+        return str(exc)
+    if isinstance(exc, UnicodeError):
+        return f"text that is not valid UTF-8: {exc}"
+    if isinstance(exc, OSError):
+        place = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{place}"
+    if isinstance(exc, MemoryError):
+        return "out of memory; try smaller models or a smaller context (-c)"
+    return (
+        f"unexpected {type(exc).__name__}: {exc}. This is a bug; run again with "
+        f"{DEBUG_FLAG} and report the traceback"
+    )
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the exit flush is quiet."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+@contextlib.contextmanager
+def _usage_errors_raise() -> Iterator[None]:
+    """argparse errors become UsageError (for ``--json``) in every subcommand's parser."""
+    original = argparse.ArgumentParser.error
+
+    def error(self: argparse.ArgumentParser, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+    argparse.ArgumentParser.error = error  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def _interrupts_recorded() -> Iterator[None]:
+    """Ctrl+C raises KeyboardInterrupt, but is only recorded inside llama.cpp callbacks."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    clear_interrupt()
+    previous = signal.signal(signal.SIGINT, handle_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        clear_interrupt()
+
+
+def _report(
+    exc: BaseException, error_type: str, message: str, json_mode: bool, debug: bool
+) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        if json_mode:
+            sys.stdout.write(error_json(error_type, message) + "\n")
+            sys.stdout.flush()
+        else:
+            sys.stderr.write(f"error: {message}\n")
+            sys.stderr.flush()
+
+
+def run_reporting_failures(function: Callable[[list[str]], int], args: list[str]) -> int:
+    """Run ``function(args)`` (without ``--debug``) and turn any failure into an exit code."""
+    debug = DEBUG_FLAG in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    args = [arg for arg in args if arg != DEBUG_FLAG]
+    json_mode = JSON_FLAG in args
+    usage = _usage_errors_raise() if json_mode else contextlib.nullcontext()
+    exc: BaseException
+    try:
+        with usage, _interrupts_recorded():
+            return function(args)
+    except KeyboardInterrupt as interrupt:
+        exc = interrupt
+        code, error_type, message = EXIT_INTERRUPTED, "Interrupted", "interrupted (Ctrl+C)"
+        if not json_mode and not debug:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write("\ninterrupted\n")
+            return code
+    except BrokenPipeError:
+        # Whoever read our output stopped reading: nothing to tell them.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except UsageError as usage_error:
+        exc = usage_error
+        code, error_type, message = EXIT_USAGE, "UsageError", str(usage_error)
+    except Exception as failure:
+        exc = failure
+        code, error_type, message = EXIT_FAILURE, type(failure).__name__, describe(failure)
+    try:
+        _report(exc, error_type, message, json_mode, debug)
+    except BrokenPipeError:
+        _silence_stdout()
+    return code

@@ -1,0 +1,392 @@
+"""``specchat-cli`` under bad input: one plain sentence and an exit code, never a traceback.
+
+Each class of issue 8 ("the command line and core under bad input") has a test
+here; Ctrl+C, which needs a real signal to a real process, is in
+test_cli_interrupt.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core.cli.main import main
+from core.demo_models import BUILD_LOCK_NAME, DRAFT_FILE_NAME, TARGET_FILE_NAME, ensure_demo_pair
+from core.engine import (
+    DraftSettings,
+    DraftSource,
+    GenerationSettings,
+    ModelConfig,
+    SamplingSettings,
+    SpeculativeEngine,
+    collect,
+)
+from core.hub.lock import WriterLock
+from tests.conftest import DEMO_CACHE, REPO_ROOT, TinyModels
+from tests.support.fake_hub import FakeHub
+from tests.support.hub_models import ModelBytes
+from tests.support.tiny_gguf import TinyModelSpec, write_tiny_model
+
+pytest_plugins = ["tests.hub_fixtures"]
+
+
+def run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_error_line(err: str, *words: str) -> None:
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, err
+    for word in words:
+        assert word in lines[0], err
+
+
+# -- the error path every subcommand shares -------------------------------------------
+
+
+def test_json_errors_are_an_object_on_stdout(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels
+) -> None:
+    code, out, err = run(capsys, ["-m", "/nonexistent/t.gguf", "--no-draft", "-p", "x", "--json"])
+    assert code == 1
+    assert json.loads(out) == {
+        "error": {
+            "type": "ModelFileError",
+            "message": "model file not found: /nonexistent/t.gguf (the target model, -m)",
+        }
+    }
+    assert "Traceback" not in err
+
+    code, out, _ = run(capsys, ["-m", str(tiny_models.target), "--no-such-flag", "--json"])
+    assert code == 2
+    error = json.loads(out)["error"]
+    assert error["type"] == "UsageError" and "--no-such-flag" in error["message"]
+
+
+def test_debug_flag_and_environment_show_the_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["-m", "/nonexistent/t.gguf", "--no-draft", "-p", "x"]
+    code, _, err = run(capsys, argv)
+    assert code == 1 and "Traceback" not in err
+    code, _, err = run(capsys, [*argv, "--debug"])
+    assert code == 1 and "Traceback" in err and "model file not found" in err
+    monkeypatch.setenv("SPECCHAT_DEBUG", "1")
+    code, _, err = run(capsys, argv)
+    assert code == 1 and "Traceback" in err
+
+
+def test_an_unexpected_exception_is_one_sentence_asking_for_a_report(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_models: TinyModels
+) -> None:
+    def broken(_args: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr("core.cli.generate_command.generation_settings", broken)
+    code, _, err = run(capsys, ["-m", str(tiny_models.target), "--no-draft", "-p", "x"])
+    assert code == 1
+    assert_one_error_line(err, "unexpected ZeroDivisionError", "--debug")
+
+
+# -- tracebacks found by the adversarial run ------------------------------------------
+
+
+def test_output_piped_into_head_ends_quietly(tiny_models: TinyModels, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "core.cli.main", "-m", str(tiny_models.target),
+               "--no-draft", "-p", "the cat", "-n", "-1", "--temp", "0", "-c", "512"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "SPECCHAT_HOME": str(tmp_path)}
+    child = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO_ROOT
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.read(5)  # `| head -c 5`
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_prompt_file_that_is_not_utf8(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    prompt = tmp_path / "latin1.txt"
+    prompt.write_bytes("caf\u00e9 au lait".encode("latin-1"))
+    code, _, err = run(capsys, ["-m", str(tiny_models.target), "--no-draft", "-f", str(prompt)])
+    assert code == 1
+    assert_one_error_line(err, str(prompt), "is not UTF-8", "byte 3")
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--repeats", "0"], "--repeats must be at least 1"),
+        (["-n", "0"], "-n must be at least 1"),
+        (["--draft-max", "0"], "--draft-max must be at least 1"),
+    ],
+)
+def test_bench_refuses_counts_it_cannot_measure(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, flags: list[str], words: str
+) -> None:
+    argv = ["bench", "-m", str(tiny_models.target), "-md", str(tiny_models.draft), *flags]
+    code, _, err = run(capsys, argv)
+    assert code == 1
+    assert_one_error_line(err, words)
+
+
+def test_token_set_with_nothing_to_read(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # `token set < /dev/null`
+    code, _, err = run(capsys, ["token", "set"])
+    assert code == 1
+    assert_one_error_line(err, "no token given", "token set TOKEN")
+
+
+def test_download_into_a_folder_below_a_file(
+    fake_hub: FakeHub,
+    model_bytes: ModelBytes,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake_hub.add_repo("tiny/T-GGUF", {"t.gguf": model_bytes.target})
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    code, _, err = run(capsys, ["download", "tiny/T-GGUF", "t.gguf", "--dir", str(a_file / "sub")])
+    assert code == 1
+    assert_one_error_line(err, "cannot write t.gguf into", str(a_file / "sub"), "Not a directory")
+    assert "crashed" not in err
+
+
+@pytest.mark.demo_pair
+def test_a_second_first_run_waits_for_the_demo_pair_being_built(
+    demo_pair: object, tmp_path: Path
+) -> None:
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    builder = WriterLock(folder / BUILD_LOCK_NAME)
+    assert builder.acquire(0, threading.Event())  # "the first run" is building
+    returned: list[object] = []
+    waiter = threading.Thread(target=lambda: returned.append(ensure_demo_pair(folder)))
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive(), "the second run must wait instead of building too"
+    for name in (DRAFT_FILE_NAME, TARGET_FILE_NAME):
+        (folder / name).symlink_to(DEMO_CACHE / name)
+    builder.release()
+    waiter.join(30)
+    assert not waiter.is_alive() and returned
+    assert sorted(p.name for p in folder.iterdir()) == sorted([DRAFT_FILE_NAME, TARGET_FILE_NAME])
+
+
+def test_a_truncated_model_names_its_path(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    truncated = tmp_path / "cut.gguf"
+    data = tiny_models.target.read_bytes()
+    truncated.write_bytes(data[: len(data) * 2 // 3])
+    code, _, err = run(capsys, ["-m", str(truncated), "--no-draft", "-p", "x"])
+    assert code == 1
+    assert_one_error_line(err, str(truncated), "truncated")
+
+
+# -- settings the program cannot honour: refused, or warned about -----------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["-md", "{draft}", "-b", "1"], "batch size of 1 leaves no room for drafted tokens"),
+        (["-md", "{draft}", "-n", "-5"], "n-predict must be -1"),
+        (["-md", "{draft}", "-td", "0"], "draft threads (-td) must be >= 1"),
+        (["-md", "{draft}", "--repeat-last-n", "-7"], "repeat-last-n must be -1"),
+        (["--ngram", "-md", "missing.gguf"], "-md missing.gguf would be ignored"),
+        (["--no-draft", "-md", "{draft}"], "--no-draft uses no draft model"),
+        (["-md", "{draft}", "-ngl", "-5"], "GPU layers must be -1"),
+        (["-md", "{draft}", "--system", "be brief"], "--system only applies"),
+        (["-md", "{draft}", "-f", "prompt.txt"], "either with -p or with -f"),
+    ],
+)
+def test_settings_that_would_change_silently_are_refused(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, flags: list[str], words: str
+) -> None:
+    filled = [flag.format(draft=tiny_models.draft) for flag in flags]
+    code, _, err = run(capsys, ["-m", str(tiny_models.target), "-p", "the cat", *filled])
+    assert code == 1
+    assert_one_error_line(err, words)
+
+
+def test_context_rounding_and_a_capped_draft_are_warned_about(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, caplog: pytest.LogCaptureFixture
+) -> None:
+    argv = ["-m", str(tiny_models.target), "-md", str(tiny_models.draft), "-p", "the cat",
+            "-n", "4", "--temp", "0", "-c", "64", "-b", "4"]  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        code, _, err = run(capsys, argv)
+    assert code == 0
+    warnings = caplog.text
+    assert "context size 64 for tiny-target.gguf became 256" in warnings
+    assert "draft-max 16 is capped at 3" in warnings
+    assert "n_draft   = 3" in err  # the readout says what was used
+
+
+def test_chat_without_a_template_says_chatml_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plain = write_tiny_model(tmp_path / "no-template.gguf", TinyModelSpec(chat_template=None))
+    with caplog.at_level(logging.WARNING):
+        code, _, _ = run(capsys, ["-m", str(plain), "--no-draft", "--chat", "-p", "hi", "-n", "2"])
+    assert code == 0
+    notes = [r.getMessage() for r in caplog.records if "no chat template" in r.getMessage()]
+    assert len(notes) == 1 and "ChatML" in notes[0]
+
+
+# -- misleading or missing messages ----------------------------------------------------
+
+
+def test_a_missing_target_is_named_before_the_missing_draft(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, ["-m", "missing.gguf", "-p", "x"])
+    assert code == 1
+    assert_one_error_line(err, "model file not found: missing.gguf", "target")
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_models_folder_that_is_not_a_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "nothing-here"
+    if kind == "file":
+        path.write_text("x")
+    code, out, err = run(capsys, ["models", "--folder", str(path)])
+    assert code == 1 and "no GGUF models found" not in out
+    assert_one_error_line(err, str(path), "not found" if kind == "missing" else "not a folder")
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_search_limit_below_one(capsys: pytest.CaptureFixture[str], limit: str) -> None:
+    code, out, err = run(capsys, ["search", "llama", "--limit", limit])
+    assert code == 1 and not out
+    assert_one_error_line(err, "--limit must be at least 1")
+
+
+def test_an_answer_that_ends_at_once_points_to_chat(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    base = ["--no-draft", "-p", "the cat", "-n", "8", "--temp", "0"]
+    code, out, _ = run(capsys, ["-m", str(tiny_models.target), *base, "--json"])
+    first_token = json.loads(out)["tokens"][0]
+    # The same weights, but the first token it picks now ends the answer.
+    ends_at_once = write_tiny_model(tmp_path / "eos.gguf", TinyModelSpec(eos_id=first_token))
+    code, out, err = run(capsys, ["-m", str(ends_at_once), *base])
+    assert code == 0 and "n_predict = 0" in err
+    assert "hint: the model ended its answer at once" in err and "--chat" in err
+    code, _, err = run(capsys, ["-m", str(ends_at_once), *base, "--chat"])
+    assert code == 0 and "hint:" not in err
+
+
+# -- the draft's vocabulary is shorter than the target's --------------------------------
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_a_draft_with_a_shorter_vocabulary_drafts_past_the_ids_it_lacks(
+    tmp_path: Path, temperature: float
+) -> None:
+    # llama.cpp accepts up to 128 tokens of difference; the last 100 ids of the
+    # target ("x0".."x99") do not exist in the draft.
+    target = write_tiny_model(tmp_path / "t.gguf", TinyModelSpec(seed=0, extra_tokens=100))
+    draft = write_tiny_model(
+        tmp_path / "d.gguf",
+        TinyModelSpec(seed=1, extra_tokens=0),
+        perturb_from=0,
+        perturb_scale=0.1,
+    )
+    with SpeculativeEngine(
+        ModelConfig(target, n_ctx=512, n_threads=2), ModelConfig(draft, n_threads=2)
+    ) as engine:
+        assert engine.target.n_vocab - engine.draft.n_vocab == 100  # type: ignore[union-attr]
+        prompt = engine.tokenize("the cat x95 said x97 and x99")
+        assert max(prompt) >= engine.draft.n_vocab  # type: ignore[union-attr]
+        sampling = SamplingSettings(temperature=temperature, seed=5)
+        speculative = collect(
+            engine.generate(
+                prompt,
+                GenerationSettings(
+                    n_predict=40, sampling=sampling, drafting=DraftSettings(n_max=4)
+                ),
+            )
+        )
+        assert len(speculative.tokens) == 40
+        assert speculative.stats.n_drafted > 0
+        if temperature == 0.0:
+            plain = collect(
+                engine.generate(
+                    prompt,
+                    GenerationSettings(
+                        n_predict=40,
+                        sampling=sampling,
+                        drafting=DraftSettings(source=DraftSource.NONE),
+                    ),
+                )
+            )
+            assert speculative.token_ids == plain.token_ids
+
+
+def test_a_download_error_is_told_once_and_no_keyring_warning(
+    fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "SPECCHAT_HOME": str(tmp_path / "home"),
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}  # fmt: skip
+    fake_hub.add_repo("tiny/T-GGUF", {"t.gguf": b"GGUF"})
+    command = [sys.executable, "-m", "core.cli.main", "download", "tiny/T-GGUF", "missing.gguf",
+               "--dir", str(tmp_path / "models")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    assert_one_error_line(done.stderr, "tiny/T-GGUF has no file missing.gguf")
+    assert "keyring" not in done.stderr.lower() and "WARNING" not in done.stderr
+
+
+def test_ctrl_c_on_a_server_that_never_answers(tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True).start()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "SPECCHAT_HOME": str(tmp_path / "home"),
+           "HF_ENDPOINT": f"http://127.0.0.1:{listener.getsockname()[1]}",
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}  # fmt: skip
+    command = [sys.executable, "-m", "core.cli.main", "download", "a/b-GGUF", "m.gguf",
+               "--dir", str(tmp_path / "models")]  # fmt: skip
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not accepted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert accepted, "the download never connected"
+        time.sleep(0.5)
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+        elapsed = time.monotonic() - sent
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        listener.close()
+        for connection in accepted:
+            connection.close()
+    assert child.returncode == 130 and "Traceback" not in err
+    assert "cancelled before any data was downloaded" in err and ".part" not in err
+    assert elapsed < 3.0  # far from the ~20 s network timeout; see test_cli_interrupt.py

@@ -64,15 +64,18 @@ def test_model_config_carries_workers_through_json_to_the_engine_process() -> No
         ModelConfig(Path("t.gguf"), rpc_servers=("nocolon",))
 
 
-def test_generation_flags_put_only_the_target_on_workers() -> None:
-    args = build_parser().parse_args(
-        ["-m", "t.gguf", "-md", "d.gguf", "--rpc", "a:1,b:2", "--tensor-split", "3/1"]
-    )
+def test_generation_flags_put_only_the_target_on_workers(tmp_path: Path) -> None:
+    # The command line checks the files exist before it builds configs.
+    target_file, draft_file = tmp_path / "t.gguf", tmp_path / "d.gguf"
+    target_file.touch()
+    draft_file.touch()
+    files = ["-m", str(target_file), "-md", str(draft_file)]
+    args = build_parser().parse_args([*files, "--rpc", "a:1,b:2", "--tensor-split", "3/1"])
     target, draft = model_configs(args)
     assert target.rpc_servers == ("a:1", "b:2")
     assert target.tensor_split == (3.0, 1.0)
     assert draft is not None and draft.rpc_servers == () and draft.tensor_split == ()
-    plain_target, _ = model_configs(build_parser().parse_args(["-m", "t.gguf", "-md", "d.gguf"]))
+    plain_target, _ = model_configs(build_parser().parse_args(files))
     assert plain_target.rpc_servers == ()
     with pytest.raises(ConfigError, match="host:port"):
         build_parser().parse_args(["--rpc", "nonsense"])

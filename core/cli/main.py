@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, bool]] = {
         for name in LIBRARY_COMMANDS
     },
     "bench": ("core.cli.bench", "run_bench", False),
+    "serve": ("core.cli.serve_command", "run_serve", False),
 }
 
 

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Send
 
-from core.engine import FinishedEvent, GenerationSettings, StepEvent
+from core.engine import FinishedEvent, GenerationSettings, StepEvent, StopReason
 from core.errors import ConfigError, PromptTooLongError, SpecChatError
 from core.server.api_errors import ApiError, bad_request
 from core.server.auth import key_matches
@@ -241,11 +241,12 @@ class Routes:
                 raise ApiError(400, str(exc)) from None
             turn = self._take_turn()
             prompt = await self._tokenize(turn, parsed, pair)
-        except ApiError as exc:
+        except SpecChatError as exc:
             if turn is not None:
                 turn.release()
-            self.context.log(RequestLogEntry(name, exc.status, note=str(exc)))
-            return _error_response(exc)
+            error = exc if isinstance(exc, ApiError) else _engine_error(exc)
+            self.context.log(RequestLogEntry(name, error.status, note=str(error)))
+            return _error_response(error)
         except BaseException:
             if turn is not None:
                 turn.release()
@@ -338,7 +339,7 @@ def _entry(name: str, status: int, finished: FinishedEvent) -> RequestLogEntry:
         stats.n_predict,
         stats.decode_tokens_per_second,
         stats.acceptance if stats.n_drafted else None,
-        note="" if finished.stop_reason.value != "cancelled" else "cancelled",
+        note="cancelled" if finished.stop_reason is StopReason.CANCELLED else "",
     )
 
 

@@ -277,3 +277,5 @@ def test_streams_of_errors_use_the_openai_error_shape(server: ServerThread) -> N
         ).text
     )
     assert set(body["error"]) == {"message", "type", "param", "code"}
+    unknown = httpx.get(server.base_url + "/engines")
+    assert unknown.status_code == 404 and "/v1/engines" in unknown.json()["error"]["message"]

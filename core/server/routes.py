@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -164,7 +165,7 @@ class Routes:
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             ) from None
 
-    async def _tokenize(self, turn: Turn, parsed: ApiRequest, pair: PairInfo) -> list[int]:
+    async def _tokenize(self, parsed: ApiRequest, pair: PairInfo) -> list[int]:
         # Tokenizing needs no turn: the engine process runs commands one at a time,
         # and a tokenize call changes no state.
         worker = self.context.queue.worker()
@@ -240,7 +241,7 @@ class Routes:
             except ConfigError as exc:
                 raise ApiError(400, str(exc)) from None
             turn = self._take_turn()
-            prompt = await self._tokenize(turn, parsed, pair)
+            prompt = await self._tokenize(parsed, pair)
         except SpecChatError as exc:
             if turn is not None:
                 turn.release()
@@ -349,7 +350,14 @@ def create_app(context: ServingContext) -> Starlette:
     def route(path: str, handler: Callable[[Request], Any], method: str) -> Route:
         return Route(path, handler, methods=[method])
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Unknown paths and wrong methods, in OpenAI's error shape too.
+        assert isinstance(exc, HTTPException)
+        error = ApiError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
+        return _error_response(error)
+
     return Starlette(
+        exception_handlers={HTTPException: http_error},
         routes=[
             route("/health", routes.health, "GET"),
             route("/v1/health", routes.health, "GET"),
@@ -359,5 +367,5 @@ def create_app(context: ServingContext) -> Starlette:
             route("/chat/completions", routes.chat_completions, "POST"),
             route("/v1/completions", routes.completions, "POST"),
             route("/completions", routes.completions, "POST"),
-        ]
+        ],
     )

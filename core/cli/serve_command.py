@@ -22,6 +22,8 @@ from core.server.runner import DEFAULT_HOST, DEFAULT_PORT, LocalServer
 from core.worker.client import EngineWorker
 from core.worker.generation_queue import DEFAULT_MAX_WAITING, GenerationQueue
 
+_ONE_SHOT_FLAGS = {"prompt", "file", "chat", "system", "json", "color"}
+
 
 def build_serve_parser() -> argparse.ArgumentParser:
     parser = build_parser()
@@ -33,6 +35,11 @@ def build_serve_parser() -> argparse.ArgumentParser:
     )
     # llama-server's default: answer until the model stops or the context is full.
     parser.set_defaults(n_predict=-1)
+    # The prompt and output flags belong to one-shot generation; requests bring
+    # their own prompt and the answer goes to the client.
+    for action in parser._actions:
+        if action.dest in _ONE_SHOT_FLAGS:
+            action.help = argparse.SUPPRESS
     server = parser.add_argument_group("server")
     server.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
     server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")

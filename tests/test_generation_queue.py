@@ -6,8 +6,12 @@ import asyncio
 
 import pytest
 
+from core.engine import Event, FinishedEvent, ModelConfig, StepEvent, StopReason
 from core.errors import EngineError
-from core.worker.generation_queue import GenerationQueue, QueueFullError
+from core.worker.client import EngineWorker
+from core.worker.generation_queue import GenerationQueue, QueueFullError, Turn
+from tests.conftest import TinyModels
+from tests.support.engine_settings import greedy_settings
 
 
 def test_turns_run_one_at_a_time_in_arrival_order() -> None:
@@ -63,3 +67,54 @@ def test_a_waiter_that_gives_up_leaves_the_queue_and_the_next_goes_on() -> None:
         assert not queue.busy
 
     asyncio.run(scenario())
+
+
+def test_cancelling_one_turn_leaves_the_other_answer_whole(tiny_models: TinyModels) -> None:
+    settings = greedy_settings(n=48, n_max=4)
+
+    async def scenario() -> tuple[list[Event], list[Event], list[Event]]:
+        worker = EngineWorker()
+        try:
+            await worker.load(
+                ModelConfig(tiny_models.target, n_ctx=512, n_threads=1),
+                ModelConfig(tiny_models.draft, n_threads=1),
+            )
+            queue = GenerationQueue(lambda: worker)
+            prompt = await worker.tokenize("Once upon a time")
+
+            async def answer(turn: Turn, cancel_after: int | None = None) -> list[Event]:
+                events: list[Event] = []
+                async with turn:
+                    async for event in turn.generate(prompt, settings):
+                        events.append(event)
+                        if len(events) == cancel_after:
+                            await turn.cancel()
+                return events
+
+            alone = await answer(queue.turn("alone"))
+            first, second = queue.turn("api"), queue.turn("window", bounded=False)
+            # The second is stopped while it still waits: its answer starts cancelled.
+            await second.cancel()
+            whole, stopped = await asyncio.gather(answer(first), answer(second))
+            # Stopped mid-answer, the other turn unaffected.
+            third, fourth = queue.turn("a"), queue.turn("b")
+            cut, after = await asyncio.gather(answer(third, cancel_after=2), answer(fourth))
+            assert isinstance(after[-1], FinishedEvent)
+            assert after[-1].stop_reason is StopReason.MAX_TOKENS
+            assert isinstance(cut[-1], FinishedEvent)
+            assert cut[-1].stop_reason is StopReason.CANCELLED
+            assert _text(after) == _text(alone)
+            return alone, whole, stopped
+        finally:
+            await worker.close()
+
+    alone, whole, stopped = asyncio.run(scenario())
+    assert _text(whole) == _text(alone)
+    finished = stopped[-1]
+    assert isinstance(finished, FinishedEvent) and finished.stop_reason is StopReason.CANCELLED
+    # Cancelled within its first engine step.
+    assert finished.stats.n_steps <= 1
+
+
+def _text(events: list[Event]) -> str:
+    return "".join(event.text for event in events if isinstance(event, StepEvent))

@@ -47,6 +47,7 @@ class Turn:
         self._granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._call_id: int | None = None
         self._worker: EngineWorker | None = None
+        self._late_cancel: asyncio.Task[None] | None = None
         self.cancelled = False
 
     @property
@@ -87,7 +88,10 @@ class Turn:
     def _started(self, call_id: int) -> None:
         self._call_id = call_id
         if self.cancelled and self._worker is not None:
-            asyncio.get_running_loop().create_task(self._worker.cancel_call(call_id))
+            # Held, so the task cannot be garbage-collected before it runs.
+            self._late_cancel = asyncio.get_running_loop().create_task(
+                self._worker.cancel_call(call_id)
+            )
 
     async def cancel(self) -> None:
         """Stop this turn's answer (or the one it is about to start); no other."""

@@ -4,7 +4,7 @@ One streaming chat request through the local server (the official ``openai``
 client, a real localhost port, the engine in its worker process) against the same
 generation through the command line's path (``specchat-cli --chat``: the engine in
 process, ``tokenize_chat`` then ``generate``), on the demo pair, greedy, same
-settings, so both produce the same tokens. Rounds alternate between the two, so
+settings, so both produce the same tokens. Rounds alternate between the two (ABBA), so
 both see the same state of a shared machine.
 
 Reported per side: end-to-end tokens/s (answer tokens over the time from the
@@ -148,8 +148,13 @@ def main() -> int:
         cli_rounds: list[Round] = []
         served_rounds: list[Round] = []
         for index in range(args.rounds):
-            cli_rounds.append(command_line_round(engine, settings))
-            served_rounds.append(server_round(client, args.n_predict))
+            # ABBA order: neither side always runs right after the other.
+            if index % 2:
+                served_rounds.append(server_round(client, args.n_predict))
+                cli_rounds.append(command_line_round(engine, settings))
+            else:
+                cli_rounds.append(command_line_round(engine, settings))
+                served_rounds.append(server_round(client, args.n_predict))
             say(
                 f"round {index + 1}: command line {cli_rounds[-1].rate:6.1f} t/s, "
                 f"server {served_rounds[-1].rate:6.1f} t/s"

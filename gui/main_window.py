@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
         tabs.addTab(_scrolling(self.model_panel), "Models")
         tabs.addTab(_scrolling(self.draft_settings), "Draft settings")
         self.server_panel = ServerPanel()
-        tabs.addTab(self.server_panel, "Server")
+        tabs.addTab(_scrolling(self.server_panel), "Server")
         self.side_tabs = tabs
         self.right_splitter = QSplitter(Qt.Orientation.Vertical)
         self.right_splitter.setObjectName("right_splitter")

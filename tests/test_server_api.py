@@ -44,10 +44,12 @@ def client(server: ServerThread, key: str = KEY, timeout: float = 60) -> openai.
     return openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0, timeout=timeout)
 
 
-def last_entry(server: ServerThread, endpoint: str) -> RequestLogEntry:
+def last_entry(server: ServerThread, endpoint: str, after: int = 0) -> RequestLogEntry:
+    """The newest log entry for ``endpoint`` among those past the first ``after``."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        matching = [entry for entry in server.entries() if entry.endpoint == endpoint]
+        entries = server.entries()[after:]
+        matching = [entry for entry in entries if entry.endpoint == endpoint]
         if matching:
             return matching[-1]
         time.sleep(0.05)
@@ -191,6 +193,7 @@ def test_malformed_json_missing_fields_and_huge_bodies(server: ServerThread) -> 
 def test_disconnect_mid_stream_cancels_and_the_next_request_is_served(
     server: ServerThread,
 ) -> None:
+    logged = len(server.entries())
     stream = client(server).chat.completions.create(
         model="any", messages=CHAT, max_tokens=480, temperature=0, stream=True
     )
@@ -201,7 +204,7 @@ def test_disconnect_mid_stream_cancels_and_the_next_request_is_served(
             if received == 3:
                 break
     stream.close()
-    entry = last_entry(server, "POST /v1/chat/completions")
+    entry = last_entry(server, "POST /v1/chat/completions", after=logged)
     assert entry.status == 499 and entry.note == "client disconnected"
     assert entry.tokens < 480
     # The engine is free again: the answer was cancelled, not run to its end.

@@ -54,7 +54,9 @@ from gui.chat.token_formats import token_formats
 from gui.models.models_page import ModelsPage
 from gui.panels.draft_settings_panel import DraftSettingsPanel
 from gui.panels.model_panel import ModelPanel
+from gui.panels.server_panel import ServerPanel
 from gui.panels.speculation_panel import SpeculationPanel
+from gui.server_bridge import ServerBridge
 from gui.theme import is_dark, set_role, theme_menu, theme_notifier
 from gui.worker_bridge import WorkerBridge, WorkerFactory
 
@@ -205,6 +207,8 @@ class MainWindow(QMainWindow):
         tabs.setObjectName("side_tabs")
         tabs.addTab(_scrolling(self.model_panel), "Models")
         tabs.addTab(_scrolling(self.draft_settings), "Draft settings")
+        self.server_panel = ServerPanel()
+        tabs.addTab(_scrolling(self.server_panel), "Server")
         self.side_tabs = tabs
         self.right_splitter = QSplitter(Qt.Orientation.Vertical)
         self.right_splitter.setObjectName("right_splitter")
@@ -238,6 +242,10 @@ class MainWindow(QMainWindow):
             speculation=self.speculation,
             parent=self,
             loading=lambda: self.bridge.busy,
+            queue=self.bridge.queue,
+        )
+        self.server = ServerBridge(
+            self.bridge.queue, self.bridge.current_pair, self.generation_settings, self
         )
         # What is loaded, always in sight whichever side tab is open.
         self.pair_label = QLabel("No model loaded")
@@ -254,6 +262,12 @@ class MainWindow(QMainWindow):
 
     def _wire(self) -> None:
         controller = self.controller
+        self.server_panel.start_requested.connect(self.server.request_start)
+        self.server_panel.stop_requested.connect(self.server.request_stop)
+        self.server.started.connect(self.server_panel.set_running)
+        self.server.stopped.connect(self.server_panel.set_stopped)
+        self.server.failed.connect(self.server_panel.set_error)
+        self.server.request_logged.connect(self.server_panel.add_entry)
         self.input_box.submitted.connect(controller.send)
         self.input_box.stop_requested.connect(controller.stop)
         self.stop_button.clicked.connect(controller.stop)
@@ -658,6 +672,7 @@ class MainWindow(QMainWindow):
         threads, and an answer left running would be lost.
         """
         self._save_system_prompt()
+        await self.server.stop()
         await self.controller.shutdown()
         await self.bridge.close()
         self.model_panel.shutdown()

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from core.errors import SpecChatError
 from core.settings import LoadRequest
 from core.worker.client import EngineWorker, PairInfo, WorkerCrashedError
+from core.worker.generation_queue import GenerationQueue
 from gui.kept_tasks import KeptTasks
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class WorkerBridge(QObject):
         self.crash_log = ""
         self._job: asyncio.Task[Any] | None = None
         self._tasks = KeptTasks("worker task")
+        # One engine, one queue: the window's answers and the local server's requests.
+        self.queue = GenerationQueue(self.current_worker)
 
     # ----- state ------------------------------------------------------------------
 

@@ -610,11 +610,16 @@ class EngineWorker:
         )
 
     async def generate(
-        self, prompt: Sequence[int], settings: GenerationSettings
+        self,
+        prompt: Sequence[int],
+        settings: GenerationSettings,
+        on_call: Callable[[int], None] | None = None,
     ) -> AsyncIterator[Event]:
         """Stream the answer: StepEvents as they come, then one FinishedEvent.
 
         Leaving the loop early cancels the answer in the engine process.
+        ``on_call`` receives the call's id as soon as it is sent, for
+        ``cancel_call()`` (stopping this answer and no other).
 
         Raises:
             WorkerCrashedError: the process died; events already yielded stand.
@@ -628,6 +633,8 @@ class EngineWorker:
         )
         session = self._session
         self._cancellable.add(call.id)
+        if on_call is not None:
+            on_call(call.id)
         assert call.events is not None
         complete = False
         try:
@@ -653,3 +660,10 @@ class EngineWorker:
             return
         for call_id in sorted(self._cancellable):
             await self._call(protocol.CANCEL, call=call_id)
+
+    async def cancel_call(self, call_id: int) -> None:
+        """Stop one answer (it ends with a CANCELLED FinishedEvent); others run on."""
+        session = self._session
+        if session is None or not session.alive or call_id not in self._cancellable:
+            return
+        await self._call(protocol.CANCEL, call=call_id)

@@ -36,6 +36,7 @@ from core.settings import generation_settings_to_dict
 from core.speculation.trace import AnswerTrace
 from core.store import ConversationStore
 from core.worker.client import EngineWorker, PairInfo, WorkerCrashedError
+from core.worker.generation_queue import GenerationQueue, Turn
 from gui.chat.chat_view import ChatView
 from gui.chat.message_widgets import AnswerWidget
 from gui.kept_tasks import KeptTasks
@@ -106,11 +107,15 @@ class AnswerController(QObject):
         speculation: SpeculationView | None = None,
         parent: QObject | None = None,
         loading: Callable[[], bool] | None = None,
+        queue: GenerationQueue | None = None,
     ) -> None:
         super().__init__(parent)
         self._store = store
         self._view = view
         self._worker = worker
+        # Shared with the local server: window answers and API requests take turns.
+        self._queue = queue or GenerationQueue(worker)
+        self._turn: Turn | None = None
         self._pair = pair
         self._settings = settings
         self._ask_overflow = ask_overflow
@@ -207,7 +212,9 @@ class AnswerController(QObject):
         """Ask the engine to end the answer; it ends with the text so far (Esc)."""
         worker = self._worker()
         if self._running is not None and worker is not None and worker.running:
-            self._spawn(worker.cancel())
+            # Only this answer: an API request on the same engine runs on.
+            turn = self._turn
+            self._spawn(turn.cancel() if turn is not None else worker.cancel())
 
     def _start(self, coroutine: Coroutine[Any, Any, None]) -> None:
         if self._task is not None and not self._task.done():
@@ -368,11 +375,13 @@ class AnswerController(QObject):
         self._flush_timer.start()
         finished: FinishedEvent | None = None
         try:
-            async for event in worker.generate(prompt, settings):
-                if isinstance(event, StepEvent):
-                    run.pending.append((event, time.perf_counter() - run.started))
-                else:
-                    finished = event
+            async with self._queue.turn("window", bounded=False) as turn:
+                self._turn = turn
+                async for event in turn.generate(prompt, settings):
+                    if isinstance(event, StepEvent):
+                        run.pending.append((event, time.perf_counter() - run.started))
+                    else:
+                        finished = event
         except WorkerCrashedError as exc:
             self._end(run, None, interrupted_reason=str(exc))
             self.answer_interrupted.emit(str(exc))
@@ -386,6 +395,8 @@ class AnswerController(QObject):
             raise
         else:
             self._end(run, finished)
+        finally:
+            self._turn = None
 
     def flush(self) -> None:
         """Move queued steps into the trace, the view and the store (timer slot)."""

@@ -1,0 +1,141 @@
+"""Start and stop the server on the running asyncio loop (the CLI's, or the window's).
+
+uvicorn runs as a task on the caller's loop, next to the engine worker's client,
+which lives on that loop too; no thread is needed because the server only moves
+small JSON messages between sockets and the engine process.
+
+The listening socket is bound here, not by uvicorn: uvicorn ends the process
+(``sys.exit``) when it cannot bind, and a window must say "port in use" instead.
+Embedded servers leave the process's signal handlers alone (uvicorn would take
+Ctrl+C from the window); the command line keeps uvicorn's handling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Generator
+
+import uvicorn
+
+from core.errors import ConfigError
+from core.server.auth import check_bind
+from core.server.routes import ServingContext, create_app
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+# Streams still open at stop are cut after this long (their answers are cancelled).
+GRACEFUL_STOP_S = 2
+
+
+class _EmbeddedServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}; choose another port") from exc
+
+
+class LocalServer:
+    """The OpenAI-compatible server over one ServingContext.
+
+    Args:
+        context: the queue, pair and settings to serve, the API key and request log.
+        host, port: where to listen; port 0 picks a free one (see ``port``).
+        embedded: True inside another application (leave signals alone).
+    """
+
+    def __init__(
+        self,
+        context: ServingContext,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        embedded: bool = True,
+    ) -> None:
+        self.context = context
+        self.host = host
+        self.requested_port = port
+        self._embedded = embedded
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the chosen one when started with port 0)."""
+        if self._socket is None:
+            return self.requested_port
+        return int(self._socket.getsockname()[1])
+
+    @property
+    def base_url(self) -> str:
+        """The address to paste into a client (OpenAI's ``base_url``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if host in ("0.0.0.0", "[::]"):
+            host = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
+        return f"http://{host}:{self.port}/v1"
+
+    async def start(self) -> None:
+        """Listen and serve; returns once requests are accepted.
+
+        Raises:
+            ConfigError: a non-local address without an API key, or the port is taken.
+        """
+        if self.running:
+            return
+        check_bind(self.host, self.context.api_key)
+        sock = _bind(self.host, self.requested_port)
+        config = uvicorn.Config(
+            create_app(self.context),
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=GRACEFUL_STOP_S,
+        )
+        server = _EmbeddedServer(config) if self._embedded else uvicorn.Server(config)
+        self._server, self._socket = server, sock
+        self._task = asyncio.get_running_loop().create_task(
+            server.serve(sockets=[sock]), name="specchat-server"
+        )
+        while not server.started:
+            if self._task.done():
+                sock.close()
+                self._task.result()  # raises what stopped it
+                raise ConfigError("the server stopped while starting")
+            await asyncio.sleep(0.01)
+        logger.info("serving on %s", self.base_url)
+
+    async def wait(self) -> None:
+        """Until the server stops (the command line: Ctrl+C)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def stop(self) -> None:
+        """Stop listening, cut open streams (their answers are cancelled), wait."""
+        server, task = self._server, self._task
+        if server is None or task is None:
+            return
+        server.should_exit = True
+        try:
+            await task
+        finally:
+            if self._socket is not None:
+                self._socket.close()
+            self._server = self._task = self._socket = None

@@ -1,0 +1,144 @@
+"""``specchat-cli serve``: safe binding, and greedy answers equal to the command line's."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from core.cli.generate_command import run_generate
+from core.cli.main import main
+from core.demo_models import DemoPair
+from core.errors import ConfigError
+from core.server.auth import API_KEY_ENV, check_bind, key_matches
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DRAFT_FLAGS = ["--draft-max", "4", "--draft-min", "0", "--no-adaptive-draft"]
+PROMPT = "Write one sentence about the sea."
+
+
+def test_refuses_to_listen_beyond_this_machine_without_a_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    # Refused before any model is loaded (no -m: the demo pair is never touched).
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 1
+    error = capsys.readouterr().err
+    assert "refusing to listen on 0.0.0.0 without an API key" in error
+    assert "--api-key" in error and API_KEY_ENV in error
+    check_bind("127.0.0.1", None)
+    check_bind("::1", None)
+    check_bind("0.0.0.0", "a-key")
+    with pytest.raises(ConfigError):
+        check_bind("192.168.1.5", "")
+
+
+def test_key_check() -> None:
+    assert key_matches(None, None)
+    assert key_matches("Bearer k1", "k1")
+    assert key_matches("bearer  k1 ", "k1")
+    assert not key_matches("Bearer k2", "k1")
+    assert not key_matches("k1", "k1")
+    assert not key_matches(None, "k1")
+
+
+@pytest.fixture(scope="module")
+def served_demo(demo_pair: DemoPair) -> Iterator[str]:
+    """``specchat-cli serve`` on the demo pair, greedy, on a free port."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        API_KEY_ENV: "env-key",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "core.cli.main",
+            "serve",
+            "-m",
+            str(demo_pair.target),
+            "-md",
+            str(demo_pair.draft),
+            "-c",
+            "1024",
+            "--port",
+            "0",
+            "--temp",
+            "0",
+            *DRAFT_FLAGS,
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stderr is not None
+        deadline = time.monotonic() + 240
+        url = ""
+        while not url and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            found = re.search(r"on (http://\S+/v1)", line)
+            url = found.group(1) if found else ""
+        assert url, "the server did not start"
+        # Keep reading its request log so a full pipe never blocks it.
+        threading.Thread(target=process.stderr.read, daemon=True).start()
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.demo_pair
+def test_greedy_answers_equal_the_command_line(served_demo: str, demo_pair: DemoPair) -> None:
+    # The key came from the environment variable.
+    served = openai.OpenAI(base_url=served_demo, api_key="env-key", max_retries=0, timeout=120)
+    answer = served.chat.completions.create(
+        model="demo", messages=[{"role": "user", "content": PROMPT}], max_tokens=48
+    )
+    out = io.StringIO()
+    assert (
+        run_generate(
+            [
+                "-m",
+                str(demo_pair.target),
+                "-md",
+                str(demo_pair.draft),
+                "-c",
+                "1024",
+                "--chat",
+                "-p",
+                PROMPT,
+                "--temp",
+                "0",
+                "-n",
+                "48",
+                "--json",
+                *DRAFT_FLAGS,
+            ],
+            out=out,
+            err=io.StringIO(),
+        )
+        == 0
+    )
+    expected = json.loads(out.getvalue())
+    assert answer.choices[0].message.content == expected["text"]
+    assert answer.usage is not None
+    assert answer.usage.completion_tokens == len(expected["tokens"])
+    completion = served.completions.create(model="demo", prompt="The sea is", max_tokens=16)
+    assert completion.choices[0].text
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=served_demo, api_key="wrong", max_retries=0).models.list()

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 APP_TITLE = "SpecChat"
+# core.worker.protocol.HOST_ARGUMENT, spelled out: importing core.worker loads numpy and
+# llama.cpp, which would delay the splash (tests/test_app_entry.py keeps the two equal).
+ENGINE_ARGUMENT = "--specchat-engine-worker"
 
 
 def _splash() -> QSplashScreen:
@@ -83,9 +86,7 @@ async def run_window(store: ConversationStore, splash: QSplashScreen | None = No
 
 def _become_engine_if_asked(argv: Sequence[str]) -> None:
     """A frozen bundle starts its engine process as itself plus one argument."""
-    from core.worker import protocol
-
-    if len(argv) > 1 and argv[1] == protocol.HOST_ARGUMENT:
+    if len(argv) > 1 and argv[1] == ENGINE_ARGUMENT:
         from core.worker.host import run_if_requested
 
         run_if_requested(argv)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build SpecChat's Linux installers into dist/: a .deb and a portable .tar.gz.
 #
-#   packaging/build_linux.sh [--cuda] [--skip-self-test]
+#   packaging/build_linux.sh [--cuda] [--skip-self-test] [--bundle-only]
 #
 # Runs in the Python environment it is started from, which needs the app and the
 # packaging extra: `pip install -e ".[packaging]"`. Steps: PyInstaller onedir bundle
@@ -13,17 +13,20 @@
 #   toolkit; CUDA_ARCHITECTURES picks the GPUs, default "native") into its own virtual
 #   environment under build/, and name the packages "specchat-cuda". The bundle then
 #   carries llama.cpp's CUDA backend; the app falls back to the CPU when no GPU works.
+# --bundle-only: stop after the bundle's self-test (what .ci/run checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 VARIANT=""
 SELF_TEST=1
+BUNDLE_ONLY=0
 for argument in "$@"; do
     case "$argument" in
         --cuda) VARIANT="-cuda" ;;
         --skip-self-test) SELF_TEST=0 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --bundle-only) BUNDLE_ONLY=1 ;;
+        -h|--help) awk 'NR > 1 && /^#/ {print; next} NR > 1 {exit}' "$0"; exit 0 ;;
         *) echo "build_linux.sh: unknown option $argument (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -61,6 +64,7 @@ if [ "$SELF_TEST" = 1 ]; then
     HOME="$home" SPECCHAT_HOME="$home/specchat" "$BUNDLE/specchat" --self-test
     rm -rf "$home"
 fi
+[ "$BUNDLE_ONLY" = 1 ] && exit 0
 
 echo "== .deb"
 STAGE="$WORK/deb"

@@ -36,7 +36,8 @@ env -i PATH=/usr/bin:/bin HOME="$WORK/home" specchat --self-test
 echo "self-test took $((SECONDS - started)) s"
 
 echo "== the installed window under Xvfb"
-command -v Xvfb >/dev/null || apt-get install -y xvfb >/dev/null
+command -v Xvfb >/dev/null && command -v xdotool >/dev/null && command -v import >/dev/null \
+    || apt-get install -y xvfb xdotool imagemagick >/dev/null
 DISPLAY_NUMBER=:97
 Xvfb "$DISPLAY_NUMBER" -screen 0 1440x900x24 -nolisten tcp &
 XVFB_PID=$!
@@ -45,12 +46,12 @@ start_ns=$(date +%s%N)
 env -i PATH=/usr/bin:/bin HOME="$WORK/home" DISPLAY="$DISPLAY_NUMBER" /usr/bin/specchat \
     >"$WORK/window.log" 2>&1 &
 APP_PID=$!
+visible() { DISPLAY="$DISPLAY_NUMBER" xdotool search --onlyvisible --name "$1" >/dev/null 2>&1; }
 splash_s="" window_s=""
 for _ in $(seq 1 300); do
-    tree=$(DISPLAY="$DISPLAY_NUMBER" xwininfo -root -tree 2>/dev/null || true)
     now_s=$(awk "BEGIN {printf \"%.2f\", ($(date +%s%N) - $start_ns) / 1e9}")
-    if [ -z "$splash_s" ] && grep -q '"SpecChat is starting"' <<<"$tree"; then splash_s=$now_s; fi
-    if grep -q '"SpecChat"' <<<"$tree"; then window_s=$now_s; break; fi
+    if [ -z "$splash_s" ] && visible '^SpecChat is starting$'; then splash_s=$now_s; fi
+    if visible '^SpecChat$'; then window_s=$now_s; break; fi
     kill -0 "$APP_PID" 2>/dev/null || { cat "$WORK/window.log"; echo "the app exited" >&2; exit 1; }
     sleep 0.1
 done

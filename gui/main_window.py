@@ -309,6 +309,7 @@ class MainWindow(QMainWindow):
             lambda which, fraction: self.pair_label.setText(f"Loading {which}… {fraction:.0%}")
         )
         bridge.crashed.connect(self._on_crashed)
+        bridge.backend_notice.connect(self._show_status)
 
         theme_notifier().theme_changed.connect(self._on_theme_changed)
 
@@ -348,6 +349,18 @@ class MainWindow(QMainWindow):
         self.markdown_action.setToolTip(MARKDOWN_DEFAULT.description)
         self.markdown_action.toggled.connect(self.set_markdown)
         view_menu.addAction(self.markdown_action)
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(_action(self, "&About SpecChat", self.show_about))
+
+    def show_about(self) -> None:
+        """Help > About: version, llama.cpp build, backend, devices and licences."""
+        from gui.about_dialog import AboutDialog
+
+        # The window owns the dialog; it deletes itself when closed.
+        dialog = AboutDialog(self.bridge.current_pair(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
 
     # ----- generation settings ------------------------------------------------------------
 

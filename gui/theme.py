@@ -10,13 +10,16 @@ Others ask ``is_dark()`` and listen to ``theme_notifier().theme_changed``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import string
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QMenu, QWidget
 
+from core.resource_files import read_resource_text
 from core.settings import THEME_DARK, THEME_LIGHT, THEME_MODE, THEME_SYSTEM, shared_settings
 
 logger = logging.getLogger(__name__)
@@ -24,6 +27,8 @@ logger = logging.getLogger(__name__)
 THEME_MODES = (THEME_SYSTEM, THEME_LIGHT, THEME_DARK)
 _MODE_LABELS = {THEME_SYSTEM: "Follow system", THEME_LIGHT: "Light", THEME_DARK: "Dark"}
 ROLE_PROPERTY = "role"
+# resources/themes/: the style sheet, its colours left as ${name} for each theme.
+STYLE_SHEET = "app.qss"
 
 
 @dataclass(frozen=True)
@@ -187,57 +192,9 @@ def style_sheet(theme: ThemeColors) -> str:
     Inputs (combo and spin boxes) are left to Fusion: styling their borders here
     would make Qt drop their native arrows.
     """
-    return f"""
-QGroupBox {{
-    font-weight: 600;
-    border: 1px solid {theme.border};
-    border-radius: 8px;
-    margin-top: 12px;
-    padding: 8px 6px 6px 6px;
-}}
-QGroupBox::title {{
-    subcontrol-origin: margin;
-    left: 10px;
-    padding: 0 4px;
-}}
-QPushButton {{
-    padding: 5px 14px;
-    border: 1px solid {theme.border};
-    border-radius: 6px;
-    background: {theme.button};
-    color: {theme.text};
-}}
-QPushButton:hover {{ background: {theme.button_hover}; }}
-QPushButton:disabled {{ color: {theme.disabled}; }}
-QPushButton[{ROLE_PROPERTY}="accent"] {{
-    background: {theme.accent};
-    border-color: {theme.accent};
-    color: {theme.accent_text};
-}}
-QPushButton[{ROLE_PROPERTY}="accent"]:disabled {{
-    background: {theme.border};
-    border-color: {theme.border};
-    color: {theme.disabled};
-}}
-QLabel[{ROLE_PROPERTY}="muted"] {{ color: {theme.muted}; }}
-QLabel[{ROLE_PROPERTY}="ok"] {{ color: {theme.ok}; }}
-QLabel[{ROLE_PROPERTY}="warning"] {{ color: {theme.warning}; }}
-QLabel[{ROLE_PROPERTY}="error"] {{ color: {theme.error}; }}
-QToolTip {{
-    color: {theme.text};
-    background: {theme.surface};
-    border: 1px solid {theme.border};
-    padding: 4px;
-}}
-QProgressBar {{
-    border: 1px solid {theme.border};
-    border-radius: 4px;
-    background: {theme.surface};
-    text-align: center;
-    max-height: 14px;
-}}
-QProgressBar::chunk {{ background: {theme.accent}; border-radius: 3px; }}
-"""
+    template = string.Template(read_resource_text("themes", STYLE_SHEET))
+    values = {"role_property": ROLE_PROPERTY, **dataclasses.asdict(theme)}
+    return template.substitute(values)
 
 
 def set_role(widget: QWidget, role: str) -> None:

@@ -18,6 +18,7 @@ from core.errors import SpecChatError
 from core.settings import LoadRequest
 from core.worker.client import EngineWorker, PairInfo, WorkerCrashedError
 from core.worker.generation_queue import GenerationQueue
+from core.worker.gpu_fallback import load_with_cpu_fallback
 from gui.kept_tasks import KeptTasks
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class WorkerBridge(QObject):
         unloaded(): no pair is loaded any more.
         crashed(str): the worker process died; the reason in words.
         busy_changed(bool): a load, draft change or unload started or ended.
+        backend_notice(str): the pair runs on the CPU although a GPU was asked for,
+            and why (CPU-only build, or the GPU load failed and it was loaded again).
     """
 
     load_progress = Signal(str, float)
@@ -49,6 +52,7 @@ class WorkerBridge(QObject):
     unloaded = Signal()
     crashed = Signal(str)
     busy_changed = Signal(bool)
+    backend_notice = Signal(str)
 
     def __init__(
         self, factory: WorkerFactory = _default_factory, parent: QObject | None = None
@@ -133,7 +137,9 @@ class WorkerBridge(QObject):
         self._wanted = request
         try:
             worker = await self.ensure_started()
-            pair = await worker.load(request.target, request.draft, on_progress=self._progress)
+            pair, notice = await load_with_cpu_fallback(
+                worker, request.target, request.draft, on_progress=self._progress
+            )
         except asyncio.CancelledError:
             self.pair = None
             self.load_cancelled.emit()
@@ -148,6 +154,8 @@ class WorkerBridge(QObject):
         self.pair = pair
         self.last_request = self._wanted = request
         self.loaded.emit(pair)
+        if notice:
+            self.backend_notice.emit(notice)
         return pair
 
     async def set_draft(self, request: LoadRequest) -> PairInfo | None:

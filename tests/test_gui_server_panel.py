@@ -84,9 +84,15 @@ def test_server_panel_serves_the_loaded_pair_beside_the_chat(
     # An API request and a window answer at once: they take turns on the engine.
     window.new_chat()
     call = ApiCall(url, key)
-    call.start()
-    run(qloop, window.controller.send_async("Tell me a story"))
-    run(qloop, wait_until(lambda: not call.is_alive(), timeout=60))
+
+    # One loop run for both: the server's handlers need the loop running while they
+    # wait for their turn, as they always have it in the app (qasync.run).
+    async def answer_beside_a_request() -> None:
+        call.start()
+        await window.controller.send_async("Tell me a story")
+        await wait_until(lambda: not call.is_alive(), timeout=60)
+
+    run(qloop, answer_beside_a_request(), timeout=90)
     assert call.error is None and call.text
     answer = window.chat_view.answers()[-1].trace
     assert answer.is_finished and len(answer.tokens) == 40  # GREEDY's n_predict

@@ -268,13 +268,17 @@ class Routes:
     ) -> Response:
         parts: list[str] = []
         finished: FinishedEvent | None = None
+        # The body is read, so the next ASGI message is the client hanging up. A plain
+        # task waits for it: Starlette's is_disconnected() uses an anyio cancel scope
+        # whose delayed callbacks need a running loop, which qasync does not always have.
+        disconnected = asyncio.ensure_future(_wait_for_disconnect(request))
         try:
             async with turn:
                 async for event in turn.generate(prompt, parsed.settings):
                     if isinstance(event, StepEvent):
                         parts.append(event.text)
                         # Nobody reads the answer any more: stop it (within a step).
-                        if await request.is_disconnected():
+                        if disconnected.done():
                             break
                     else:
                         finished = event
@@ -282,6 +286,8 @@ class Routes:
             error = _engine_error(exc)
             self.context.log(RequestLogEntry(name, error.status, note=str(error)))
             return _error_response(error)
+        finally:
+            disconnected.cancel()
         if finished is None:
             self.context.log(RequestLogEntry(name, 499, note="client disconnected"))
             return Response(status_code=499)
@@ -369,3 +375,9 @@ def create_app(context: ServingContext) -> Starlette:
             route("/completions", routes.completions, "POST"),
         ],
     )
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    """Return once the client has closed the connection (a body is already read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

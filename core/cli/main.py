@@ -21,6 +21,10 @@ SUBCOMMANDS: dict[str, tuple[str, str, bool]] = {
         for name in LIBRARY_COMMANDS
     },
     "bench": ("core.cli.bench", "run_bench", False),
+    **{
+        name: ("core.cli.tune_commands", "run_tune_command", True)
+        for name in ("sweep", "ab", "calibrate")
+    },
 }
 
 

@@ -46,7 +46,9 @@ class SweepGrid:
         sources: draft sources; an n-gram draft has no confidence, so p-min does not
             vary for it.
         auto: instead of the grid, the adaptive draft length (``--draft-max auto``)
-            as the single cell.
+            as the single cell (one per source).
+        also_auto: the grid and, after it, the adaptive cell(s): compares the adaptive
+            length with the best fixed one in the same run.
     """
 
     draft_max: tuple[int, ...] = (2, 4, 8, 16)
@@ -54,6 +56,7 @@ class SweepGrid:
     draft_min: tuple[int, ...] = (0,)
     sources: tuple[DraftSource, ...] = (DraftSource.MODEL,)
     auto: bool = False
+    also_auto: bool = False
 
     def __post_init__(self) -> None:
         if not self.auto and not (self.draft_max and self.p_min and self.draft_min):
@@ -66,11 +69,12 @@ class SweepGrid:
 
     def cells(self, base: DraftSettings) -> list[DraftSettings]:
         """Each cell's draft settings, fixed length (``base`` gives verification etc.)."""
+        auto_cells = [
+            replace(base, source=source, n_max=AUTO_DRAFT_MAX, n_min=0, adaptive=True)
+            for source in self.sources
+        ]
         if self.auto:
-            return [
-                replace(base, source=source, n_max=AUTO_DRAFT_MAX, n_min=0, adaptive=True)
-                for source in self.sources
-            ]
+            return auto_cells
         cells: list[DraftSettings] = []
         for source, n_max, n_min, p_min in itertools.product(
             self.sources, self.draft_max, self.draft_min, self.p_min
@@ -86,7 +90,7 @@ class SweepGrid:
                 cells.append(cell)
         if not cells:
             raise ConfigError("no valid cell: every draft-min is above every draft-max")
-        return cells
+        return cells + auto_cells if self.also_auto else cells
 
 
 @dataclass
@@ -188,9 +192,10 @@ class SweepResult:
     def identical_to_plain(self, cell: CellResult) -> bool:
         return bool(cell.outputs) and cell.outputs == self.baseline.outputs
 
-    def best(self) -> CellResult | None:
-        """The fastest finished cell."""
-        return max(self.cells, key=lambda cell: cell.decode_tokens_per_second, default=None)
+    def best(self, fixed_only: bool = False) -> CellResult | None:
+        """The fastest finished cell (``fixed_only``: of those with a fixed length)."""
+        cells = [c for c in self.cells if not (fixed_only and c.drafting.adaptive)]
+        return max(cells, key=lambda cell: cell.decode_tokens_per_second, default=None)
 
     def cell_dict(self, cell: CellResult) -> dict[str, Any]:
         return {

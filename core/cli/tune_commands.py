@@ -211,7 +211,7 @@ def write_sweep_table(result: SweepResult, out: TextIO) -> None:
     if result.partial:
         out.write(f"partial: cancelled after {len(result.cells)} of {result.planned_cells} cells\n")
     elif best is not None:
-        out.write("* best\n")
+        out.write("(* marks the fastest setting)\n")
 
 
 def run_sweep_command(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -363,6 +363,9 @@ class SweepPage(QWidget):
 
     def export_png_to(self, path: Path) -> bool:
         """The table-less picture: heatmaps and curve."""
+        if not self.plots.isVisible():
+            # A page never shown (its tab not opened yet) has no size to draw at.
+            self.plots.resize(self.plots.sizeHint().expandedTo(QSize(640, 400)))
         return self.plots.grab().save(str(path), "PNG")
 
     def _ask_csv(self) -> None:

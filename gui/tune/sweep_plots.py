@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QWidget
 
 from core.engine import DraftSource
@@ -57,7 +57,8 @@ class SweepHeatmap(pg.PlotWidget):
 
     def __init__(self, metric: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.metric = metric
+        # Not "metric": that is QPaintDevice.metric(), which painting calls.
+        self.metric_key = metric
         title, self._value = METRICS[metric]
         self.setObjectName(f"heatmap_{metric}")
         self.setTitle(title)
@@ -97,7 +98,7 @@ class SweepHeatmap(pg.PlotWidget):
         self.image.setImage(np.nan_to_num(values, nan=low), levels=(low, high or 1.0))
         self.image.setRect(-0.5, -0.5, len(xs), len(ys))
         for i, j in self._squares:
-            text = pg.TextItem(_FORMATS[self.metric].format(values[i, j]), anchor=(0.5, 0.5))
+            text = pg.TextItem(_FORMATS[self.metric_key].format(values[i, j]), anchor=(0.5, 0.5))
             text.setColor("w")
             text.setPos(i, j)
             self.addItem(text)
@@ -131,7 +132,9 @@ class SpeedupCurve(pg.PlotWidget):
         self.setLabel("bottom", "draft-max")
         self.setLabel("left", "speed-up")
         self.setMinimumHeight(160)
-        self.addItem(pg.InfiniteLine(1.0, angle=0, pen=pg.mkPen("#888888", style=2)))
+        self.addItem(
+            pg.InfiniteLine(1.0, angle=0, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine))
+        )
         colours = {DraftSource.MODEL: OKABE_ITO["blue"], DraftSource.NGRAM: OKABE_ITO["orange"]}
         self.curves = {
             source: self.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour)

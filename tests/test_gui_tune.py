@@ -12,9 +12,9 @@ from PySide6.QtTest import QTest
 from core.engine.events import Provenance
 from core.tune.results_store import load_result, result_path
 from core.tune.sweep import SweepResult
-from gui.tune.sweep_page import FILE_SET
 from gui.chat.token_formats import token_formats
 from gui.theme import is_dark
+from gui.tune.sweep_page import FILE_SET
 from tests.conftest import TinyModels
 from tests.gui_window_support import (
     OFFSCREEN_NOISE,

@@ -309,3 +309,24 @@ def test_engine_stops_drafting_with_a_useless_draft(
     assert drafted and drafted[0] <= 4
     assert len(drafted) <= 7, drafted
     assert sum(step.n_drafted for step in steps) <= 24
+
+
+def test_step_times_are_fitted_with_the_fixed_overhead_of_a_drafted_step() -> None:
+    # A drafted step costs the plain step, a fixed 8 ms, and 2.5 ms per drafted
+    # token (2 for the draft, 0.5 for its row): the fitted line finds both parts,
+    # which a per-token model (8 ms spread over the tokens) cannot.
+    controller = DraftLengthController(16)
+    rng = np.random.default_rng(0)
+    for _ in range(80):
+        k = controller.next_length()
+        accepted = 0
+        while accepted < k and rng.random() < 0.8:
+            accepted += 1
+        controller.record(k, accepted, k * 2.0, PLAIN_MS + (8.0 + 0.5 * k if k else 0.0))
+    fit = controller.step_cost_fit()
+    assert fit is not None
+    intercept, slope = fit
+    assert intercept == pytest.approx(PLAIN_MS + 8.0, abs=0.5)
+    assert slope == pytest.approx(2.5, abs=0.2)
+    lengths = np.array([1, 8])
+    assert controller.expected_step_ms(lengths) == pytest.approx(intercept + lengths * slope)

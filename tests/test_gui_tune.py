@@ -130,6 +130,9 @@ def test_tiny_sweep_fills_cells_saves_and_applies_a_cell_to_the_next_answer(
     run(qloop, window.controller.send_async("Hello there"))
     stats = window.chat_view.answers()[-1].stats
     assert stats is not None and stats.draft_max == 5
+    # The stats show each step's draft length: here at most the applied 5.
+    shown = window.speculation.values["draft_lengths"].text().split()
+    assert shown and all(0 <= int(k) <= 5 for k in shown) and "5" in shown
 
     # A row of the table applies too; the plain row does nothing.
     page.apply_row(1)

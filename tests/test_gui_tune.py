@@ -11,9 +11,10 @@ from PySide6.QtTest import QTest
 
 from core.engine.events import Provenance
 from core.tune.results_store import load_result, result_path
-from core.tune.sweep import SweepResult
+from core.tune.sweep import SweepGrid, SweepResult
 from gui.chat.token_formats import token_formats
 from gui.theme import is_dark
+from gui.tune import sweep_page
 from gui.tune.sweep_page import FILE_SET
 from tests.conftest import TinyModels
 from tests.gui_window_support import (
@@ -177,4 +178,35 @@ def test_without_a_pair_the_tab_says_what_to_do(qtbot, qloop, window_files: Wind
     assert "Load a model pair" in window.tune_tab.ab_page.summary.text()
     assert run(qloop, window.tune_tab.sweep_page.run_async()) is None
     assert "Load a model pair" in window.tune_tab.sweep_page.status.text()
+    close_window(qloop, window)
+
+
+def test_calibrate_applies_the_fastest_setting_or_keeps_adaptive(
+    qtbot,
+    qloop,
+    window_files: WindowFiles,
+    tiny_models: TinyModels,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sweep_page, "CALIBRATION_GRID", SweepGrid(draft_max=(2, 3)))
+    monkeypatch.setattr(sweep_page, "CALIBRATION_TOKENS", 16)
+    window = _loaded_window(qtbot, qloop, window_files, tiny_models)
+    page = window.tune_tab.sweep_page
+    page.prompt_file = tmp_path / "prompts.txt"
+    page.prompt_file.write_text("Tell me a story")
+    page.set_combo.setCurrentIndex(page.set_combo.findData(FILE_SET))
+    result = run(qloop, page.calibrate_async(), timeout=300)
+    assert result is not None and len(result.cells) == 2
+    best = result.best()
+    assert best is not None
+    drafting = window.generation_settings().drafting
+    if result.speedup(best) > 1.0:
+        assert drafting.n_max == best.drafting.n_max and not drafting.adaptive
+        assert "chose" in page.status.text()
+    else:
+        assert drafting.adaptive and "adaptive" in page.status.text()
+    # Saved with the pair: a fresh panel for the same pair shows it.
+    saved = window.settings.pair_settings(window.draft_settings.pair_key() or "")
+    assert saved.generation.drafting == window.draft_settings.pair_settings().generation.drafting
     close_window(qloop, window)

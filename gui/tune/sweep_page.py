@@ -33,6 +33,12 @@ from PySide6.QtWidgets import (
 
 from core.engine import ChatMessage, DraftSource, GenerationSettings
 from core.errors import ConfigError, SpecChatError
+from core.tune.calibration import (
+    CALIBRATION_GRID,
+    CALIBRATION_TOKENS,
+    Calibration,
+    chosen_settings,
+)
 from core.tune.prompt_sets import (
     BUILT_IN_SETS,
     PromptSet,
@@ -133,6 +139,13 @@ class SweepPage(QWidget):
         self.run_button.setObjectName("sweep_run")
         self.run_button.clicked.connect(lambda: self._tasks.spawn(self.run_async()))
         set_role(self.run_button, "accent")
+        self.calibrate_button = QPushButton("Calibrate")
+        self.calibrate_button.setObjectName("sweep_calibrate")
+        self.calibrate_button.setToolTip(
+            "A short sweep (draft-max 2,4,8,16 x p-min 0,0.5) whose fastest setting becomes "
+            "this pair's; if none beats plain decoding, the adaptive length is kept"
+        )
+        self.calibrate_button.clicked.connect(lambda: self._tasks.spawn(self.calibrate_async()))
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("sweep_cancel")
         self.cancel_button.setEnabled(False)
@@ -144,6 +157,7 @@ class SweepPage(QWidget):
         self.status.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
+        buttons.addWidget(self.calibrate_button)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.progress, 1)
 
@@ -266,6 +280,24 @@ class SweepPage(QWidget):
             save_result(result, key)
         return result
 
+    async def calibrate_async(self) -> SweepResult | None:
+        """Sweep the calibration grid and apply its choice to the chat (saved per pair)."""
+        self.draft_max_edit.setText(",".join(str(v) for v in CALIBRATION_GRID.draft_max))
+        self.p_min_edit.setText(",".join(f"{v:g}" for v in CALIBRATION_GRID.p_min))
+        self.draft_min_edit.setText("0")
+        self.ngram_check.setChecked(False)
+        self.auto_check.setChecked(False)
+        self.tokens_spin.setValue(CALIBRATION_TOKENS)
+        result = await self.run_async()
+        if result is None or result.partial:
+            return result
+        chosen = chosen_settings(result, self._settings().drafting)
+        if chosen is None:
+            chosen = replace(self._settings().drafting, adaptive=True)
+        self.apply_requested.emit(chosen)
+        self._say(Calibration(result, chosen if not chosen.adaptive else None).describe())
+        return result
+
     def cancel(self) -> None:
         """Stop after the running answer; finished cells are kept (the result says partial)."""
         if self._control is None:
@@ -279,6 +311,7 @@ class SweepPage(QWidget):
 
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
+        self.calibrate_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         if running:
             self.progress.setValue(0)

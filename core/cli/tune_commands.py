@@ -35,25 +35,29 @@ from core.tune.ab import run_ab
 from core.tune.calibration import CALIBRATION_TOKENS, calibrate
 from core.tune.prompt_sets import BUILT_IN_SETS, PromptSet, built_in_set, load_prompt_file
 from core.tune.runner import EngineRunner
-from core.tune.sweep import SweepControl, SweepGrid, SweepProgress, SweepResult, run_sweep
+from core.tune.sweep import (
+    SweepControl,
+    SweepGrid,
+    SweepProgress,
+    SweepResult,
+    parse_values,
+    run_sweep,
+)
 from core.tune.sweep import settings_label as label
 
 
-def _numbers(kind: type[int] | type[float], text: str) -> tuple[int | float, ...]:
-    try:
-        return tuple(kind(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}"
-        ) from None
-
-
 def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(value) for value in _numbers(int, text))
+    try:
+        return tuple(int(value) for value in parse_values(text, int, "draft-max/min"))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(value) for value in _numbers(float, text))
+    try:
+        return tuple(float(value) for value in parse_values(text, float, "p-min"))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

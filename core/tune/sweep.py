@@ -37,6 +37,17 @@ SWEEP_SEED = 1
 _WARM_UP_TOKENS = 16
 
 
+def parse_values(text: str, kind: type[int] | type[float], what: str) -> tuple[float, ...]:
+    """A comma-separated list of numbers (a grid axis as the user types it)."""
+    try:
+        values = tuple(kind(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ConfigError(f"{what}: write numbers separated by commas, e.g. 2,4,8") from None
+    if not values:
+        raise ConfigError(f"{what}: give at least one value")
+    return values
+
+
 @dataclass(frozen=True)
 class SweepGrid:
     """The settings a sweep tries.

@@ -53,6 +53,7 @@ from core.tune.sweep import (
     SweepGrid,
     SweepProgress,
     SweepResult,
+    parse_values,
     run_sweep,
     settings_label,
 )
@@ -66,16 +67,6 @@ logger = logging.getLogger(__name__)
 CONVERSATION_SET = "conversation"
 FILE_SET = "file"
 _COLUMNS = ("Settings", "Tokens/s", "Speed-up", "Acceptance", "Mean accepted")
-
-
-def _numbers(text: str, kind: type[int] | type[float], what: str) -> tuple[float, ...]:
-    try:
-        values = tuple(kind(part) for part in text.replace(" ", "").split(",") if part)
-    except ValueError:
-        raise ConfigError(f"{what}: write numbers separated by commas, e.g. 2,4,8") from None
-    if not values:
-        raise ConfigError(f"{what}: give at least one value")
-    return values
 
 
 class SweepPage(QWidget):
@@ -209,9 +200,13 @@ class SweepPage(QWidget):
     def grid(self) -> SweepGrid:
         sources = (DraftSource.MODEL, DraftSource.NGRAM) if self.ngram_check.isChecked() else None
         return SweepGrid(
-            draft_max=tuple(int(v) for v in _numbers(self.draft_max_edit.text(), int, "draft-max")),
-            p_min=tuple(float(v) for v in _numbers(self.p_min_edit.text(), float, "p-min")),
-            draft_min=tuple(int(v) for v in _numbers(self.draft_min_edit.text(), int, "draft-min")),
+            draft_max=tuple(
+                int(v) for v in parse_values(self.draft_max_edit.text(), int, "draft-max")
+            ),
+            p_min=tuple(float(v) for v in parse_values(self.p_min_edit.text(), float, "p-min")),
+            draft_min=tuple(
+                int(v) for v in parse_values(self.draft_min_edit.text(), int, "draft-min")
+            ),
             sources=sources or (DraftSource.MODEL,),
             also_auto=self.auto_check.isChecked(),
         )

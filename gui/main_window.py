@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QToolButton,
@@ -55,6 +54,7 @@ from gui.chat.token_formats import token_formats
 from gui.panels.draft_settings_panel import DraftSettingsPanel
 from gui.panels.model_panel import ModelPanel
 from gui.panels.speculation_panel import SpeculationPanel
+from gui.scrolling import scrolling as _scrolling
 from gui.theme import is_dark, set_role, theme_menu, theme_notifier
 from gui.tune.tune_tab import TuneTab
 from gui.worker_bridge import WorkerBridge, WorkerFactory
@@ -664,14 +664,6 @@ class MainWindow(QMainWindow):
             self.store.purge_deleted()
         except StoreError as exc:
             logger.warning("could not purge deleted conversations: %s", exc)
-
-
-def _scrolling(widget: QWidget) -> QScrollArea:
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setWidget(widget)
-    return area
 
 
 def _action(

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 from core.engine import ChatMessage, GenerationSettings
 from core.tune.runner import AnswerRunner, WorkerRunner
 from core.worker.client import EngineWorker
+from gui.scrolling import scrolling
 from gui.tune.ab_page import ABPage
 from gui.tune.sweep_page import SweepPage
 
@@ -41,8 +42,10 @@ class TuneTab(QWidget):
         self.sweep_page.apply_requested.connect(self.apply_requested)
         pages = QTabWidget()
         pages.setObjectName("tune_pages")
-        pages.addTab(self.ab_page, "A/B")
-        pages.addTab(self.sweep_page, "Sweep")
+        # Scrolling pages: the sweep's form, table and plots must not set the
+        # window's minimum height.
+        pages.addTab(scrolling(self.ab_page), "A/B")
+        pages.addTab(scrolling(self.sweep_page), "Sweep")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(pages)

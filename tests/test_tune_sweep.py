@@ -47,6 +47,7 @@ def sweep(
     settings: GenerationSettings = GREEDY,
     control: SweepControl | None = None,
     on_progress: object = None,
+    repeats: int = 2,
 ) -> SweepResult:
     return asyncio.run(
         run_sweep(
@@ -54,7 +55,7 @@ def sweep(
             prompts,
             grid,
             settings,
-            repeats=2,
+            repeats=repeats,
             control=control,
             on_progress=on_progress,  # type: ignore[arg-type]
         )
@@ -83,8 +84,8 @@ def test_grid_cells_are_fixed_lengths_and_ngram_ignores_p_min() -> None:
 
 
 def test_greedy_sweep_is_reproducible_and_exact(tiny_engine: SpeculativeEngine) -> None:
-    first = sweep(tiny_engine)
-    second = sweep(tiny_engine)
+    first = sweep(tiny_engine, repeats=1)
+    second = sweep(tiny_engine, repeats=1)
     assert not first.partial and len(first.cells) == 4
     assert [c.drafting for c in first.cells] == [c.drafting for c in second.cells]
     # Same cells, same answers: greedy speculation equals plain decoding.
@@ -92,7 +93,7 @@ def test_greedy_sweep_is_reproducible_and_exact(tiny_engine: SpeculativeEngine) 
     assert first.baseline.outputs == second.baseline.outputs
     for cell in first.cells:
         assert first.identical_to_plain(cell)
-        assert len(cell.speeds) == 2
+        assert len(cell.speeds) == 1
         assert cell.acceptance > 0
     # One plain pass per cell, interleaved with the cells.
     assert len(first.baseline.speeds) == 4
@@ -100,6 +101,7 @@ def test_greedy_sweep_is_reproducible_and_exact(tiny_engine: SpeculativeEngine) 
 
 def test_speedups_are_against_this_runs_baseline(tiny_engine: SpeculativeEngine) -> None:
     result = sweep(tiny_engine)
+    assert all(len(cell.speeds) == 2 for cell in result.cells)  # the median of 2 repeats
     data = result.to_dict()
     base = data["baseline"]["decode_tokens_per_second"]
     assert base == result.baseline.decode_tokens_per_second > 0

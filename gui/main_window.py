@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QToolButton,
@@ -33,6 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.chat import ContextFit
+from core.chat.messages import chat_messages
+from core.engine.chat_template import ChatMessage
 from core.engine.config import GenerationSettings
 from core.hub.jobs import default_queue_file, has_saved_jobs
 from core.paths import config_dir
@@ -56,8 +57,10 @@ from gui.panels.draft_settings_panel import DraftSettingsPanel
 from gui.panels.model_panel import ModelPanel
 from gui.panels.server_panel import ServerPanel
 from gui.panels.speculation_panel import SpeculationPanel
+from gui.scrolling import scrolling as _scrolling
 from gui.server_bridge import ServerBridge
 from gui.theme import is_dark, set_role, theme_menu, theme_notifier
+from gui.tune.tune_tab import TuneTab
 from gui.worker_bridge import WorkerBridge, WorkerFactory
 
 logger = logging.getLogger(__name__)
@@ -223,7 +226,19 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setObjectName("main_splitter")
         self.splitter.addWidget(self.sidebar)
-        self.splitter.addWidget(centre)
+        # The Tune tab sits beside the chat: A/B answers side by side need its width.
+        self.tune_tab = TuneTab(
+            worker=self.bridge.current_worker,
+            loaded=lambda: self.bridge.current_pair() is not None,
+            settings=self.generation_settings,
+            conversation=self._tune_conversation,
+            pair_key=self.draft_settings.pair_key,
+        )
+        self.centre_tabs = QTabWidget()
+        self.centre_tabs.setObjectName("centre_tabs")
+        self.centre_tabs.addTab(centre, "Chat")
+        self.centre_tabs.addTab(self.tune_tab, "Tune")
+        self.splitter.addWidget(self.centre_tabs)
         self.splitter.addWidget(self.right_splitter)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
@@ -298,6 +313,7 @@ class MainWindow(QMainWindow):
         self.model_panel.cancel_load_requested.connect(bridge.cancel_load)
         self.model_panel.active_pair_changed.connect(self.draft_settings.set_pair)
         self.model_panel.models_page_requested.connect(self.open_models_page)
+        self.tune_tab.apply_requested.connect(self.draft_settings.apply_drafting)
         bridge.load_progress.connect(self.model_panel.set_loading)
         bridge.loaded.connect(self._on_loaded)
         bridge.load_failed.connect(self._on_load_failed)
@@ -367,6 +383,14 @@ class MainWindow(QMainWindow):
     def generation_settings(self) -> GenerationSettings:
         """The knobs for the next answer (the panel adds the loaded pair's draft source)."""
         return self.draft_settings.generation_settings()
+
+    def _tune_conversation(self) -> list[ChatMessage]:
+        """What the Tune tab measures on: this conversation plus the message being typed."""
+        typed = self.input_box.toPlainText().strip() or None
+        if self.controller.conversation_id is None:
+            return [ChatMessage("user", typed)] if typed else []
+        conversation = self.store.load_conversation(self.controller.conversation_id)
+        return chat_messages(conversation, typed)
 
     # ----- conversations ---------------------------------------------------------------------
 
@@ -695,14 +719,6 @@ class MainWindow(QMainWindow):
             self.store.purge_deleted()
         except StoreError as exc:
             logger.warning("could not purge deleted conversations: %s", exc)
-
-
-def _scrolling(widget: QWidget) -> QScrollArea:
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.Shape.NoFrame)
-    area.setWidget(widget)
-    return area
 
 
 def _action(

@@ -32,10 +32,12 @@ def simulate(
     seed: int = 0,
     plain_ms: float = PLAIN_MS,
     kept_whole: float = 0.0,
+    overhead_ms: float = 0.0,
 ) -> list[int]:
     """Drive the controller with synthetic steps: each drafted token is kept with
     probability ``accept`` (until the first rejection), and with ``kept_whole`` the
     whole draft is (acceptance in runs, as when sampling from a good draft);
+    a drafted step's verification costs ``overhead_ms`` more than its rows;
     returns the lengths asked."""
     rng = np.random.default_rng(seed)
     lengths = []
@@ -47,7 +49,8 @@ def simulate(
             accepted = k
         while accepted < k and rng.random() < accept:
             accepted += 1
-        controller.record(k, accepted, k * draft_token_ms, plain_ms + k * row_ms)
+        extra_ms = overhead_ms + k * row_ms if k else 0.0
+        controller.record(k, accepted, k * draft_token_ms, plain_ms + extra_ms)
     return lengths
 
 
@@ -192,13 +195,7 @@ def test_cost_model_is_calibrated_by_measured_step_times() -> None:
     # A drafted step costs a fixed 8 ms on top (a 10 ms plain step): the model,
     # fitted per token, underestimates short steps, and the calibration says so.
     overhead = DraftLengthController(16)
-    rng = np.random.default_rng(0)
-    for _ in range(60):
-        k = overhead.next_length()
-        accepted = 0
-        while accepted < k and rng.random() < 0.7:
-            accepted += 1
-        overhead.record(k, accepted, k * 2.0, PLAIN_MS + (8.0 + 0.5 * k if k else 0.0))
+    simulate(overhead, 60, accept=0.7, draft_token_ms=2.0, row_ms=0.5, overhead_ms=8.0)
     assert overhead.calibration() > 1.1
 
 
@@ -309,3 +306,18 @@ def test_engine_stops_drafting_with_a_useless_draft(
     assert drafted and drafted[0] <= 4
     assert len(drafted) <= 7, drafted
     assert sum(step.n_drafted for step in steps) <= 24
+
+
+def test_step_times_are_fitted_with_the_fixed_overhead_of_a_drafted_step() -> None:
+    # A drafted step costs the plain step, a fixed 8 ms, and 2.5 ms per drafted
+    # token (2 for the draft, 0.5 for its row): the fitted line finds both parts,
+    # which a per-token model (8 ms spread over the tokens) cannot.
+    controller = DraftLengthController(16)
+    simulate(controller, 80, accept=0.8, draft_token_ms=2.0, row_ms=0.5, overhead_ms=8.0)
+    fit = controller.step_cost_fit()
+    assert fit is not None
+    intercept, slope = fit
+    assert intercept == pytest.approx(PLAIN_MS + 8.0, abs=0.5)
+    assert slope == pytest.approx(2.5, abs=0.2)
+    lengths = np.array([1, 8])
+    assert controller.expected_step_ms(lengths) == pytest.approx(intercept + lengths * slope)

@@ -32,7 +32,14 @@ from core.engine import (
     StopReason,
     collect,
 )
-from core.engine.config import DEFAULT_BATCH, RANDOM_SEED, Verification, default_threads
+from core.engine.config import (
+    AUTO_DRAFT_MAX,
+    DEFAULT_BATCH,
+    RANDOM_SEED,
+    Verification,
+    default_threads,
+    parse_draft_max,
+)
 from core.errors import ConfigError, ModelFileError
 from core.interrupts import sigint_calls
 
@@ -44,6 +51,14 @@ _COLOURS = {
     Provenance.TARGET_ONLY: "",
 }
 _RESET = "\033[0m"
+
+
+def _draft_max(text: str) -> str:
+    try:
+        parse_draft_max(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,8 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--draft",
         "--spec-draft-n-max",
         dest="draft_max",
-        type=int,
-        default=defaults.n_max,
+        type=_draft_max,
+        default=str(defaults.n_max),
+        help="most tokens drafted per step, or 'auto': the adaptive draft length "
+        f"(up to {AUTO_DRAFT_MAX}), whatever --adaptive-draft says",
     )
     drafting.add_argument(
         "--draft-min", "--spec-draft-n-min", dest="draft_min", type=int, default=defaults.n_min
@@ -261,11 +278,11 @@ def generation_settings(args: argparse.Namespace) -> GenerationSettings:
         ),
         drafting=DraftSettings(
             source=_draft_source(args),
-            n_max=args.draft_max,
+            n_max=parse_draft_max(args.draft_max)[0],
             n_min=args.draft_min,
             p_min=args.draft_p_min,
             verification=Verification(args.verification),
-            adaptive=args.adaptive_draft,
+            adaptive=parse_draft_max(args.draft_max)[1] or args.adaptive_draft,
         ),
         stop_strings=tuple(args.stop),
     )

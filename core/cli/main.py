@@ -29,6 +29,10 @@ SUBCOMMANDS: dict[str, tuple[str, str, bool]] = {
     "bench": ("core.cli.bench", "run_bench", False),
     "rpc-server": ("core.cli.rpc_server_command", "run_rpc_server", False),
     "serve": ("core.cli.serve_command", "run_serve", False),
+    **{
+        name: ("core.cli.tune_commands", "run_tune_command", True)
+        for name in ("sweep", "ab", "calibrate")
+    },
 }
 
 

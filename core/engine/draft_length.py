@@ -107,6 +107,18 @@ _LENGTH_TOLERANCE = 0.03
 # the measured rate it needs no luck with acceptance to be accurate; the median
 # ignores a step slowed by another process).
 _CALIBRATION_STEPS = 8
+# Better still, a drafted step's time is fitted as a line in the draft length over
+# the recent drafting steps: intercept (the plain step plus the fixed overhead of
+# drafting and of a wider verification) plus slope (per drafted token). The
+# overhead is what decides short drafts of a weak pair: spread per token, as in the
+# model above, it makes one or two drafted tokens look cheaper than they are and
+# long drafts dearer. Theil-Sen (median of pairwise slopes, then median
+# intercept) ignores steps slowed by another process. Steps that first caught up
+# on skipped tokens are left out; the slope stays within a factor of the per-token
+# model's so that a few noisy steps cannot make long drafts look free.
+_FIT_STEPS = 24
+_MIN_FIT_STEPS = 4
+_SLOPE_RANGE = (0.25, 1.5)
 # Keep drafting only when it is expected to beat plain decoding by this factor:
 # the estimates are noisy (measured on CPU, the weak pair predicted 1.05x lost
 # 5-15%) and a wrong "on" costs more than a wrong "off".
@@ -162,6 +174,7 @@ class DraftLengthController:
         self._last_length = 0
         self._last_fully_kept = False
         self._cost_ratios: deque[float] = deque(maxlen=_CALIBRATION_STEPS)
+        self._step_times: deque[tuple[int, float]] = deque(maxlen=_FIT_STEPS)
 
     def next_length(self) -> int:
         """How many tokens the next step should draft (0: a plain step)."""
@@ -231,6 +244,8 @@ class DraftLengthController:
             # Predicted before this step's timings update the model: an honest check.
             predicted = self._step_ms(n_drafted)
             self._cost_ratios.append((draft_ms + verify_ms) / float(predicted))
+        if self._plain_run <= 1:
+            self._step_times.append((n_drafted, draft_ms + verify_ms))
         per_token = draft_ms / n_drafted
         # The draft's first decodes are slow too (its weights went cold while the
         # baseline was measured): over the first drafting steps, as for the
@@ -302,7 +317,7 @@ class DraftLengthController:
             return self._clamp(_FIRST_DRAFT), 1.0
         lengths = np.arange(1, self.n_max + 1)
         expected_tokens = 1.0 + np.cumsum(self.survival())
-        speedup = expected_tokens * self.plain_ms / (self._step_ms(lengths) * self.calibration())
+        speedup = expected_tokens * self.plain_ms / self.expected_step_ms(lengths)
         speedup[lengths < self.n_min] = 0.0
         best = float(speedup.max())
         longest = int(np.flatnonzero(speedup >= best * (1.0 - _LENGTH_TOLERANCE))[-1])
@@ -314,6 +329,37 @@ class DraftLengthController:
         """The cost model: a drafting step's time for each draft length."""
         assert self.plain_ms is not None and self.draft_token_ms is not None
         return self.plain_ms + lengths * (self.draft_token_ms + (self.row_ms or 0.0))
+
+    def expected_step_ms(self, lengths: np.ndarray) -> np.ndarray:
+        """A drafting step's expected time per draft length: the fitted line when the
+        recent steps allow one, else the per-token model scaled by the calibration."""
+        fit = self.step_cost_fit()
+        if fit is None:
+            return np.asarray(self._step_ms(lengths)) * self.calibration()
+        intercept, slope = fit
+        return intercept + lengths * slope
+
+    def step_cost_fit(self) -> tuple[float, float] | None:
+        """(intercept, slope) of the recent drafting steps' times against their draft
+        length, or None with too few steps."""
+        if len(self._step_times) < _MIN_FIT_STEPS or self.plain_ms is None:
+            return None
+        if self.draft_token_ms is None:
+            return None
+        lengths = np.array([k for k, _ in self._step_times], dtype=float)
+        times = np.array([t for _, t in self._step_times])
+        per_token = self.draft_token_ms + (self.row_ms or 0.0)
+        first, second = np.triu_indices(len(lengths), 1)
+        spread = lengths[second] - lengths[first]
+        varied = spread != 0
+        if varied.any():
+            slopes = (times[second] - times[first])[varied] / spread[varied]
+            slope = float(np.median(slopes))
+        else:
+            slope = per_token  # one length only: the slope is not identifiable
+        slope = float(np.clip(slope, _SLOPE_RANGE[0] * per_token, _SLOPE_RANGE[1] * per_token))
+        intercept = max(float(np.median(times - slope * lengths)), self.plain_ms)
+        return intercept, slope
 
     def calibration(self) -> float:
         """Measured over modelled time of the recent drafting steps (1: no data)."""

@@ -155,6 +155,8 @@ class AnswerTrace:
         self._n_drafted = 0
         self._n_accepted = 0
         self._step_at_s = _Buffer(np.float64)
+        # Tokens drafted per step (0: a plain step): what the adaptive length chose.
+        self._draft_lengths = _Buffer(np.int64)
         self._tokens_after_step = _Buffer(np.int64)
         self._verified_step_index = _Buffer(np.int64)
         self._verified_acceptance = _Buffer(np.float64)
@@ -218,6 +220,8 @@ class AnswerTrace:
             self._token_arrival_s.append_repeated(at_s, len(infos))
             self._last_arrival_s = at_s
         self._step_at_s.append(at_s)
+        if step.n_drafted or step.draft_ms or step.verify_ms:
+            self._draft_lengths.append(step.n_drafted)
         self._tokens_after_step.append(len(self._tokens))
         self._clock_offset = time.perf_counter() - at_s
         return infos
@@ -311,6 +315,11 @@ class AnswerTrace:
     @property
     def n_target_passes(self) -> int:
         return self._n_target_passes
+
+    @property
+    def draft_lengths(self) -> IntArray:
+        """Tokens drafted by each target pass, in order (0 for a plain step)."""
+        return self._draft_lengths.view()
 
     @property
     def n_drafted(self) -> int:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.engine.config import GenerationSettings
+from core.engine.config import DraftSettings, GenerationSettings
 from core.errors import ConfigError
 from core.settings import (
     DRAFTING_KNOBS,
@@ -171,6 +171,28 @@ class DraftSettingsPanel(QWidget):
 
     def pair_settings(self) -> PairSettings:
         return self._pair
+
+    def pair_key(self) -> str | None:
+        """The key the loaded pair's settings (and its sweeps) are saved under."""
+        return self._request.pair_key if self._request is not None else None
+
+    def apply_drafting(self, drafting: DraftSettings) -> None:
+        """Use a tuned cell's draft length settings for the next answers (and save them).
+
+        The pair keeps its own draft source and verification; the adaptive switch,
+        draft-max, draft-min and p-min come from ``drafting``.
+        """
+        current = self._pair.generation.drafting
+        chosen = replace(
+            current,
+            n_max=drafting.n_max,
+            n_min=drafting.n_min,
+            p_min=drafting.p_min,
+            adaptive=drafting.adaptive,
+        )
+        self._pair = replace(self._pair, generation=replace(self._pair.generation, drafting=chosen))
+        self._show_values()
+        self._save_and_emit()
 
     def generation_settings(self) -> GenerationSettings:
         """Settings for the next answer, with the draft source of the loaded pair."""

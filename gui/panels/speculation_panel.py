@@ -47,7 +47,14 @@ _NUMBERS = (
         "Tokens per target pass",
         "Tokens emitted per run of the target model; above 1 is what speculation buys.",
     ),
+    (
+        "draft_lengths",
+        "Draft length, last steps",
+        "Tokens drafted in each of the answer's latest steps, newest last (0: a plain "
+        "step); with the adaptive draft length, what it chose step by step.",
+    ),
 )
+_SHOWN_DRAFT_LENGTHS = 8
 
 
 def _rate(value: float) -> str:
@@ -226,6 +233,11 @@ class SpeculationPanel(QWidget):
         self.values["ttft"].setText(ttft_text)
         self.values["acceptance"].setText(f"{acceptance * 100:.1f}%" if drafted else _NONE)
         self.values["per_pass"].setText(f"{per_pass:.2f}" if per_pass > 0 else _NONE)
+        lengths_text = _NONE
+        if answer is not None and len(answer.draft_lengths):
+            recent = answer.draft_lengths[-_SHOWN_DRAFT_LENGTHS:]
+            lengths_text = " ".join(str(int(k)) for k in recent)
+        self.values["draft_lengths"].setText(lengths_text)
 
     def _on_scope_changed(self, _checked: bool) -> None:
         self.redraw()

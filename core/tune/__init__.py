@@ -1,0 +1,1 @@
+"""Measuring draft settings: A/B against plain decoding, sweeps, calibration."""

@@ -1,0 +1,92 @@
+"""Calibration: a short sweep that picks fixed draft settings for a pair and saves them
+with the pair, so the next chat with it starts tuned."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from core.engine import DraftSettings, GenerationSettings
+from core.settings import PairSettings, SettingsStore
+from core.tune.prompt_sets import PromptSet
+from core.tune.runner import AnswerRunner
+from core.tune.sweep import (
+    SweepControl,
+    SweepGrid,
+    SweepProgress,
+    SweepResult,
+    run_sweep,
+    settings_label,
+)
+
+# Short enough to run in a minute or two on a CPU, wide enough to find the knee.
+CALIBRATION_GRID = SweepGrid(draft_max=(2, 4, 8, 16), p_min=(0.0, 0.5))
+CALIBRATION_TOKENS = 96
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What calibration chose: ``drafting`` (None when no cell beat plain decoding, in
+    which case the adaptive mode is kept: it stops drafting while drafting loses)."""
+
+    sweep: SweepResult
+    drafting: DraftSettings | None
+
+    def describe(self) -> str:
+        best = self.sweep.best()
+        if best is None:
+            return "calibration was cancelled before any setting was measured"
+        speed = f"{self.sweep.speedup(best):.2f}x plain"
+        if self.drafting is None:
+            return (
+                f"no fixed setting beat plain decoding (best: {settings_label(best.drafting)}, "
+                f"{speed}); kept the adaptive draft length, which stops drafting when it loses"
+            )
+        return f"chose {settings_label(self.drafting)} ({speed})"
+
+
+def chosen_settings(sweep: SweepResult, base: DraftSettings) -> DraftSettings | None:
+    best = sweep.best()
+    if best is None or sweep.speedup(best) <= 1.0:
+        return None
+    return replace(
+        base,
+        n_max=best.drafting.n_max,
+        n_min=best.drafting.n_min,
+        p_min=best.drafting.p_min,
+        adaptive=False,
+    )
+
+
+def apply_to_pair(
+    store: SettingsStore, pair_key: str, drafting: DraftSettings | None
+) -> PairSettings:
+    """Save ``drafting`` (None: the adaptive mode) as the pair's draft settings."""
+    current = store.pair_settings(pair_key)
+    old = current.generation.drafting
+    new = drafting if drafting is not None else replace(old, adaptive=True)
+    # The pair's draft source is its own (model or n-gram); calibration keeps it.
+    new = replace(new, source=old.source)
+    updated = replace(current, generation=replace(current.generation, drafting=new))
+    store.set_pair_settings(pair_key, updated)
+    return updated
+
+
+async def calibrate(
+    runner: AnswerRunner,
+    prompt_set: PromptSet,
+    settings: GenerationSettings,
+    store: SettingsStore,
+    pair_key: str,
+    grid: SweepGrid = CALIBRATION_GRID,
+    on_progress: Callable[[SweepProgress], None] | None = None,
+    control: SweepControl | None = None,
+) -> Calibration:
+    """Sweep ``grid`` and save the fastest setting for the pair (nothing if cancelled)."""
+    sweep = await run_sweep(
+        runner, prompt_set, grid, settings, 1, on_progress=on_progress, control=control
+    )
+    chosen = chosen_settings(sweep, settings.drafting)
+    if not sweep.partial:
+        apply_to_pair(store, pair_key, chosen)
+    return Calibration(sweep, chosen)

@@ -1,0 +1,370 @@
+"""Sweeps: draft settings on a grid, each measured against plain decoding in the same run.
+
+Order of the runs: cell after cell; before each cell's repeats, one plain pass
+over the prompts. The baseline is the median of every plain pass of the run, so
+a slow spell of the machine lowers the baseline as well as the cells measured
+during it, and a cell's speed-up is always against this run's own plain speed.
+A cell's speed is the median of its repeats; each repeat decodes every prompt
+and counts total tokens over total decoding time. Cells finish one by one, so a
+cancelled sweep keeps every cell it finished and says it is partial.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from core.engine import (
+    DraftSettings,
+    DraftSource,
+    GenerationResult,
+    GenerationSettings,
+    StopReason,
+)
+from core.engine.config import AUTO_DRAFT_MAX, RANDOM_SEED, Verification
+from core.errors import ConfigError
+from core.tune.ab import plain_settings
+from core.tune.prompt_sets import PromptSet
+from core.tune.runner import AnswerRunner
+
+SWEEP_SEED = 1
+# Prompt tokens are processed before timing starts, but the first answers of a
+# fresh process run slow (allocation, page faults): one short answer warms up.
+_WARM_UP_TOKENS = 16
+
+
+def parse_values(text: str, kind: type[int] | type[float], what: str) -> tuple[float, ...]:
+    """A comma-separated list of numbers (a grid axis as the user types it)."""
+    try:
+        values = tuple(kind(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ConfigError(f"{what}: write numbers separated by commas, e.g. 2,4,8") from None
+    if not values:
+        raise ConfigError(f"{what}: give at least one value")
+    return values
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """The settings a sweep tries.
+
+    Attributes:
+        draft_max / p_min / draft_min: values of each knob; cells are their product.
+        sources: draft sources; an n-gram draft has no confidence, so p-min does not
+            vary for it.
+        auto: instead of the grid, the adaptive draft length (``--draft-max auto``)
+            as the single cell (one per source).
+        also_auto: the grid and, after it, the adaptive cell(s): compares the adaptive
+            length with the best fixed one in the same run.
+    """
+
+    draft_max: tuple[int, ...] = (2, 4, 8, 16)
+    p_min: tuple[float, ...] = (0.0,)
+    draft_min: tuple[int, ...] = (0,)
+    sources: tuple[DraftSource, ...] = (DraftSource.MODEL,)
+    auto: bool = False
+    also_auto: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.auto and not (self.draft_max and self.p_min and self.draft_min):
+            raise ConfigError("a sweep needs at least one value of draft-max, p-min and draft-min")
+        if not self.sources:
+            raise ConfigError("a sweep needs at least one draft source")
+        for value in self.draft_max:
+            if value < 1:
+                raise ConfigError(f"draft-max values must be >= 1, got {value}")
+
+    def cells(self, base: DraftSettings) -> list[DraftSettings]:
+        """Each cell's draft settings, fixed length (``base`` gives verification etc.)."""
+        auto_cells = [
+            replace(base, source=source, n_max=AUTO_DRAFT_MAX, n_min=0, adaptive=True)
+            for source in self.sources
+        ]
+        if self.auto:
+            return auto_cells
+        cells: list[DraftSettings] = []
+        for source, n_max, n_min, p_min in itertools.product(
+            self.sources, self.draft_max, self.draft_min, self.p_min
+        ):
+            if n_min > n_max:
+                continue
+            if source is DraftSource.NGRAM:
+                p_min = 0.0
+            cell = replace(
+                base, source=source, n_max=n_max, n_min=n_min, p_min=p_min, adaptive=False
+            )
+            if cell not in cells:
+                cells.append(cell)
+        if not cells:
+            raise ConfigError("no valid cell: every draft-min is above every draft-max")
+        return cells + auto_cells if self.also_auto else cells
+
+
+@dataclass
+class CellResult:
+    """One cell's measurements (or the plain baseline's).
+
+    ``outputs`` holds each prompt's answer (token ids) from the first repeat, for
+    checking greedy exactness and reproducibility.
+    """
+
+    drafting: DraftSettings
+    speeds: list[float] = field(default_factory=list)
+    acceptances: list[float] = field(default_factory=list)
+    mean_lengths: list[float] = field(default_factory=list)
+    outputs: list[list[int]] = field(default_factory=list)
+
+    @property
+    def decode_tokens_per_second(self) -> float:
+        return statistics.median(self.speeds) if self.speeds else 0.0
+
+    @property
+    def acceptance(self) -> float:
+        return statistics.median(self.acceptances) if self.acceptances else 0.0
+
+    @property
+    def mean_accepted_length(self) -> float:
+        return statistics.median(self.mean_lengths) if self.mean_lengths else 0.0
+
+    def add_pass(self, results: Sequence[GenerationResult]) -> None:
+        """One repeat: every prompt's answer."""
+        tokens = sum(result.stats.n_predict for result in results)
+        decode_ms = sum(result.stats.decode_ms for result in results)
+        drafted = sum(result.stats.n_drafted for result in results)
+        accepted = sum(result.stats.n_accept for result in results)
+        steps = sum(sum(result.stats.accepted_length_histogram) for result in results)
+        lengths = sum(
+            length * count
+            for result in results
+            for length, count in enumerate(result.stats.accepted_length_histogram)
+        )
+        self.speeds.append(tokens / (decode_ms / 1000) if decode_ms > 0 else 0.0)
+        self.acceptances.append(accepted / drafted if drafted else 0.0)
+        self.mean_lengths.append(lengths / steps if steps else 0.0)
+        if not self.outputs:
+            self.outputs = [result.token_ids for result in results]
+
+
+def settings_label(drafting: DraftSettings) -> str:
+    """A short name of a cell's settings, e.g. "model max=8 min=0 p=0.5" or "model auto"."""
+    if drafting.source is DraftSource.NONE:
+        return "plain"
+    if drafting.adaptive:
+        return f"{drafting.source.value} auto"
+    text = f"{drafting.source.value} max={drafting.n_max} min={drafting.n_min}"
+    return text if drafting.source is DraftSource.NGRAM else f"{text} p={drafting.p_min:g}"
+
+
+def drafting_to_dict(drafting: DraftSettings) -> dict[str, Any]:
+    return {
+        "source": drafting.source.value,
+        "draft_max": "auto" if drafting.adaptive else drafting.n_max,
+        "draft_min": drafting.n_min,
+        "p_min": drafting.p_min,
+        "verification": drafting.verification.value,
+    }
+
+
+def drafting_from_dict(data: dict[str, Any]) -> DraftSettings:
+    auto = data.get("draft_max") == "auto"
+    return DraftSettings(
+        source=DraftSource(data["source"]),
+        n_max=AUTO_DRAFT_MAX if auto else int(data["draft_max"]),
+        n_min=int(data.get("draft_min", 0)),
+        p_min=float(data.get("p_min", 0.0)),
+        verification=Verification(data.get("verification", Verification.SPECULATIVE.value)),
+        adaptive=auto,
+    )
+
+
+@dataclass
+class SweepResult:
+    """A sweep's cells against its baseline; ``partial`` when it was cancelled."""
+
+    prompt_set: str
+    n_predict: int
+    repeats: int
+    temperature: float
+    baseline: CellResult
+    cells: list[CellResult] = field(default_factory=list)
+    planned_cells: int = 0
+    partial: bool = False
+    target: str = ""
+    draft: str = ""
+
+    def speedup(self, cell: CellResult) -> float:
+        base = self.baseline.decode_tokens_per_second
+        return cell.decode_tokens_per_second / base if base else 0.0
+
+    def identical_to_plain(self, cell: CellResult) -> bool:
+        return bool(cell.outputs) and cell.outputs == self.baseline.outputs
+
+    def best(self, fixed_only: bool = False) -> CellResult | None:
+        """The fastest finished cell (``fixed_only``: of those with a fixed length)."""
+        cells = [c for c in self.cells if not (fixed_only and c.drafting.adaptive)]
+        return max(cells, key=lambda cell: cell.decode_tokens_per_second, default=None)
+
+    def cell_dict(self, cell: CellResult) -> dict[str, Any]:
+        return {
+            "settings": drafting_to_dict(cell.drafting),
+            "decode_tokens_per_second": cell.decode_tokens_per_second,
+            "speedup": self.speedup(cell),
+            "acceptance": cell.acceptance,
+            "mean_accepted_length": cell.mean_accepted_length,
+            "identical_to_plain": self.identical_to_plain(cell),
+            "speeds": list(cell.speeds),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best()
+        return {
+            "target": self.target,
+            "draft": self.draft,
+            "prompt_set": self.prompt_set,
+            "n_predict": self.n_predict,
+            "repeats": self.repeats,
+            "temperature": self.temperature,
+            "partial": self.partial,
+            "planned_cells": self.planned_cells,
+            "baseline": {
+                "decode_tokens_per_second": self.baseline.decode_tokens_per_second,
+                "speeds": list(self.baseline.speeds),
+            },
+            "best": self.cells.index(best) if best is not None else None,
+            "results": [self.cell_dict(cell) for cell in self.cells],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepResult:
+        """A saved sweep (outputs are not saved: they are for checks during the run)."""
+        try:
+            baseline = CellResult(
+                DraftSettings(source=DraftSource.NONE),
+                speeds=[float(s) for s in data["baseline"]["speeds"]],
+            )
+            cells = []
+            for item in data["results"]:
+                cell = CellResult(drafting_from_dict(item["settings"]))
+                cell.speeds = [float(s) for s in item["speeds"]]
+                cell.acceptances = [float(item["acceptance"])]
+                cell.mean_lengths = [float(item.get("mean_accepted_length", 0.0))]
+                cells.append(cell)
+            return cls(
+                prompt_set=str(data["prompt_set"]),
+                n_predict=int(data["n_predict"]),
+                repeats=int(data["repeats"]),
+                temperature=float(data["temperature"]),
+                baseline=baseline,
+                cells=cells,
+                planned_cells=int(data.get("planned_cells", len(cells))),
+                partial=bool(data.get("partial", False)),
+                target=str(data.get("target", "")),
+                draft=str(data.get("draft", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"not a saved sweep: {exc!r} missing or invalid") from exc
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """Where a running sweep is: answers done of all, and the cell just finished."""
+
+    done: int
+    total: int
+    cell_index: int
+    result: SweepResult
+    finished_cell: CellResult | None = None
+
+
+class SweepControl:
+    """Cancels a running sweep from outside (a button, Ctrl+C)."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _seeded(settings: GenerationSettings, repeat: int, prompt_index: int) -> GenerationSettings:
+    """Every cell samples prompt i of repeat r with the same seed."""
+    if settings.sampling.greedy:
+        return settings
+    base = SWEEP_SEED if settings.sampling.seed == RANDOM_SEED else settings.sampling.seed
+    seed = base + 1000 * repeat + prompt_index
+    return replace(settings, sampling=replace(settings.sampling, seed=seed))
+
+
+async def run_sweep(
+    runner: AnswerRunner,
+    prompt_set: PromptSet,
+    grid: SweepGrid,
+    settings: GenerationSettings,
+    repeats: int = 1,
+    on_progress: Callable[[SweepProgress], None] | None = None,
+    control: SweepControl | None = None,
+) -> SweepResult:
+    """Measure every cell of ``grid`` on ``prompt_set`` (see the module docstring).
+
+    ``settings`` gives n_predict, the sampling and the verification; each cell
+    replaces the draft length settings. Cancelling through ``control`` stops
+    within the running answer and returns the finished cells, marked partial.
+    """
+    if repeats < 1:
+        raise ConfigError(f"repeats must be >= 1, got {repeats}")
+    control = control or SweepControl()
+    cells = grid.cells(settings.drafting)
+    result = SweepResult(
+        prompt_set=prompt_set.name,
+        n_predict=settings.n_predict,
+        repeats=repeats,
+        temperature=settings.sampling.temperature,
+        baseline=CellResult(plain_settings(settings).drafting),
+        planned_cells=len(cells),
+    )
+    prompts = [await runner.tokenize_chat(messages) for messages in prompt_set.prompts]
+    total = len(cells) * (1 + repeats) * len(prompts)
+    done = 0
+
+    async def one_pass(drafting: DraftSettings, repeat: int) -> list[GenerationResult]:
+        nonlocal done
+        answers = []
+        for index, prompt in enumerate(prompts):
+            if control.cancelled:
+                raise _Cancelled
+            answer = await runner.answer(
+                prompt, _seeded(replace(settings, drafting=drafting), repeat, index)
+            )
+            if answer.stop_reason is StopReason.CANCELLED:
+                raise _Cancelled
+            answers.append(answer)
+            done += 1
+            if on_progress is not None:
+                on_progress(SweepProgress(done, total, len(result.cells), result))
+            # Let the event loop deliver a cancel between answers.
+            await asyncio.sleep(0)
+        return answers
+
+    try:
+        await runner.answer(
+            prompts[0], replace(plain_settings(settings), n_predict=_WARM_UP_TOKENS)
+        )
+        for cell_index, drafting in enumerate(cells):
+            result.baseline.add_pass(await one_pass(result.baseline.drafting, cell_index % repeats))
+            cell = CellResult(drafting)
+            for repeat in range(repeats):
+                cell.add_pass(await one_pass(drafting, repeat))
+            result.cells.append(cell)
+            if on_progress is not None:
+                on_progress(SweepProgress(done, total, cell_index, result, cell))
+    except _Cancelled:
+        result.partial = True
+    return result

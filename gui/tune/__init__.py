@@ -1,0 +1,1 @@
+"""The Tune tab: A/B against plain decoding, sweeps with heatmaps, applying settings."""

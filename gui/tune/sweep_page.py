@@ -1,0 +1,429 @@
+"""The sweep page: choose a grid and a prompt set, watch the cells fill in, cancel,
+read the heatmaps, apply a cell to the chat, save, reload and export.
+
+Signals:
+    apply_requested(object): DraftSettings of the cell the user chose.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.engine import ChatMessage, DraftSource, GenerationSettings
+from core.errors import ConfigError, SpecChatError
+from core.tune.calibration import (
+    CALIBRATION_GRID,
+    CALIBRATION_TOKENS,
+    Calibration,
+    chosen_settings,
+)
+from core.tune.prompt_sets import (
+    BUILT_IN_SETS,
+    PromptSet,
+    built_in_set,
+    conversation_prompt_set,
+    load_prompt_file,
+)
+from core.tune.results_store import export_csv, load_result, save_result
+from core.tune.sweep import (
+    CellResult,
+    SweepControl,
+    SweepGrid,
+    SweepProgress,
+    SweepResult,
+    parse_values,
+    run_sweep,
+    settings_label,
+)
+from gui.kept_tasks import KeptTasks
+from gui.theme import set_role
+from gui.tune.ab_page import RunnerSource
+from gui.tune.sweep_plots import METRICS, SpeedupCurve, SweepHeatmap
+
+logger = logging.getLogger(__name__)
+
+CONVERSATION_SET = "conversation"
+FILE_SET = "file"
+_COLUMNS = ("Settings", "Tokens/s", "Speed-up", "Acceptance", "Mean accepted")
+
+
+class SweepPage(QWidget):
+    """Grid, prompt set, progress and results of a sweep (see the module docstring)."""
+
+    apply_requested = Signal(object)
+
+    def __init__(
+        self,
+        runner: RunnerSource,
+        settings: Callable[[], GenerationSettings],
+        conversation: Callable[[], list[ChatMessage]],
+        pair_key: Callable[[], str | None],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._runner = runner
+        self._settings = settings
+        self._conversation = conversation
+        self._pair_key = pair_key
+        self._control: SweepControl | None = None
+        self.result: SweepResult | None = None
+        self.prompt_file: Path | None = None
+        self._row_cells: list[CellResult] = []
+        self._tasks = KeptTasks("sweep task", lambda exc: self._say(f"The sweep failed: {exc}"))
+
+        self.draft_max_edit = QLineEdit("2,4,8,16")
+        self.draft_max_edit.setObjectName("sweep_draft_max")
+        self.p_min_edit = QLineEdit("0,0.5,0.8")
+        self.p_min_edit.setObjectName("sweep_p_min")
+        self.draft_min_edit = QLineEdit("0")
+        self.draft_min_edit.setObjectName("sweep_draft_min")
+        self.ngram_check = QCheckBox("Also n-gram lookup")
+        self.ngram_check.setToolTip("Add cells that draft by prompt lookup instead of the model")
+        self.auto_check = QCheckBox("Also the adaptive length (draft-max auto)")
+        self.auto_check.setChecked(True)
+        self.set_combo = QComboBox()
+        self.set_combo.setObjectName("sweep_prompt_set")
+        for name in BUILT_IN_SETS:
+            self.set_combo.addItem(f"Built-in: {name}", name)
+        self.set_combo.addItem("The chat's conversation", CONVERSATION_SET)
+        self.set_combo.addItem("Prompts from a file…", FILE_SET)
+        self.set_combo.activated.connect(self._on_set_chosen)
+        self.tokens_spin = QSpinBox()
+        self.tokens_spin.setRange(8, 4096)
+        self.tokens_spin.setValue(128)
+        self.repeat_spin = QSpinBox()
+        self.repeat_spin.setRange(1, 20)
+        self.repeat_spin.setValue(1)
+        form = QFormLayout()
+        form.addRow("Draft-max values", self.draft_max_edit)
+        form.addRow("p-min values", self.p_min_edit)
+        form.addRow("Draft-min values", self.draft_min_edit)
+        form.addRow(self.ngram_check)
+        form.addRow(self.auto_check)
+        form.addRow("Prompt set", self.set_combo)
+        form.addRow("Tokens per answer", self.tokens_spin)
+        form.addRow("Repeats per cell (median)", self.repeat_spin)
+
+        self.run_button = QPushButton("Run sweep")
+        self.run_button.setObjectName("sweep_run")
+        self.run_button.clicked.connect(lambda: self._tasks.spawn(self.run_async()))
+        set_role(self.run_button, "accent")
+        self.calibrate_button = QPushButton("Calibrate")
+        self.calibrate_button.setObjectName("sweep_calibrate")
+        self.calibrate_button.setToolTip(
+            "A short sweep (draft-max 2,4,8,16 x p-min 0,0.5) whose fastest setting becomes "
+            "this pair's; if none beats plain decoding, the adaptive length is kept"
+        )
+        self.calibrate_button.clicked.connect(lambda: self._tasks.spawn(self.calibrate_async()))
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("sweep_cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("sweep_progress")
+        self.status = QLabel("Each cell is measured against plain decoding in the same run.")
+        self.status.setObjectName("sweep_status")
+        self.status.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.calibrate_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.progress, 1)
+
+        self.table = QTableWidget(0, len(_COLUMNS))
+        self.table.setObjectName("sweep_table")
+        self.table.setHorizontalHeaderLabels(list(_COLUMNS))
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setToolTip("Double-click a row to use its settings in the chat")
+        self.table.cellDoubleClicked.connect(lambda row, _column: self.apply_row(row))
+        self.heatmaps = {metric: SweepHeatmap(metric) for metric in METRICS}
+        for heatmap in self.heatmaps.values():
+            heatmap.setToolTip("Click a square to use its settings in the chat")
+            heatmap.cell_clicked.connect(self.apply_cell)
+        self.curve = SpeedupCurve()
+        plots = QGridLayout()
+        widgets: list[QWidget] = [*self.heatmaps.values(), self.curve]
+        for index, widget in enumerate(widgets):
+            plots.addWidget(widget, index // 2, index % 2)
+        self.plots = QWidget()
+        self.plots.setObjectName("sweep_plots")
+        self.plots.setLayout(plots)
+
+        self.apply_button = QPushButton("Use selected row in chat")
+        self.apply_button.clicked.connect(self._apply_selected)
+        self.load_button = QPushButton("Load saved")
+        self.load_button.setToolTip("Show the last sweep saved for the loaded pair")
+        self.load_button.clicked.connect(self.load_saved)
+        self.csv_button = QPushButton("Export CSV…")
+        self.csv_button.clicked.connect(self._ask_csv)
+        self.png_button = QPushButton("Export PNG…")
+        self.png_button.clicked.connect(self._ask_png)
+        results_buttons = QHBoxLayout()
+        for button in (self.apply_button, self.load_button, self.csv_button, self.png_button):
+            results_buttons.addWidget(button)
+        results_buttons.addStretch(1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(results_buttons)
+        layout.addWidget(self.plots, 2)
+        self._update_export_buttons()
+
+    # ----- inputs ------------------------------------------------------------------------
+
+    def grid(self) -> SweepGrid:
+        sources = (DraftSource.MODEL, DraftSource.NGRAM) if self.ngram_check.isChecked() else None
+        return SweepGrid(
+            draft_max=tuple(
+                int(v) for v in parse_values(self.draft_max_edit.text(), int, "draft-max")
+            ),
+            p_min=tuple(float(v) for v in parse_values(self.p_min_edit.text(), float, "p-min")),
+            draft_min=tuple(
+                int(v) for v in parse_values(self.draft_min_edit.text(), int, "draft-min")
+            ),
+            sources=sources or (DraftSource.MODEL,),
+            also_auto=self.auto_check.isChecked(),
+        )
+
+    def prompt_set(self) -> PromptSet:
+        choice = self.set_combo.currentData()
+        if choice == CONVERSATION_SET:
+            messages = self._conversation()
+            if not messages:
+                raise ConfigError("the chat has no conversation to sweep on; pick a prompt set")
+            return conversation_prompt_set("conversation", messages)
+        if choice == FILE_SET:
+            if self.prompt_file is None:
+                raise ConfigError("choose a prompt file first (Prompt set → Prompts from a file…)")
+            return load_prompt_file(self.prompt_file)
+        return built_in_set(str(choice))
+
+    def _on_set_chosen(self) -> None:
+        if self.set_combo.currentData() != FILE_SET:
+            return
+        dialog = QFileDialog(self, "Prompts: JSON list or text with --- between prompts")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(lambda path: setattr(self, "prompt_file", Path(path)))
+        dialog.open()
+
+    # ----- running -----------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._control is not None
+
+    async def run_async(self) -> SweepResult | None:
+        """Run the sweep; the result is shown, saved with the pair (even when partial)."""
+        runner = self._runner()
+        if runner is None:
+            self._say("Load a model pair first.")
+            return None
+        try:
+            grid, prompt_set = self.grid(), self.prompt_set()
+        except ConfigError as exc:
+            self._say(str(exc))
+            return None
+        settings = replace(self._settings(), n_predict=self.tokens_spin.value())
+        self._control = SweepControl()
+        self._set_running(True)
+        self._say(f"Sweeping {len(grid.cells(settings.drafting))} cells on {prompt_set.name}…")
+        try:
+            result = await run_sweep(
+                runner,
+                prompt_set,
+                grid,
+                settings,
+                self.repeat_spin.value(),
+                on_progress=self._on_progress,
+                control=self._control,
+            )
+        except SpecChatError as exc:
+            self._say(f"The sweep stopped: {exc}")
+            return None
+        finally:
+            self._control = None
+            self._set_running(False)
+        self.show_result(result)
+        key = self._pair_key()
+        if key is not None and result.cells:
+            save_result(result, key)
+        return result
+
+    async def calibrate_async(self) -> SweepResult | None:
+        """Sweep the calibration grid and apply its choice to the chat (saved per pair)."""
+        self.draft_max_edit.setText(",".join(str(v) for v in CALIBRATION_GRID.draft_max))
+        self.p_min_edit.setText(",".join(f"{v:g}" for v in CALIBRATION_GRID.p_min))
+        self.draft_min_edit.setText("0")
+        self.ngram_check.setChecked(False)
+        self.auto_check.setChecked(False)
+        self.tokens_spin.setValue(CALIBRATION_TOKENS)
+        result = await self.run_async()
+        if result is None or result.partial:
+            return result
+        chosen = chosen_settings(result, self._settings().drafting)
+        if chosen is None:
+            chosen = replace(self._settings().drafting, adaptive=True)
+        self.apply_requested.emit(chosen)
+        self._say(Calibration(result, chosen if not chosen.adaptive else None).describe())
+        return result
+
+    def cancel(self) -> None:
+        """Stop after the running answer; finished cells are kept (the result says partial)."""
+        if self._control is None:
+            return
+        self._control.cancel()
+        runner = self._runner()
+        if runner is not None:
+            # Cut the running answer short too; run_sweep discards it.
+            self._tasks.spawn(runner.cancel())
+        self._say("Cancelling after the running answer…")
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.calibrate_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        if running:
+            self.progress.setValue(0)
+
+    def _on_progress(self, progress: SweepProgress) -> None:
+        self.progress.setMaximum(progress.total)
+        self.progress.setValue(progress.done)
+        if progress.finished_cell is not None:
+            self.show_result(progress.result)
+
+    # ----- results -----------------------------------------------------------------------
+
+    def show_result(self, result: SweepResult) -> None:
+        self.result = result
+        self._row_cells = list(result.cells)
+        best = result.best()
+        self.table.setRowCount(len(result.cells) + 1)
+        base = result.baseline.decode_tokens_per_second
+        self._set_row(0, ("plain", f"{base:.1f}", "1.00x", "", ""))
+        for row, cell in enumerate(result.cells, start=1):
+            mark = " ★ best" if cell is best else ""
+            self._set_row(
+                row,
+                (
+                    settings_label(cell.drafting) + mark,
+                    f"{cell.decode_tokens_per_second:.1f}",
+                    f"{result.speedup(cell):.2f}x",
+                    f"{cell.acceptance * 100:.0f}%",
+                    f"{cell.mean_accepted_length:.2f}",
+                ),
+            )
+        self.table.resizeColumnsToContents()
+        for heatmap in self.heatmaps.values():
+            heatmap.update_from(result)
+        self.curve.update_from(result)
+        if result.partial:
+            self._say(
+                f"Partial: cancelled after {len(result.cells)} of {result.planned_cells} cells."
+            )
+        elif best is not None and len(result.cells) == result.planned_cells:
+            self._say(
+                f"Done. Best: {settings_label(best.drafting)}, {result.speedup(best):.2f}x plain. "
+                "Click a square or double-click a row to use it in the chat."
+            )
+        self._update_export_buttons()
+
+    def _set_row(self, row: int, values: tuple[str, ...]) -> None:
+        for column, value in enumerate(values):
+            self.table.setItem(row, column, QTableWidgetItem(value))
+
+    def apply_row(self, row: int) -> None:
+        """Apply the cell shown in table row ``row`` (row 0 is the plain baseline)."""
+        if 1 <= row <= len(self._row_cells):
+            self.apply_cell(self._row_cells[row - 1])
+
+    def apply_cell(self, cell: CellResult) -> None:
+        self.apply_requested.emit(cell.drafting)
+        self._say(f"Using {settings_label(cell.drafting)} for the next answer.")
+
+    def _apply_selected(self) -> None:
+        self.apply_row(self.table.currentRow())
+
+    def load_saved(self) -> SweepResult | None:
+        key = self._pair_key()
+        if key is None:
+            self._say("Load a model pair to see its saved sweep.")
+            return None
+        try:
+            result = load_result(key)
+        except ConfigError as exc:
+            self._say(str(exc))
+            return None
+        if result is None:
+            self._say("No sweep saved for this pair yet.")
+            return None
+        self.show_result(result)
+        return result
+
+    def export_csv_to(self, path: Path) -> None:
+        if self.result is not None:
+            export_csv(self.result, path)
+
+    def export_png_to(self, path: Path) -> bool:
+        """The table-less picture: heatmaps and curve."""
+        if not self.plots.isVisible():
+            # A page never shown (its tab not opened yet) has no size to draw at.
+            self.plots.resize(self.plots.sizeHint().expandedTo(QSize(640, 400)))
+        return self.plots.grab().save(str(path), "PNG")
+
+    def _ask_csv(self) -> None:
+        self._ask_path("Export sweep as CSV", "CSV (*.csv)", self._save_csv)
+
+    def _ask_png(self) -> None:
+        self._ask_path("Export sweep plots as PNG", "PNG image (*.png)", self._save_png)
+
+    def _ask_path(self, title: str, filters: str, save: Callable[[Path], None]) -> None:
+        dialog = QFileDialog(self, title)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilter(filters)
+        dialog.fileSelected.connect(lambda path: save(Path(path)))
+        dialog.open()
+
+    def _save_csv(self, path: Path) -> None:
+        try:
+            self.export_csv_to(path)
+        except ConfigError as exc:
+            self._say(str(exc))
+            return
+        self._say(f"Saved {path}")
+
+    def _save_png(self, path: Path) -> None:
+        self._say(f"Saved {path}" if self.export_png_to(path) else f"Could not write {path}")
+
+    def _update_export_buttons(self) -> None:
+        has = self.result is not None and bool(self.result.cells)
+        for button in (self.apply_button, self.csv_button, self.png_button):
+            button.setVisible(has)
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)

@@ -1,0 +1,123 @@
+"""Adaptive draft length vs the best fixed draft-max: a benchmark script, not a test.
+
+For the demo pair and each built-in prompt set, one sweep over fixed draft-max
+values with the adaptive cell (``--draft-max auto``) measured in the same run,
+interleaved with the plain baseline (core/tune/sweep.py). Reports per set:
+plain, the best fixed setting, the defaults (DraftSettings(): the adaptive length
+with draft-max 16, i.e. the same cell as auto) and the ratio auto / best fixed
+(issue 10's target: >= 0.97). Then the same on a weak draft (the demo target
+with 5% weight noise, Q4_1; tests/support/weak_draft.py), where a long fixed draft
+loses: plain, best fixed, default and adaptive.
+
+Usage::
+
+    python tests/benchmarks/tune_bench.py [-n 96] [--repeat 1] [--prompts-per-set 2]
+        [--sets chat,code,rewrite] [--draft-max 2,4,8,16] [--temp 0] [--skip-weak]
+        [--threads 2] [--models DIR]
+
+The defaults run in a few minutes on 2 CPU cores; ``--prompts-per-set 1 -n 64``
+halves that. Everything runs in a temporary SPECCHAT_HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))
+
+from core.demo_models import ensure_demo_pair  # noqa: E402
+from core.engine import (  # noqa: E402
+    DraftSettings,
+    GenerationSettings,
+    ModelConfig,
+    SamplingSettings,
+    SpeculativeEngine,
+)
+from core.engine.config import default_threads  # noqa: E402
+from core.tune.prompt_sets import BUILT_IN_SETS, PromptSet, built_in_set  # noqa: E402
+from core.tune.runner import EngineRunner  # noqa: E402
+from core.tune.sweep import SweepGrid, SweepResult, run_sweep, settings_label  # noqa: E402
+from tests.support.weak_draft import ensure_weak_draft  # noqa: E402
+
+
+def _shortened(prompt_set: PromptSet, count: int) -> PromptSet:
+    return PromptSet(prompt_set.name, prompt_set.prompts[:count], prompt_set.description)
+
+
+def _summary(title: str, result: SweepResult) -> dict[str, float]:
+    best = result.best(fixed_only=True)
+    auto = next(cell for cell in result.cells if cell.drafting.adaptive)
+    assert best is not None
+    base = result.baseline.decode_tokens_per_second
+    ratio = auto.decode_tokens_per_second / best.decode_tokens_per_second
+    print(f"\n{title}")
+    print(f"  {'plain':<30}{base:7.1f} t/s")
+    for cell in result.cells:
+        mark = "*" if cell is best else " "
+        print(
+            f" {mark}{settings_label(cell.drafting):<30}{cell.decode_tokens_per_second:7.1f} t/s "
+            f"{result.speedup(cell):5.2f}x  accept {cell.acceptance * 100:5.1f}%"
+        )
+    print(
+        f"  best fixed {settings_label(best.drafting)}: {result.speedup(best):.2f}x plain; "
+        f"default (= auto) {result.speedup(auto):.2f}x plain; auto / best fixed {ratio:.2f} "
+        f"({'meets' if ratio >= 0.97 else 'misses'} 0.97); best fixed / default "
+        f"{best.decode_tokens_per_second / auto.decode_tokens_per_second:.2f}"
+    )
+    return {"ratio": ratio, "best": result.speedup(best), "auto": result.speedup(auto)}
+
+
+async def _sweep(
+    engine: SpeculativeEngine, prompt_set: PromptSet, args: argparse.Namespace
+) -> SweepResult:
+    grid = SweepGrid(draft_max=args.draft_max, also_auto=True)
+    settings = GenerationSettings(
+        n_predict=args.n_predict,
+        sampling=SamplingSettings(temperature=args.temp, seed=1),
+        drafting=DraftSettings(),
+    )
+    return await run_sweep(EngineRunner(engine), prompt_set, grid, settings, args.repeat)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", "--n-predict", type=int, default=96)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--prompts-per-set", type=int, default=2)
+    parser.add_argument("--sets", default=",".join(BUILT_IN_SETS))
+    parser.add_argument(
+        "--draft-max", type=lambda t: tuple(int(v) for v in t.split(",")), default=(2, 4, 8, 16)
+    )
+    parser.add_argument("--temp", type=float, default=0.0)
+    parser.add_argument("--skip-weak", action="store_true")
+    parser.add_argument("-t", "--threads", type=int, default=default_threads())
+    parser.add_argument("--models", type=Path, help="folder of the demo pair")
+    args = parser.parse_args()
+    os.environ.setdefault("SPECCHAT_HOME", tempfile.mkdtemp(prefix="specchat-tune-bench-"))
+    pair = ensure_demo_pair(args.models) if args.models else ensure_demo_pair()
+    print(
+        f"n={args.n_predict}, repeats={args.repeat}, {args.prompts_per_set} prompts per set, "
+        f"temperature {args.temp:g}, threads {args.threads}"
+    )
+    target = ModelConfig(pair.target, n_ctx=2048, n_threads=args.threads)
+    sets = [_shortened(built_in_set(name), args.prompts_per_set) for name in args.sets.split(",")]
+    with SpeculativeEngine(target, ModelConfig(pair.draft, n_threads=args.threads)) as engine:
+        for prompt_set in sets:
+            result = asyncio.run(_sweep(engine, prompt_set, args))
+            _summary(f"demo pair, set {prompt_set.name}", result)
+    if args.skip_weak:
+        return
+    weak = ensure_weak_draft(pair)
+    with SpeculativeEngine(target, ModelConfig(weak, n_threads=args.threads)) as engine:
+        result = asyncio.run(_sweep(engine, sets[0], args))
+        _summary(f"weak draft ({weak.name}), set {sets[0].name}", result)
+
+
+if __name__ == "__main__":
+    main()

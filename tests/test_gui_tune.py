@@ -1,0 +1,212 @@
+"""The Tune tab in the window, through the real engine worker on the tiny models."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtTest import QTest
+
+from core.engine.events import Provenance
+from core.tune.results_store import load_result, result_path
+from core.tune.sweep import SweepGrid, SweepResult
+from gui.chat.token_formats import token_formats
+from gui.theme import is_dark
+from gui.tune import sweep_page
+from gui.tune.sweep_page import FILE_SET
+from tests.conftest import TinyModels
+from tests.gui_window_support import (
+    OFFSCREEN_NOISE,
+    WindowFiles,
+    close_window,
+    open_window,
+    qloop_fixture,  # noqa: F401 (fixture)
+    run,
+    tiny_request,
+    wait_until,
+    window_files_fixture,  # noqa: F401 (fixture)
+)
+
+pytestmark = [pytest.mark.usefixtures("qloop"), OFFSCREEN_NOISE]
+
+
+def _loaded_window(qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels):  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, window_files, settings=None)  # the panel's own settings
+    request = tiny_request(tiny_models.target, tiny_models.draft)
+    assert run(qloop, window.bridge.load(request)) is not None
+    window.draft_settings.set_pair(request)
+    window.draft_settings.spin_box("temperature").setValue(0.0)
+    window.draft_settings.spin_box("n_predict").setValue(24)
+    # A fixed length: the adaptive guard may stop drafting on a loaded machine.
+    window.draft_settings.adaptive_check.setChecked(False)
+    window.draft_settings.spin_box("draft_max").setValue(4)
+    window.centre_tabs.setCurrentWidget(window.tune_tab)
+    return window
+
+
+def test_ab_shows_both_answers_coloured_with_speedup(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:
+    window = _loaded_window(qtbot, qloop, window_files, tiny_models)
+    page = window.tune_tab.ab_page
+    # Empty prompt field: the message being typed in the chat is the prompt.
+    window.input_box.setPlainText("Tell me a story")
+    result = run(qloop, page.run_async())
+    assert result is not None and result.identical  # greedy
+    assert page.plain_pane.text() == result.plain.text
+    assert page.speculative_pane.text() == result.speculative.text
+    assert "Speed-up" in page.summary.text() and "identical" in page.summary.text()
+    assert (result.speedup < 1) == page.warning.isVisibleTo(page)
+    if result.speedup < 1:
+        assert "tokens/s" in page.warning.text()
+    # Accepted drafts carry the chat's accepted-draft format in the speculative pane.
+    accepted = next(
+        index
+        for index, token in enumerate(result.speculative.tokens)
+        if token.provenance is Provenance.DRAFT_ACCEPTED
+    )
+    offset = len("".join(t.text for t in result.speculative.tokens[:accepted]))
+    cursor = page.speculative_pane.text_view.textCursor()
+    cursor.setPosition(offset + 1)  # charFormat() is the character before
+    expected = token_formats(is_dark()).token_format(Provenance.DRAFT_ACCEPTED)
+    assert cursor.charFormat().background() == expected.background()
+    close_window(qloop, window)
+
+
+def test_tiny_sweep_fills_cells_saves_and_applies_a_cell_to_the_next_answer(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    window = _loaded_window(qtbot, qloop, window_files, tiny_models)
+    page = window.tune_tab.sweep_page
+    page.draft_max_edit.setText("2,5")
+    page.prompt_file = tmp_path / "prompts.txt"
+    page.prompt_file.write_text("Tell me a story\n---\nthe cat and the dog\n")
+    page.set_combo.setCurrentIndex(page.set_combo.findData(FILE_SET))
+    page.p_min_edit.setText("0")
+    page.auto_check.setChecked(False)
+    page.tokens_spin.setValue(16)
+    shown: list[int] = []
+    show = page.show_result
+
+    def counting_show(result: SweepResult) -> None:
+        shown.append(len(result.cells))
+        show(result)
+
+    page.show_result = counting_show  # type: ignore[method-assign]
+    result = run(qloop, page.run_async(), timeout=300)
+    assert result is not None and not result.partial and len(result.cells) == 2
+    assert shown[:2] == [1, 2]  # the cells filled in one by one while it ran
+    assert page.progress.value() == page.progress.maximum() > 0
+    assert page.table.rowCount() == 3 and page.table.item(0, 0).text() == "plain"
+    heatmap = page.heatmaps["speedup"]
+    assert heatmap.values.shape == (2, 1)
+    assert heatmap.values[0, 0] == pytest.approx(result.speedup(result.cells[0]))
+
+    key = window.draft_settings.pair_key()
+    assert key is not None
+    saved = load_result(key)
+    assert saved is not None and len(saved.cells) == 2
+    assert page.csv_button.isVisibleTo(page) and page.png_button.isVisibleTo(page)
+    page.export_csv_to(tmp_path / "sweep.csv")
+    assert (tmp_path / "sweep.csv").read_text().count("\n") == 4
+    assert page.export_png_to(tmp_path / "sweep.png")
+    assert (tmp_path / "sweep.png").stat().st_size > 0
+
+    # Click the draft-max 5 square of a heatmap: the chat's next answer uses it.
+    heatmap.resize(300, 200)
+    qloop.run_until_complete(asyncio.sleep(0.05))
+    scene_point = heatmap.plotItem.vb.mapViewToScene(QPointF(1, 0))
+    view_point = heatmap.mapFromScene(scene_point)
+    QTest.mouseClick(
+        heatmap.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(view_point.x(), view_point.y())
+    )
+    run(qloop, wait_until(lambda: window.generation_settings().drafting.n_max == 5))
+    drafting = window.generation_settings().drafting
+    assert not drafting.adaptive and drafting.p_min == 0.0
+    assert window.draft_settings.spin_box("draft_max").value() == 5
+    window.centre_tabs.setCurrentIndex(0)
+    window.new_chat()
+    run(qloop, window.controller.send_async("Hello there"))
+    stats = window.chat_view.answers()[-1].stats
+    assert stats is not None and stats.draft_max == 5
+    # The stats show each step's draft length: here at most the applied 5.
+    shown = window.speculation.values["draft_lengths"].text().split()
+    assert shown and all(0 <= int(k) <= 5 for k in shown) and "5" in shown
+
+    # A row of the table applies too; the plain row does nothing.
+    page.apply_row(1)
+    assert window.generation_settings().drafting.n_max == 2
+    page.apply_row(0)
+    assert window.generation_settings().drafting.n_max == 2
+    close_window(qloop, window)
+
+
+def test_cancelled_sweep_is_partial_and_saved_whole(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:
+    window = _loaded_window(qtbot, qloop, window_files, tiny_models)
+    page = window.tune_tab.sweep_page
+    page.draft_max_edit.setText("2,3,4")
+    page.p_min_edit.setText("0")
+    page.auto_check.setChecked(False)
+    page.tokens_spin.setValue(16)
+    task = asyncio.ensure_future(page.run_async(), loop=qloop)
+    run(qloop, wait_until(lambda: page.result is not None and len(page.result.cells) >= 1, 300))
+    page.cancel()
+    result = run(qloop, task, timeout=120)
+    assert result is not None and result.partial and 1 <= len(result.cells) < 3
+    assert "Partial" in page.status.text()
+    assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()
+    key = window.draft_settings.pair_key()
+    assert key is not None
+    path = result_path(key)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    saved = load_result(key)
+    assert saved is not None and saved.partial and len(saved.cells) == len(result.cells)
+    # Reloading shows the saved sweep.
+    page.table.setRowCount(0)
+    assert page.load_saved() is not None
+    assert page.table.rowCount() == len(result.cells) + 1
+    close_window(qloop, window)
+
+
+def test_without_a_pair_the_tab_says_what_to_do(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    assert run(qloop, window.tune_tab.ab_page.run_async()) is None
+    assert "Load a model pair" in window.tune_tab.ab_page.summary.text()
+    assert run(qloop, window.tune_tab.sweep_page.run_async()) is None
+    assert "Load a model pair" in window.tune_tab.sweep_page.status.text()
+    close_window(qloop, window)
+
+
+def test_calibrate_applies_the_fastest_setting_or_keeps_adaptive(
+    qtbot,
+    qloop,
+    window_files: WindowFiles,
+    tiny_models: TinyModels,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sweep_page, "CALIBRATION_GRID", SweepGrid(draft_max=(2, 3)))
+    monkeypatch.setattr(sweep_page, "CALIBRATION_TOKENS", 16)
+    window = _loaded_window(qtbot, qloop, window_files, tiny_models)
+    page = window.tune_tab.sweep_page
+    page.prompt_file = tmp_path / "prompts.txt"
+    page.prompt_file.write_text("Tell me a story")
+    page.set_combo.setCurrentIndex(page.set_combo.findData(FILE_SET))
+    result = run(qloop, page.calibrate_async(), timeout=300)
+    assert result is not None and len(result.cells) == 2
+    best = result.best()
+    assert best is not None
+    drafting = window.generation_settings().drafting
+    if result.speedup(best) > 1.0:
+        assert drafting.n_max == best.drafting.n_max and not drafting.adaptive
+        assert "chose" in page.status.text()
+    else:
+        assert drafting.adaptive and "adaptive" in page.status.text()
+    # Saved with the pair: a fresh panel for the same pair shows it.
+    saved = window.settings.pair_settings(window.draft_settings.pair_key() or "")
+    assert saved.generation.drafting == window.draft_settings.pair_settings().generation.drafting
+    close_window(qloop, window)

@@ -1,0 +1,215 @@
+"""Sweeps, A/B, results files and calibration, on the tiny real models."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from core.engine import (
+    ChatMessage,
+    DraftSettings,
+    DraftSource,
+    GenerationSettings,
+    SamplingSettings,
+    SpeculativeEngine,
+)
+from core.engine.config import AUTO_DRAFT_MAX
+from core.errors import ConfigError
+from core.settings import SettingsStore
+from core.tune.ab import run_ab
+from core.tune.calibration import calibrate
+from core.tune.prompt_sets import PromptSet, prompt_set_from_texts
+from core.tune.results_store import (
+    load_result,
+    read_result_file,
+    result_path,
+    save_result,
+    to_csv,
+)
+from core.tune.runner import EngineRunner
+from core.tune.sweep import SweepControl, SweepGrid, SweepProgress, SweepResult, run_sweep
+
+PROMPTS = prompt_set_from_texts("tiny", ["Tell me a story", "the cat and the dog"])
+GREEDY = GenerationSettings(n_predict=24, sampling=SamplingSettings(temperature=0.0))
+GRID = SweepGrid(draft_max=(2, 4), p_min=(0.0, 0.5))
+
+
+def sweep(
+    engine: SpeculativeEngine,
+    grid: SweepGrid = GRID,
+    prompts: PromptSet = PROMPTS,
+    settings: GenerationSettings = GREEDY,
+    control: SweepControl | None = None,
+    on_progress: object = None,
+    repeats: int = 2,
+) -> SweepResult:
+    return asyncio.run(
+        run_sweep(
+            EngineRunner(engine),
+            prompts,
+            grid,
+            settings,
+            repeats=repeats,
+            control=control,
+            on_progress=on_progress,  # type: ignore[arg-type]
+        )
+    )
+
+
+def test_grid_cells_are_fixed_lengths_and_ngram_ignores_p_min() -> None:
+    grid = SweepGrid(
+        draft_max=(2, 8),
+        p_min=(0.0, 0.5),
+        draft_min=(0, 4),
+        sources=(DraftSource.MODEL, DraftSource.NGRAM),
+        also_auto=True,
+    )
+    cells = grid.cells(DraftSettings())
+    model = [c for c in cells if c.source is DraftSource.MODEL and not c.adaptive]
+    ngram = [c for c in cells if c.source is DraftSource.NGRAM and not c.adaptive]
+    # draft-min 4 > draft-max 2 is skipped: (2,0)x2 p-min + (8,0)x2 + (8,4)x2.
+    assert len(model) == 6
+    assert len(ngram) == 3 and {c.p_min for c in ngram} == {0.0}
+    auto = [c for c in cells if c.adaptive]
+    assert [c.n_max for c in auto] == [AUTO_DRAFT_MAX, AUTO_DRAFT_MAX]
+    assert SweepGrid(auto=True).cells(DraftSettings())[0].adaptive
+    with pytest.raises(ConfigError, match="draft-max"):
+        SweepGrid(draft_max=(0,))
+
+
+def test_greedy_sweep_is_reproducible_and_exact(tiny_engine: SpeculativeEngine) -> None:
+    first = sweep(tiny_engine, repeats=1)
+    second = sweep(tiny_engine, repeats=1)
+    assert not first.partial and len(first.cells) == 4
+    assert [c.drafting for c in first.cells] == [c.drafting for c in second.cells]
+    # Same cells, same answers: greedy speculation equals plain decoding.
+    assert [c.outputs for c in first.cells] == [c.outputs for c in second.cells]
+    assert first.baseline.outputs == second.baseline.outputs
+    for cell in first.cells:
+        assert first.identical_to_plain(cell)
+        assert len(cell.speeds) == 1
+        assert cell.acceptance > 0
+    # One plain pass per cell, interleaved with the cells.
+    assert len(first.baseline.speeds) == 4
+
+
+def test_speedups_are_against_this_runs_baseline(tiny_engine: SpeculativeEngine) -> None:
+    result = sweep(tiny_engine)
+    assert all(len(cell.speeds) == 2 for cell in result.cells)  # the median of 2 repeats
+    data = result.to_dict()
+    base = data["baseline"]["decode_tokens_per_second"]
+    assert base == result.baseline.decode_tokens_per_second > 0
+    for row in data["results"]:
+        assert row["speedup"] == pytest.approx(row["decode_tokens_per_second"] / base)
+        assert set(row) >= {"settings", "decode_tokens_per_second", "speedup", "acceptance"}
+    best = result.best()
+    assert best is not None and data["best"] == result.cells.index(best)
+    assert best.decode_tokens_per_second == max(c.decode_tokens_per_second for c in result.cells)
+
+
+def test_cancelled_sweep_keeps_finished_cells_and_says_partial(
+    tiny_engine: SpeculativeEngine, tmp_path: Path
+) -> None:
+    control = SweepControl()
+
+    def cancel_after_first_cell(progress: SweepProgress) -> None:
+        if progress.finished_cell is not None:
+            control.cancel()
+
+    result = sweep(tiny_engine, control=control, on_progress=cancel_after_first_cell)
+    assert result.partial and len(result.cells) == 1 and result.planned_cells == 4
+    path = save_result(result, "tiny|pair", tmp_path)
+    loaded = read_result_file(path)
+    assert loaded.partial and len(loaded.cells) == 1
+    assert loaded.speedup(loaded.cells[0]) == pytest.approx(result.speedup(result.cells[0]))
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_a_failed_write_leaves_the_previous_result_and_no_partial_file(
+    tiny_engine: SpeculativeEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = sweep(tiny_engine, grid=SweepGrid(draft_max=(2,)))
+    path = save_result(result, "tiny|pair", tmp_path)
+    before = path.read_text()
+
+    def crash(*_args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    result.partial = True
+    with pytest.raises(OSError, match="disk full"):
+        save_result(result, "tiny|pair", tmp_path)
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_results_reload_and_export_as_csv(tiny_engine: SpeculativeEngine, tmp_path: Path) -> None:
+    result = sweep(tiny_engine, grid=SweepGrid(draft_max=(2, 4), also_auto=True))
+    assert load_result("other", tmp_path) is None
+    save_result(result, "tiny|pair", tmp_path)
+    loaded = load_result("tiny|pair", tmp_path)
+    assert loaded is not None
+    assert [c.drafting for c in loaded.cells] == [c.drafting for c in result.cells]
+    assert loaded.cells[-1].drafting.adaptive
+    rows = list(csv.DictReader(io.StringIO(to_csv(result))))
+    assert rows[0]["source"] == "none" and len(rows) == 1 + len(result.cells)
+    assert [r["best"] for r in rows].count("yes") == 1
+    assert rows[-1]["draft_max"] == "auto"
+    assert result_path("a/b:c|d", tmp_path).parent == tmp_path
+    with pytest.raises(ConfigError, match="not a saved sweep"):
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"results": []}))
+        read_result_file(bad)
+
+
+def test_ab_gives_both_answers_and_greedy_identity(tiny_engine: SpeculativeEngine) -> None:
+    settings = GenerationSettings(
+        n_predict=24,
+        sampling=SamplingSettings(temperature=0.0),
+        drafting=DraftSettings(n_max=4, adaptive=False),
+    )
+    result = asyncio.run(
+        run_ab(EngineRunner(tiny_engine), [ChatMessage("user", "Tell me a story")], settings)
+    )
+    assert result.identical and result.identity_promised
+    assert result.plain.stats.n_drafted == 0 and result.speculative.stats.n_drafted > 0
+    assert result.speedup == pytest.approx(
+        result.speculative.stats.decode_tokens_per_second
+        / result.plain.stats.decode_tokens_per_second
+    )
+    if result.speedup < 1:
+        assert "slower than plain" in result.slower_warning()
+    else:
+        assert result.slower_warning() == ""
+
+
+def test_calibration_saves_the_best_setting_for_the_pair(
+    tiny_engine: SpeculativeEngine, tmp_path: Path
+) -> None:
+    store = SettingsStore(tmp_path / "settings.json")
+    calibration = asyncio.run(
+        calibrate(
+            EngineRunner(tiny_engine),
+            PROMPTS,
+            GREEDY,
+            store,
+            "tiny|pair",
+            grid=SweepGrid(draft_max=(2, 4)),
+        )
+    )
+    saved = SettingsStore(tmp_path / "settings.json").pair_settings("tiny|pair")
+    if calibration.drafting is None:
+        assert saved.generation.drafting.adaptive
+        assert "adaptive" in calibration.describe()
+    else:
+        best = calibration.sweep.best()
+        assert best is not None
+        assert saved.generation.drafting.n_max == best.drafting.n_max
+        assert not saved.generation.drafting.adaptive
+        assert "chose" in calibration.describe()

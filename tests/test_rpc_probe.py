@@ -92,3 +92,14 @@ def test_a_lost_worker_is_named_among_live_ones() -> None:
         live.close()
     assert line.startswith(f"RPC worker {lost_endpoint} stopped answering")
     assert live_endpoint not in line and "without it" in line
+
+
+def test_the_only_worker_is_named_even_while_its_port_still_answers() -> None:
+    # A killed worker's port can accept a connection for a moment after it died.
+    lingering = socket.create_server(("127.0.0.1", 0))
+    try:
+        endpoint = f"127.0.0.1:{lingering.getsockname()[1]}"
+        line = describe_worker_loss("Remote RPC server crashed", [endpoint])
+    finally:
+        lingering.close()
+    assert line.startswith(f"RPC worker {endpoint} stopped answering or sent garbage")

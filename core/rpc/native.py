@@ -223,6 +223,9 @@ def describe_worker_loss(ggml_message: str, endpoints: Sequence[str]) -> str:
         who = f"RPC worker {lost[0]} stopped answering"
     elif lost:
         who = f"RPC workers {', '.join(lost)} stopped answering"
+    elif len(endpoints) == 1:
+        # Its port may still accept for a moment after the process died.
+        who = f"RPC worker {endpoints[0]} stopped answering or sent garbage"
     else:
         who = f"an RPC worker ({', '.join(endpoints)}) stopped answering or sent garbage"
     return (

@@ -360,7 +360,11 @@ class DownloadQueue:
                 self._manager.cancel(task_id)
             # Tasks still waiting behind another download stop now: the manager would
             # only report them once it reaches them, after the download ahead ends.
-            waiting = {t.task_id for t in self._manager.tasks() if t.state is DownloadState.QUEUED}
+            waiting = {
+                t.task_id
+                for t in self._manager.tasks()
+                if t.state is DownloadState.QUEUED and not t.started.is_set()
+            }
             for task_id in task_ids:
                 if task_id in waiting:
                     del job.tasks[task_id]

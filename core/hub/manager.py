@@ -54,6 +54,9 @@ class DownloadTask:
         self.task_id = task_id
         self.request = request
         self.cancel_event = threading.Event()
+        # Set when a worker thread takes the task: until its first progress report a
+        # running task still reads as QUEUED, and may already be writing data.
+        self.started = threading.Event()
         self._finished = threading.Event()
         self._lock = threading.Lock()
         self._snapshot = DownloadSnapshot(task_id, request, DownloadProgress(DownloadState.QUEUED))
@@ -195,6 +198,7 @@ class DownloadManager:
             self._run(task)
 
     def _run(self, task: DownloadTask) -> None:
+        task.started.set()  # before the cancel check: see DownloadTask.started
         base = task.snapshot()
         if task.cancel_event.is_set():
             cancelled = DownloadCancelled("download cancelled before it started")

@@ -55,6 +55,7 @@ _NUMBERS = (
     ),
 )
 _SHOWN_DRAFT_LENGTHS = 8
+_FULL_WIDTH = ("draft_lengths",)
 
 
 def _rate(value: float) -> str:
@@ -83,8 +84,14 @@ class SpeculationPanel(QWidget):
             value = QLabel(_NONE)
             value.setObjectName(f"speculation_{key}")
             value.setToolTip(tip)
-            numbers.addWidget(label, row // 2, 2 * (row % 2))
-            numbers.addWidget(value, row // 2, 2 * (row % 2) + 1)
+            if key in _FULL_WIDTH:
+                # A list of numbers: a row of its own, or it squeezes its neighbours.
+                full_row = (len(_NUMBERS) + 1) // 2 + _FULL_WIDTH.index(key)
+                numbers.addWidget(label, full_row, 0)
+                numbers.addWidget(value, full_row, 1, 1, 3)
+            else:
+                numbers.addWidget(label, row // 2, 2 * (row % 2))
+                numbers.addWidget(value, row // 2, 2 * (row % 2) + 1)
             self.values[key] = value
 
         self.answer_button = QRadioButton("This answer")

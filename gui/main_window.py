@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.sidebar)
         # The Tune tab sits beside the chat: A/B answers side by side need its width.
         self.tune_tab = TuneTab(
-            worker=self.bridge.current_worker,
+            queue=self.bridge.queue,
             loaded=lambda: self.bridge.current_pair() is not None,
             settings=self.generation_settings,
             conversation=self._tune_conversation,

@@ -8,6 +8,7 @@ import pytest
 
 from core.engine import Event, FinishedEvent, ModelConfig, StepEvent, StopReason
 from core.errors import EngineError
+from core.tune.runner import WorkerRunner
 from core.worker.client import EngineWorker
 from core.worker.generation_queue import GenerationQueue, QueueFullError, Turn
 from tests.conftest import TinyModels
@@ -118,3 +119,22 @@ def test_cancelling_one_turn_leaves_the_other_answer_whole(tiny_models: TinyMode
 
 def _text(events: list[Event]) -> str:
     return "".join(event.text for event in events if isinstance(event, StepEvent))
+
+
+def test_the_tuner_waits_its_turn_behind_the_window() -> None:
+    # The Tune tab's runner queues like a chat answer or an API request: while another
+    # turn holds the engine it does not start (here: no engine, so it fails only once
+    # the holder has left, with the plain "no model pair" error).
+    async def scenario() -> None:
+        queue = GenerationQueue(lambda: None)
+        runner = WorkerRunner(queue)
+        window = queue.turn("window", bounded=False)
+        async with window:
+            answer = asyncio.ensure_future(runner.answer([1, 2], greedy_settings(4)))
+            await asyncio.sleep(0.01)
+            assert not answer.done() and queue.waiting == 1
+        with pytest.raises(EngineError, match="no model pair is loaded"):
+            await answer
+        assert not queue.busy
+
+    asyncio.run(scenario())

@@ -2,8 +2,8 @@
 
 Both give the same two calls, so A/B, sweeps and calibration are written once.
 The command line drives a ``SpeculativeEngine`` directly; the window drives its
-``EngineWorker`` (the engine process), awaiting one answer at a time so the
-window's chat and the local server queue on the same engine.
+engine process through the generation queue it shares with the window's chat and
+the local server.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from core.engine import (
     StepEvent,
     collect,
 )
-from core.worker.client import EngineWorker
+from core.errors import EngineError
+from core.worker.generation_queue import GenerationQueue, Turn
 
 
 class AnswerRunner(Protocol):
@@ -58,19 +59,32 @@ class EngineRunner:
 
 
 class WorkerRunner:
-    """The engine process behind an ``EngineWorker`` (the window)."""
+    """The engine process (the window): each answer takes a turn on the window's
+    generation queue, so a tuning run never interleaves with a chat answer or an API
+    request, and cancelling stops only the tuner's own answer."""
 
-    def __init__(self, worker: EngineWorker) -> None:
-        self.worker = worker
+    def __init__(self, queue: GenerationQueue) -> None:
+        self.queue = queue
+        self._turn: Turn | None = None
 
     async def tokenize_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
-        return await self.worker.tokenize_chat(messages)
+        worker = self.queue.worker()
+        if worker is None:
+            raise EngineError("no model pair is loaded; load one first")
+        return await worker.tokenize_chat(messages)
 
     async def answer(self, prompt: list[int], settings: GenerationSettings) -> GenerationResult:
         events: list[StepEvent | FinishedEvent] = []
-        async for event in self.worker.generate(prompt, settings):
-            events.append(event)
+        turn = self.queue.turn("tune", bounded=False)
+        self._turn = turn
+        try:
+            async with turn:
+                async for event in turn.generate(prompt, settings):
+                    events.append(event)
+        finally:
+            self._turn = None
         return collect(events)
 
     async def cancel(self) -> None:
-        await self.worker.cancel()
+        if self._turn is not None:
+            await self._turn.cancel()

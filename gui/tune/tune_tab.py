@@ -1,4 +1,4 @@
-"""The Tune tab: A/B and sweeps, run through the window's engine worker.
+"""The Tune tab: A/B and sweeps, run on the window's generation queue (its engine worker).
 
 Signals:
     apply_requested(object): DraftSettings the user chose from a sweep, for the chat.
@@ -13,20 +13,20 @@ from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from core.engine import ChatMessage, GenerationSettings
 from core.tune.runner import AnswerRunner, WorkerRunner
-from core.worker.client import EngineWorker
+from core.worker.generation_queue import GenerationQueue
 from gui.scrolling import scrolling
 from gui.tune.ab_page import ABPage
 from gui.tune.sweep_page import SweepPage
 
 
 class TuneTab(QWidget):
-    """A/B and Sweep pages over one worker (see the module docstring)."""
+    """A/B and Sweep pages over the window's generation queue (see the module docstring)."""
 
     apply_requested = Signal(object)
 
     def __init__(
         self,
-        worker: Callable[[], EngineWorker | None],
+        queue: GenerationQueue,
         loaded: Callable[[], bool],
         settings: Callable[[], GenerationSettings],
         conversation: Callable[[], list[ChatMessage]],
@@ -35,7 +35,7 @@ class TuneTab(QWidget):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("tune_tab")
-        self._worker = worker
+        self._queue = queue
         self._loaded = loaded
         self.ab_page = ABPage(self.runner, settings, conversation)
         self.sweep_page = SweepPage(self.runner, settings, conversation, pair_key)
@@ -52,7 +52,7 @@ class TuneTab(QWidget):
 
     def runner(self) -> AnswerRunner | None:
         """The loaded pair's engine worker; None while nothing is loaded."""
-        worker = self._worker()
+        worker = self._queue.worker()
         if worker is None or not worker.running or not self._loaded():
             return None
-        return WorkerRunner(worker)
+        return WorkerRunner(self._queue)

@@ -15,6 +15,7 @@ from core.engine import (
     SpeculativeEngine,
     StepEvent,
 )
+from core.engine.draft_confidence import ConfidenceCutoff
 from core.engine.draft_length import DraftLengthController
 from core.engine.drafting import Drafter, ModelDrafter
 from core.engine.verification import Draft
@@ -259,8 +260,10 @@ class SameTokenDrafter:
         self._inner = inner
         self._token = token
 
-    def propose(self, history: list[int], max_tokens: int) -> Draft:
-        draft = self._inner.propose(history, max_tokens)
+    def propose(
+        self, history: list[int], max_tokens: int, cutoff: ConfidenceCutoff | None = None
+    ) -> Draft:
+        draft = self._inner.propose(history, max_tokens, cutoff)
         tokens = [self._token] * len(draft)
         return Draft(tokens, [0.5] * len(tokens))
 

@@ -29,6 +29,8 @@ from core.engine import (
 )
 from core.engine import verification as verification_module
 from core.engine.distribution import Distribution
+from core.engine.draft_confidence import ConfidenceCalibration, ConfidenceCutoff
+from core.engine.draft_length import DraftLengthController
 from tests.conftest import TinyModels
 from tests.support.tiny_gguf import TinyModelSpec, write_tiny_model
 
@@ -286,3 +288,29 @@ def test_unknown_verification_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown verification"):
         DraftSettings(verification="maybe")  # type: ignore[arg-type]
     assert np.isfinite(DraftSettings().n_max)
+
+
+def test_confidence_cutoff_keeps_sampling_exact(
+    weak_engine: SpeculativeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The adaptive mode's early stop depends on the tokens drafted so far and on the
+    # confidence of the next one before it is drawn; samples must stay exact.
+    monkeypatch.setattr(
+        DraftLengthController,
+        "cutoff",
+        lambda self: ConfidenceCutoff(ConfidenceCalibration(), 1.0, 0.3),
+    )
+    kinds: Counter[Provenance] = Counter()
+    cut = sample_sequences(
+        weak_engine,
+        DraftSettings(n_max=6, adaptive=False),
+        sampling_at(1.0),
+        range(40_000, 40_000 + N_SAMPLES),
+        kinds=kinds,
+    )
+    assert kinds[Provenance.DRAFT_ACCEPTED] > 100
+    assert kinds[Provenance.TARGET_CORRECTION] > 100
+    # Some steps were cut to a plain step, some were not.
+    assert kinds[Provenance.TARGET_ONLY] > 100
+    for position, p_value in enumerate(position_p_values(plain_samples(weak_engine, 1.0), cut)):
+        assert p_value > 0.001, f"token {position} distribution differs (p={p_value:.2e})"

@@ -35,6 +35,11 @@ machines a model draft that lost is rarely probed again, while an n-gram draft
 (free to resume) is. The draft length never changes what is emitted at
 temperature 0 and keeps every sampling scheme exact, since it depends only on
 past steps.
+
+Within a step, the draft also stops early where it is unsure (``cutoff``,
+core/engine/draft_confidence.py): the length chosen here is the most it may
+draft, and a token whose learned chance of being kept no longer pays for its
+draft decode ends the draft.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+
+from core.engine.draft_confidence import ConfidenceCalibration, ConfidenceCutoff
 
 # Plain steps that measure the baseline before the first draft: the first decodes
 # of an answer are often slow, and a plain time measured on one of them would
@@ -175,6 +182,23 @@ class DraftLengthController:
         self._last_fully_kept = False
         self._cost_ratios: deque[float] = deque(maxlen=_CALIBRATION_STEPS)
         self._step_times: deque[tuple[int, float]] = deque(maxlen=_FIT_STEPS)
+        self.confidence = ConfidenceCalibration()
+
+    def cutoff(self) -> ConfidenceCutoff | None:
+        """The next draft's stop on low confidence (core/engine/draft_confidence.py);
+        None with a fixed length or before drafting costs were measured."""
+        if not self.adaptive or self.n_max == 0:
+            return None
+        if self.plain_ms is None or self.draft_token_ms is None:
+            return None
+        # A token is worth the time one takes at the current rate, never more than
+        # a plain step's (plain decoding is always available).
+        token_ms = self.plain_ms
+        if self._drafted_tokens > 0:
+            token_ms = min(token_ms, self._drafted_ms / self._drafted_tokens)
+        fit = self.step_cost_fit()
+        marginal_ms = fit[1] if fit is not None else self.draft_token_ms + (self.row_ms or 0.0)
+        return ConfidenceCutoff(self.confidence, token_ms, marginal_ms)
 
     def next_length(self) -> int:
         """How many tokens the next step should draft (0: a plain step)."""
@@ -215,10 +239,20 @@ class DraftLengthController:
         cost = self._plain_run * catch_up + length * (self.draft_token_ms + (self.row_ms or 0.0))
         return self._probe_spent_ms + cost <= _PROBE_BUDGET * self._elapsed_ms
 
-    def record(self, n_drafted: int, n_accepted: int, draft_ms: float, verify_ms: float) -> None:
-        """Account one finished step."""
+    def record(
+        self,
+        n_drafted: int,
+        n_accepted: int,
+        draft_ms: float,
+        verify_ms: float,
+        confidences: list[float] | None = None,
+    ) -> None:
+        """Account one finished step (``confidences``: the draft's confidence in each
+        drafted token, where a draft model gave one)."""
         if not self.adaptive or self.n_max == 0:
             return
+        if confidences:
+            self.confidence.record(confidences[:n_drafted], n_accepted)
         self._elapsed_ms += draft_ms + verify_ms
         if self._probing and self.plain_ms is not None:
             self._probe_spent_ms += max(draft_ms + verify_ms - self.plain_ms, 0.0)

@@ -12,6 +12,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from core.engine.config import DraftSettings
 from core.engine.distribution import SamplerChain, top_probability
+from core.engine.draft_confidence import ConfidenceCutoff
 from core.engine.model import DecodeCancelledError, LoadedModel
 from core.engine.verification import Draft, SpeculativeSampling
 
@@ -22,9 +23,12 @@ P_MIN_CANDIDATES = 10
 
 
 class Drafter(Protocol):
-    def propose(self, history: list[int], max_tokens: int) -> Draft:
+    def propose(
+        self, history: list[int], max_tokens: int, cutoff: ConfidenceCutoff | None = None
+    ) -> Draft:
         """Up to ``max_tokens`` tokens that may follow ``history`` (its last token is
-        the newest, not yet verified one)."""
+        the newest, not yet verified one); a model draft also stops where ``cutoff``
+        says its confidence is too low to pay."""
         ...
 
     def rollback(self, history_without_last: list[int]) -> None:
@@ -96,7 +100,9 @@ class ModelDrafter:
         if len(prompt) < self._model.n_ctx:
             self._model.prefill(self.draft_ids(prompt), cancel=cancel)
 
-    def propose(self, history: list[int], max_tokens: int) -> Draft:
+    def propose(
+        self, history: list[int], max_tokens: int, cutoff: ConfidenceCutoff | None = None
+    ) -> Draft:
         model = self._model
         draft = Draft()
         history = self.draft_ids(history)
@@ -116,16 +122,25 @@ class ModelDrafter:
             # stopping here never depends on the sample and keeps sampling exact.
             if self._p_min > 0.0 and top_probability(logits, P_MIN_CANDIDATES) < self._p_min:
                 break
+            # So does the cutoff: its confidence is the top probability of what
+            # the token is about to be drawn from.
             if self._sampling is not None and self._chain is not None:
                 q = self._chain.distribution(logits, self._sampling.penalised(draft.tokens))
+                confidence = float(q.probs.max())
+                if cutoff is not None and not cutoff.admits(confidence):
+                    break
                 token = q.sample(self._sampling.rng)
                 draft.distributions.append(q)
-                draft.probabilities.append(q.prob(token))
+                probability = q.prob(token)
             else:
                 token = int(np.argmax(logits))
                 if token >= self._target_vocab_size:
                     break  # a draft-only token id: the target cannot verify it
-                draft.probabilities.append(top_probability(logits))
+                confidence = probability = top_probability(logits)
+                if cutoff is not None and not cutoff.admits(confidence):
+                    break
+            draft.probabilities.append(probability)
+            draft.confidences.append(confidence)
             draft.tokens.append(token)
             if len(draft) >= max_tokens or model.is_end_of_generation(token):
                 break
@@ -163,7 +178,9 @@ class NgramDrafter:
     def __init__(self, settings: DraftSettings) -> None:
         self._sizes = range(settings.ngram_max, settings.ngram_min - 1, -1)
 
-    def propose(self, history: list[int], max_tokens: int) -> Draft:
+    def propose(
+        self, history: list[int], max_tokens: int, cutoff: ConfidenceCutoff | None = None
+    ) -> Draft:
         """The proposal is deterministic: speculative sampling verifies it as a
         one-hot q, and it carries no probability (no model drafted it)."""
         if max_tokens <= 0:
@@ -189,7 +206,9 @@ class NgramDrafter:
 class NoDrafter:
     """Plain decoding: the baseline every speed-up is measured against."""
 
-    def propose(self, history: list[int], max_tokens: int) -> Draft:
+    def propose(
+        self, history: list[int], max_tokens: int, cutoff: ConfidenceCutoff | None = None
+    ) -> Draft:
         return Draft()
 
     def rollback(self, history_without_last: list[int]) -> None:

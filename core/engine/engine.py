@@ -436,7 +436,11 @@ class SpeculativeEngine:
                     target.n_batch - 1,
                 )
                 step_start = time.perf_counter()
-                draft = drafter.propose(history, draft_limit) if draft_limit > 0 else Draft()
+                draft = (
+                    drafter.propose(history, draft_limit, draft_length.cutoff())
+                    if draft_limit > 0
+                    else Draft()
+                )
                 if len(draft) < drafting.n_min:
                     draft = Draft()  # too short to be worth a verification batch
                 draft_done = time.perf_counter()
@@ -483,7 +487,7 @@ class SpeculativeEngine:
                 draft_ms = (draft_done - step_start) * 1000
                 verify_ms = (verify_done - draft_done) * 1000
                 slow_steps = verify_ms > SLOW_STEP_MS
-                draft_length.record(len(draft), n_accepted, draft_ms, verify_ms)
+                draft_length.record(len(draft), n_accepted, draft_ms, verify_ms, draft.confidences)
                 totals.draft_ms += draft_ms
                 totals.verify_ms += verify_ms
                 n_emitted += len(emitted_ids)

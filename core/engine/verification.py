@@ -43,11 +43,15 @@ class Draft:
         probabilities: the draft's probability of each token (shown to the user).
         distributions: for speculative sampling, the distribution q each token was
             sampled from; empty for greedy and match drafts.
+        confidences: the draft model's top probability at each position, before
+            the token was chosen (what the adaptive mode's early stop learns from);
+            empty for n-gram drafts.
     """
 
     tokens: list[int] = field(default_factory=list)
     probabilities: list[float | None] = field(default_factory=list)
     distributions: list[Distribution] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -37,37 +37,47 @@ def test_calibration_ignores_tokens_after_the_first_rejection() -> None:
     assert calibration.acceptance(0.85) < 0.9
 
 
-def test_cutoff_drafts_while_the_expected_gain_beats_the_cost() -> None:
+def test_cutoff_stops_at_a_token_whose_kind_does_not_pay() -> None:
     calibration = ConfidenceCalibration()
-    # A token is worth 10 ms and drafting one costs 5 ms: keep going while the
-    # chance that this token and all before it are kept is at least one half.
+    # A token is worth 10 ms and drafting one costs 5 ms: a token pays when tokens
+    # of its confidence are kept at least half the time; trusted at first.
     cutoff = ConfidenceCutoff(calibration, token_ms=10.0, draft_token_ms=5.0)
-    # 0.9 per token: 0.9^6 = 0.53, 0.9^7 = 0.48.
-    admitted = [cutoff.admits(0.97) for _ in range(10)]
-    assert admitted == [True] * 6 + [False] * 4
-    # Where such tokens are always kept, drafts go on.
+    assert all(cutoff.admits(confidence) for confidence in (0.97, 0.6, 0.2, 0.99))
+    # The target rejects what the draft proposes at 0.6.
     for _ in range(100):
-        calibration.record([0.97] * 4, n_accepted=4)
-    cutoff = ConfidenceCutoff(calibration, token_ms=10.0, draft_token_ms=5.0)
-    assert all(cutoff.admits(0.97) for _ in range(40))
-    # ... and stop at the first token of a kind the target rejects.
-    for _ in range(100):
-        calibration.record([0.6], n_accepted=0)
+        calibration.record([0.97, 0.6], n_accepted=1)
     cutoff = ConfidenceCutoff(calibration, token_ms=10.0, draft_token_ms=5.0)
     assert [cutoff.admits(c) for c in (0.97, 0.97, 0.6)] == [True, True, False]
+    # A kind kept 70% of the time pays for a cheap draft token, not for a dear one.
+    for _ in range(50):
+        for kept in range(10):
+            calibration.record([0.97, 0.85], n_accepted=2 if kept < 7 else 1)
+    assert calibration.acceptance(0.85) == pytest.approx(0.7, abs=0.03)
+    cheap = ConfidenceCutoff(calibration, token_ms=10.0, draft_token_ms=6.0)
+    assert [cheap.admits(c) for c in (0.97, 0.85)] == [True, True]
+    dear = ConfidenceCutoff(calibration, token_ms=10.0, draft_token_ms=8.0)
+    assert [dear.admits(c) for c in (0.97, 0.85)] == [True, False]
+    # Kinds the target has not been rejecting are left to the draft-length
+    # controller, however dear drafting is.
+    assert [dear.admits(c) for c in (0.2, 0.97)] == [True, True]
     # The first token is always drafted (whether to draft at all is the draft-length
     # controller's call), even when the cost says otherwise.
     assert ConfidenceCutoff(calibration, 10.0, 50.0).admits(0.6)
 
 
-def test_controller_offers_a_cutoff_only_in_the_adaptive_mode_once_costs_are_known() -> None:
+def test_controller_offers_a_cutoff_only_in_the_adaptive_mode_once_costs_are_fitted() -> None:
     assert DraftLengthController(8, adaptive=False).cutoff() is None
     controller = DraftLengthController(8)
     assert controller.cutoff() is None
     for _ in range(3):
         controller.record(0, 0, 0.0, 10.0)
     assert controller.cutoff() is None  # no draft cost measured yet
-    controller.record(4, 4, 8.0, 12.0, [0.99] * 4)
+    lengths = [2, 4, 3, 4, 2]
+    for k in lengths[:3]:
+        controller.record(k, k, 2.0 * k, 12.0 + k, [0.99] * k)
+    assert controller.cutoff() is None  # too few drafted steps to fit their cost
+    for k in lengths[3:]:
+        controller.record(k, k, 2.0 * k, 12.0 + k, [0.99] * k)
     cutoff = controller.cutoff()
     assert cutoff is not None
     assert cutoff.admits(0.99)
@@ -101,6 +111,13 @@ def test_model_draft_stops_where_the_cutoff_says(
     history = demo_engine.tokenize("Write a poem about the sea:")
     calibration = ConfidenceCalibration()
 
+    # The draft's own tokens below 0.9 confidence are never kept.
+    for _ in range(100):
+        calibration.record([0.95, 0.85], n_accepted=1)
+        calibration.record([0.95, 0.75], n_accepted=1)
+        calibration.record([0.95, 0.6], n_accepted=1)
+        calibration.record([0.95, 0.4], n_accepted=1)
+        calibration.record([0.95, 0.2], n_accepted=1)
     drafter = _drafter(demo_engine, temperature)
     free = drafter.propose(history, 12, ConfidenceCutoff(calibration, 10.0, 0.0))
     assert len(free) == 12
@@ -111,18 +128,15 @@ def test_model_draft_stops_where_the_cutoff_says(
     else:
         assert free.confidences == free.probabilities
 
-    drafter = _drafter(demo_engine, temperature)
-    too_dear = drafter.propose(history, 12, ConfidenceCutoff(calibration, 10.0, 10.5))
-    assert len(too_dear) == 1  # the first token only
-
-    # In between, the draft ends exactly where the rule stops admitting (the same
-    # seed draws the same tokens up to there).
+    # With a dear draft, the draft ends exactly at its first doubtful token (the
+    # same seed draws the same tokens up to there).
     replay = ConfidenceCutoff(calibration, 10.0, 7.0)
     expected = next(
         (i for i, confidence in enumerate(free.confidences) if not replay.admits(confidence)),
         len(free),
     )
-    assert 0 < expected < 12, "the cost should cut this draft somewhere inside"
+    assert 0 < expected < 12, "a doubtful token should cut this draft somewhere inside"
     drafter = _drafter(demo_engine, temperature)
     cut = drafter.propose(history, 12, ConfidenceCutoff(calibration, 10.0, 7.0))
     assert cut.tokens == free.tokens[:expected]
+    assert all(confidence >= 0.9 for confidence in cut.confidences[1:])

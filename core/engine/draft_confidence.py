@@ -7,12 +7,13 @@ token's confidence (the draft's top probability, taken *before* the token is
 drawn) falls into a bin, and the bin counts how often such tokens were kept
 (decayed, so the recent text counts most, towards a prior that trusts the draft).
 
-A draft then stops at the first position where drafting one more token is
-expected to cost more than it brings: the token adds one emitted token with
-probability S * a(c) (S: every earlier token of this draft kept, a(c): the
-learned acceptance at its confidence), worth the time one token takes at the
-current rate, and costs one more draft decode and verification row. This is the
-marginal rule for the best tokens-per-time ratio.
+A draft then stops at the first token whose confidence bin is kept too rarely
+to pay for itself: worth a(c) tokens (a: the learned acceptance at confidence c)
+at the time a token takes at the current rate, it costs one more draft decode
+and verification row. How far drafts survive in general is the draft-length
+controller's business (core/engine/draft_length.py), which sets the most a step
+may draft; this stop only removes the tokens the draft itself flags as doubtful,
+as llama.cpp's p-min does with a threshold the user has to guess.
 
 The stop depends only on what the draft computed before drawing the token, so
 every sampling scheme stays exact (as with llama.cpp's p-min) and greedy output
@@ -87,14 +88,18 @@ class ConfidenceCutoff:
         self._calibration = calibration
         self._token_ms = token_ms
         self._draft_token_ms = draft_token_ms
-        self._survival = 1.0
         self._first = True
 
     def admits(self, confidence: float) -> bool:
         """Whether to draft the next token, whose confidence is ``confidence``."""
-        kept = self._survival * self._calibration.acceptance(confidence)
-        if not self._first and kept * self._token_ms < self._draft_token_ms:
-            return False
-        self._first = False
-        self._survival = kept
-        return True
+        if self._first:
+            self._first = False
+            return True
+        acceptance = self._calibration.acceptance(confidence)
+        # Only a kind of token the target has been rejecting ends a draft: when
+        # drafting as such does not pay, the controller drafts less or not at all,
+        # and cutting every draft to one token here would only add a verification
+        # overhead to each step.
+        if acceptance >= _PRIOR_ACCEPTANCE:
+            return True
+        return acceptance * self._token_ms >= self._draft_token_ms

@@ -186,19 +186,20 @@ class DraftLengthController:
 
     def cutoff(self) -> ConfidenceCutoff | None:
         """The next draft's stop on low confidence (core/engine/draft_confidence.py);
-        None with a fixed length or before drafting costs were measured."""
+        None with a fixed length or before the drafting steps' costs are fitted."""
         if not self.adaptive or self.n_max == 0:
             return None
-        if self.plain_ms is None or self.draft_token_ms is None:
+        # The first drafts' costs include catching up on the baseline steps and
+        # cold weights; the fitted slope is what one more drafted token costs.
+        fit = self.step_cost_fit()
+        if fit is None or self.plain_ms is None:
             return None
         # A token is worth the time one takes at the current rate, never more than
         # a plain step's (plain decoding is always available).
         token_ms = self.plain_ms
         if self._drafted_tokens > 0:
             token_ms = min(token_ms, self._drafted_ms / self._drafted_tokens)
-        fit = self.step_cost_fit()
-        marginal_ms = fit[1] if fit is not None else self.draft_token_ms + (self.row_ms or 0.0)
-        return ConfidenceCutoff(self.confidence, token_ms, marginal_ms)
+        return ConfidenceCutoff(self.confidence, token_ms, fit[1])
 
     def next_length(self) -> int:
         """How many tokens the next step should draft (0: a plain step)."""

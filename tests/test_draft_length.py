@@ -55,7 +55,7 @@ def simulate(
     return lengths
 
 
-def test_first_steps_are_plain_then_a_short_probe() -> None:
+def test_first_steps_are_plain_then_a_probe() -> None:
     controller = DraftLengthController(16)
     # The first decodes of an answer are often slow: a few plain steps set the
     # baseline, and a fast one counts more than a slow one.
@@ -63,7 +63,7 @@ def test_first_steps_are_plain_then_a_short_probe() -> None:
         assert controller.next_length() == 0
         controller.record(0, 0, 0.0, verify_ms)
     assert controller.plain_ms is not None and controller.plain_ms < 1.3 * PLAIN_MS
-    assert controller.next_length() == 4
+    assert controller.next_length() == 8
 
 
 def test_useless_draft_switches_drafting_off_and_probes_rarely() -> None:
@@ -160,8 +160,9 @@ def test_weak_draft_at_demo_costs_is_switched_off() -> None:
         controller, 256, accept=0.6, plain_ms=DEMO_PLAIN_MS, draft_token_ms=15.0, row_ms=DEMO_ROW_MS
     )
     assert not controller.drafting
-    assert sum(1 for k in lengths if k) <= 6
-    assert sum(lengths) <= 12
+    # At most the judging period's steps (a pair that pays may start unluckily).
+    assert sum(1 for k in lengths if k) <= 8
+    assert sum(lengths) <= 16  # the first probe, then one-token drafts
 
 
 @pytest.mark.parametrize("seed", range(4))

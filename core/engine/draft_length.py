@@ -25,7 +25,7 @@ step also has costs that are not per token), against one token per plain step.
 The controller drafts the longest k whose expected speed-up is within 3% of the
 best (acceptance comes in runs, so long drafts do better than the model says),
 and after a fully kept draft tries one twice as long; when even the best is
-below 1.05 (over the first 6 drafting steps: below 0.75), or when the drafting
+below 1.05 (over the first 8 drafting steps: below 0.75), or when the drafting
 steps so far really emitted fewer tokens per millisecond than plain steps would
 (the model can be wrong; the measured rate cannot), it stops drafting and probes
 again after a growing number of plain steps, but only when the probe fits a
@@ -60,8 +60,11 @@ _BASELINE_STEPS = 3
 # costs little: one step without a gain, and one more token for the draft to
 # catch up on in the next step's batch.
 _REMEASURE_EVERY = 16
-# Before any draft was measured: a first probe this long (also the probe length).
-_FIRST_DRAFT = 4
+# Before any draft was measured: a first probe this long. Long enough that a pair
+# that pays shows it at once (with 4, replays of real answers spent their first
+# steps climbing back from one early rejection: 4, 8, 1, 2, 4 ...), short enough
+# that a weak draft loses little.
+_FIRST_DRAFT = 8
 _PROBE_DRAFT = 2
 # Plain steps between probes while drafting is off; doubled after each failed probe.
 _FIRST_PROBE_GAP = 32
@@ -135,7 +138,7 @@ _MIN_SPEEDUP = 1.05
 # CPU for a while, and a few early rejections are common even for a pair that
 # pays) drafting stops only when it is expected to lose clearly; a draft that
 # merely breaks even costs next to nothing for those few steps.
-_JUDGE_STEPS = 6
+_JUDGE_STEPS = 8
 _CLEARLY_LOSING = 0.75
 
 
@@ -176,6 +179,7 @@ class DraftLengthController:
         self._probe_spent_ms = 0.0
         self.catch_up_ms: float | None = None  # draft cost per skipped token
         self._drafted_steps = 0
+        self._accepted_total = 0
         self._drafted_tokens = 0.0  # decayed tokens emitted by drafting steps
         self._drafted_ms = 0.0  # and the decayed time they took
         self._last_length = 0
@@ -317,6 +321,10 @@ class DraftLengthController:
         # One or two drafted steps are not enough to judge: the draft's first
         # decodes of an answer are often slow.
         threshold = _MIN_SPEEDUP if self._drafted_steps >= _JUDGE_STEPS else _CLEARLY_LOSING
+        self._accepted_total += n_accepted
+        if self._accepted_total == 0:
+            # Not one drafted token kept yet: no early leniency for such a draft.
+            threshold = _MIN_SPEEDUP
         if speedup < threshold and self._drafted_steps >= _BASELINE_STEPS:
             if self.drafting:
                 self.times_switched_off += 1

@@ -1,7 +1,8 @@
 """Sweep results on disk: saved with the pair they measured, reloadable, exportable.
 
 Each pair's latest sweep is one JSON file under the app's data folder, named from
-the pair's settings key. Files are written to a temporary name and renamed into
+the pair's settings key; its verification cost curve (core/tune/cost_curve.py) is
+kept beside it. Files are written to a temporary name and renamed into
 place, so a sweep cancelled or a process killed mid-write never leaves a
 half-written result.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from core.errors import ConfigError
 from core.paths import data_dir
+from core.tune.cost_curve import CostCurve
 from core.tune.sweep import SweepResult
 
 TUNE_FOLDER = "tune"
@@ -48,6 +50,12 @@ def result_path(pair_key: str, folder: Path | None = None) -> Path:
     return (folder or results_dir()) / f"{readable}-{digest}.json"
 
 
+def curve_path(pair_key: str, folder: Path | None = None) -> Path:
+    """Where the pair's cost curve is kept, next to its sweep."""
+    path = result_path(pair_key, folder)
+    return path.with_name(f"{path.stem}.curve.json")
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one rename (no half-written file, ever)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +83,23 @@ def load_result(pair_key: str, folder: Path | None = None) -> SweepResult | None
     if not path.is_file():
         return None
     return read_result_file(path)
+
+
+def save_curve(curve: CostCurve, pair_key: str, folder: Path | None = None) -> Path:
+    path = curve_path(pair_key, folder)
+    write_atomically(path, json.dumps(curve.to_dict(), indent=1))
+    return path
+
+
+def load_curve(pair_key: str, folder: Path | None = None) -> CostCurve | None:
+    """The pair's measured cost curve, or None when it has none."""
+    path = curve_path(pair_key, folder)
+    if not path.is_file():
+        return None
+    try:
+        return CostCurve.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read the cost curve {path}: {exc}") from exc
 
 
 def read_result_file(path: Path) -> SweepResult:

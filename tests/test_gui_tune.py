@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
 from core.engine.events import Provenance
-from core.tune.results_store import load_result, result_path
+from core.tune.results_store import load_curve, load_result, result_path
 from core.tune.sweep import SweepGrid, SweepResult
 from gui.chat.token_formats import token_formats
 from gui.theme import is_dark
@@ -197,7 +197,19 @@ def test_calibrate_applies_the_fastest_setting_or_keeps_adaptive(
     page.prompt_file.write_text("Tell me a story")
     page.set_combo.setCurrentIndex(page.set_combo.findData(FILE_SET))
     result = run(qloop, page.calibrate_async(), timeout=300)
-    assert result is not None and len(result.cells) == 2
+    assert result is not None
+    # The pair's cost curve was measured and saved, and predicts every length; a
+    # predicted best length off the grid was measured too.
+    key = window.draft_settings.pair_key()
+    assert key is not None and load_curve(key) is not None
+    prediction = page.prediction
+    assert prediction is not None
+    lengths = [cell.drafting.n_max for cell in result.cells]
+    k, speedup = prediction.best
+    assert lengths == ([2, 3, k] if k not in (2, 3) and speedup > 1 else [2, 3])
+    predicted_x, _predicted_y = page.curve.predicted.getData()
+    assert predicted_x is not None and k in list(predicted_x)
+    assert f"predicted draft-max {k}" in page.status.text()
     best = result.best()
     assert best is not None
     drafting = window.generation_settings().drafting

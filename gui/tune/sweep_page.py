@@ -1,6 +1,11 @@
 """The sweep page: choose a grid and a prompt set, watch the cells fill in, cancel,
 read the heatmaps, apply a cell to the chat, save, reload and export.
 
+After a sweep the pair's verification cost curve (measured once per pair, core/tune)
+and the sweep's acceptance predict every draft length; the speed-up plot shows the
+prediction beside the measurements, and Calibrate also measures the predicted best
+length when the grid missed it.
+
 Signals:
     apply_requested(object): DraftSettings of the cell the user chose.
 """
@@ -38,6 +43,13 @@ from core.tune.calibration import (
     CALIBRATION_TOKENS,
     Calibration,
     chosen_settings,
+    describe_prediction,
+)
+from core.tune.prediction import (
+    Prediction,
+    measure_predicted_best,
+    pair_curve,
+    sweep_prediction,
 )
 from core.tune.prompt_sets import (
     BUILT_IN_SETS,
@@ -46,7 +58,7 @@ from core.tune.prompt_sets import (
     conversation_prompt_set,
     load_prompt_file,
 )
-from core.tune.results_store import export_csv, load_result, save_result
+from core.tune.results_store import export_csv, load_curve, load_result, save_result
 from core.tune.sweep import (
     CellResult,
     SweepControl,
@@ -89,6 +101,7 @@ class SweepPage(QWidget):
         self._pair_key = pair_key
         self._control: SweepControl | None = None
         self.result: SweepResult | None = None
+        self.prediction: Prediction | None = None
         self.prompt_file: Path | None = None
         self._row_cells: list[CellResult] = []
         self._tasks = KeptTasks("sweep task", lambda exc: self._say(f"The sweep failed: {exc}"))
@@ -238,8 +251,12 @@ class SweepPage(QWidget):
     def running(self) -> bool:
         return self._control is not None
 
-    async def run_async(self) -> SweepResult | None:
-        """Run the sweep; the result is shown, saved with the pair (even when partial)."""
+    async def run_async(self, calibrating: bool = False) -> SweepResult | None:
+        """Run the sweep; the result is shown, saved with the pair (even when partial).
+
+        A finished sweep is followed by the prediction from the pair's cost curve (its
+        first sweep measures the curve); ``calibrating`` also measures the predicted
+        best length when the grid missed it."""
         runner = self._runner()
         if runner is None:
             self._say("Load a model pair first.")
@@ -253,6 +270,8 @@ class SweepPage(QWidget):
         self._control = SweepControl()
         self._set_running(True)
         self._say(f"Sweeping {len(grid.cells(settings.drafting))} cells on {prompt_set.name}…")
+        self.prediction = None
+        key = self._pair_key()
         try:
             result = await run_sweep(
                 runner,
@@ -263,6 +282,21 @@ class SweepPage(QWidget):
                 on_progress=self._on_progress,
                 control=self._control,
             )
+            if key is not None and result.cells and not result.partial:
+                self._say("Measuring the verification cost curve of the pair…")
+                curve = await pair_curve(runner, key)
+                if calibrating:
+                    self.prediction = await measure_predicted_best(
+                        runner,
+                        result,
+                        curve,
+                        prompt_set,
+                        settings,
+                        self._on_progress,
+                        self._control,
+                    )
+                else:
+                    self.prediction = sweep_prediction(result, curve)
         except SpecChatError as exc:
             self._say(f"The sweep stopped: {exc}")
             return None
@@ -270,7 +304,6 @@ class SweepPage(QWidget):
             self._control = None
             self._set_running(False)
         self.show_result(result)
-        key = self._pair_key()
         if key is not None and result.cells:
             save_result(result, key)
         return result
@@ -283,14 +316,15 @@ class SweepPage(QWidget):
         self.ngram_check.setChecked(False)
         self.auto_check.setChecked(False)
         self.tokens_spin.setValue(CALIBRATION_TOKENS)
-        result = await self.run_async()
+        result = await self.run_async(calibrating=True)
         if result is None or result.partial:
             return result
         chosen = chosen_settings(result, self._settings().drafting)
         if chosen is None:
             chosen = replace(self._settings().drafting, adaptive=True)
         self.apply_requested.emit(chosen)
-        self._say(Calibration(result, chosen if not chosen.adaptive else None).describe())
+        fixed = chosen if not chosen.adaptive else None
+        self._say(Calibration(result, fixed, prediction=self.prediction).describe())
         return result
 
     def cancel(self) -> None:
@@ -311,9 +345,12 @@ class SweepPage(QWidget):
         if running:
             self.progress.setValue(0)
 
-    def _on_progress(self, progress: SweepProgress) -> None:
+    def _on_bar(self, progress: SweepProgress) -> None:
         self.progress.setMaximum(progress.total)
         self.progress.setValue(progress.done)
+
+    def _on_progress(self, progress: SweepProgress) -> None:
+        self._on_bar(progress)
         if progress.finished_cell is not None:
             self.show_result(progress.result)
 
@@ -341,14 +378,15 @@ class SweepPage(QWidget):
         self.table.resizeColumnsToContents()
         for heatmap in self.heatmaps.values():
             heatmap.update_from(result)
-        self.curve.update_from(result)
+        self.curve.update_from(result, self.prediction)
         if result.partial:
             self._say(
                 f"Partial: cancelled after {len(result.cells)} of {result.planned_cells} cells."
             )
         elif best is not None and len(result.cells) == result.planned_cells:
             self._say(
-                f"Done. Best: {settings_label(best.drafting)}, {result.speedup(best):.2f}x plain. "
+                f"Done. Best: {settings_label(best.drafting)}, {result.speedup(best):.2f}x plain"
+                f"{describe_prediction(self.prediction)}. "
                 "Click a square or double-click a row to use it in the chat."
             )
         self._update_export_buttons()
@@ -382,6 +420,12 @@ class SweepPage(QWidget):
         if result is None:
             self._say("No sweep saved for this pair yet.")
             return None
+        try:
+            curve = load_curve(key)
+        except ConfigError as exc:
+            logger.warning("%s", exc)
+            curve = None
+        self.prediction = sweep_prediction(result, curve) if curve else None
         self.show_result(result)
         return result
 

@@ -1,6 +1,9 @@
 """The sweep page: choose a grid and a prompt set, watch the cells fill in, cancel,
 read the heatmaps, apply a cell to the chat, save, reload and export.
 
+Every sweep is saved with the pair; the history list shows them (date, prompt set,
+grid, best speed-up) to reload any, and deletes one or all older than the chosen one.
+
 After a sweep the pair's verification cost curve (measured once per pair, core/tune)
 and the sweep's acceptance predict every draft length; the speed-up plot shows the
 prediction beside the measurements, and Calibrate also measures the predicted best
@@ -18,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -58,7 +62,16 @@ from core.tune.prompt_sets import (
     conversation_prompt_set,
     load_prompt_file,
 )
-from core.tune.results_store import export_csv, load_curve, load_result, save_result
+from core.tune.results_store import (
+    SavedSweep,
+    delete_older,
+    delete_saved,
+    export_csv,
+    load_curve,
+    read_result_file,
+    save_result,
+    saved_sweeps,
+)
 from core.tune.sweep import (
     CellResult,
     SweepControl,
@@ -187,17 +200,35 @@ class SweepPage(QWidget):
 
         self.apply_button = QPushButton("Use selected row in chat")
         self.apply_button.clicked.connect(self._apply_selected)
+        self.history_combo = QComboBox()
+        self.history_combo.setObjectName("sweep_history")
+        self.history_combo.setToolTip("The sweeps saved for the loaded pair, newest first")
+        self.history_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.load_button = QPushButton("Load saved")
-        self.load_button.setToolTip("Show the last sweep saved for the loaded pair")
+        self.load_button.setToolTip("Show the saved sweep chosen in the list")
         self.load_button.clicked.connect(self.load_saved)
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setToolTip("Delete the saved sweep chosen in the list")
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.delete_older_button = QPushButton("Delete older")
+        self.delete_older_button.setToolTip(
+            "Delete every saved sweep of this pair older than the one chosen in the list"
+        )
+        self.delete_older_button.clicked.connect(self.delete_older_than_selected)
+        self.history: list[SavedSweep] = []
         self.csv_button = QPushButton("Export CSV…")
         self.csv_button.clicked.connect(self._ask_csv)
         self.png_button = QPushButton("Export PNG…")
         self.png_button.clicked.connect(self._ask_png)
         results_buttons = QHBoxLayout()
-        for button in (self.apply_button, self.load_button, self.csv_button, self.png_button):
+        for button in (self.apply_button, self.csv_button, self.png_button):
             results_buttons.addWidget(button)
         results_buttons.addStretch(1)
+        history_row = QHBoxLayout()
+        history_row.addWidget(QLabel("Saved sweeps"))
+        history_row.addWidget(self.history_combo, 1)
+        for button in (self.load_button, self.delete_button, self.delete_older_button):
+            history_row.addWidget(button)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -205,8 +236,15 @@ class SweepPage(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.table, 1)
         layout.addLayout(results_buttons)
+        layout.addLayout(history_row)
         layout.addWidget(self.plots, 2)
         self._update_export_buttons()
+        self._update_history_buttons()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        # The pair may have changed while the page was hidden.
+        self.refresh_history()
+        super().showEvent(event)
 
     # ----- inputs ------------------------------------------------------------------------
 
@@ -306,6 +344,7 @@ class SweepPage(QWidget):
         self.show_result(result)
         if key is not None and result.cells:
             save_result(result, key)
+            self.refresh_history()
         return result
 
     async def calibrate_async(self) -> SweepResult | None:
@@ -407,18 +446,35 @@ class SweepPage(QWidget):
     def _apply_selected(self) -> None:
         self.apply_row(self.table.currentRow())
 
+    def refresh_history(self) -> None:
+        """List the loaded pair's saved sweeps, newest first."""
+        key = self._pair_key()
+        self.history = saved_sweeps(key) if key is not None else []
+        self.history_combo.clear()
+        for entry in self.history:
+            self.history_combo.addItem(entry.describe())
+        self._update_history_buttons()
+
+    def _selected_entry(self) -> SavedSweep | None:
+        index = self.history_combo.currentIndex()
+        return self.history[index] if 0 <= index < len(self.history) else None
+
     def load_saved(self) -> SweepResult | None:
+        """Show the saved sweep chosen in the list (the newest when none is chosen)."""
         key = self._pair_key()
         if key is None:
-            self._say("Load a model pair to see its saved sweep.")
+            self._say("Load a model pair to see its saved sweeps.")
+            return None
+        if not self.history:
+            self.refresh_history()
+        entry = self._selected_entry()
+        if entry is None:
+            self._say("No sweep saved for this pair yet.")
             return None
         try:
-            result = load_result(key)
+            result = read_result_file(entry.path)
         except ConfigError as exc:
             self._say(str(exc))
-            return None
-        if result is None:
-            self._say("No sweep saved for this pair yet.")
             return None
         try:
             curve = load_curve(key)
@@ -427,7 +483,39 @@ class SweepPage(QWidget):
             curve = None
         self.prediction = sweep_prediction(result, curve) if curve else None
         self.show_result(result)
+        if not result.partial:
+            self._say(f"Saved sweep of {entry.describe()}{describe_prediction(self.prediction)}.")
         return result
+
+    def delete_selected(self) -> None:
+        entry = self._selected_entry()
+        if entry is None:
+            return
+        try:
+            delete_saved(entry)
+        except ConfigError as exc:
+            self._say(str(exc))
+            return
+        self.refresh_history()
+        self._say(f"Deleted the sweep of {entry.saved_at}.")
+
+    def delete_older_than_selected(self) -> None:
+        key, entry = self._pair_key(), self._selected_entry()
+        if key is None or entry is None:
+            return
+        try:
+            count = delete_older(key, keep=self.history.index(entry) + 1)
+        except ConfigError as exc:
+            self._say(str(exc))
+            return
+        self.refresh_history()
+        self.history_combo.setCurrentIndex(len(self.history) - 1)
+        self._say(f"Deleted {count} older sweep{'s' if count != 1 else ''}.")
+
+    def _update_history_buttons(self) -> None:
+        # "Load saved" stays enabled: with an empty list it reads the history first.
+        for button in (self.delete_button, self.delete_older_button):
+            button.setEnabled(bool(self.history))
 
     def export_csv_to(self, path: Path) -> None:
         if self.result is not None:

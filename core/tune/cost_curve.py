@@ -31,6 +31,9 @@ from core.errors import ConfigError
 DEFAULT_MAX_K = 17
 DEFAULT_REPEATS = 5
 DEFAULT_CONTEXT = 64
+# The tuner measures the curve before a sweep; on a big target on a CPU one pass over
+# k = 1 … 17 takes a minute, so later repeats stop once this much time is spent.
+DEFAULT_BUDGET_S = 20.0
 
 
 def _decode_ms(model: LoadedModel, tokens: list[int], context_length: int) -> float:
@@ -46,12 +49,18 @@ def _decode_ms(model: LoadedModel, tokens: list[int], context_length: int) -> fl
 
 
 def measure_decode_ms(
-    model: LoadedModel, max_k: int, repeats: int, context: int, seed: int = 0
+    model: LoadedModel,
+    max_k: int,
+    repeats: int,
+    context: int,
+    seed: int = 0,
+    budget_s: float | None = None,
 ) -> dict[int, float]:
     """Median time in ms of one decode of k tokens (k = 1 … ``max_k``) with every row's
     logits, after a ``context``-token prompt. The rows are measured interleaved (k = 1 …
-    max_k, repeated), so a slow moment of the machine hurts every k alike. The model's
-    cache is left empty."""
+    max_k, repeated), so a slow moment of the machine hurts every k alike; with
+    ``budget_s``, no further repeat starts once that much time is spent (one always
+    runs). The model's cache is left empty."""
     if max_k < 1 or repeats < 1 or context < 1:
         raise ConfigError("the cost curve needs max_k, repeats and context of at least 1")
     if context + max_k > model.n_ctx:
@@ -70,9 +79,12 @@ def measure_decode_ms(
         for k in (1, max_k):  # warm-up: graph allocation for both ends of the range
             _decode_ms(model, batch[:k], context)
         times: dict[int, list[float]] = {k: [] for k in range(1, max_k + 1)}
+        started = time.perf_counter()
         for _ in range(repeats):
             for k in times:
                 times[k].append(_decode_ms(model, batch[:k], context))
+            if budget_s is not None and time.perf_counter() - started > budget_s:
+                break
     finally:
         model.reset()
     return {k: statistics.median(values) for k, values in times.items()}
@@ -81,7 +93,8 @@ def measure_decode_ms(
 @dataclass(frozen=True)
 class CostCurve:
     """V(k) in ms for k = 1 … len(target_ms) on one pair and machine, and the draft's
-    cost per drafted token (0 for a pair without a draft model)."""
+    cost per drafted token (0 for a pair without a draft model). ``repeats`` is the
+    most asked for; a time budget may have stopped the measuring earlier."""
 
     target_ms: tuple[float, ...]
     draft_ms: float
@@ -134,15 +147,16 @@ def measure_pair_curve(
     repeats: int = DEFAULT_REPEATS,
     context: int = DEFAULT_CONTEXT,
     device: str = "",
+    budget_s: float | None = DEFAULT_BUDGET_S,
 ) -> CostCurve:
     """The loaded target's curve and the draft's single-token cost (both caches are
     left empty; the engine refills them on the next answer)."""
     context = min(context, engine.target.n_ctx - max_k)
-    target = measure_decode_ms(engine.target, max_k, repeats, context)
+    target = measure_decode_ms(engine.target, max_k, repeats, context, budget_s=budget_s)
     draft_ms = 0.0
     if engine.draft is not None:
         draft_context = min(context, engine.draft.n_ctx - 1)
-        draft_ms = measure_decode_ms(engine.draft, 1, repeats, draft_context)[1]
+        draft_ms = measure_decode_ms(engine.draft, 1, repeats, draft_context, budget_s=budget_s)[1]
     return CostCurve(
         target_ms=tuple(target[k] for k in range(1, max_k + 1)),
         draft_ms=draft_ms,

@@ -4,10 +4,13 @@ speed-up it predicts with the acceptance a sweep saw."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from pathlib import Path
 
 import pytest
 
+from core.cli.tune_commands import run_sweep_command
 from core.engine import (
     DraftSettings,
     DraftSource,
@@ -16,7 +19,7 @@ from core.engine import (
     SpeculativeEngine,
 )
 from core.errors import ConfigError
-from core.settings import SettingsStore
+from core.settings import SettingsStore, pair_key
 from core.tune.calibration import calibrate
 from core.tune.cost_curve import (
     DEFAULT_MAX_K,
@@ -219,3 +222,29 @@ def test_calibration_on_the_demo_pair_measures_stores_and_uses_the_curve(
     else:
         assert lengths == [2]
     assert f"predicted draft-max {best}" in calibration.describe()
+
+
+def test_cli_sweep_predict_prints_and_saves_the_prediction(
+    tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("Tell me a story\n")
+    args = ["-m", str(tiny_models.target), "-md", str(tiny_models.draft), "-t", "2", "-n", "12"]
+    args += ["--prompts", str(prompts), "--draft-max", "2,4", "--predict"]
+    out = io.StringIO()
+    assert run_sweep_command([*args, "--json"], out, io.StringIO()) == 0
+    data = json.loads(out.getvalue())
+    assert len(data["cost_curve"]["target_ms"]) == DEFAULT_MAX_K
+    assert 0 <= data["alpha"] <= 1
+    assert set(data["predicted_speedup"]) == {str(k) for k in range(1, DEFAULT_MAX_K)}
+    assert data["predicted_speedup"][str(data["predicted_best"])] == max(
+        data["predicted_speedup"].values()
+    )
+    # Measured once, saved with the pair: the table run reuses the same curve.
+    key = pair_key(tiny_models.target, tiny_models.draft, DraftSource.MODEL)
+    assert load_curve(key) == CostCurve.from_dict(data["cost_curve"])
+    out = io.StringIO()
+    assert run_sweep_command(args, out, io.StringIO()) == 0
+    assert "cost curve V(k)/V(1)" in out.getvalue()
+    assert "predicted speed-up by draft-max" in out.getvalue()
+    assert load_curve(key) == CostCurve.from_dict(data["cost_curve"])

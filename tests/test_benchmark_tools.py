@@ -9,10 +9,12 @@ import pytest
 
 from core.engine import ModelConfig, SpeculativeEngine
 from core.engine.model import LoadedModel
+from core.errors import ConfigError
 from core.gguf_meta import read_gguf_metadata
+from core.tune.cost_curve import measure_decode_ms
 from tests.benchmarks.greedy_divergence import explain
 from tests.benchmarks.random_llama_gguf import SHAPES, write_random_llama
-from tests.benchmarks.verify_cost_curve import measure_curve
+from tests.benchmarks.verify_cost_curve import markdown_row
 
 
 def test_random_llama_loads_with_the_shape_it_was_given(tmp_path: Path) -> None:
@@ -31,17 +33,26 @@ def test_random_llama_loads_with_the_shape_it_was_given(tmp_path: Path) -> None:
         model.close()
 
 
-def test_cost_curve_measures_every_batch_size_and_restores_the_cache(tmp_path: Path) -> None:
+def test_cost_curve_measures_every_batch_size_and_empties_the_cache(tmp_path: Path) -> None:
     path = write_random_llama(tmp_path / "random.gguf", SHAPES["tiny"])
     model = LoadedModel(ModelConfig(path, n_ctx=64, n_threads=1))
     try:
-        curve = measure_curve(model, max_k=4, repeats=2, context=8)
+        curve = measure_decode_ms(model, max_k=4, repeats=2, context=8)
         assert sorted(curve) == [1, 2, 3, 4]
         assert all(ms > 0 for ms in curve.values())
-        # Every measured batch is rolled back: only the prompt stays cached.
-        assert len(model.cached_tokens) == 8
+        # The measuring prompt does not stay behind for the next answer to reuse.
+        assert model.cached_tokens == []
+        with pytest.raises(ConfigError, match="needs 260 tokens of context"):
+            measure_decode_ms(model, max_k=4, repeats=1, context=256)
     finally:
         model.close()
+
+
+def test_the_readme_row_gives_ratios_to_a_single_token() -> None:
+    curve = {k: 10.0 * (1 + (k - 1) / 8) for k in range(1, 18)}
+    row = markdown_row("demo", curve)
+    assert row.startswith("| demo: V(k)/V(1) | 1.00 (10.00 ms) | 1.12 | 1.38 |")
+    assert row.endswith("| 2.88 | 3.00 |")
 
 
 def test_divergence_explanation_sees_the_same_logits_single_and_batched_on_cpu(

@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
 from core.engine.events import Provenance
-from core.tune.results_store import load_result, result_path
+from core.tune.results_store import load_curve, load_result, save_result, saved_sweeps
 from core.tune.sweep import SweepGrid, SweepResult
 from gui.chat.token_formats import token_formats
 from gui.theme import is_dark
@@ -161,14 +161,32 @@ def test_cancelled_sweep_is_partial_and_saved_whole(
     assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()
     key = window.draft_settings.pair_key()
     assert key is not None
-    path = result_path(key)
-    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    entries = saved_sweeps(key)
+    assert len(entries) == 1 and entries[0].partial
+    # Written whole: no temporary file beside it (and no cost curve: the sweep was cut).
+    assert [p.name for p in entries[0].path.parent.iterdir()] == [entries[0].path.name]
     saved = load_result(key)
     assert saved is not None and saved.partial and len(saved.cells) == len(result.cells)
     # Reloading shows the saved sweep.
     page.table.setRowCount(0)
     assert page.load_saved() is not None
     assert page.table.rowCount() == len(result.cells) + 1
+    # A later sweep joins the history; any entry reloads, older ones can be deleted.
+    saved.prompt_set, saved.partial = "later", False
+    save_result(saved, key)
+    page.refresh_history()
+    assert page.history_combo.count() == 2
+    assert "later" in page.history_combo.itemText(0)
+    assert "partial" in page.history_combo.itemText(1)
+    page.history_combo.setCurrentIndex(1)
+    reloaded = page.load_saved()
+    assert reloaded is not None and reloaded.partial
+    page.history_combo.setCurrentIndex(0)
+    page.delete_older_than_selected()
+    assert [e.prompt_set for e in page.history] == ["later"]
+    page.delete_selected()
+    assert page.history == [] and not page.delete_button.isEnabled()
+    assert page.load_saved() is None and "No sweep saved" in page.status.text()
     close_window(qloop, window)
 
 
@@ -197,7 +215,19 @@ def test_calibrate_applies_the_fastest_setting_or_keeps_adaptive(
     page.prompt_file.write_text("Tell me a story")
     page.set_combo.setCurrentIndex(page.set_combo.findData(FILE_SET))
     result = run(qloop, page.calibrate_async(), timeout=300)
-    assert result is not None and len(result.cells) == 2
+    assert result is not None
+    # The pair's cost curve was measured and saved, and predicts every length; a
+    # predicted best length off the grid was measured too.
+    key = window.draft_settings.pair_key()
+    assert key is not None and load_curve(key) is not None
+    prediction = page.prediction
+    assert prediction is not None
+    lengths = [cell.drafting.n_max for cell in result.cells]
+    k, speedup = prediction.best
+    assert lengths == ([2, 3, k] if k not in (2, 3) and speedup > 1 else [2, 3])
+    predicted_x, _predicted_y = page.curve.predicted.getData()
+    assert predicted_x is not None and k in list(predicted_x)
+    assert f"predicted draft-max {k}" in page.status.text()
     best = result.best()
     assert best is not None
     drafting = window.generation_settings().drafting

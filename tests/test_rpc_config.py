@@ -88,3 +88,19 @@ def test_workers_listening_beyond_loopback_are_warned_about() -> None:
     warning = unsafe_host_warning("0.0.0.0", 50052)
     assert warning is not None
     assert "no authentication" in warning and "trusted network" in warning
+
+
+def test_rpc_draft_puts_the_draft_on_the_same_workers(tmp_path: Path) -> None:
+    target_file, draft_file = tmp_path / "t.gguf", tmp_path / "d.gguf"
+    target_file.touch()
+    draft_file.touch()
+    files = ["-m", str(target_file), "-md", str(draft_file)]
+    args = build_parser().parse_args([*files, "--rpc", "a:1,b:2", "-ts", "3/1", "--rpc-draft"])
+    target, draft = model_configs(args)
+    assert target.rpc_servers == ("a:1", "b:2") and target.tensor_split == (3.0, 1.0)
+    # The split is the target's; the draft goes by the workers' free memory.
+    assert draft is not None and draft.rpc_servers == ("a:1", "b:2") and draft.tensor_split == ()
+    with pytest.raises(ConfigError, match=r"--rpc-draft .* --rpc HOST:PORT"):
+        model_configs(build_parser().parse_args([*files, "--rpc-draft"]))
+    bench_args = build_bench_parser().parse_args(["--rpc", "a:1", "--rpc-draft"])
+    assert bench_args.rpc_draft

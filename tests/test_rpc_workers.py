@@ -111,6 +111,21 @@ def test_target_split_between_this_machine_and_one_worker(
     assert answer.token_ids == expected
 
 
+def test_draft_on_a_worker_too_answers_as_on_one_machine(
+    workers: list[Worker], demo_pair: DemoPair, local_answer: tuple[list[int], list[int]]
+) -> None:
+    prompt, expected = local_answer
+    before = connections(workers[1])
+    target = target_config(demo_pair, rpc_servers=(workers[0].endpoint,))
+    # What --rpc-draft gives the draft: its layers on the workers rather than here.
+    draft = ModelConfig(demo_pair.draft, n_threads=2, rpc_servers=(workers[1].endpoint,))
+    with SpeculativeEngine(target, draft) as engine:
+        assert connections(workers[1]) >= before + 2  # a probe and the draft's load
+        answer = collect(engine.generate(prompt, greedy_settings(N_TOKENS, n_max=8)))
+    assert answer.token_ids == expected
+    assert answer.stats.acceptance > 0
+
+
 def test_an_unreachable_worker_is_named_at_load_and_the_target_loads_without_it(
     workers: list[Worker], demo_pair: DemoPair, local_answer: tuple[list[int], list[int]]
 ) -> None:

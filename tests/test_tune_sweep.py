@@ -26,10 +26,14 @@ from core.tune.ab import run_ab
 from core.tune.calibration import calibrate
 from core.tune.prompt_sets import PromptSet, prompt_set_from_texts
 from core.tune.results_store import (
+    delete_older,
+    delete_saved,
+    legacy_result_path,
     load_result,
+    pair_folder,
     read_result_file,
-    result_path,
     save_result,
+    saved_sweeps,
     to_csv,
 )
 from core.tune.runner import EngineRunner
@@ -128,7 +132,7 @@ def test_cancelled_sweep_keeps_finished_cells_and_says_partial(
     loaded = read_result_file(path)
     assert loaded.partial and len(loaded.cells) == 1
     assert loaded.speedup(loaded.cells[0]) == pytest.approx(result.speedup(result.cells[0]))
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
 
 
 def test_a_failed_write_leaves_the_previous_result_and_no_partial_file(
@@ -146,7 +150,8 @@ def test_a_failed_write_leaves_the_previous_result_and_no_partial_file(
     with pytest.raises(OSError, match="disk full"):
         save_result(result, "tiny|pair", tmp_path)
     assert path.read_text() == before
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    assert load_result("tiny|pair", tmp_path) is not None
 
 
 def test_results_reload_and_export_as_csv(tiny_engine: SpeculativeEngine, tmp_path: Path) -> None:
@@ -161,7 +166,7 @@ def test_results_reload_and_export_as_csv(tiny_engine: SpeculativeEngine, tmp_pa
     assert rows[0]["source"] == "none" and len(rows) == 1 + len(result.cells)
     assert [r["best"] for r in rows].count("yes") == 1
     assert rows[-1]["draft_max"] == "auto"
-    assert result_path("a/b:c|d", tmp_path).parent == tmp_path
+    assert pair_folder("a/b:c|d", tmp_path).parent == tmp_path
     with pytest.raises(ConfigError, match="not a saved sweep"):
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps({"results": []}))
@@ -213,3 +218,33 @@ def test_calibration_saves_the_best_setting_for_the_pair(
         assert saved.generation.drafting.n_max == best.drafting.n_max
         assert not saved.generation.drafting.adaptive
         assert "chose" in calibration.describe()
+
+
+def test_every_saved_sweep_is_kept_listed_reloadable_and_deletable(
+    tiny_engine: SpeculativeEngine, tmp_path: Path
+) -> None:
+    result = sweep(tiny_engine, grid=SweepGrid(draft_max=(2, 4), p_min=(0.0, 0.5)), repeats=1)
+    # A pair's one sweep from before the history is listed as its oldest entry.
+    legacy = legacy_result_path("tiny|pair", tmp_path)
+    legacy.write_text(json.dumps({**result.to_dict(), "prompt_set": "old"}))
+    paths = []
+    for name in ("chat", "code", "rewrite"):
+        result.prompt_set = name
+        paths.append(save_result(result, "tiny|pair", tmp_path))
+    entries = saved_sweeps("tiny|pair", tmp_path)
+    assert [e.prompt_set for e in entries] == ["rewrite", "code", "chat", "old"]
+    assert [e.path for e in entries] == [*reversed(paths), legacy]
+    newest = entries[0]
+    assert newest.grid == "model draft-max 2,4 x p-min 0,0.5" and newest.cells == 4
+    best = result.best()
+    assert best is not None and newest.best_speedup == pytest.approx(result.speedup(best))
+    assert newest.saved_at[:4].isdigit() and "rewrite" in newest.describe()
+    loaded = load_result("tiny|pair", tmp_path)
+    assert loaded is not None and loaded.prompt_set == "rewrite"
+    assert read_result_file(entries[2].path).prompt_set == "chat"
+    delete_saved(entries[1])
+    assert [e.prompt_set for e in saved_sweeps("tiny|pair", tmp_path)] == ["rewrite", "chat", "old"]
+    assert delete_older("tiny|pair", keep=1, folder=tmp_path) == 2
+    assert [e.prompt_set for e in saved_sweeps("tiny|pair", tmp_path)] == ["rewrite"]
+    assert not legacy.exists()
+    assert saved_sweeps("other", tmp_path) == []

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from core.cli.rpc_arguments import add_rpc_arguments, with_rpc
+from core.cli.rpc_arguments import add_rpc_arguments, with_rpc, with_rpc_draft
 from core.demo_models import ensure_demo_pair
 from core.engine import (
     ChatMessage,
@@ -131,6 +131,7 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
     )
     target = with_rpc(args, target)
     draft = ModelConfig(draft_path, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
+    draft = with_rpc_draft(args, draft)
     out.write(f"target {target_path.name}\ndraft  {draft_path.name}\n")
     out.write(
         f"n={args.n_predict}, threads={args.threads}, repeats={args.repeats}, "

@@ -16,7 +16,7 @@ from typing import TextIO
 
 from core.cli.failures import EXIT_INTERRUPTED
 from core.cli.readout import format_readout
-from core.cli.rpc_arguments import add_rpc_arguments, with_rpc
+from core.cli.rpc_arguments import add_rpc_arguments, with_rpc, with_rpc_draft
 from core.demo_models import ensure_demo_pair
 from core.engine import (
     ChatMessage,
@@ -260,7 +260,7 @@ def model_configs(args: argparse.Namespace) -> tuple[ModelConfig, ModelConfig | 
             n_threads=args.threads if args.threads_draft is None else args.threads_draft,
             weight_repack=args.repack,
         )
-    return target, draft
+    return target, with_rpc_draft(args, draft) if draft is not None else None
 
 
 def generation_settings(args: argparse.Namespace) -> GenerationSettings:

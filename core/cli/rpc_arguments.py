@@ -2,7 +2,10 @@
 
 Shared by every command that loads a pair (generation, ``bench``, ``serve``):
 ``add_rpc_arguments(parser)`` adds them, ``with_rpc(args, target)`` applies them
-to the target's config. The draft stays on this machine.
+to the target's config. The draft stays on this machine unless ``--rpc-draft``
+asks for it on the workers too (``with_rpc_draft``): a draft is small and
+decodes one token at a time, so a network round trip per draft token usually
+costs more than it saves, but a draft too big for this machine can go there.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import dataclasses
 
 from core.engine.config import ModelConfig
+from core.errors import ConfigError
 from core.rpc.endpoints import parse_endpoints, parse_tensor_split
 
 
@@ -40,6 +44,14 @@ def add_rpc_arguments(parser: argparse.ArgumentParser) -> None:
             "order, then this machine's GPUs (default: by each device's free memory)"
         ),
     )
+    group.add_argument(
+        "--rpc-draft",
+        action="store_true",
+        help=(
+            "put the draft's offloaded layers (-ngld, default all) on the --rpc workers too, "
+            "split by their free memory (default: the draft runs on this machine)"
+        ),
+    )
 
 
 def with_rpc(args: argparse.Namespace, target: ModelConfig) -> ModelConfig:
@@ -47,3 +59,14 @@ def with_rpc(args: argparse.Namespace, target: ModelConfig) -> ModelConfig:
     if not args.rpc and not args.tensor_split:
         return target
     return dataclasses.replace(target, rpc_servers=args.rpc, tensor_split=args.tensor_split)
+
+
+def with_rpc_draft(args: argparse.Namespace, draft: ModelConfig) -> ModelConfig:
+    """``draft`` on the ``--rpc`` workers when ``--rpc-draft`` asks for it."""
+    if not getattr(args, "rpc_draft", False):
+        return draft
+    if not args.rpc:
+        raise ConfigError(
+            "--rpc-draft puts the draft on the RPC workers: give them with --rpc HOST:PORT"
+        )
+    return dataclasses.replace(draft, rpc_servers=args.rpc)

@@ -6,6 +6,10 @@ sweep: a grid of draft settings on a prompt set, each cell against plain decodin
 ab: one prompt decoded with the given draft settings and plainly.
 calibrate: a short sweep whose best setting is saved for the pair, so the window
     starts tuned with it.
+
+``--predict`` (sweep) and calibrate also use the pair's verification cost curve
+(measured once per pair and saved with its results, core/tune/cost_curve.py): with
+the acceptance the sweep saw it predicts the speed-up of every draft length.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from core.errors import ConfigError
 from core.settings import pair_key, shared_settings
 from core.tune.ab import run_ab
 from core.tune.calibration import CALIBRATION_TOKENS, calibrate
+from core.tune.cost_curve import CostCurve
+from core.tune.prediction import Prediction, pair_curve, sweep_prediction
 from core.tune.prompt_sets import BUILT_IN_SETS, PromptSet, built_in_set, load_prompt_file
 from core.tune.runner import EngineRunner
 from core.tune.sweep import (
@@ -105,6 +111,12 @@ def build_sweep_parser(prog: str = "specchat-cli sweep") -> argparse.ArgumentPar
     parser.add_argument("--repeat", type=int, default=1, help="repeats per cell (median kept)")
     parser.add_argument(
         "--auto", action="store_true", help="measure the adaptive draft length (--draft-max auto)"
+    )
+    parser.add_argument(
+        "--predict",
+        action="store_true",
+        help="also predict every draft length's speed-up from the pair's verification cost "
+        "curve (measured once per pair, then reused)",
     )
     return parser
 
@@ -195,6 +207,36 @@ async def _sweep(
     return result
 
 
+def write_prediction(curve: CostCurve, prediction: Prediction | None, out: TextIO) -> None:
+    """The curve at a few batch sizes, then the predicted speed-up per draft length."""
+    ks = [k for k in (2, 4, 8, 9, 16, 17) if k <= len(curve.target_ms)]
+    ratios = ", ".join(f"{k}: {curve.ratio(k):.2f}" for k in ks)
+    out.write(
+        f"cost curve V(k)/V(1) ({curve.device or 'this machine'}, V(1) = "
+        f"{curve.target_ms[0]:.1f} ms, draft {curve.draft_ms:.1f} ms/token): {ratios}\n"
+    )
+    if prediction is None:
+        out.write("no cell with p-min 0 and draft-min 0 to read the acceptance from\n")
+        return
+    speeds = ", ".join(f"{k}: {s:.2f}x" for k, s in prediction.speedups.items())
+    k, best = prediction.best
+    out.write(
+        f"predicted speed-up by draft-max (acceptance {prediction.alpha:.2f} per token): "
+        f"{speeds}; best {k} ({best:.2f}x)\n"
+    )
+
+
+def prediction_dict(curve: CostCurve, prediction: Prediction | None) -> dict[str, object]:
+    return {
+        "cost_curve": curve.to_dict(),
+        "alpha": prediction.alpha if prediction else None,
+        "predicted_speedup": (
+            {str(k): s for k, s in prediction.speedups.items()} if prediction else {}
+        ),
+        "predicted_best": prediction.best[0] if prediction else None,
+    }
+
+
 def write_sweep_table(result: SweepResult, out: TextIO) -> None:
     """The settings, tokens/s, speed-up, acceptance and mean accepted length per cell."""
     out.write(
@@ -227,10 +269,20 @@ def run_sweep_command(argv: list[str], out: TextIO | None = None, err: TextIO | 
     target, draft = _pair(args, needs_draft=not args.no_model)
     with SpeculativeEngine(target, draft) as engine:
         result = asyncio.run(_sweep(args, engine, err, control))
+        curve = None
+        if args.predict:
+            key = pair_key(target.path, draft.path if draft else None, DraftSource.MODEL)
+            curve = asyncio.run(pair_curve(EngineRunner(engine), key))
+    prediction = sweep_prediction(result, curve) if curve else None
     if args.json:
-        out.write(json.dumps(result.to_dict()) + "\n")
+        data = result.to_dict()
+        if curve is not None:
+            data.update(prediction_dict(curve, prediction))
+        out.write(json.dumps(data) + "\n")
     else:
         write_sweep_table(result, out)
+        if curve is not None:
+            write_prediction(curve, prediction, out)
     return 0
 
 
@@ -289,6 +341,8 @@ def run_calibrate_command(argv: list[str], out: TextIO | None = None) -> int:
             calibrate(EngineRunner(engine), _prompt_set(args), settings, store, key)
         )
     write_sweep_table(calibration.sweep, out)
+    if calibration.curve is not None:
+        write_prediction(calibration.curve, calibration.prediction, out)
     out.write(f"{calibration.describe()}; saved for {target.path.name} + {draft.path.name}\n")
     return 0
 

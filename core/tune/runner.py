@@ -20,7 +20,15 @@ from core.engine import (
     StepEvent,
     collect,
 )
+from core.engine.backend import describe_placement
 from core.errors import EngineError
+from core.tune.cost_curve import (
+    DEFAULT_CONTEXT,
+    DEFAULT_MAX_K,
+    DEFAULT_REPEATS,
+    CostCurve,
+    measure_pair_curve,
+)
 from core.worker.generation_queue import GenerationQueue, Turn
 
 
@@ -32,6 +40,15 @@ class AnswerRunner(Protocol):
     async def answer(self, prompt: list[int], settings: GenerationSettings) -> GenerationResult: ...
 
     async def cancel(self) -> None: ...
+
+    async def measure_cost_curve(
+        self,
+        max_k: int = DEFAULT_MAX_K,
+        repeats: int = DEFAULT_REPEATS,
+        context: int = DEFAULT_CONTEXT,
+    ) -> CostCurve:
+        """The loaded pair's verification cost curve (core/tune/cost_curve.py)."""
+        ...
 
 
 class EngineRunner:
@@ -56,6 +73,15 @@ class EngineRunner:
 
     async def cancel(self) -> None:
         self.engine.cancel()
+
+    async def measure_cost_curve(
+        self,
+        max_k: int = DEFAULT_MAX_K,
+        repeats: int = DEFAULT_REPEATS,
+        context: int = DEFAULT_CONTEXT,
+    ) -> CostCurve:
+        _backend, device = describe_placement(self.engine.target.n_gpu_layers)
+        return measure_pair_curve(self.engine, max_k, repeats, context, device)
 
 
 class WorkerRunner:
@@ -84,6 +110,16 @@ class WorkerRunner:
         finally:
             self._turn = None
         return collect(events)
+
+    async def measure_cost_curve(
+        self,
+        max_k: int = DEFAULT_MAX_K,
+        repeats: int = DEFAULT_REPEATS,
+        context: int = DEFAULT_CONTEXT,
+    ) -> CostCurve:
+        # A turn of its own: the timing must not share the engine with a chat answer.
+        async with self.queue.turn("tune", bounded=False) as turn:
+            return await turn.worker.cost_curve(max_k, repeats, context)
 
     async def cancel(self) -> None:
         if self._turn is not None:

@@ -200,6 +200,14 @@ class SweepResult:
         base = self.baseline.decode_tokens_per_second
         return cell.decode_tokens_per_second / base if base else 0.0
 
+    def absorb(self, other: SweepResult) -> None:
+        """Add the cells of a later run on the same prompts, and its plain passes to the
+        baseline (whose median then covers both runs)."""
+        self.cells.extend(other.cells)
+        self.baseline.speeds.extend(other.baseline.speeds)
+        self.planned_cells += other.planned_cells
+        self.partial = self.partial or other.partial
+
     def identical_to_plain(self, cell: CellResult) -> bool:
         return bool(cell.outputs) and cell.outputs == self.baseline.outputs
 

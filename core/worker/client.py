@@ -40,6 +40,7 @@ from core.errors import (
     VocabMismatchError,
 )
 from core.library.memory import SystemMemory
+from core.tune.cost_curve import CostCurve
 from core.worker import protocol
 from core.worker.protocol import (
     LLAMA_ERROR_PREFIX,
@@ -608,6 +609,14 @@ class EngineWorker:
                 protocol.TOKENIZE_CHAT, messages=protocol.messages_to_list(list(messages))
             )
         )
+
+    async def cost_curve(self, max_k: int, repeats: int, context: int) -> CostCurve:
+        """Time the loaded target's decodes of 1 … ``max_k`` tokens and the draft's one
+        (see core/tune/cost_curve.py); both caches are emptied."""
+        result = await self._call(
+            protocol.COST_CURVE, max_k=max_k, repeats=repeats, context=context
+        )
+        return CostCurve.from_dict(result)
 
     async def generate(
         self,

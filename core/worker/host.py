@@ -50,6 +50,7 @@ from core.library.memory import (
     read_system_memory,
 )
 from core.rpc.native import loaded_worker_memory
+from core.tune.cost_curve import measure_pair_curve
 from core.vocab import check_vocab_compatibility
 from core.worker import protocol
 from core.worker.protocol import ProtocolError, encode_frame, error_to_dict, read_frame
@@ -87,6 +88,7 @@ class Host:
             protocol.TOKENIZE: self._tokenize,
             protocol.TOKENIZE_CHAT: self._tokenize_chat,
             protocol.GENERATE: self._generate,
+            protocol.COST_CURVE: self._cost_curve,
             protocol.STATE: self._state,
             protocol.DEBUG: self._debug,
         }
@@ -271,6 +273,18 @@ class Host:
             # flag) is re-applied here, so it takes effect by the next step.
             if self._current_cancelled.is_set():
                 engine.cancel()
+
+    def _cost_curve(self, _call_id: int, command: dict[str, Any]) -> dict[str, Any]:
+        engine = self._require_engine()
+        _backend, device = describe_placement(_offloaded_layers(engine.target))
+        curve = measure_pair_curve(
+            engine,
+            max_k=int(command["max_k"]),
+            repeats=int(command["repeats"]),
+            context=int(command["context"]),
+            device=device,
+        )
+        return curve.to_dict()
 
     def _state(self, _call_id: int, _command: dict[str, Any]) -> dict[str, Any]:
         engine = self._engine

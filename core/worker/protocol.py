@@ -42,6 +42,8 @@ UNLOAD = "unload"
 TOKENIZE = "tokenize"
 TOKENIZE_CHAT = "tokenize_chat"
 GENERATE = "generate"
+# Times the loaded target's decodes of 1 … max_k tokens (core/tune/cost_curve.py).
+COST_CURVE = "cost_curve"
 CANCEL = "cancel"
 STATE = "state"
 # Only honoured when the host runs with TEST_HOOKS_ENV=1: makes the host misbehave

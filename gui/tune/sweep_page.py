@@ -1,6 +1,14 @@
 """The sweep page: choose a grid and a prompt set, watch the cells fill in, cancel,
 read the heatmaps, apply a cell to the chat, save, reload and export.
 
+Every sweep is saved with the pair; the history list shows them (date, prompt set,
+grid, best speed-up) to reload any, and deletes one or all older than the chosen one.
+
+After a sweep the pair's verification cost curve (measured once per pair, core/tune)
+and the sweep's acceptance predict every draft length; the speed-up plot shows the
+prediction beside the measurements, and Calibrate also measures the predicted best
+length when the grid missed it.
+
 Signals:
     apply_requested(object): DraftSettings of the cell the user chose.
 """
@@ -13,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -38,6 +47,13 @@ from core.tune.calibration import (
     CALIBRATION_TOKENS,
     Calibration,
     chosen_settings,
+    describe_prediction,
+)
+from core.tune.prediction import (
+    Prediction,
+    measure_predicted_best,
+    pair_curve,
+    sweep_prediction,
 )
 from core.tune.prompt_sets import (
     BUILT_IN_SETS,
@@ -46,7 +62,16 @@ from core.tune.prompt_sets import (
     conversation_prompt_set,
     load_prompt_file,
 )
-from core.tune.results_store import export_csv, load_result, save_result
+from core.tune.results_store import (
+    SavedSweep,
+    delete_older,
+    delete_saved,
+    export_csv,
+    load_curve,
+    read_result_file,
+    save_result,
+    saved_sweeps,
+)
 from core.tune.sweep import (
     CellResult,
     SweepControl,
@@ -89,6 +114,7 @@ class SweepPage(QWidget):
         self._pair_key = pair_key
         self._control: SweepControl | None = None
         self.result: SweepResult | None = None
+        self.prediction: Prediction | None = None
         self.prompt_file: Path | None = None
         self._row_cells: list[CellResult] = []
         self._tasks = KeptTasks("sweep task", lambda exc: self._say(f"The sweep failed: {exc}"))
@@ -174,17 +200,35 @@ class SweepPage(QWidget):
 
         self.apply_button = QPushButton("Use selected row in chat")
         self.apply_button.clicked.connect(self._apply_selected)
+        self.history_combo = QComboBox()
+        self.history_combo.setObjectName("sweep_history")
+        self.history_combo.setToolTip("The sweeps saved for the loaded pair, newest first")
+        self.history_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.load_button = QPushButton("Load saved")
-        self.load_button.setToolTip("Show the last sweep saved for the loaded pair")
+        self.load_button.setToolTip("Show the saved sweep chosen in the list")
         self.load_button.clicked.connect(self.load_saved)
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setToolTip("Delete the saved sweep chosen in the list")
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.delete_older_button = QPushButton("Delete older")
+        self.delete_older_button.setToolTip(
+            "Delete every saved sweep of this pair older than the one chosen in the list"
+        )
+        self.delete_older_button.clicked.connect(self.delete_older_than_selected)
+        self.history: list[SavedSweep] = []
         self.csv_button = QPushButton("Export CSV…")
         self.csv_button.clicked.connect(self._ask_csv)
         self.png_button = QPushButton("Export PNG…")
         self.png_button.clicked.connect(self._ask_png)
         results_buttons = QHBoxLayout()
-        for button in (self.apply_button, self.load_button, self.csv_button, self.png_button):
+        for button in (self.apply_button, self.csv_button, self.png_button):
             results_buttons.addWidget(button)
         results_buttons.addStretch(1)
+        history_row = QHBoxLayout()
+        history_row.addWidget(QLabel("Saved sweeps"))
+        history_row.addWidget(self.history_combo, 1)
+        for button in (self.load_button, self.delete_button, self.delete_older_button):
+            history_row.addWidget(button)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -192,8 +236,15 @@ class SweepPage(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.table, 1)
         layout.addLayout(results_buttons)
+        layout.addLayout(history_row)
         layout.addWidget(self.plots, 2)
         self._update_export_buttons()
+        self._update_history_buttons()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        # The pair may have changed while the page was hidden.
+        self.refresh_history()
+        super().showEvent(event)
 
     # ----- inputs ------------------------------------------------------------------------
 
@@ -238,8 +289,12 @@ class SweepPage(QWidget):
     def running(self) -> bool:
         return self._control is not None
 
-    async def run_async(self) -> SweepResult | None:
-        """Run the sweep; the result is shown, saved with the pair (even when partial)."""
+    async def run_async(self, calibrating: bool = False) -> SweepResult | None:
+        """Run the sweep; the result is shown, saved with the pair (even when partial).
+
+        A finished sweep is followed by the prediction from the pair's cost curve (its
+        first sweep measures the curve); ``calibrating`` also measures the predicted
+        best length when the grid missed it."""
         runner = self._runner()
         if runner is None:
             self._say("Load a model pair first.")
@@ -253,6 +308,8 @@ class SweepPage(QWidget):
         self._control = SweepControl()
         self._set_running(True)
         self._say(f"Sweeping {len(grid.cells(settings.drafting))} cells on {prompt_set.name}…")
+        self.prediction = None
+        key = self._pair_key()
         try:
             result = await run_sweep(
                 runner,
@@ -263,6 +320,21 @@ class SweepPage(QWidget):
                 on_progress=self._on_progress,
                 control=self._control,
             )
+            if key is not None and result.cells and not result.partial:
+                self._say("Measuring the verification cost curve of the pair…")
+                curve = await pair_curve(runner, key)
+                if calibrating:
+                    self.prediction = await measure_predicted_best(
+                        runner,
+                        result,
+                        curve,
+                        prompt_set,
+                        settings,
+                        self._on_progress,
+                        self._control,
+                    )
+                else:
+                    self.prediction = sweep_prediction(result, curve)
         except SpecChatError as exc:
             self._say(f"The sweep stopped: {exc}")
             return None
@@ -270,9 +342,9 @@ class SweepPage(QWidget):
             self._control = None
             self._set_running(False)
         self.show_result(result)
-        key = self._pair_key()
         if key is not None and result.cells:
             save_result(result, key)
+            self.refresh_history()
         return result
 
     async def calibrate_async(self) -> SweepResult | None:
@@ -283,14 +355,15 @@ class SweepPage(QWidget):
         self.ngram_check.setChecked(False)
         self.auto_check.setChecked(False)
         self.tokens_spin.setValue(CALIBRATION_TOKENS)
-        result = await self.run_async()
+        result = await self.run_async(calibrating=True)
         if result is None or result.partial:
             return result
         chosen = chosen_settings(result, self._settings().drafting)
         if chosen is None:
             chosen = replace(self._settings().drafting, adaptive=True)
         self.apply_requested.emit(chosen)
-        self._say(Calibration(result, chosen if not chosen.adaptive else None).describe())
+        fixed = chosen if not chosen.adaptive else None
+        self._say(Calibration(result, fixed, prediction=self.prediction).describe())
         return result
 
     def cancel(self) -> None:
@@ -311,9 +384,12 @@ class SweepPage(QWidget):
         if running:
             self.progress.setValue(0)
 
-    def _on_progress(self, progress: SweepProgress) -> None:
+    def _on_bar(self, progress: SweepProgress) -> None:
         self.progress.setMaximum(progress.total)
         self.progress.setValue(progress.done)
+
+    def _on_progress(self, progress: SweepProgress) -> None:
+        self._on_bar(progress)
         if progress.finished_cell is not None:
             self.show_result(progress.result)
 
@@ -341,14 +417,15 @@ class SweepPage(QWidget):
         self.table.resizeColumnsToContents()
         for heatmap in self.heatmaps.values():
             heatmap.update_from(result)
-        self.curve.update_from(result)
+        self.curve.update_from(result, self.prediction)
         if result.partial:
             self._say(
                 f"Partial: cancelled after {len(result.cells)} of {result.planned_cells} cells."
             )
         elif best is not None and len(result.cells) == result.planned_cells:
             self._say(
-                f"Done. Best: {settings_label(best.drafting)}, {result.speedup(best):.2f}x plain. "
+                f"Done. Best: {settings_label(best.drafting)}, {result.speedup(best):.2f}x plain"
+                f"{describe_prediction(self.prediction)}. "
                 "Click a square or double-click a row to use it in the chat."
             )
         self._update_export_buttons()
@@ -369,21 +446,76 @@ class SweepPage(QWidget):
     def _apply_selected(self) -> None:
         self.apply_row(self.table.currentRow())
 
+    def refresh_history(self) -> None:
+        """List the loaded pair's saved sweeps, newest first."""
+        key = self._pair_key()
+        self.history = saved_sweeps(key) if key is not None else []
+        self.history_combo.clear()
+        for entry in self.history:
+            self.history_combo.addItem(entry.describe())
+        self._update_history_buttons()
+
+    def _selected_entry(self) -> SavedSweep | None:
+        index = self.history_combo.currentIndex()
+        return self.history[index] if 0 <= index < len(self.history) else None
+
     def load_saved(self) -> SweepResult | None:
+        """Show the saved sweep chosen in the list (the newest when none is chosen)."""
         key = self._pair_key()
         if key is None:
-            self._say("Load a model pair to see its saved sweep.")
+            self._say("Load a model pair to see its saved sweeps.")
+            return None
+        if not self.history:
+            self.refresh_history()
+        entry = self._selected_entry()
+        if entry is None:
+            self._say("No sweep saved for this pair yet.")
             return None
         try:
-            result = load_result(key)
+            result = read_result_file(entry.path)
         except ConfigError as exc:
             self._say(str(exc))
             return None
-        if result is None:
-            self._say("No sweep saved for this pair yet.")
-            return None
+        try:
+            curve = load_curve(key)
+        except ConfigError as exc:
+            logger.warning("%s", exc)
+            curve = None
+        self.prediction = sweep_prediction(result, curve) if curve else None
         self.show_result(result)
+        if not result.partial:
+            self._say(f"Saved sweep of {entry.describe()}{describe_prediction(self.prediction)}.")
         return result
+
+    def delete_selected(self) -> None:
+        entry = self._selected_entry()
+        if entry is None:
+            return
+        try:
+            delete_saved(entry)
+        except ConfigError as exc:
+            self._say(str(exc))
+            return
+        self.refresh_history()
+        self._say(f"Deleted the sweep of {entry.saved_at}.")
+
+    def delete_older_than_selected(self) -> None:
+        key, entry = self._pair_key(), self._selected_entry()
+        if key is None or entry is None:
+            return
+        try:
+            count = delete_older(key, keep=self.history.index(entry) + 1)
+        except ConfigError as exc:
+            self._say(str(exc))
+            return
+        self.refresh_history()
+        self.history_combo.setCurrentIndex(len(self.history) - 1)
+        self._say(f"Deleted {count} older sweep{'s' if count != 1 else ''}.")
+
+    def _update_history_buttons(self) -> None:
+        # "Load saved" stays enabled: with an empty list it reads the history first.
+        for button in (self.delete_button, self.delete_older_button):
+            button.setEnabled(bool(self.history))
 
     def export_csv_to(self, path: Path) -> None:
         if self.result is not None:

@@ -1,4 +1,5 @@
-"""Sweep results as pictures: heatmaps over draft-max x p-min, and speed-up vs draft-max.
+"""Sweep results as pictures: heatmaps over draft-max x p-min, and speed-up vs draft-max
+(measured, and predicted from the pair's verification cost curve when it has one).
 
 A heatmap shows one number per (draft-max, p-min) pair; where the grid also
 varies draft-min or the draft source, each square shows the best of them for the
@@ -16,6 +17,7 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QWidget
 
 from core.engine import DraftSource
+from core.tune.prediction import Prediction
 from core.tune.sweep import CellResult, SweepResult
 from gui.chat.token_formats import OKABE_ITO
 
@@ -123,7 +125,8 @@ class SweepHeatmap(pg.PlotWidget):
 
 class SpeedupCurve(pg.PlotWidget):
     """Speed-up over plain against draft-max, one line per draft source (best over the
-    other knobs), with the break-even line at 1."""
+    other knobs), with the break-even line at 1, and dashed, the speed-up the cost
+    curve predicts for every draft length of the model draft."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -135,11 +138,25 @@ class SpeedupCurve(pg.PlotWidget):
         self.addItem(
             pg.InfiniteLine(1.0, angle=0, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine))
         )
+        self.addLegend(offset=(-10, 10))
         colours = {DraftSource.MODEL: OKABE_ITO["blue"], DraftSource.NGRAM: OKABE_ITO["orange"]}
         self.curves = {
-            source: self.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour)
+            source: self.plot(
+                [],
+                [],
+                pen=pg.mkPen(colour, width=2),
+                symbol="o",
+                symbolBrush=colour,
+                name=f"{source.value}, measured",
+            )
             for source, colour in colours.items()
         }
+        self.predicted = self.plot(
+            [],
+            [],
+            pen=pg.mkPen(OKABE_ITO["blue"], width=1, style=Qt.PenStyle.DashLine),
+            name="model, predicted",
+        )
 
     def series(self, result: SweepResult, source: DraftSource) -> tuple[list[int], list[float]]:
         best: dict[int, float] = {}
@@ -150,6 +167,13 @@ class SpeedupCurve(pg.PlotWidget):
         xs = sorted(best)
         return xs, [best[x] for x in xs]
 
-    def update_from(self, result: SweepResult) -> None:
+    def update_from(self, result: SweepResult, prediction: Prediction | None = None) -> None:
         for source, curve in self.curves.items():
             curve.setData(*self.series(result, source))
+        if prediction is None:
+            self.predicted.setData([], [])
+            return
+        # Up to the longest draft the sweep measured, so both read on one scale.
+        longest = max((c.drafting.n_max for c in _grid_cells(result)), default=0)
+        ks = [k for k in prediction.speedups if k <= max(longest, prediction.best[0])]
+        self.predicted.setData(ks, [prediction.speedups[k] for k in ks])

@@ -12,56 +12,34 @@ of the machine hurts every k alike.
 
 ``--random-shape`` first writes a Llama-shaped GGUF with random Q4_0 weights
 (tests/benchmarks/random_llama_gguf.py) to ``--random-path``: only timing matters.
-Prints one line per k and, with ``--json``, the numbers as one JSON object.
+Prints one line per k, then the row of the README's table (markdown), and with
+``--json`` the numbers as one JSON object. The measuring is the tuner's own
+(core/tune/cost_curve.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
-import llama_cpp
-import numpy as np
-
 from core.engine import ModelConfig
 from core.engine.backend import backend_devices
 from core.engine.model import LoadedModel
+from core.tune.cost_curve import measure_decode_ms
 from tests.benchmarks.random_llama_gguf import SHAPES, write_random_llama
 
-
-def _decode_ms(model: LoadedModel, tokens: list[int], context_length: int) -> float:
-    """One decode of ``tokens`` at position ``context_length``, waiting for the device."""
-    started = time.perf_counter()
-    model.append(tokens, all_logits=True)
-    # GPU decodes are asynchronous; verification reads the logits at once, so the
-    # cost includes waiting for them.
-    llama_cpp.llama_synchronize(model.context)
-    elapsed = (time.perf_counter() - started) * 1000
-    model.forget_from(context_length)
-    return elapsed
+# The columns of the README's tables.
+README_KS = (1, 2, 4, 8, 9, 16, 17)
 
 
-def measure_curve(
-    model: LoadedModel, max_k: int, repeats: int, context: int, seed: int = 0
-) -> dict[int, float]:
-    """Median decode time in ms per batch size k, after a ``context``-token prompt."""
-    rng = np.random.default_rng(seed)
-    # Skip the first ids (control and byte tokens); any token id times the same.
-    low = min(300, model.n_vocab // 2)
-    prompt = [int(t) for t in rng.integers(low, model.n_vocab, context)]
-    model.prefill(prompt)
-    batch = [int(t) for t in rng.integers(low, model.n_vocab, max_k)]
-    for k in (1, max_k):  # warm-up: graph allocation for both ends of the range
-        _decode_ms(model, batch[:k], context)
-    times: dict[int, list[float]] = {k: [] for k in range(1, max_k + 1)}
-    for _ in range(repeats):
-        for k in times:
-            times[k].append(_decode_ms(model, batch[:k], context))
-    return {k: statistics.median(values) for k, values in times.items()}
+def markdown_row(label: str, curve: dict[int, float]) -> str:
+    """One row of the README's table: V(k)/V(1) at ``README_KS``, V(1) in ms."""
+    cells = [f"1.00 ({curve[1]:.2f} ms)"]
+    cells += [f"{curve[k] / curve[1]:.2f}" for k in README_KS[1:] if k in curve]
+    return f"| {label}: V(k)/V(1) | " + " | ".join(cells) + " |"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-k", type=int, default=17)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--context", type=int, default=128, help="tokens already in the cache")
+    parser.add_argument("--label", help="the model's name in the markdown row")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
     path = args.model
@@ -98,13 +77,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{config.n_threads} threads, loaded in {load_s:.1f} s"
     )
     try:
-        curve = measure_curve(model, args.max_k, args.repeats, args.context)
+        curve = measure_decode_ms(model, args.max_k, args.repeats, args.context)
     finally:
         model.close()
     base = curve[1]
     print(f"{'k':>3} {'ms':>9} {'x k=1':>7} {'ms/token':>9}")
     for k, ms in curve.items():
         print(f"{k:>3} {ms:>9.2f} {ms / base:>7.2f} {ms / k:>9.2f}")
+    label = args.label or f"{path.stem} on {devices}"
+    print(f"| k (tokens in the batch) | {' | '.join(str(k) for k in README_KS if k in curve)} |")
+    print("|---" * (1 + sum(k in curve for k in README_KS)) + "|")
+    print(markdown_row(label, curve))
     if args.json:
         args.json.write_text(
             json.dumps(

@@ -16,7 +16,7 @@ __all__ = ["models", "settings"]  # fixtures shared with the model panel's tests
 CHECK_TIMEOUT_MS = 15_000
 
 
-def test_the_panel_passes_the_workers_and_split_to_the_target_only(
+def test_the_panel_passes_the_workers_to_the_target_and_the_draft_only_when_asked(
     qtbot: QtBot, settings: SettingsStore, models: Folder, tmp_path: Path
 ) -> None:
     panel = make_panel(qtbot, settings, models.path, tmp_path)
@@ -43,9 +43,19 @@ def test_the_panel_passes_the_workers_and_split_to_the_target_only(
     assert request.target.tensor_split == (3.0, 1.0)
     assert request.draft is not None and request.draft.rpc_servers == ()
 
+    # Asked for, the draft goes on the workers too (split by their free memory).
+    box.draft_on_workers.setChecked(True)
+    with qtbot.waitSignal(panel.load_requested) as blocker:
+        panel.load_button.click()
+    request = blocker.args[0]
+    assert request.draft is not None
+    assert request.draft.rpc_servers == ("10.0.0.7:50052", "10.0.0.8:50052")
+    assert request.draft.tensor_split == ()
+
     # Showing a request without workers (the last pair, say) clears the fields.
     panel.select_request(LoadRequest(ModelConfig(models.target), None, "none"))
     assert box.workers_edit.text() == "" and box.split_edit.text() == ""
+    assert not box.draft_on_workers.isChecked()
 
 
 def test_check_shows_each_workers_memory_or_why_it_cannot_be_reached(

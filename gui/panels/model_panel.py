@@ -513,7 +513,11 @@ class ModelPanel(QWidget):
             return False
         self.set_draft_source(request.draft_source)
         self._set_spins(self.target_gpu_layers, self.target_context, request.target)
-        self.rpc_workers.set_workers(request.target.rpc_servers, request.target.tensor_split)
+        self.rpc_workers.set_workers(
+            request.target.rpc_servers,
+            request.target.tensor_split,
+            request.draft.rpc_servers if request.draft is not None else (),
+        )
         if request.draft is not None:
             self.select_draft(request.draft.path)
             self._set_spins(self.draft_gpu_layers, self.draft_context, request.draft)
@@ -655,6 +659,7 @@ class ModelPanel(QWidget):
                 n_gpu_layers=self.draft_gpu_layers.value(),
                 n_ctx=self.draft_context.value(),
                 n_threads=threads,
+                rpc_servers=self.rpc_workers.draft_endpoints(),
             )
         return LoadRequest(target_config, draft_config, source), None
 

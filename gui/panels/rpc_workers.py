@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -51,7 +52,7 @@ class RpcWorkersBox(QGroupBox):
         self.workers_edit.setPlaceholderText("host:port, host:port")
         self.workers_edit.setToolTip(
             "Machines running 'specchat-cli rpc-server' that hold part of the target's "
-            "layers (the offloaded ones: GPU layers). The draft stays here. The RPC "
+            "layers (the offloaded ones: GPU layers). The draft stays here unless asked. The RPC "
             "protocol has no authentication: use workers on a trusted network only."
         )
         self.split_edit = QLineEdit()
@@ -60,6 +61,13 @@ class RpcWorkersBox(QGroupBox):
         self.split_edit.setToolTip(
             "Proportions of the offloaded layers per device, e.g. 3,1: the workers in "
             "the order listed, then this machine's GPUs."
+        )
+        self.draft_on_workers = QCheckBox("Draft on the workers too")
+        self.draft_on_workers.setObjectName("rpc_draft_check")
+        self.draft_on_workers.setToolTip(
+            "Put the draft model's offloaded layers on the workers as well, split by their "
+            "free memory. Off, the draft runs on this machine, where a small draft is "
+            "fastest: every drafted token would otherwise cross the network."
         )
         self.check_button = QPushButton("Check")
         self.check_button.setObjectName("rpc_check_button")
@@ -76,10 +84,12 @@ class RpcWorkersBox(QGroupBox):
         form = QFormLayout(self)
         form.addRow("Workers", row)
         form.addRow("Split", self.split_edit)
+        form.addRow(self.draft_on_workers)
         form.addRow(self.status_label)
 
         self.workers_edit.editingFinished.connect(self._on_edited)
         self.split_edit.editingFinished.connect(self._on_edited)
+        self.draft_on_workers.toggled.connect(self.changed)
         self.check_button.clicked.connect(self.check)
 
     def endpoints(self) -> tuple[str, ...]:
@@ -98,8 +108,20 @@ class RpcWorkersBox(QGroupBox):
             return str(exc)
         return None
 
-    def set_workers(self, endpoints: tuple[str, ...], split: tuple[float, ...]) -> None:
+    def draft_endpoints(self) -> tuple[str, ...]:
+        """The workers the draft goes on: none unless asked for."""
+        return self.endpoints() if self.draft_on_workers.isChecked() else ()
+
+    def set_workers(
+        self,
+        endpoints: tuple[str, ...],
+        split: tuple[float, ...],
+        draft_endpoints: tuple[str, ...] = (),
+    ) -> None:
         """Show a saved or requested setup, without announcing it as an edit."""
+        blocked = self.draft_on_workers.blockSignals(True)
+        self.draft_on_workers.setChecked(bool(draft_endpoints))
+        self.draft_on_workers.blockSignals(blocked)
         text, split_text = ", ".join(endpoints), ",".join(f"{v:g}" for v in split)
         if text != self.workers_edit.text() or split_text != self.split_edit.text():
             self.workers_edit.setText(text)

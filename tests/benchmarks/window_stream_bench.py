@@ -87,6 +87,10 @@ class Run:
     received_tokens_per_second: float
     acceptance: float
     text: str = ""
+    # CPU seconds per token (all threads): this process (the window's, or the headless
+    # client's) and the engine process. Load-independent, unlike tokens/s.
+    client_cpu_ms_per_token: float = 0.0
+    worker_cpu_ms_per_token: float = 0.0
 
 
 @dataclass
@@ -112,6 +116,33 @@ class Stalls:
             f"(p99 {p99:.1f}, median {statistics.median(late):.1f}); GUI thread's own work "
             f"between two beats: worst {busy[-1]:.1f} ms, p99 {busy_p99:.1f} ms"
         )
+
+
+def process_cpu_s(pid: int | None = None) -> float:
+    """CPU seconds (user + system, all threads) of this process or of ``pid``."""
+    if pid is None:
+        return time.process_time()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # not Linux: the worker's share is then reported as 0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU time of this process and the engine process across one answer."""
+
+    def __init__(self, worker_pid: int | None) -> None:
+        self.worker_pid = worker_pid
+        self.client = process_cpu_s()
+        self.worker = process_cpu_s(worker_pid) if worker_pid else 0.0
+
+    def per_token_ms(self, n_tokens: int) -> tuple[float, float]:
+        if n_tokens <= 0:
+            return 0.0, 0.0
+        client = process_cpu_s() - self.client
+        worker = process_cpu_s(self.worker_pid) - self.worker if self.worker_pid else 0.0
+        return client * 1000 / n_tokens, worker * 1000 / n_tokens
 
 
 def settings_for(n_predict: int, adaptive: bool = True) -> GenerationSettings:
@@ -147,6 +178,7 @@ class Headless:
         self.prompt = await self.worker.tokenize_chat([ChatMessage("user", PROMPT)])
 
     async def answer(self, settings: GenerationSettings) -> Run:
+        meter = CpuMeter(self.worker.pid)
         started = time.perf_counter()
         first: float | None = None
         last = started
@@ -164,6 +196,7 @@ class Headless:
             else:
                 finished = event
         assert finished is not None
+        client_ms, worker_ms = meter.per_token_ms(count)
         received = count / (last - first) if first is not None and last > first else 0.0
         return Run(
             "headless",
@@ -172,6 +205,8 @@ class Headless:
             received,
             finished.stats.acceptance,
             "".join(pieces),
+            client_ms,
+            worker_ms,
         )
 
     async def close(self) -> None:
@@ -266,6 +301,8 @@ def window_session(
             for _ in range(rounds):
                 runs.append(run_in(loop, headless.answer(settings)))
                 window.new_chat()
+                worker = window.bridge.worker
+                meter = CpuMeter(worker.pid if worker is not None else None)
                 heartbeat.arm(True)
                 run_in(loop, window.controller.send_async(PROMPT))
                 heartbeat.arm(False)
@@ -274,6 +311,7 @@ def window_session(
                 if stats is None:
                     raise RuntimeError("the window's answer did not finish")
                 trace = answer.trace
+                client_ms, worker_ms = meter.per_token_ms(len(trace.tokens))
                 runs.append(
                     Run(
                         "window",
@@ -282,6 +320,8 @@ def window_session(
                         _received_rate(trace.token_arrival_s),
                         stats.acceptance,
                         trace.text,
+                        client_ms,
+                        worker_ms,
                     )
                 )
         if synthetic_tokens:
@@ -484,7 +524,8 @@ def report_runs(runs: list[Run]) -> None:
         say(
             f"  {run.where:8s} {run.n_tokens:4d} tokens  engine {run.engine_tokens_per_second:6.1f}"
             f" t/s  received {run.received_tokens_per_second:6.1f} t/s"
-            f"  acceptance {run.acceptance * 100:5.1f}%"
+            f"  acceptance {run.acceptance * 100:5.1f}%  CPU/token: this process"
+            f" {run.client_cpu_ms_per_token:5.2f} ms, engine {run.worker_cpu_ms_per_token:6.2f} ms"
         )
     headless = [r for r in runs if r.where == "headless"]
     window = [r for r in runs if r.where == "window"]
@@ -503,6 +544,19 @@ def report_runs(runs: list[Run]) -> None:
             + ", ".join(f"{ratio:.3f}" for ratio in ratios)
             + " (target >= 0.95)"
         )
+    # The load-independent number: what the window costs per token on top of a
+    # headless client (same process, same event loop, window idle).
+    extra = statistics.median(r.client_cpu_ms_per_token for r in window) - statistics.median(
+        r.client_cpu_ms_per_token for r in headless
+    )
+    say(
+        "  CPU per token, medians: this process window "
+        f"{statistics.median(r.client_cpu_ms_per_token for r in window):.2f} ms vs headless "
+        f"{statistics.median(r.client_cpu_ms_per_token for r in headless):.2f} ms "
+        f"(the window's own cost {extra:.2f} ms/token); engine process window "
+        f"{statistics.median(r.worker_cpu_ms_per_token for r in window):.2f} ms vs headless "
+        f"{statistics.median(r.worker_cpu_ms_per_token for r in headless):.2f} ms"
+    )
     same = {r.text for r in runs}
     say(f"  same text in every run: {len(same) == 1}")
 

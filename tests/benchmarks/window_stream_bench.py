@@ -13,7 +13,7 @@ Three measurements, all in one run so the numbers share one machine state:
     (AnswerController.flush: trace, chat view, store), one step per flush, with the
     time of each flush for the first and the last thousand tokens (flat = the cost
     does not grow with the answer). Layout and paint that follow a flush (and the
-    speculation panel's own 8 Hz redraws) are timed separately, and so is one
+    speculation panel's own 5 Hz redraws) are timed separately, and so is one
     panel redraw at both ends.
 
 Usage::

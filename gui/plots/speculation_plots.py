@@ -197,6 +197,7 @@ class AcceptancePerStepPlot(SpeculationPlot):
         self.addItem(self.rolling)
         self.addItem(self.mean_line)
         self.addItem(self.boundaries)
+        self._answer_starts: npt.NDArray[np.int64] | None = None
         self.set_answer_starts(np.zeros(0, dtype=np.int64))
 
     def recolour(self) -> None:
@@ -213,6 +214,10 @@ class AcceptancePerStepPlot(SpeculationPlot):
         self.mean_line.setValue(series.acceptance)
 
     def set_answer_starts(self, starts: npt.NDArray[np.int64]) -> None:
+        # Called at every redraw; the boundaries only change when an answer is added.
+        if self._answer_starts is not None and np.array_equal(starts, self._answer_starts):
+            return
+        self._answer_starts = starts.copy()
         later = starts[starts > 0] + 0.5  # between the last step of one answer and the next
         x = np.repeat(later, 2)
         y = np.tile([0.0, 1.05], len(later))

@@ -14,7 +14,7 @@ from core.engine.events import EmittedToken, Provenance, StepEvent
 from core.speculation.trace import AnswerTrace
 from gui.chat.readout_widget import ReadoutWidget
 from gui.panels.speculation_panel import REDRAW_INTERVAL_MS, SpeculationPanel
-from gui.plots.speculation_plots import moving_average
+from gui.plots.speculation_plots import moving_average, nice_ceiling, snapped_bounds
 from gui.theme import DARK, build_palette
 from tests.test_speculation_trace import built, stats
 
@@ -174,3 +174,39 @@ def test_plot_titles_fit_the_side_panel_at_its_default_width(qtbot: QtBot) -> No
         assert label.text == plot.title and "…" not in plot.title
         title_width = label.item.boundingRect().width()
         assert 0 < title_width <= plot.width() - 8, (plot.title, title_width, plot.width())
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+def test_auto_range_covers_the_data_and_holds_while_it_grows(
+    panel: SpeculationPanel, qtbot: QtBot
+) -> None:
+    # A range that moved at every redraw made the axes render their labels again
+    # each time; snapped to nice numbers it moves only when the data passes one.
+    trace = AnswerTrace()
+    panel.show_answer(trace)
+    panel.show()
+    qtbot.waitExposed(panel)
+    view = panel.acceptance_plot.getPlotItem().getViewBox()
+
+    def x_range_after(n_steps: int) -> list[float]:
+        while trace.n_steps < n_steps:
+            trace.add_step(speculative_step(trace.n_steps % 4), 0.1 * trace.n_steps)
+        panel.redraw()
+        QApplication.processEvents()
+        return list(view.viewRange()[0])
+
+    first = x_range_after(101)
+    assert first[0] <= 1 and first[1] >= 101
+    assert first[1] <= 1.25 * 101 * 1.1  # headroom stays modest
+    assert x_range_after(110) == first
+    grown = x_range_after(130)
+    assert grown[1] > first[1] and grown[1] >= 130
+
+
+def test_nice_ceiling_and_snapped_bounds() -> None:
+    assert [nice_ceiling(v) for v in (0.0, 1.0, 1.1, 7, 101, 0.031)] == pytest.approx(
+        [0.0, 1.0, 1.2, 8, 120, 0.04]
+    )
+    low, high = snapped_bounds(-0.3, 101.0)
+    assert low <= -0.3 and high >= 101.0
+    assert snapped_bounds(-0.2, 101.0) == (low, high)  # a pixel's padding moves nothing

@@ -1,7 +1,7 @@
 """Live speculation numbers and graphs, for the current answer or the whole conversation.
 
 While an answer streams the panel redraws itself from the answer's trace on its
-own timer (8 Hz); it never reacts per token, so its cost does not depend on how
+own timer (5 Hz); it never reacts per token, so its cost does not depend on how
 fast tokens come. Plots only ``setData`` on items made once.
 """
 
@@ -29,7 +29,7 @@ from gui.plots.speculation_plots import (
 )
 from gui.theme import is_dark, set_role, theme_notifier
 
-REDRAW_INTERVAL_MS = 125  # 8 Hz: smooth enough to read, cheap enough to never matter
+REDRAW_INTERVAL_MS = 200  # 5 Hz: smooth enough to read; each redraw repaints four plots
 _NONE = "—"
 
 # (key, label, tooltip)

@@ -1,13 +1,15 @@
 """The four speculation graphs, drawn with pyqtgraph (MIT; Qt Charts is GPL-only).
 
 Every plot creates its items once and later only calls ``setData`` on them, so a
-redraw costs one pass over the series and no item churn. Each takes its data from
-a :class:`SpeculationSeries`, which both one answer (``AnswerTrace``) and a whole
-conversation (``ConversationTrace``) are.
+redraw costs one pass over the series and no item churn. Auto-range follows the
+data in steps (:class:`SteadyViewBox`), so most redraws leave the axes as they were.
+Each takes its data from a :class:`SpeculationSeries`, which both one answer
+(``AnswerTrace``) and a whole conversation (``ConversationTrace``) are.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
@@ -42,6 +44,65 @@ def _with_alpha(colour: str, alpha: float) -> QColor:
     return result
 
 
+# Auto-range bounds snap outward to these multiples of a power of ten: at most a
+# quarter of the plot is headroom, and a growing series moves the range about ten
+# times per decade instead of at every redraw.
+AUTO_RANGE_PADDING = 0.03  # fraction of the range left free on each side
+_NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest "nice" number (1, 1.2, 1.5, 2 ... times a power of ten) >= ``value``."""
+    if value <= 0 or not math.isfinite(value):
+        return value
+    scale = 10.0 ** math.floor(math.log10(value))
+    for step in _NICE_STEPS:
+        if step * scale >= value * (1 - 1e-12):
+            return step * scale
+    return 10 * scale
+
+
+def snapped_bounds(low: float, high: float) -> tuple[float, float]:
+    """``[low, high]`` widened to steady values: the top to a nice number, the bottom
+    down to a tenth of the span's power of ten (pyqtgraph pads the data's bounds by a
+    pixel or two, which would otherwise move a bottom of 0 a little at every redraw)."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return low, high
+    grain = 10.0 ** math.floor(math.log10(high - low)) / 10
+    top = nice_ceiling(high) if high > 0 else math.ceil(high / grain) * grain
+    return math.floor(low / grain) * grain, top
+
+
+class SteadyViewBox(pg.ViewBox):
+    """A ViewBox whose auto-range snaps the data's bounds outward to nice numbers.
+
+    pyqtgraph's auto-range fits the data exactly, so a series that grows by one
+    point moves the range at every redraw, and each move makes the axes lay out
+    and render their tick labels again: most of a plot's repaint cost. Snapped, the
+    range (and the axes' cached picture) holds until the data passes the next
+    step. Pan, zoom, the "A" button and "View all" work as before.
+    """
+
+    def childrenBounds(  # pyqtgraph override
+        self,
+        frac: tuple[float, float] | None = None,
+        orthoRange: tuple[object, object] = (None, None),
+        items: list[object] | None = None,
+    ) -> list[list[float] | None]:
+        bounds: list[list[float] | None] = super().childrenBounds(
+            frac=frac, orthoRange=orthoRange, items=items
+        )
+        for axis, span in enumerate(bounds):
+            if span is not None:
+                bounds[axis] = list(snapped_bounds(span[0], span[1]))
+        return bounds
+
+    def suggestPadding(self, axis: int) -> float:  # pyqtgraph override
+        # pyqtgraph scales the padding with the plot's size in pixels, so a layout
+        # change of a few pixels (an axis label growing a digit) moved the range too.
+        return AUTO_RANGE_PADDING
+
+
 class SpeculationPlot(pg.PlotWidget):
     """A small themed plot; subclasses add their items and fill them in ``update_from``."""
 
@@ -52,7 +113,7 @@ class SpeculationPlot(pg.PlotWidget):
     def __init__(
         self, title: str, x_label: str, y_label: str, parent: QWidget | None = None
     ) -> None:
-        super().__init__(parent=parent)
+        super().__init__(parent=parent, viewBox=SteadyViewBox())
         self._title = title
         self._x_label = x_label
         self._y_label = y_label
@@ -112,7 +173,9 @@ def moving_average(values: npt.NDArray[np.float64], window: int) -> npt.NDArray[
 class AcceptancePerStepPlot(SpeculationPlot):
     """Accepted / drafted for each verification step, its moving average and overall mean.
 
-    Lines are drawn without antialiasing on purpose: per-step acceptance zigzags
+    Every item skips pyqtgraph's finite check (the series never hold NaN or inf):
+    it costs a pass over the data at each redraw. Lines are drawn without
+    antialiasing on purpose: per-step acceptance zigzags
     between 0 and 1, and QPainter takes ~150 ms to antialias 4,000 such segments
     (a long answer) against ~2 ms without.
     """
@@ -125,15 +188,16 @@ class AcceptancePerStepPlot(SpeculationPlot):
         super().__init__("Acceptance per step", "verification step", "accepted", parent)
         self.getPlotItem().setYRange(0, 1.05, padding=0)
         self.getPlotItem().setLimits(yMin=-0.05, yMax=1.1)
-        self.curve = pg.PlotDataItem(antialias=False)
-        self.rolling = pg.PlotDataItem(antialias=False)
+        self.curve = pg.PlotDataItem(antialias=False, skipFiniteCheck=True)
+        self.rolling = pg.PlotDataItem(antialias=False, skipFiniteCheck=True)
         self.mean_line = pg.InfiniteLine(pos=0.0, angle=0, movable=False)
         # Where one answer ends and the next begins (conversation view only).
-        self.boundaries = pg.PlotDataItem(connect="pairs", antialias=False)
+        self.boundaries = pg.PlotDataItem(connect="pairs", antialias=False, skipFiniteCheck=True)
         self.addItem(self.curve)
         self.addItem(self.rolling)
         self.addItem(self.mean_line)
         self.addItem(self.boundaries)
+        self._answer_starts: npt.NDArray[np.int64] | None = None
         self.set_answer_starts(np.zeros(0, dtype=np.int64))
 
     def recolour(self) -> None:
@@ -150,6 +214,10 @@ class AcceptancePerStepPlot(SpeculationPlot):
         self.mean_line.setValue(series.acceptance)
 
     def set_answer_starts(self, starts: npt.NDArray[np.int64]) -> None:
+        # Called at every redraw; the boundaries only change when an answer is added.
+        if self._answer_starts is not None and np.array_equal(starts, self._answer_starts):
+            return
+        self._answer_starts = starts.copy()
         later = starts[starts > 0] + 0.5  # between the last step of one answer and the next
         x = np.repeat(later, 2)
         y = np.tile([0.0, 1.05], len(later))
@@ -161,7 +229,9 @@ class AcceptedLengthPlot(SpeculationPlot):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Accepted length", "draft tokens accepted", "steps", parent)
-        self.bars = pg.PlotDataItem(stepMode="center", fillLevel=0, antialias=False)
+        self.bars = pg.PlotDataItem(
+            stepMode="center", fillLevel=0, antialias=False, skipFiniteCheck=True
+        )
         self.addItem(self.bars)
 
     def recolour(self) -> None:
@@ -185,7 +255,7 @@ class InterTokenLatencyPlot(SpeculationPlot):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Inter-token latency", "token (in order of arrival)", "ms", parent)
-        self.curve = pg.PlotDataItem(antialias=False)
+        self.curve = pg.PlotDataItem(antialias=False, skipFiniteCheck=True)
         self.addItem(self.curve)
 
     def recolour(self) -> None:
@@ -205,7 +275,9 @@ class DraftPositionPlot(SpeculationPlot):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Acceptance by position", "position in draft", "accepted", parent)
         self.getPlotItem().setYRange(0, 1.05, padding=0)
-        self.bars = pg.PlotDataItem(stepMode="center", fillLevel=0, antialias=False)
+        self.bars = pg.PlotDataItem(
+            stepMode="center", fillLevel=0, antialias=False, skipFiniteCheck=True
+        )
         self.addItem(self.bars)
         self.counts: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] = (
             np.zeros(0, dtype=np.int64),

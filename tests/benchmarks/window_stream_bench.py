@@ -1,6 +1,6 @@
 """Does the window slow generation down? A benchmark script, not a test.
 
-Three measurements, all in one run so the numbers share one machine state:
+Four measurements, all in one run so the numbers share one machine state:
 
 (a) tokens/s of the demo pair through the window (colours, readout, graphs on)
     against the same engine process driven headless (plain asyncio, no Qt), same
@@ -13,13 +13,21 @@ Three measurements, all in one run so the numbers share one machine state:
     (AnswerController.flush: trace, chat view, store), one step per flush, with the
     time of each flush for the first and the last thousand tokens (flat = the cost
     does not grow with the answer). Layout and paint that follow a flush (and the
-    speculation panel's own 8 Hz redraws) are timed separately, and so is one
+    speculation panel's own 5 Hz redraws) are timed separately, and so is one
     panel redraw at both ends.
+(d) the window's own CPU time per token, load-independent: steps shaped like (c)
+    queued at a live pace (default 10 steps/s, ~50 t/s) while the window's timers
+    flush, redraw and paint as they do live; the idle window's CPU rate is
+    subtracted. On 2 cores every CPU millisecond the window spends is taken from
+    llama.cpp, so this is the number to drive down. (a) also reports CPU per token
+    of this process and of the engine process, but on a busy machine those grow
+    with the answer's wall time (timers, spinning threads) and mean little.
 
 Usage::
 
     python tests/benchmarks/window_stream_bench.py [--n-predict 256] [--rounds 2]
         [--synthetic-tokens 20000] [--skip-engine] [--skip-synthetic]
+        [--replay-tokens 512] [--replay-steps-per-s 10]
 
 Runs offscreen unless QT_QPA_PLATFORM says otherwise. Never touches the user's
 folders: everything lives in a temporary SPECCHAT_HOME.
@@ -87,6 +95,10 @@ class Run:
     received_tokens_per_second: float
     acceptance: float
     text: str = ""
+    # CPU seconds per token (all threads): this process (the window's, or the headless
+    # client's) and the engine process. Load-independent, unlike tokens/s.
+    client_cpu_ms_per_token: float = 0.0
+    worker_cpu_ms_per_token: float = 0.0
 
 
 @dataclass
@@ -112,6 +124,33 @@ class Stalls:
             f"(p99 {p99:.1f}, median {statistics.median(late):.1f}); GUI thread's own work "
             f"between two beats: worst {busy[-1]:.1f} ms, p99 {busy_p99:.1f} ms"
         )
+
+
+def process_cpu_s(pid: int | None = None) -> float:
+    """CPU seconds (user + system, all threads) of this process or of ``pid``."""
+    if pid is None:
+        return time.process_time()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # not Linux: the worker's share is then reported as 0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU time of this process and the engine process across one answer."""
+
+    def __init__(self, worker_pid: int | None) -> None:
+        self.worker_pid = worker_pid
+        self.client = process_cpu_s()
+        self.worker = process_cpu_s(worker_pid) if worker_pid else 0.0
+
+    def per_token_ms(self, n_tokens: int) -> tuple[float, float]:
+        if n_tokens <= 0:
+            return 0.0, 0.0
+        client = process_cpu_s() - self.client
+        worker = process_cpu_s(self.worker_pid) - self.worker if self.worker_pid else 0.0
+        return client * 1000 / n_tokens, worker * 1000 / n_tokens
 
 
 def settings_for(n_predict: int, adaptive: bool = True) -> GenerationSettings:
@@ -147,6 +186,7 @@ class Headless:
         self.prompt = await self.worker.tokenize_chat([ChatMessage("user", PROMPT)])
 
     async def answer(self, settings: GenerationSettings) -> Run:
+        meter = CpuMeter(self.worker.pid)
         started = time.perf_counter()
         first: float | None = None
         last = started
@@ -164,6 +204,7 @@ class Headless:
             else:
                 finished = event
         assert finished is not None
+        client_ms, worker_ms = meter.per_token_ms(count)
         received = count / (last - first) if first is not None and last > first else 0.0
         return Run(
             "headless",
@@ -172,6 +213,8 @@ class Headless:
             received,
             finished.stats.acceptance,
             "".join(pieces),
+            client_ms,
+            worker_ms,
         )
 
     async def close(self) -> None:
@@ -220,7 +263,9 @@ def window_session(
     settings: GenerationSettings,
     rounds: int,
     synthetic_tokens: int,
-) -> tuple[list[Run], Stalls, SyntheticResult | None]:
+    replay_tokens: int = 0,
+    replay_steps_per_s: float = 10.0,
+) -> tuple[list[Run], Stalls, SyntheticResult | None, ReplayResult | None]:
     import qasync
     from PySide6.QtWidgets import QApplication
 
@@ -254,6 +299,7 @@ def window_session(
     headless = Headless()
     runs: list[Run] = []
     synthetic: SyntheticResult | None = None
+    replay: ReplayResult | None = None
     try:
         if rounds:
             target_config, draft_config = model_configs(target, draft)
@@ -266,6 +312,8 @@ def window_session(
             for _ in range(rounds):
                 runs.append(run_in(loop, headless.answer(settings)))
                 window.new_chat()
+                worker = window.bridge.worker
+                meter = CpuMeter(worker.pid if worker is not None else None)
                 heartbeat.arm(True)
                 run_in(loop, window.controller.send_async(PROMPT))
                 heartbeat.arm(False)
@@ -274,6 +322,7 @@ def window_session(
                 if stats is None:
                     raise RuntimeError("the window's answer did not finish")
                 trace = answer.trace
+                client_ms, worker_ms = meter.per_token_ms(len(trace.tokens))
                 runs.append(
                     Run(
                         "window",
@@ -282,8 +331,12 @@ def window_session(
                         _received_rate(trace.token_arrival_s),
                         stats.acceptance,
                         trace.text,
+                        client_ms,
+                        worker_ms,
                     )
                 )
+        if replay_tokens:
+            replay = live_replay(window, loop, replay_tokens, replay_steps_per_s)
         if synthetic_tokens:
             synthetic = synthetic_stream(window, app, synthetic_tokens)
     finally:
@@ -296,7 +349,7 @@ def window_session(
         loop.run_until_complete(asyncio.sleep(0))
         asyncio.set_event_loop(None)
         loop.close()
-    return runs, heartbeat.stalls, synthetic
+    return runs, heartbeat.stalls, synthetic, replay
 
 
 def _received_rate(arrivals: Any) -> float:
@@ -458,6 +511,72 @@ def synthetic_stream(window: Any, app: Any, n_tokens: int) -> SyntheticResult:
     )
 
 
+# -- (d) the window's CPU per token at a live pace, without the engine ----------------
+
+
+@dataclass
+class ReplayResult:
+    n_tokens: int
+    seconds: float
+    cpu_ms_per_token: float  # this process, all threads, idle cost subtracted
+    idle_cpu_ms_per_s: float
+
+
+def live_replay(
+    window: Any, loop: asyncio.AbstractEventLoop, n_tokens: int, steps_per_s: float
+) -> ReplayResult:
+    """Steps queued at a live pace (as the worker would send them) while the window's
+    timers flush, redraw and paint as usual: the process's CPU time per token.
+
+    Load-independent, unlike tokens/s: it counts what this process spent, not how
+    long it waited for a core. The idle window's own CPU rate is measured first and
+    subtracted.
+    """
+    from core.speculation.trace import AnswerTrace
+    from gui.chat.answer_controller import _Running
+
+    controller = window.controller
+    view = window.chat_view
+    store = window.store
+
+    async def pause(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    run_in(loop, pause(0.5))
+    before, started = process_cpu_s(), time.perf_counter()
+    run_in(loop, pause(2.0))
+    idle_rate = (process_cpu_s() - before) / (time.perf_counter() - started)
+
+    window.new_chat()
+    conversation_id = controller.conversation_id
+    store.add_user_message(conversation_id, PROMPT)
+    view.add_user_message(0, PROMPT)
+    message_id = store.begin_answer(conversation_id, {}, {})
+    trace = AnswerTrace()
+    widget = view.add_answer(message_id, trace)
+    steps = list(synthetic_steps(n_tokens))
+
+    async def stream() -> None:
+        # What AnswerController._stream does, with the steps coming from a list.
+        run = _Running(conversation_id, message_id, widget, trace, time.perf_counter())
+        controller._running = run
+        window.speculation.show_answer(trace)
+        window.speculation.set_streaming(True)
+        controller._flush_timer.start()
+        for index, step in enumerate(steps):
+            due = run.started + (index + 1) / steps_per_s
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            run.pending.append((step, time.perf_counter() - run.started))
+        controller._end(run, None, interrupted_reason="the benchmark's replay ended.")
+
+    before, started = process_cpu_s(), time.perf_counter()
+    run_in(loop, stream())
+    seconds = time.perf_counter() - started
+    spent = process_cpu_s() - before - idle_rate * seconds
+    count = len(trace.tokens)
+    return ReplayResult(count, seconds, spent * 1000 / max(count, 1), idle_rate * 1000)
+
+
 def _timed_redraw(panel: Any) -> float:
     panel._drawn_key = None  # force the plots to take the data again
     before = time.perf_counter()
@@ -484,7 +603,8 @@ def report_runs(runs: list[Run]) -> None:
         say(
             f"  {run.where:8s} {run.n_tokens:4d} tokens  engine {run.engine_tokens_per_second:6.1f}"
             f" t/s  received {run.received_tokens_per_second:6.1f} t/s"
-            f"  acceptance {run.acceptance * 100:5.1f}%"
+            f"  acceptance {run.acceptance * 100:5.1f}%  CPU/token: this process"
+            f" {run.client_cpu_ms_per_token:5.2f} ms, engine {run.worker_cpu_ms_per_token:6.2f} ms"
         )
     headless = [r for r in runs if r.where == "headless"]
     window = [r for r in runs if r.where == "window"]
@@ -503,6 +623,19 @@ def report_runs(runs: list[Run]) -> None:
             + ", ".join(f"{ratio:.3f}" for ratio in ratios)
             + " (target >= 0.95)"
         )
+    # The load-independent number: what the window costs per token on top of a
+    # headless client (same process, same event loop, window idle).
+    extra = statistics.median(r.client_cpu_ms_per_token for r in window) - statistics.median(
+        r.client_cpu_ms_per_token for r in headless
+    )
+    say(
+        "  CPU per token, medians: this process window "
+        f"{statistics.median(r.client_cpu_ms_per_token for r in window):.2f} ms vs headless "
+        f"{statistics.median(r.client_cpu_ms_per_token for r in headless):.2f} ms "
+        f"(the window's own cost {extra:.2f} ms/token); engine process window "
+        f"{statistics.median(r.worker_cpu_ms_per_token for r in window):.2f} ms vs headless "
+        f"{statistics.median(r.worker_cpu_ms_per_token for r in headless):.2f} ms"
+    )
     same = {r.text for r in runs}
     say(f"  same text in every run: {len(same) == 1}")
 
@@ -516,7 +649,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-adaptive-draft", action="store_true", help="fixed draft length (draft-max)"
     )
-    parser.add_argument("--skip-synthetic", action="store_true", help="only (a) and (b)")
+    parser.add_argument("--skip-synthetic", action="store_true", help="only (a), (b) and (d)")
+    parser.add_argument(
+        "--replay-tokens",
+        type=int,
+        default=512,
+        help="(d): tokens replayed at a live pace (0: skip)",
+    )
+    parser.add_argument(
+        "--replay-steps-per-s",
+        type=float,
+        default=10.0,
+        help="(d): steps per second (10 with ~5 tokens a step: the demo pair's ~50 t/s)",
+    )
     args = parser.parse_args(argv)
 
     settings = settings_for(args.n_predict, adaptive=not args.no_adaptive_draft)
@@ -526,13 +671,26 @@ def main(argv: list[str] | None = None) -> int:
         pair = ensure_demo_pair(DEMO_CACHE)
         target, draft = pair.target, pair.draft
         say(f"demo pair: {target.name} + {draft.name}; n_predict {args.n_predict}, greedy")
-    runs, stalls, synthetic = window_session(
-        target, draft, settings, rounds, 0 if args.skip_synthetic else args.synthetic_tokens
+    runs, stalls, synthetic, replay = window_session(
+        target,
+        draft,
+        settings,
+        rounds,
+        0 if args.skip_synthetic else args.synthetic_tokens,
+        args.replay_tokens,
+        args.replay_steps_per_s,
     )
     if rounds:
         say("(a) tokens/s, window vs headless (same worker process code, same settings)")
         report_runs(runs)
         say(f"(b) GUI event loop while streaming: {stalls.summary()}")
+    if replay is not None:
+        say(
+            f"(d) window CPU per token at a live pace (no engine): {replay.n_tokens} tokens in"
+            f" {replay.seconds:.1f} s ({replay.n_tokens / replay.seconds:.1f} t/s):"
+            f" {replay.cpu_ms_per_token:.2f} ms of this process's CPU per token"
+            f" (idle window {replay.idle_cpu_ms_per_s:.1f} ms/s, subtracted)"
+        )
     if synthetic is not None:
         say(f"(c) synthetic answer: {synthetic.n_tokens} tokens in {synthetic.n_flushes} flushes")
         for label, first_ms, last_ms in (

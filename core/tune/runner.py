@@ -9,19 +9,22 @@ the local server.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.engine import (
     ChatMessage,
     FinishedEvent,
     GenerationResult,
     GenerationSettings,
-    SpeculativeEngine,
     StepEvent,
     collect,
 )
 from core.errors import EngineError
 from core.worker.generation_queue import GenerationQueue, Turn
+
+if TYPE_CHECKING:
+    # Only the command line's runner holds an engine; the window's loads no llama.cpp.
+    from core.engine import SpeculativeEngine
 
 
 class AnswerRunner(Protocol):

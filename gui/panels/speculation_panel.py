@@ -4,9 +4,9 @@ While an answer streams the panel redraws itself from the answer's trace on its
 own timer (8 Hz); it never reacts per token, so its cost does not depend on how
 fast tokens come. Plots only ``setData`` on items made once.
 
-The graphs are made just after the panel is created, on the next turn of the event
-loop (or when first asked for): pyqtgraph takes longer to import than the rest of
-the window together, so the window is on screen first and the graphs fill in.
+The graphs are made once the panel has first been painted (or when first asked
+for): pyqtgraph takes longer to import than the rest of the window together, so
+the window is on screen first and the graphs fill in a moment later.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QGridLayout,
@@ -131,6 +132,7 @@ class SpeculationPanel(QWidget):
         self._plot_grid = QGridLayout()
         self._plot_grid.setSpacing(4)
         self._graphs: _Graphs | None = None
+        self._graphs_due = False
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -146,7 +148,6 @@ class SpeculationPanel(QWidget):
         self._apply_theme()
         theme_notifier().theme_changed.connect(self._on_theme_changed)
         self.redraw()
-        QTimer.singleShot(0, self, self._make_plots)
 
     # -- the graphs, made once ---------------------------------------------------
 
@@ -172,6 +173,13 @@ class SpeculationPanel(QWidget):
             self._drawn_key = None
             self.redraw()
         return self._graphs
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
+        super().paintEvent(event)
+        if self._graphs is None and not self._graphs_due:
+            # The window is on screen: the graphs follow on the event loop's next turn.
+            self._graphs_due = True
+            QTimer.singleShot(0, self, self._make_plots)
 
     @property
     def plots(self) -> tuple[SpeculationPlot, ...]:

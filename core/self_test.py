@@ -99,6 +99,20 @@ def _demo_pair(write: Callable[[str], None]) -> tuple[Path, Path]:
     return pair.target, pair.draft
 
 
+def _rpc_line() -> str:
+    """Whether llama.cpp's RPC client is in this build and its entry point resolves."""
+    from core.rpc.errors import RpcUnavailableError
+    from core.rpc.native import rpc_function, rpc_supported
+
+    if not rpc_supported():
+        return "RPC workers: not in this llama.cpp build (rebuild it with -DGGML_RPC=on)"
+    try:
+        rpc_function("ggml_backend_rpc_add_server")
+    except RpcUnavailableError as exc:
+        raise SelfTestError(f"llama.cpp reports RPC support but {exc}") from exc
+    return "RPC workers: available (ggml's RPC backend is loaded)"
+
+
 def run_self_test(write: Callable[[str], None]) -> int:
     """Run every check, writing progress with ``write``; returns the exit status."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -107,6 +121,7 @@ def run_self_test(write: Callable[[str], None]) -> int:
         write(app_info.llama_cpp_build())
         for line in app_info.backend_summary():
             write(line)
+        write(_rpc_line())
         target, draft = _demo_pair(write)
         asyncio.run(asyncio.wait_for(_generate(write, target, draft), TIMEOUT_S))
     except (SpecChatError, OSError, TimeoutError) as exc:

@@ -9,7 +9,7 @@
 # (bundle under /opt/specchat, /usr/bin/specchat, menu entry, icons, AppStream file)
 # and the .tar.gz (the bundle plus the desktop files and an install note).
 #
-# --cuda: build llama-cpp-python with CUDA (CMAKE_ARGS="-DGGML_CUDA=on", needs the CUDA
+# --cuda: build llama-cpp-python with CUDA (CMAKE_ARGS="-DGGML_CUDA=on -DGGML_RPC=on", needs the CUDA
 #   toolkit; CUDA_ARCHITECTURES picks the GPUs, default "native") into its own virtual
 #   environment under build/, and name the packages "specchat-cuda". The bundle then
 #   carries llama.cpp's CUDA backend; the app falls back to the CPU when no GPU works.
@@ -39,7 +39,7 @@ if [ -n "$VARIANT" ]; then
     PYTHON="$VENV/bin/python"
     # The pinned llama-cpp-python compiled with the CUDA backend first; installing the
     # app afterwards finds that version satisfied and keeps it.
-    CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES:-native}" \
+    CMAKE_ARGS="-DGGML_CUDA=on -DGGML_RPC=on -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES:-native}" \
         FORCE_CMAKE=1 "$PYTHON" -m pip install --no-cache-dir --force-reinstall \
         "$(grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)"
     "$PYTHON" -m pip install -e ".[packaging]"
@@ -57,6 +57,15 @@ started=$SECONDS
 "$PYTHON" -m PyInstaller --noconfirm --log-level WARN \
     --distpath "$WORK/pyinstaller" --workpath "$WORK/pyinstaller-work" packaging/specchat.spec
 echo "bundle: $(du -sh "$BUNDLE" | cut -f1) in $((SECONDS - started)) s"
+# Every library llama-cpp-python loads from its own folder (libllama, libggml*, and
+# libggml-rpc in RPC builds, CUDA's backend in --cuda builds) must be in the bundle.
+LLAMA_LIB=$("$PYTHON" -c 'import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("llama_cpp").origin).parent / "lib")')
+# (PyInstaller keeps each library as libNAME.so plus its soname, not every symlink.)
+for library in "$LLAMA_LIB"/*.so*; do
+    name=$(basename "$library")
+    [ -e "$BUNDLE/_internal/llama_cpp/lib/${name%%.so*}.so" ] \
+        || { echo "the bundle lacks llama.cpp's $name" >&2; exit 1; }
+done
 
 if [ "$SELF_TEST" = 1 ]; then
     echo "== self-test of the bundle (fresh home)"

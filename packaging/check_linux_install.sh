@@ -38,10 +38,15 @@ echo "self-test took $((SECONDS - started)) s"
 echo "== the installed window under Xvfb"
 command -v Xvfb >/dev/null && command -v xdotool >/dev/null && command -v import >/dev/null \
     || apt-get install -y xvfb xdotool imagemagick >/dev/null
-DISPLAY_NUMBER=:97
-Xvfb "$DISPLAY_NUMBER" -screen 0 1440x900x24 -nolisten tcp &
+# A free display, used once Xvfb says it accepts clients (see measure_window_start.sh).
+# Numbers from 100 up: tools that default to :0 or :99 can then not take it over.
+number=100
+while [ -e "/tmp/.X$number-lock" ]; do number=$((number + 1)); done
+Xvfb ":$number" -displayfd 3 -screen 0 1440x900x24 -nolisten tcp 3>"$WORK/display" &
 XVFB_PID=$!
-sleep 1
+for _ in $(seq 1 300); do [ -s "$WORK/display" ] && break; sleep 0.1; done
+[ -s "$WORK/display" ] || { echo "Xvfb did not start" >&2; exit 1; }
+DISPLAY_NUMBER=":$(head -n 1 "$WORK/display")"
 start_ns=$(date +%s%N)
 env -i PATH=/usr/bin:/bin HOME="$WORK/home" DISPLAY="$DISPLAY_NUMBER" /usr/bin/specchat \
     >"$WORK/window.log" 2>&1 &

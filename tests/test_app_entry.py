@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import llama_cpp
 import pytest
 
 from core import app_info
@@ -139,5 +140,7 @@ def test_self_test_passes_on_the_demo_pair(demo_pair, tmp_path: Path) -> None:
     output = completed.stdout
     assert "window parts: OK (Qt platform offscreen)" in output
     assert "active backend: CPU" in output
+    rpc = "available" if llama_cpp.llama_supports_rpc() else "not in this llama.cpp build"
+    assert f"RPC workers: {rpc}" in output
     assert "n_drafted = " in output and "n_drafted = 0\n" not in output
     assert output.rstrip().endswith("SELF-TEST PASSED")

@@ -17,12 +17,14 @@ import contextlib
 import logging
 import socket
 from collections.abc import Generator
-
-import uvicorn
+from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
 from core.server.auth import check_bind
 from core.server.routes import ServingContext, create_app
+
+if TYPE_CHECKING:
+    import uvicorn
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +34,17 @@ DEFAULT_PORT = 8080
 GRACEFUL_STOP_S = 2
 
 
-class _EmbeddedServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
+def _server(config: uvicorn.Config, *, embedded: bool) -> uvicorn.Server:
+    # uvicorn is imported by start(), not with this module: the window imports this
+    # module on its way up and serves only when asked.
+    import uvicorn
+
+    class EmbeddedServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            yield
+
+    return EmbeddedServer(config) if embedded else uvicorn.Server(config)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -101,6 +110,8 @@ class LocalServer:
             return
         check_bind(self.host, self.context.api_key)
         sock = _bind(self.host, self.requested_port)
+        import uvicorn
+
         config = uvicorn.Config(
             create_app(self.context),
             log_config=None,
@@ -109,7 +120,7 @@ class LocalServer:
             lifespan="off",
             timeout_graceful_shutdown=GRACEFUL_STOP_S,
         )
-        server = _EmbeddedServer(config) if self._embedded else uvicorn.Server(config)
+        server = _server(config, embedded=self._embedded)
         self._server, self._socket = server, sock
         self._task = asyncio.get_running_loop().create_task(
             server.serve(sockets=[sock]), name="specchat-server"

@@ -18,14 +18,17 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import llama_cpp
 import numpy as np
 
-from core.engine import SpeculativeEngine
-from core.engine.model import LoadedModel
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    # The window imports CostCurve (through the engine client) and must not load
+    # llama.cpp for it: only the measuring runs in the engine process.
+    from core.engine import SpeculativeEngine
+    from core.engine.model import LoadedModel
 
 # k = 1 … 17 covers draft lengths up to 16, the largest the tuner sweeps by default.
 DEFAULT_MAX_K = 17
@@ -38,6 +41,8 @@ DEFAULT_BUDGET_S = 20.0
 
 def _decode_ms(model: LoadedModel, tokens: list[int], context_length: int) -> float:
     """One decode of ``tokens`` at position ``context_length``, waiting for the device."""
+    import llama_cpp
+
     started = time.perf_counter()
     model.append(tokens, all_logits=True)
     # GPU decodes are asynchronous; verification reads the logits at once, so the

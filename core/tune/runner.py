@@ -9,18 +9,16 @@ the local server.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.engine import (
     ChatMessage,
     FinishedEvent,
     GenerationResult,
     GenerationSettings,
-    SpeculativeEngine,
     StepEvent,
     collect,
 )
-from core.engine.backend import describe_placement
 from core.errors import EngineError
 from core.tune.cost_curve import (
     DEFAULT_CONTEXT,
@@ -30,6 +28,10 @@ from core.tune.cost_curve import (
     measure_pair_curve,
 )
 from core.worker.generation_queue import GenerationQueue, Turn
+
+if TYPE_CHECKING:
+    # Only the command line's runner holds an engine; the window's loads no llama.cpp.
+    from core.engine import SpeculativeEngine
 
 
 class AnswerRunner(Protocol):
@@ -80,6 +82,10 @@ class EngineRunner:
         repeats: int = DEFAULT_REPEATS,
         context: int = DEFAULT_CONTEXT,
     ) -> CostCurve:
+        # Here, not at the top: the window imports this module and must not load
+        # llama.cpp (only the engine process measures).
+        from core.engine.backend import describe_placement
+
         _backend, device = describe_placement(self.engine.target.n_gpu_layers)
         return measure_pair_curve(self.engine, max_k, repeats, context, device)
 

@@ -3,11 +3,19 @@
 While an answer streams the panel redraws itself from the answer's trace on its
 own timer (5 Hz); it never reacts per token, so its cost does not depend on how
 fast tokens come. Plots only ``setData`` on items made once.
+
+The graphs are made once the panel has first been painted (or when first asked
+for): pyqtgraph takes longer to import than the rest of the window together, so
+the window is on screen first and the graphs fill in a moment later.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QGridLayout,
@@ -19,15 +27,17 @@ from PySide6.QtWidgets import (
 )
 
 from core.speculation.trace import AnswerTrace, ConversationTrace
-from gui.plots.speculation_plots import (
-    AcceptancePerStepPlot,
-    AcceptedLengthPlot,
-    DraftPositionPlot,
-    InterTokenLatencyPlot,
-    SpeculationPlot,
-    SpeculationSeries,
-)
 from gui.theme import is_dark, set_role, theme_notifier
+
+if TYPE_CHECKING:
+    from gui.plots.speculation_plots import (
+        AcceptancePerStepPlot,
+        AcceptedLengthPlot,
+        DraftPositionPlot,
+        InterTokenLatencyPlot,
+        SpeculationPlot,
+        SpeculationSeries,
+    )
 
 REDRAW_INTERVAL_MS = 200  # 5 Hz: smooth enough to read; each redraw repaints four plots
 _NONE = "—"
@@ -56,6 +66,18 @@ _NUMBERS = (
 )
 _SHOWN_DRAFT_LENGTHS = 8
 _FULL_WIDTH = ("draft_lengths",)
+
+
+@dataclass(frozen=True)
+class _Graphs:
+    acceptance: AcceptancePerStepPlot
+    length: AcceptedLengthPlot
+    latency: InterTokenLatencyPlot
+    position: DraftPositionPlot
+
+    @property
+    def all(self) -> tuple[SpeculationPlot, ...]:
+        return (self.acceptance, self.length, self.latency, self.position)
 
 
 def _rate(value: float) -> str:
@@ -107,26 +129,16 @@ class SpeculationPanel(QWidget):
         scope.addWidget(self.conversation_button)
         scope.addStretch(1)
 
-        self.acceptance_plot = AcceptancePerStepPlot(self)
-        self.length_plot = AcceptedLengthPlot(self)
-        self.latency_plot = InterTokenLatencyPlot(self)
-        self.position_plot = DraftPositionPlot(self)
-        self.plots: tuple[SpeculationPlot, ...] = (
-            self.acceptance_plot,
-            self.length_plot,
-            self.latency_plot,
-            self.position_plot,
-        )
-        grid = QGridLayout()
-        grid.setSpacing(4)
-        for index, plot in enumerate(self.plots):
-            grid.addWidget(plot, index // 2, index % 2)
+        self._plot_grid = QGridLayout()
+        self._plot_grid.setSpacing(4)
+        self._graphs: _Graphs | None = None
+        self._graphs_due = False
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(numbers)
         layout.addLayout(scope)
-        layout.addLayout(grid, 1)
+        layout.addLayout(self._plot_grid, 1)
 
         self.redraw_timer = QTimer(self)
         self.redraw_timer.setObjectName("speculation_redraw_timer")
@@ -136,6 +148,58 @@ class SpeculationPanel(QWidget):
         self._apply_theme()
         theme_notifier().theme_changed.connect(self._on_theme_changed)
         self.redraw()
+
+    # -- the graphs, made once ---------------------------------------------------
+
+    def _make_plots(self) -> _Graphs:
+        if self._graphs is None:
+            from gui.plots.speculation_plots import (
+                AcceptancePerStepPlot,
+                AcceptedLengthPlot,
+                DraftPositionPlot,
+                InterTokenLatencyPlot,
+            )
+
+            graphs = _Graphs(
+                AcceptancePerStepPlot(self),
+                AcceptedLengthPlot(self),
+                InterTokenLatencyPlot(self),
+                DraftPositionPlot(self),
+            )
+            for index, plot in enumerate(graphs.all):
+                self._plot_grid.addWidget(plot, index // 2, index % 2)
+                plot.apply_theme(bool(self._dark))
+            self._graphs = graphs
+            self._drawn_key = None
+            self.redraw()
+        return self._graphs
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
+        super().paintEvent(event)
+        if self._graphs is None and not self._graphs_due:
+            # The window is on screen: the graphs follow on the event loop's next turn.
+            self._graphs_due = True
+            QTimer.singleShot(0, self, self._make_plots)
+
+    @property
+    def plots(self) -> tuple[SpeculationPlot, ...]:
+        return self._make_plots().all
+
+    @property
+    def acceptance_plot(self) -> AcceptancePerStepPlot:
+        return self._make_plots().acceptance
+
+    @property
+    def length_plot(self) -> AcceptedLengthPlot:
+        return self._make_plots().length
+
+    @property
+    def latency_plot(self) -> InterTokenLatencyPlot:
+        return self._make_plots().latency
+
+    @property
+    def position_plot(self) -> DraftPositionPlot:
+        return self._make_plots().position
 
     # -- what to show ------------------------------------------------------------
 
@@ -181,17 +245,18 @@ class SpeculationPanel(QWidget):
     def redraw(self) -> None:
         """Numbers every time (the rolling rate moves with the clock); plots when data changed."""
         self._update_numbers()
+        graphs = self._graphs
         key = self._data_key()
-        if key == self._drawn_key:
+        if graphs is None or key == self._drawn_key:
             return
         self._drawn_key = key
         series = self._series()
-        for plot in self.plots:
+        for plot in graphs.all:
             plot.update_from(series)
         if isinstance(series, ConversationTrace):
-            self.acceptance_plot.set_answer_starts(series.answer_starts)
+            graphs.acceptance.set_answer_starts(series.answer_starts)
         else:
-            self.acceptance_plot.set_answer_starts(ConversationTrace([]).answer_starts)
+            graphs.acceptance.set_answer_starts(ConversationTrace([]).answer_starts)
 
     def _series(self) -> SpeculationSeries:
         if self.showing_conversation:
@@ -256,8 +321,9 @@ class SpeculationPanel(QWidget):
         if dark == self._dark:
             return
         self._dark = dark
-        for plot in self.plots:
-            plot.apply_theme(dark)
+        if self._graphs is not None:
+            for plot in self._graphs.all:
+                plot.apply_theme(dark)
 
     def _on_theme_changed(self, _dark: bool) -> None:
         self._apply_theme()

@@ -19,9 +19,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Signal
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import QSize, QTimer, Signal
+from PySide6.QtGui import QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -85,7 +86,9 @@ from core.tune.sweep import (
 from gui.kept_tasks import KeptTasks
 from gui.theme import set_role
 from gui.tune.ab_page import RunnerSource
-from gui.tune.sweep_plots import METRICS, SpeedupCurve, SweepHeatmap
+
+if TYPE_CHECKING:
+    from gui.tune.sweep_plots import SpeedupCurve, SweepHeatmap
 
 logger = logging.getLogger(__name__)
 
@@ -185,18 +188,14 @@ class SweepPage(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setToolTip("Double-click a row to use its settings in the chat")
         self.table.cellDoubleClicked.connect(lambda row, _column: self.apply_row(row))
-        self.heatmaps = {metric: SweepHeatmap(metric) for metric in METRICS}
-        for heatmap in self.heatmaps.values():
-            heatmap.setToolTip("Click a square to use its settings in the chat")
-            heatmap.cell_clicked.connect(self.apply_cell)
-        self.curve = SpeedupCurve()
-        plots = QGridLayout()
-        widgets: list[QWidget] = [*self.heatmaps.values(), self.curve]
-        for index, widget in enumerate(widgets):
-            plots.addWidget(widget, index // 2, index % 2)
+        # The graphs (pyqtgraph) are made when the page is first painted or asked for
+        # them, so they do not hold up the window's first appearance.
+        self._heatmaps: dict[str, SweepHeatmap] = {}
+        self._curve: SpeedupCurve | None = None
+        self._plot_grid = QGridLayout()
         self.plots = QWidget()
         self.plots.setObjectName("sweep_plots")
-        self.plots.setLayout(plots)
+        self.plots.setLayout(self._plot_grid)
 
         self.apply_button = QPushButton("Use selected row in chat")
         self.apply_button.clicked.connect(self._apply_selected)
@@ -245,6 +244,34 @@ class SweepPage(QWidget):
         # The pair may have changed while the page was hidden.
         self.refresh_history()
         super().showEvent(event)
+
+    def _make_plots(self) -> SpeedupCurve:
+        if self._curve is None:
+            from gui.tune.sweep_plots import METRICS, SpeedupCurve, SweepHeatmap
+
+            self._heatmaps = {metric: SweepHeatmap(metric) for metric in METRICS}
+            for heatmap in self._heatmaps.values():
+                heatmap.setToolTip("Click a square to use its settings in the chat")
+                heatmap.cell_clicked.connect(self.apply_cell)
+            self._curve = SpeedupCurve()
+            widgets: list[QWidget] = [*self._heatmaps.values(), self._curve]
+            for index, widget in enumerate(widgets):
+                self._plot_grid.addWidget(widget, index // 2, index % 2)
+        return self._curve
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
+        super().paintEvent(event)
+        if self._curve is None:
+            QTimer.singleShot(0, self, self._make_plots)
+
+    @property
+    def heatmaps(self) -> dict[str, SweepHeatmap]:
+        self._make_plots()
+        return self._heatmaps
+
+    @property
+    def curve(self) -> SpeedupCurve:
+        return self._make_plots()
 
     # ----- inputs ------------------------------------------------------------------------
 

@@ -152,10 +152,16 @@ def test_cancelled_sweep_is_partial_and_saved_whole(
     page.p_min_edit.setText("0")
     page.auto_check.setChecked(False)
     page.tokens_spin.setValue(16)
-    task = asyncio.ensure_future(page.run_async(), loop=qloop)
-    run(qloop, wait_until(lambda: page.result is not None and len(page.result.cells) >= 1, 300))
-    page.cancel()
-    result = run(qloop, task, timeout=120)
+
+    async def cancelled_after_one_cell() -> SweepResult | None:
+        # One coroutine on the loop throughout: a task started in one run() and
+        # awaited in another binds the engine client's queues to the wrong loop.
+        task = asyncio.ensure_future(page.run_async())
+        await wait_until(lambda: page.result is not None and len(page.result.cells) >= 1, 300)
+        page.cancel()
+        return await asyncio.wait_for(task, 120)
+
+    result = run(qloop, cancelled_after_one_cell(), timeout=420)
     assert result is not None and result.partial and 1 <= len(result.cells) < 3
     assert "Partial" in page.status.text()
     assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()

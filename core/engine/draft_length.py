@@ -139,6 +139,8 @@ _MIN_SPEEDUP = 1.05
 # pays) drafting stops only when it is expected to lose clearly; a draft that
 # merely breaks even costs next to nothing for those few steps.
 _JUDGE_STEPS = 8
+# Drafting steps in a row that must find drafting losing before it is switched off.
+_LOSING_STEPS = 3
 _CLEARLY_LOSING = 0.75
 
 
@@ -180,6 +182,7 @@ class DraftLengthController:
         self.catch_up_ms: float | None = None  # draft cost per skipped token
         self._drafted_steps = 0
         self._accepted_total = 0
+        self._losing_run = 0
         self._drafted_tokens = 0.0  # decayed tokens emitted by drafting steps
         self._drafted_ms = 0.0  # and the decayed time they took
         self._last_length = 0
@@ -325,7 +328,16 @@ class DraftLengthController:
         if self._accepted_total == 0:
             # Not one drafted token kept yet: no early leniency for such a draft.
             threshold = _MIN_SPEEDUP
-        if speedup < threshold and self._drafted_steps >= _BASELINE_STEPS:
+        losing = speedup < threshold and self._drafted_steps >= _BASELINE_STEPS
+        # While drafting, a verdict must hold for a few steps in a row: acceptance
+        # comes in runs, and a pair that pays 1.5x over an answer often has a
+        # stretch of rejections that makes both the model and the measured rate
+        # dip below plain for a step or two. A draft that never had a token kept
+        # is judged at once.
+        self._losing_run = self._losing_run + 1 if losing else 0
+        if losing and self.drafting and self._accepted_total > 0:
+            losing = self._losing_run >= _LOSING_STEPS
+        if losing:
             if self.drafting:
                 self.times_switched_off += 1
             elif was_probe:

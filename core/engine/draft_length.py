@@ -27,7 +27,8 @@ best (acceptance comes in runs, so long drafts do better than the model says),
 and after a fully kept draft tries one twice as long; when even the best is
 below 1.05 (over the first 8 drafting steps: below 0.75), or when the drafting
 steps so far really emitted fewer tokens per millisecond than plain steps would
-(the model can be wrong; the measured rate cannot), it stops drafting and probes
+(the model can be wrong; the measured rate cannot), three drafting steps in a
+row (one for a draft that never had a token kept), it stops drafting and probes
 again after a growing number of plain steps, but only when the probe fits a
 small share of the answer's time: a draft model that sat out N tokens must first
 decode them (on 2 CPU cores about a fifth of a plain step each), so on such

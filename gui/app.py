@@ -69,14 +69,20 @@ async def run_window(store: ConversationStore, splash: QSplashScreen | None = No
     if splash is not None:
         splash.finish(window)
     loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
     for number in (signal.SIGINT, signal.SIGTERM):
         # Ctrl+C in the terminal or a logout closes the window the normal way, so the
         # answer being written is saved and the engine process stopped.
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(number, window.close)
+            handled.append(number)
     try:
         await closed.wait()
     finally:
+        # The handlers close this window only; the process outlives it (tests, a
+        # self-test run), and Ctrl+C must mean KeyboardInterrupt again afterwards.
+        for number in handled:
+            loop.remove_signal_handler(number)
         # Before the loop closes: a running answer is saved and the engine process
         # stopped, or qasync's close would wait on them (or lose the answer).
         await window.shutdown()

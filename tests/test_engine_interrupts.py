@@ -64,8 +64,9 @@ def test_ctrl_c_during_a_load_stops_it_and_raises_after(
 ) -> None:
     assert threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGINT)
-    if cli_handler:
-        signal.signal(signal.SIGINT, handle_sigint)
+    # Without the command line's handler, Python's own: set it rather than trust
+    # what an earlier test in the process left installed.
+    signal.signal(signal.SIGINT, handle_sigint if cli_handler else signal.default_int_handler)
     calls: list[float] = []
 
     def press_ctrl_c(fraction: float) -> bool:

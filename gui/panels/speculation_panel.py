@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 )
 
 from core.speculation.trace import AnswerTrace, ConversationTrace
-from gui.first_paint import BuildAfterFirstPaint
 from gui.theme import is_dark, set_role, theme_notifier
 
 if TYPE_CHECKING:
@@ -133,7 +132,7 @@ class SpeculationPanel(QWidget):
         self._plot_grid = QGridLayout()
         self._plot_grid.setSpacing(4)
         self._graphs: _Graphs | None = None
-        self._deferred_graphs = BuildAfterFirstPaint(self, self._make_plots)
+        self._graphs_due = False
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -177,7 +176,10 @@ class SpeculationPanel(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
         super().paintEvent(event)
-        self._deferred_graphs.painted()
+        if self._graphs is None and not self._graphs_due:
+            # The window is on screen: the graphs follow on the event loop's next turn.
+            self._graphs_due = True
+            QTimer.singleShot(0, self, self._make_plots)
 
     @property
     def plots(self) -> tuple[SpeculationPlot, ...]:

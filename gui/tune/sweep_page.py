@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Signal
+from PySide6.QtCore import QSize, QTimer, Signal
 from PySide6.QtGui import QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -83,7 +83,6 @@ from core.tune.sweep import (
     run_sweep,
     settings_label,
 )
-from gui.first_paint import BuildAfterFirstPaint
 from gui.kept_tasks import KeptTasks
 from gui.theme import set_role
 from gui.tune.ab_page import RunnerSource
@@ -193,7 +192,6 @@ class SweepPage(QWidget):
         # them, so they do not hold up the window's first appearance.
         self._heatmaps: dict[str, SweepHeatmap] = {}
         self._curve: SpeedupCurve | None = None
-        self._deferred_plots = BuildAfterFirstPaint(self, self._make_plots)
         self._plot_grid = QGridLayout()
         self.plots = QWidget()
         self.plots.setObjectName("sweep_plots")
@@ -263,7 +261,8 @@ class SweepPage(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
         super().paintEvent(event)
-        self._deferred_plots.painted()
+        if self._curve is None:
+            QTimer.singleShot(0, self, self._make_plots)
 
     @property
     def heatmaps(self) -> dict[str, SweepHeatmap]:

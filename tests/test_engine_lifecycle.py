@@ -42,6 +42,7 @@ from core.engine.detokenize import StopStringHoldback, continuation_texts
 from core.engine.events import EmittedToken
 from core.errors import ConfigError, EngineError, PromptTooLongError
 from tests.conftest import REPO_ROOT, TinyModels
+from tests.support.devices import ON_GPU
 from tests.support.engine_settings import GREEDY, greedy_settings
 from tests.support.tiny_gguf import TinyModelSpec, write_tiny_model
 
@@ -82,7 +83,12 @@ def run_child(body: str, *args: Path | str, timeout: float = 120) -> Any:
     """Run ``body`` after CHILD_PRELUDE in a fresh interpreter; returns the JSON it
     printed last. Fails with the exit code (139: segfault, 134: abort) and stderr."""
     code = CHILD_PRELUDE + textwrap.dedent(body)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    # The repository first, then whatever the caller's path adds (a llama_cpp built
+    # elsewhere, as on the GPU machine).
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
     child = subprocess.run(
         [sys.executable, "-c", code, *map(str, args)],
         cwd=REPO_ROOT,
@@ -276,7 +282,9 @@ def test_engines_dropped_without_close_free_their_memory(slow_model: Path) -> No
         slow_model,
         slow_model,
     )
-    assert results["one_engine"] > 40e6  # weights, KV caches and buffers of the pair
+    # Weights, KV caches and buffers of the pair; on a GPU only the host-side buffers
+    # (21.8 MB measured on an H100), the rest is in VRAM.
+    assert results["one_engine"] > (10e6 if ON_GPU else 40e6)
     # Four more engines were dropped without close(): memory did not grow with them
     # (without the finalizers it grew by about one engine's worth each).
     assert results["after_four"] < 0.5 * results["one_engine"]
@@ -318,8 +326,11 @@ def test_cancel_during_a_long_prompt_returns_within_a_second(slow_model: Path) -
     assert results["stop"] == "cancelled" and results["n_events"] == 1
     assert results["n_predict"] == 0
     assert results["latency"] < 1.0
-    # The batch was stopped part-way (not finished and then cancelled).
-    assert results["cached"] < results["prompt"] - 1
+    # The batch was stopped part-way (not finished and then cancelled). llama.cpp
+    # polls the abort callback between CPU graph nodes only; a GPU runs the whole
+    # batch, and this one takes it milliseconds.
+    if not ON_GPU:
+        assert results["cached"] < results["prompt"] - 1
     assert results["full_stop"] == "n_predict" and results["full_tokens"] == 4
 
 

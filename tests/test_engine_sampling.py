@@ -32,6 +32,7 @@ from core.engine.distribution import Distribution
 from core.engine.draft_confidence import ConfidenceCalibration, ConfidenceCutoff
 from core.engine.draft_length import DraftLengthController
 from tests.conftest import TinyModels
+from tests.support.devices import ON_GPU
 from tests.support.tiny_gguf import TinyModelSpec, write_tiny_model
 
 N_SAMPLES = 400
@@ -223,6 +224,11 @@ def test_draft_probabilities_are_reported(weak_engine: SpeculativeEngine) -> Non
         assert all(t.draft_probability is None for t in others)
 
 
+@pytest.mark.skipif(
+    ON_GPU,
+    reason="GPU batch kernels round differently from single-token ones (README: "
+    "exactness on GPUs; tests/benchmarks/greedy_divergence.py measures it)",
+)
 def test_match_mode_gives_the_same_answer_with_and_without_speculation(
     tiny_engine: SpeculativeEngine,
 ) -> None:

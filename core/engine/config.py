@@ -39,7 +39,9 @@ class ModelConfig:
             at ``DEFAULT_CONTEXT`` to keep memory modest.
         n_batch: most tokens per decode call. A bigger batch aborts llama.cpp, so the
             engine splits prompts and caps drafts to fit.
-        n_threads: CPU threads for decoding and prompt processing.
+        n_threads: CPU threads for decoding and prompt processing. A model whose
+            every layer sits on a GPU or RPC worker uses one: its CPU share is
+            feeding the graph, and more threads only cost each decode time.
         weight_repack: llama.cpp's CPU weight repacking (``--repack``). Off by
             default: on CPUs advertising AMX it kills the process on the first decode
             of some quantisations, and losing a user's session is worse than the few

@@ -20,7 +20,12 @@ import llama_cpp
 import numpy as np
 import numpy.typing as npt
 
-from core.engine.backend import clear_recent_problems, ensure_backend, recent_problems
+from core.engine.backend import (
+    clear_recent_problems,
+    ensure_backend,
+    gpu_offload_supported,
+    recent_problems,
+)
 from core.engine.config import DEFAULT_CONTEXT, ModelConfig
 from core.engine.placement import plan_placement
 from core.errors import EngineClosedError, EngineError, LoadCancelledError, ModelLoadError
@@ -33,6 +38,11 @@ logger = logging.getLogger(__name__)
 _PIECE_BUFFER_SIZE = 64
 # llama_decode's status when the abort callback stopped it.
 _DECODE_ABORTED = 2
+# With every layer on a GPU or an RPC worker the CPU only feeds the graph its inputs,
+# and more threads only add their start and barrier costs to each decode. On an H100
+# with the demo pair fully offloaded, a drafting step took 19.0 ms with one thread and
+# 22.3 ms with 16 (1.65 against 2.44 ms of it outside llama_decode).
+_OFFLOADED_MODEL_THREADS = 1
 
 
 class ContextFullError(EngineError):
@@ -193,6 +203,11 @@ class LoadedModel:
         self.bos_id = int(llama_cpp.llama_vocab_bos(self._vocab))
         self.eos_id = int(llama_cpp.llama_vocab_eos(self._vocab))
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        # llama.cpp offloads the output layer too once more layers are asked for than
+        # the model has; those go to the workers, or to a GPU where one exists.
+        self.fully_offloaded = n_gpu_layers > int(llama_cpp.llama_model_n_layer(model)) and (
+            bool(self.config.rpc_servers) or gpu_offload_supported()
+        )
 
     def _create_context(self, n_ctx_override: int | None) -> None:
         n_ctx = n_ctx_override if n_ctx_override else self.config.n_ctx
@@ -204,8 +219,13 @@ class LoadedModel:
         params.n_batch = n_batch
         params.n_ubatch = n_batch
         params.n_seq_max = 1
-        params.n_threads = self.config.n_threads
-        params.n_threads_batch = self.config.n_threads
+        self.n_threads = (
+            min(self.config.n_threads, _OFFLOADED_MODEL_THREADS)
+            if self.fully_offloaded
+            else self.config.n_threads
+        )
+        params.n_threads = self.n_threads
+        params.n_threads_batch = self.n_threads
         params.no_perf = True
         clear_recent_problems()
         ctx = llama_cpp.llama_init_from_model(self._model, params)
@@ -229,6 +249,10 @@ class LoadedModel:
             )
         self.n_batch = int(llama_cpp.llama_n_batch(ctx))
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        # Every token belongs to sequence 0: set once here rather than per decoded token.
+        for index in range(self.n_batch):
+            self._batch.n_seq_id[index] = 1
+            self._batch.seq_id[index][0] = 0
 
     def close(self) -> None:
         """Free native memory; safe to call twice. Later calls raise EngineClosedError.
@@ -335,12 +359,23 @@ class LoadedModel:
         del self.cached_tokens[position:]
 
     def common_prefix_length(self, tokens: list[int]) -> int:
-        limit = min(len(tokens), len(self.cached_tokens))
-        index = 0
+        """How many leading tokens of ``tokens`` the cache already holds.
+
+        Called twice per step with the whole history: a Python loop over a long chat
+        costs far more than the step's own work, so list slices compare in C,
+        halving the range that holds the first difference.
+        """
         cached = self.cached_tokens
-        while index < limit and cached[index] == tokens[index]:
-            index += 1
-        return index
+        if not isinstance(tokens, list):
+            tokens = list(tokens)  # a tuple's slice never equals a list's
+        matched, limit = 0, min(len(tokens), len(cached))
+        while matched < limit:
+            middle = (matched + limit + 1) // 2
+            if cached[matched:middle] == tokens[matched:middle]:
+                matched = middle
+            else:
+                limit = middle - 1
+        return matched
 
     def prefill(self, tokens: list[int], cancel: threading.Event | None = None) -> int:
         """Make the cache hold exactly ``tokens``, reusing a shared prefix.
@@ -413,8 +448,6 @@ class LoadedModel:
             for index, token in enumerate(chunk):
                 batch.token[index] = token
                 batch.pos[index] = start + chunk_start + index  # type: ignore[call-overload]  # llama_cpp types pos as an array of arrays
-                batch.n_seq_id[index] = 1
-                batch.seq_id[index][0] = 0
                 batch.logits[index] = all_logits or (is_last_chunk and index == len(chunk) - 1)
             batch.n_tokens = len(chunk)
             status = llama_cpp.llama_decode(self._ctx, batch)

@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ours: list[Run] = []
     theirs: list[Run] = []
+    # The engine uses one thread for a model wholly on a GPU: llama.cpp gets the same.
+    threads = engine.target.n_threads
     try:
         prompt = engine.tokenize(args.prompt)
         collect(engine.generate(prompt, settings))  # warm-up: graphs, caches

@@ -326,3 +326,90 @@ def test_step_times_are_fitted_with_the_fixed_overhead_of_a_drafted_step() -> No
     assert slope == pytest.approx(2.5, abs=0.2)
     lengths = np.array([1, 8])
     assert controller.expected_step_ms(lengths) == pytest.approx(intercept + lengths * slope)
+
+
+# -- the next answer starts where the last one ended --------------------------------
+
+
+def test_next_answer_of_a_pair_that_pays_drafts_at_once() -> None:
+    first = DraftLengthController(16)
+    simulate(first, 60, accept=0.97, draft_token_ms=3.0, row_ms=0.3)
+    memory = first.memory()
+    assert memory is not None and memory.drafting
+    # Cold, an answer measures the plain baseline first; warm, it drafts the
+    # length it had learned from its first step.
+    assert DraftLengthController(16).next_length() == 0
+    second = DraftLengthController(16, memory=memory)
+    assert second.warm_start
+    assert second.next_length() >= 6
+    lengths = simulate(second, 30, accept=0.97, draft_token_ms=3.0, row_ms=0.3)
+    assert min(lengths[:3]) >= 6
+
+
+def test_next_answer_of_a_losing_pair_does_not_lose_again() -> None:
+    first = DraftLengthController(16)
+    simulate(first, 40, accept=0.0, draft_token_ms=3.0, row_ms=0.5)
+    memory = first.memory()
+    assert memory is not None and not memory.drafting
+    cold = simulate(DraftLengthController(16), 30, accept=0.0, draft_token_ms=3.0, row_ms=0.5)
+    assert any(cold)  # a cold start drafts (and loses) before switching off
+    warm = simulate(
+        DraftLengthController(16, memory=memory), 30, accept=0.0, draft_token_ms=3.0, row_ms=0.5
+    )
+    assert warm == [0] * 30  # off until the probe gap it had reached has passed
+
+
+def test_memory_carries_over_to_another_draft_max() -> None:
+    first = DraftLengthController(16)
+    simulate(first, 60, accept=0.97, draft_token_ms=3.0, row_ms=0.3)
+    memory = first.memory()
+    assert memory is not None
+    assert 0 < DraftLengthController(4, memory=memory).next_length() <= 4
+    longer = DraftLengthController(32, memory=memory)
+    assert 0 < longer.next_length() <= 32
+    assert len(longer.survival()) == 32
+
+
+def test_fixed_length_neither_learns_nor_uses_memory() -> None:
+    fixed = DraftLengthController(8, adaptive=False)
+    simulate(fixed, 20, accept=0.5, draft_token_ms=3.0, row_ms=0.3)
+    assert fixed.memory() is None
+    learned = DraftLengthController(16)
+    simulate(learned, 40, accept=0.0, draft_token_ms=3.0, row_ms=0.5)
+    memory = learned.memory()
+    assert memory is not None and not memory.drafting
+    assert DraftLengthController(8, adaptive=False, memory=memory).next_length() == 8
+
+
+def test_engine_remembers_a_losing_draft_for_the_next_answer(
+    tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fresh engine: the module's shared one may have learned from other tests.
+    fresh = SpeculativeEngine(
+        ModelConfig(tiny_models.target, n_ctx=512, n_threads=1),
+        ModelConfig(tiny_models.draft, n_threads=1),
+    )
+    try:
+        useless = fresh.tokenize("zzz")[-1]
+        make_drafter = fresh._make_drafter
+
+        def same_token_drafter(*args: object) -> Drafter:
+            inner = make_drafter(*args)  # type: ignore[arg-type]
+            assert isinstance(inner, ModelDrafter)
+            return SameTokenDrafter(inner, useless)
+
+        monkeypatch.setattr(fresh, "_make_drafter", same_token_drafter)
+        settings = GenerationSettings(
+            n_predict=30, sampling=SamplingSettings(temperature=0.0), drafting=DraftSettings()
+        )
+
+        def drafted_steps(text: str) -> list[int]:
+            events = list(fresh.generate(fresh.tokenize(text), settings))
+            steps = [e for e in events if isinstance(e, StepEvent)]
+            return [i for i, step in enumerate(steps) if step.n_drafted]
+
+        first = drafted_steps("the cat and the dog")
+        assert first and first[0] <= 4  # cold: a baseline, then a draft that loses
+        assert drafted_steps("a dog and a cat") == []  # warm: still off, no new loss
+    finally:
+        fresh.close()

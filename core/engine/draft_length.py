@@ -37,6 +37,12 @@ machines a model draft that lost is rarely probed again, while an n-gram draft
 temperature 0 and keeps every sampling scheme exact, since it depends only on
 past steps.
 
+An answer starts from what the previous answer of the same engine and drafting
+mode learned (``DraftLengthMemory``): consecutive answers of a chat share the pair,
+the machine and usually the kind of text, so only the first answer after a load
+measures the baseline and probes with a fixed length, and a draft that lost stays
+off (probed as usual) instead of losing again at the start of every answer.
+
 Within a step, the draft also stops early where it is unsure (``cutoff``,
 core/engine/draft_confidence.py): the length chosen here is the most it may
 draft, and a token whose learned chance of being kept no longer pays for its
@@ -45,7 +51,9 @@ draft decode ends the draft.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -145,6 +153,39 @@ _LOSING_STEPS = 3
 _CLEARLY_LOSING = 0.75
 
 
+@dataclass(frozen=True)
+class DraftLengthMemory:
+    """What one answer's controller learned about a pair, for the next answer.
+
+    Consecutive answers of a chat use the same pair, machine and kind of text, so
+    the next answer starts where this one ended: no plain baseline steps, no first
+    probe of a fixed length, no lenient first judgement, and a pair that lost stays
+    off (probed as before) instead of losing again for a few steps.
+    """
+
+    plain_ms: float
+    draft_token_ms: float
+    row_ms: float | None
+    catch_up_ms: float | None
+    reached: np.ndarray
+    rejected: np.ndarray
+    step_times: tuple[tuple[int, float], ...]
+    cost_ratios: tuple[float, ...]
+    drafted_tokens: float
+    drafted_ms: float
+    drafting: bool
+    probe_gap: int
+    any_accepted: bool
+    confidence: ConfidenceCalibration
+
+
+def _resized(counts: np.ndarray, size: int) -> np.ndarray:
+    resized = np.zeros(size)
+    kept = min(size, len(counts))
+    resized[:kept] = counts[:kept]
+    return resized
+
+
 def _blend(old: float | None, new: float) -> float:
     if old is None:
         return new
@@ -158,9 +199,17 @@ class DraftLengthController:
         n_max: the longest draft allowed (``--draft-max``); 0 never drafts.
         n_min: drafts shorter than this are not verified, so never ask for fewer.
         adaptive: False always asks for ``n_max`` (fixed draft length).
+        memory: what an earlier answer of the same pair and drafting mode learned
+            (``memory()``); None starts from scratch.
     """
 
-    def __init__(self, n_max: int, n_min: int = 0, adaptive: bool = True) -> None:
+    def __init__(
+        self,
+        n_max: int,
+        n_min: int = 0,
+        adaptive: bool = True,
+        memory: DraftLengthMemory | None = None,
+    ) -> None:
         self.n_max = max(n_max, 0)
         self.n_min = max(n_min, 1)
         self.adaptive = adaptive
@@ -191,6 +240,51 @@ class DraftLengthController:
         self._cost_ratios: deque[float] = deque(maxlen=_CALIBRATION_STEPS)
         self._step_times: deque[tuple[int, float]] = deque(maxlen=_FIT_STEPS)
         self.confidence = ConfidenceCalibration()
+        self.warm_start = memory is not None and self.adaptive and self.n_max > 0
+        if memory is not None and self.warm_start:
+            self._start_from(memory)
+
+    def _start_from(self, memory: DraftLengthMemory) -> None:
+        self.plain_ms = memory.plain_ms
+        self.draft_token_ms = memory.draft_token_ms
+        self.row_ms = memory.row_ms
+        self.catch_up_ms = memory.catch_up_ms
+        if memory.reached.any():
+            self._reached = _resized(memory.reached, self.n_max)
+            self._rejected = _resized(memory.rejected, self.n_max)
+        self._step_times.extend(memory.step_times)
+        self._cost_ratios.extend(memory.cost_ratios)
+        self._drafted_tokens = memory.drafted_tokens
+        self._drafted_ms = memory.drafted_ms
+        self.drafting = memory.drafting
+        self._probe_gap = memory.probe_gap
+        self._until_probe = 0 if memory.drafting else memory.probe_gap
+        # Past the first steps' special cases: the baseline, the fastest-is-typical
+        # timings and the lenient first judgement all concern a cold start.
+        self._drafted_steps = _JUDGE_STEPS
+        self._accepted_total = int(memory.any_accepted)
+        self.confidence = copy.deepcopy(memory.confidence)
+
+    def memory(self) -> DraftLengthMemory | None:
+        """What this answer learned, for the next one (None: nothing measured)."""
+        if not self.adaptive or self.plain_ms is None or self.draft_token_ms is None:
+            return None
+        return DraftLengthMemory(
+            plain_ms=self.plain_ms,
+            draft_token_ms=self.draft_token_ms,
+            row_ms=self.row_ms,
+            catch_up_ms=self.catch_up_ms,
+            reached=self._reached.copy(),
+            rejected=self._rejected.copy(),
+            step_times=tuple(self._step_times),
+            cost_ratios=tuple(self._cost_ratios),
+            drafted_tokens=self._drafted_tokens,
+            drafted_ms=self._drafted_ms,
+            drafting=self.drafting,
+            probe_gap=self._probe_gap,
+            any_accepted=self._accepted_total > 0,
+            confidence=copy.deepcopy(self.confidence),
+        )
 
     def cutoff(self) -> ConfidenceCutoff | None:
         """The next draft's stop on low confidence (core/engine/draft_confidence.py);

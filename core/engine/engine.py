@@ -38,7 +38,7 @@ from core.engine.detokenize import (
     StopStringHoldback,
     continuation_texts,
 )
-from core.engine.draft_length import DraftLengthController
+from core.engine.draft_length import DraftLengthController, DraftLengthMemory
 from core.engine.drafting import Drafter, ModelDrafter, NgramDrafter, NoDrafter
 from core.engine.events import (
     EmittedToken,
@@ -153,6 +153,9 @@ class SpeculativeEngine:
         self._lock = threading.Lock()
         self._guard = NativeGuard()
         self._warned_no_template = False
+        # What the adaptive draft length learned, per drafting mode, so each answer
+        # starts where the last one of that mode ended (core/engine/draft_length.py).
+        self._draft_memory: dict[tuple[object, ...], DraftLengthMemory] = {}
 
     def close(self) -> None:
         """Free both models; safe to call twice and from any thread.
@@ -385,7 +388,15 @@ class SpeculativeEngine:
             if speculative is not None
             else MatchVerifier(target, settings.sampling)
         )
-        draft_length = DraftLengthController(drafting.n_max, drafting.n_min, drafting.adaptive)
+        # Greedy and sampled answers keep different shares of a draft; so do the
+        # draft sources and verification schemes.
+        memory_key = (drafting.source, settings.sampling.greedy, drafting.verification)
+        draft_length = DraftLengthController(
+            drafting.n_max,
+            drafting.n_min,
+            drafting.adaptive,
+            memory=self._draft_memory.get(memory_key),
+        )
         detokenizer = IncrementalDetokenizer()
         holdback = StopStringHoldback(settings.stop_strings)
         totals = _Totals()
@@ -540,6 +551,9 @@ class SpeculativeEngine:
                     )
         finally:
             verifier.close()
+            learned = draft_length.memory()
+            if learned is not None:
+                self._draft_memory[memory_key] = learned
 
         if stop_reason in (StopReason.CANCELLED, StopReason.CONTEXT_FULL):
             leftover = holdback.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
@@ -356,7 +357,20 @@ def test_next_answer_of_a_losing_pair_does_not_lose_again() -> None:
     warm = simulate(
         DraftLengthController(16, memory=memory), 30, accept=0.0, draft_token_ms=3.0, row_ms=0.5
     )
-    assert warm == [0] * 30  # off until the probe gap it had reached has passed
+    # One short probe as the answer starts, then off for the probe gap it had reached.
+    assert warm == [2] + [0] * 29
+
+
+def test_a_draft_switched_off_by_mistake_resumes_in_the_next_answer() -> None:
+    first = DraftLengthController(16)
+    simulate(first, 40, accept=0.97, draft_token_ms=3.0, row_ms=0.3)
+    learned = first.memory()
+    assert learned is not None
+    # As if a bad stretch (another process on the CPU) had switched it off at the end.
+    second = DraftLengthController(16, memory=dataclasses.replace(learned, drafting=False))
+    lengths = simulate(second, 20, accept=0.97, draft_token_ms=3.0, row_ms=0.3)
+    assert lengths[0] == 2 and second.drafting
+    assert np.median(lengths[5:]) >= 6
 
 
 def test_memory_carries_over_to_another_draft_max() -> None:
@@ -410,6 +424,7 @@ def test_engine_remembers_a_losing_draft_for_the_next_answer(
 
         first = drafted_steps("the cat and the dog")
         assert first and first[0] <= 4  # cold: a baseline, then a draft that loses
-        assert drafted_steps("a dog and a cat") == []  # warm: still off, no new loss
+        # Warm: one short probe at the start, then still off.
+        assert drafted_steps("a dog and a cat") == [0]
     finally:
         fresh.close()

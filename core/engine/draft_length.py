@@ -41,7 +41,8 @@ An answer starts from what the previous answer of the same engine and drafting
 mode learned (``DraftLengthMemory``): consecutive answers of a chat share the pair,
 the machine and usually the kind of text, so only the first answer after a load
 measures the baseline and probes with a fixed length, and a draft that lost stays
-off (probed as usual) instead of losing again at the start of every answer.
+off, with one short probe as the answer starts (a verdict reached on a bad stretch
+must not outlive the answer), instead of losing again for a few steps.
 
 Within a step, the draft also stops early where it is unsure (``cutoff``,
 core/engine/draft_confidence.py): the length chosen here is the most it may
@@ -240,6 +241,7 @@ class DraftLengthController:
         self._cost_ratios: deque[float] = deque(maxlen=_CALIBRATION_STEPS)
         self._step_times: deque[tuple[int, float]] = deque(maxlen=_FIT_STEPS)
         self.confidence = ConfidenceCalibration()
+        self._probe_at_start = False
         self.warm_start = memory is not None and self.adaptive and self.n_max > 0
         if memory is not None and self.warm_start:
             self._start_from(memory)
@@ -258,7 +260,11 @@ class DraftLengthController:
         self._drafted_ms = memory.drafted_ms
         self.drafting = memory.drafting
         self._probe_gap = memory.probe_gap
-        self._until_probe = 0 if memory.drafting else memory.probe_gap
+        # A draft that was off gets one short probe as the answer starts (nothing to
+        # catch up on yet), so a verdict reached on a bad stretch does not outlive
+        # the answer; otherwise it stays off and is probed as usual.
+        self._until_probe = memory.probe_gap
+        self._probe_at_start = not memory.drafting
         # Past the first steps' special cases: the baseline, the fastest-is-typical
         # timings and the lenient first judgement all concern a cold start.
         self._drafted_steps = _JUDGE_STEPS
@@ -314,7 +320,9 @@ class DraftLengthController:
         if self.draft_token_ms is None:
             return self._clamp(_FIRST_DRAFT)
         if not self.drafting:
-            if self._until_probe > 0 or not self._probe_affordable():
+            if self._probe_at_start:
+                self._probe_at_start = False
+            elif self._until_probe > 0 or not self._probe_affordable():
                 return 0
             self._probing = True
             return self._clamp(_PROBE_DRAFT)

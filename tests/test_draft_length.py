@@ -274,6 +274,19 @@ class SameTokenDrafter:
         self._inner.rollback(history_without_last)
 
 
+def draft_useless_tokens(engine: SpeculativeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``engine``'s model draft propose one token the target never picks."""
+    useless = engine.tokenize("zzz")[-1]
+    make_drafter = engine._make_drafter
+
+    def same_token_drafter(*args: object) -> Drafter:
+        inner = make_drafter(*args)  # type: ignore[arg-type]
+        assert isinstance(inner, ModelDrafter)
+        return SameTokenDrafter(inner, useless)
+
+    monkeypatch.setattr(engine, "_make_drafter", same_token_drafter)
+
+
 @pytest.fixture(scope="module")
 def engine(tiny_models: TinyModels) -> Iterator[SpeculativeEngine]:
     # One thread: two threads on a loaded 2-core machine make tiny decodes crawl.
@@ -289,15 +302,7 @@ def engine(tiny_models: TinyModels) -> Iterator[SpeculativeEngine]:
 def test_engine_stops_drafting_with_a_useless_draft(
     engine: SpeculativeEngine, monkeypatch: pytest.MonkeyPatch, temperature: float
 ) -> None:
-    useless = engine.tokenize("zzz")[-1]
-    make_drafter = engine._make_drafter
-
-    def same_token_drafter(*args: object) -> Drafter:
-        inner = make_drafter(*args)  # type: ignore[arg-type]
-        assert isinstance(inner, ModelDrafter)
-        return SameTokenDrafter(inner, useless)
-
-    monkeypatch.setattr(engine, "_make_drafter", same_token_drafter)
+    draft_useless_tokens(engine, monkeypatch)
     prompt = engine.tokenize("the cat and the dog")
     settings = GenerationSettings(
         n_predict=200,
@@ -404,15 +409,7 @@ def test_engine_remembers_a_losing_draft_for_the_next_answer(
         ModelConfig(tiny_models.draft, n_threads=1),
     )
     try:
-        useless = fresh.tokenize("zzz")[-1]
-        make_drafter = fresh._make_drafter
-
-        def same_token_drafter(*args: object) -> Drafter:
-            inner = make_drafter(*args)  # type: ignore[arg-type]
-            assert isinstance(inner, ModelDrafter)
-            return SameTokenDrafter(inner, useless)
-
-        monkeypatch.setattr(fresh, "_make_drafter", same_token_drafter)
+        draft_useless_tokens(fresh, monkeypatch)
         settings = GenerationSettings(
             n_predict=30, sampling=SamplingSettings(temperature=0.0), drafting=DraftSettings()
         )

@@ -4,6 +4,7 @@ speed-up it predicts with the acceptance a sweep saw."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -37,7 +38,7 @@ from core.tune.prediction import (
     unmeasured_best,
 )
 from core.tune.prompt_sets import prompt_set_from_texts
-from core.tune.results_store import curve_path, load_curve
+from core.tune.results_store import curve_path, load_curve, save_curve
 from core.tune.runner import EngineRunner
 from core.tune.sweep import CellResult, SweepGrid, SweepResult
 from core.worker import EngineWorker
@@ -182,6 +183,23 @@ def test_the_curve_is_measured_once_per_pair_and_stored_with_it(
     assert runner.measured == 2 and load_curve("tiny|pair", tmp_path) is not None
 
 
+def test_a_curve_measured_in_another_placement_is_measured_again(
+    tiny_engine: SpeculativeEngine, tmp_path: Path
+) -> None:
+    runner = CountingRunner(tiny_engine)
+    here = asyncio.run(runner.placement())
+    assert "target" in here and "layers offloaded" in here
+    # As if measured before the user offloaded the pair to a GPU.
+    elsewhere = dataclasses.replace(
+        asyncio.run(pair_curve(runner, "tiny|pair", tmp_path)),
+        placement="CUDA NVIDIA H100; target 30 layers offloaded, draft 30",
+    )
+    save_curve(elsewhere, "tiny|pair", tmp_path)
+    curve = asyncio.run(pair_curve(runner, "tiny|pair", tmp_path))
+    assert runner.measured == 2 and curve.placement == here
+    assert load_curve("tiny|pair", tmp_path) == curve
+
+
 def test_the_engine_process_measures_the_curve(tiny_models: TinyModels) -> None:
     async def scenario(worker: EngineWorker) -> CostCurve:
         await worker.load(target_config(tiny_models), draft_config(tiny_models))
@@ -189,6 +207,7 @@ def test_the_engine_process_measures_the_curve(tiny_models: TinyModels) -> None:
 
     curve = run(scenario)
     assert len(curve.target_ms) == 5 and curve.draft_ms > 0 and curve.context == 16
+    assert curve.placement.startswith("CPU ") and "draft" in curve.placement
 
 
 @pytest.mark.demo_pair

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import llama_cpp
 
 from core.engine.config import ModelConfig
 from core.errors import ConfigError
 from core.rpc import native
+
+if TYPE_CHECKING:
+    from core.engine.model import LoadedModel  # model.py imports this module
 
 
 @dataclass
@@ -72,3 +76,30 @@ def plan_placement(config: ModelConfig) -> Placement:
         values = list(config.tensor_split) + [0.0] * (size - len(config.tensor_split))
         placement.tensor_split = (ctypes.c_float * size)(*values)
     return placement
+
+
+def offloaded_layers(model: LoadedModel) -> int:
+    """Layers of ``model`` on GPUs or RPC workers (0 on the CPU)."""
+    from core.engine.backend import gpu_offload_supported
+
+    if not gpu_offload_supported() and not model.config.rpc_servers:
+        return 0
+    n_layer = model.metadata.block_count
+    return min(model.n_gpu_layers, n_layer) if n_layer else model.n_gpu_layers
+
+
+def pair_placement(target: LoadedModel, draft: LoadedModel | None) -> str:
+    """Where a pair computes, in words that stay the same while it stays put: the
+    device, the RPC workers and each model's offloaded layers. A timing measured in
+    one placement (the tuner's cost curve) holds only there."""
+    from core.engine.backend import describe_placement
+
+    target_layers = offloaded_layers(target)
+    draft_layers = offloaded_layers(draft) if draft is not None else 0
+    backend, device = describe_placement(max(target_layers, draft_layers))
+    label = f"{backend} {device}; target {target_layers} layers offloaded"
+    if draft is not None:
+        label += f", draft {draft_layers}"
+    if target.config.rpc_servers:
+        label += f"; RPC {','.join(target.config.rpc_servers)}"
+    return label

@@ -107,6 +107,8 @@ class CostCurve:
     repeats: int
     device: str = ""
     measured_at: str = ""
+    # Where it was measured (core/engine/placement.py): a curve holds only there.
+    placement: str = ""
 
     def __post_init__(self) -> None:
         if not self.target_ms or min(self.target_ms) <= 0:
@@ -129,6 +131,7 @@ class CostCurve:
             "repeats": self.repeats,
             "device": self.device,
             "measured_at": self.measured_at,
+            "placement": self.placement,
         }
 
     @classmethod
@@ -141,6 +144,7 @@ class CostCurve:
                 repeats=int(data["repeats"]),
                 device=str(data.get("device", "")),
                 measured_at=str(data.get("measured_at", "")),
+                placement=str(data.get("placement", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"not a saved cost curve: {exc!r} missing or invalid") from exc
@@ -153,6 +157,7 @@ def measure_pair_curve(
     context: int = DEFAULT_CONTEXT,
     device: str = "",
     budget_s: float | None = DEFAULT_BUDGET_S,
+    placement: str = "",
 ) -> CostCurve:
     """The loaded target's curve and the draft's single-token cost (both caches are
     left empty; the engine refills them on the next answer)."""
@@ -169,6 +174,7 @@ def measure_pair_curve(
         repeats=repeats,
         device=device,
         measured_at=time.strftime("%Y-%m-%d %H:%M:%S"),
+        placement=placement,
     )
 
 

@@ -113,13 +113,24 @@ async def pair_curve(
     runner: AnswerRunner, pair_key: str, folder: Path | None = None, remeasure: bool = False
 ) -> CostCurve:
     """The pair's saved cost curve, measured and saved first when it has none (or an
-    unreadable one, or ``remeasure``): once per pair, a few seconds on the demo pair."""
+    unreadable one, or one measured in another placement, or ``remeasure``): once
+    per pair and placement, a few seconds on the demo pair."""
     curve = None
     if not remeasure:
         try:
             curve = load_curve(pair_key, folder)
         except ConfigError as exc:
             logger.warning("measuring the cost curve again: %s", exc)
+    placement = await runner.placement()
+    if curve is not None and curve.placement != placement:
+        # Offloading layers, adding RPC workers or moving to another GPU changes
+        # what a verification batch costs: the old curve would mislead.
+        logger.info(
+            "measuring the cost curve again: it was measured on %r, the pair now runs on %r",
+            curve.placement,
+            placement,
+        )
+        curve = None
     if curve is None:
         curve = await runner.measure_cost_curve()
         save_curve(curve, pair_key, folder)

@@ -52,6 +52,10 @@ class AnswerRunner(Protocol):
         """The loaded pair's verification cost curve (core/tune/cost_curve.py)."""
         ...
 
+    async def placement(self) -> str:
+        """Where the loaded pair computes (core/engine/placement.py)."""
+        ...
+
 
 class EngineRunner:
     """A ``SpeculativeEngine`` in this process (the command line).
@@ -85,9 +89,17 @@ class EngineRunner:
         # Here, not at the top: the window imports this module and must not load
         # llama.cpp (only the engine process measures).
         from core.engine.backend import describe_placement
+        from core.engine.placement import offloaded_layers
 
-        _backend, device = describe_placement(self.engine.target.n_gpu_layers)
-        return measure_pair_curve(self.engine, max_k, repeats, context, device)
+        _backend, device = describe_placement(offloaded_layers(self.engine.target))
+        return measure_pair_curve(
+            self.engine, max_k, repeats, context, device, placement=await self.placement()
+        )
+
+    async def placement(self) -> str:
+        from core.engine.placement import pair_placement
+
+        return pair_placement(self.engine.target, self.engine.draft)
 
 
 class WorkerRunner:
@@ -126,6 +138,13 @@ class WorkerRunner:
         # A turn of its own: the timing must not share the engine with a chat answer.
         async with self.queue.turn("tune", bounded=False) as turn:
             return await turn.worker.cost_curve(max_k, repeats, context)
+
+    async def placement(self) -> str:
+        worker = self.queue.worker()
+        pair = worker.pair_info if worker is not None else None
+        if pair is None:
+            raise EngineError("no model pair is loaded; load one first")
+        return pair.placement
 
     async def cancel(self) -> None:
         if self._turn is not None:

@@ -77,6 +77,8 @@ class PairInfo:
         backend: "CPU", "CUDA", "Metal", "Vulkan"... as llama.cpp's registry names it.
         device: the GPU's name (e.g. "NVIDIA H100 80GB HBM3") or the CPU's model name.
         target_gpu_layers / draft_gpu_layers: layers actually offloaded (0 on CPU).
+        placement: where the pair computes, in words that change only when it moves
+            (core/engine/placement.py); the tuner's cost curve holds only there.
     """
 
     target_path: str
@@ -87,6 +89,7 @@ class PairInfo:
     device: str
     target_gpu_layers: int
     draft_gpu_layers: int
+    placement: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PairInfo:

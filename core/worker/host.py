@@ -38,6 +38,7 @@ from core.engine.backend import (
 )
 from core.engine.config import DEFAULT_CONTEXT, ModelConfig
 from core.engine.model import LoadedModel
+from core.engine.placement import offloaded_layers, pair_placement
 from core.errors import ConfigError, InsufficientMemoryError, SpecChatError, VocabMismatchError
 from core.gguf_meta import GgufMetadata, read_gguf_metadata
 from core.library.memory import (
@@ -276,13 +277,14 @@ class Host:
 
     def _cost_curve(self, _call_id: int, command: dict[str, Any]) -> dict[str, Any]:
         engine = self._require_engine()
-        _backend, device = describe_placement(_offloaded_layers(engine.target))
+        _backend, device = describe_placement(offloaded_layers(engine.target))
         curve = measure_pair_curve(
             engine,
             max_k=int(command["max_k"]),
             repeats=int(command["repeats"]),
             context=int(command["context"]),
             device=device,
+            placement=pair_placement(engine.target, engine.draft),
         )
         return curve.to_dict()
 
@@ -316,8 +318,8 @@ class Host:
         raise ConfigError(f"unknown debug action {kind!r}")
 
     def _pair_info(self, engine: SpeculativeEngine) -> dict[str, Any]:
-        target_layers = _offloaded_layers(engine.target)
-        draft_layers = _offloaded_layers(engine.draft) if engine.draft else 0
+        target_layers = offloaded_layers(engine.target)
+        draft_layers = offloaded_layers(engine.draft) if engine.draft else 0
         backend, device = describe_placement(max(target_layers, draft_layers))
         workers = engine.target.config.rpc_servers
         if workers:
@@ -331,6 +333,7 @@ class Host:
             "device": device,
             "target_gpu_layers": target_layers,
             "draft_gpu_layers": draft_layers,
+            "placement": pair_placement(engine.target, engine.draft),
         }
 
 
@@ -379,14 +382,6 @@ def _memory_here(meta: GgufMetadata, n_ctx: int, config: ModelConfig) -> ModelMe
     )
 
 
-def _offloaded_layers(model: LoadedModel) -> int:
-    """Layers on GPUs or RPC workers."""
-    if not gpu_offload_supported() and not model.config.rpc_servers:
-        return 0
-    n_layer = model.metadata.block_count
-    return min(model.n_gpu_layers, n_layer) if n_layer else model.n_gpu_layers
-
-
 def _system_memory(override: dict[str, Any] | None) -> SystemMemory:
     if override:
         return SystemMemory(**override)
@@ -409,7 +404,7 @@ def _after_freeing(system: SystemMemory, models: list[LoadedModel | None]) -> Sy
         share = (
             _memory_here(model.metadata, model.n_ctx, model.config)
             if model.config.rpc_servers
-            else estimate_model_memory(model.metadata, model.n_ctx, _offloaded_layers(model))
+            else estimate_model_memory(model.metadata, model.n_ctx, offloaded_layers(model))
         )
         ram += share.ram_bytes
         vram += share.vram_bytes

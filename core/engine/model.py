@@ -20,14 +20,9 @@ import llama_cpp
 import numpy as np
 import numpy.typing as npt
 
-from core.engine.backend import (
-    clear_recent_problems,
-    ensure_backend,
-    gpu_offload_supported,
-    recent_problems,
-)
+from core.engine.backend import clear_recent_problems, ensure_backend, recent_problems
 from core.engine.config import DEFAULT_CONTEXT, ModelConfig
-from core.engine.placement import plan_placement
+from core.engine.placement import has_offload_device, plan_placement
 from core.errors import EngineClosedError, EngineError, LoadCancelledError, ModelLoadError
 from core.gguf_meta import GgufMetadata, read_gguf_metadata
 from core.interrupts import interrupt_pending, native_callback, raise_pending_interrupt
@@ -205,9 +200,9 @@ class LoadedModel:
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         # llama.cpp offloads the output layer too once more layers are asked for than
         # the model has; those go to the workers, or to a GPU where one exists.
-        self.fully_offloaded = n_gpu_layers > int(llama_cpp.llama_model_n_layer(model)) and (
-            bool(self.config.rpc_servers) or gpu_offload_supported()
-        )
+        self.fully_offloaded = n_gpu_layers > int(
+            llama_cpp.llama_model_n_layer(model)
+        ) and has_offload_device(self.config)
 
     def _create_context(self, n_ctx_override: int | None) -> None:
         n_ctx = n_ctx_override if n_ctx_override else self.config.n_ctx

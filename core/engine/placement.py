@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import llama_cpp
 
+from core.engine.backend import describe_placement, gpu_offload_supported
 from core.engine.config import ModelConfig
 from core.errors import ConfigError
 from core.rpc import native
@@ -78,11 +79,15 @@ def plan_placement(config: ModelConfig) -> Placement:
     return placement
 
 
+def has_offload_device(config: ModelConfig) -> bool:
+    """Whether offloaded layers of ``config``'s model leave the CPU: a local GPU or
+    its RPC workers take them."""
+    return bool(config.rpc_servers) or gpu_offload_supported()
+
+
 def offloaded_layers(model: LoadedModel) -> int:
     """Layers of ``model`` on GPUs or RPC workers (0 on the CPU)."""
-    from core.engine.backend import gpu_offload_supported
-
-    if not gpu_offload_supported() and not model.config.rpc_servers:
+    if not has_offload_device(model.config):
         return 0
     n_layer = model.metadata.block_count
     return min(model.n_gpu_layers, n_layer) if n_layer else model.n_gpu_layers
@@ -92,8 +97,6 @@ def pair_placement(target: LoadedModel, draft: LoadedModel | None) -> str:
     """Where a pair computes, in words that stay the same while it stays put: the
     device, the RPC workers and each model's offloaded layers. A timing measured in
     one placement (the tuner's cost curve) holds only there."""
-    from core.engine.backend import describe_placement
-
     target_layers = offloaded_layers(target)
     draft_layers = offloaded_layers(draft) if draft is not None else 0
     backend, device = describe_placement(max(target_layers, draft_layers))

@@ -155,12 +155,16 @@ def measure_pair_curve(
     max_k: int = DEFAULT_MAX_K,
     repeats: int = DEFAULT_REPEATS,
     context: int = DEFAULT_CONTEXT,
-    device: str = "",
     budget_s: float | None = DEFAULT_BUDGET_S,
-    placement: str = "",
 ) -> CostCurve:
     """The loaded target's curve and the draft's single-token cost (both caches are
-    left empty; the engine refills them on the next answer)."""
+    left empty; the engine refills them on the next answer), labelled with the
+    device and placement they were measured on."""
+    # Here, not at the top: the window imports this module and must not load
+    # llama.cpp (only a process holding an engine measures).
+    from core.engine.backend import describe_placement
+    from core.engine.placement import offloaded_layers, pair_placement
+
     context = min(context, engine.target.n_ctx - max_k)
     target = measure_decode_ms(engine.target, max_k, repeats, context, budget_s=budget_s)
     draft_ms = 0.0
@@ -172,9 +176,9 @@ def measure_pair_curve(
         draft_ms=draft_ms,
         context=context,
         repeats=repeats,
-        device=device,
+        device=describe_placement(offloaded_layers(engine.target))[1],
         measured_at=time.strftime("%Y-%m-%d %H:%M:%S"),
-        placement=placement,
+        placement=pair_placement(engine.target, engine.draft),
     )
 
 

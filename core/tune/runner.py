@@ -86,17 +86,11 @@ class EngineRunner:
         repeats: int = DEFAULT_REPEATS,
         context: int = DEFAULT_CONTEXT,
     ) -> CostCurve:
-        # Here, not at the top: the window imports this module and must not load
-        # llama.cpp (only the engine process measures).
-        from core.engine.backend import describe_placement
-        from core.engine.placement import offloaded_layers
-
-        _backend, device = describe_placement(offloaded_layers(self.engine.target))
-        return measure_pair_curve(
-            self.engine, max_k, repeats, context, device, placement=await self.placement()
-        )
+        return measure_pair_curve(self.engine, max_k, repeats, context)
 
     async def placement(self) -> str:
+        # Here, not at the top: the window imports this module and must not load
+        # llama.cpp (only the engine process measures).
         from core.engine.placement import pair_placement
 
         return pair_placement(self.engine.target, self.engine.draft)

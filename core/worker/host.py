@@ -276,15 +276,11 @@ class Host:
                 engine.cancel()
 
     def _cost_curve(self, _call_id: int, command: dict[str, Any]) -> dict[str, Any]:
-        engine = self._require_engine()
-        _backend, device = describe_placement(offloaded_layers(engine.target))
         curve = measure_pair_curve(
-            engine,
+            self._require_engine(),
             max_k=int(command["max_k"]),
             repeats=int(command["repeats"]),
             context=int(command["context"]),
-            device=device,
-            placement=pair_placement(engine.target, engine.draft),
         )
         return curve.to_dict()
 

@@ -437,22 +437,29 @@ def synthetic_steps(n_tokens: int) -> Iterator[StepEvent]:
         yield StepEvent(tuple(tokens), rejected, n_drafted, n_accepted, 4.0, 9.0)
 
 
+def start_answer(window: Any) -> tuple[int, int, Any, Any]:
+    """A new chat holding the prompt and an empty answer, stored and on screen, as
+    the window has it when the first step arrives: (conversation id, message id,
+    answer widget, trace)."""
+    from core.speculation.trace import AnswerTrace
+
+    window.new_chat()
+    conversation_id = window.controller.conversation_id
+    window.store.add_user_message(conversation_id, PROMPT)
+    window.chat_view.add_user_message(0, PROMPT)
+    message_id = window.store.begin_answer(conversation_id, {}, {})
+    trace = AnswerTrace()
+    widget = window.chat_view.add_answer(message_id, trace)
+    return conversation_id, message_id, widget, trace
+
+
 def synthetic_stream(window: Any, app: Any, n_tokens: int) -> SyntheticResult:
     """Stream through AnswerController.flush exactly as a live answer does, timing each flush."""
-    from core.speculation.trace import AnswerTrace
     from gui.chat.answer_controller import _Running
 
     controller = window.controller
-    view = window.chat_view
     panel = window.speculation
-    window.new_chat()
-    conversation_id = controller.conversation_id
-    store = window.store
-    store.add_user_message(conversation_id, PROMPT)
-    view.add_user_message(0, PROMPT)
-    message_id = store.begin_answer(conversation_id, {}, {})
-    trace = AnswerTrace()
-    widget = view.add_answer(message_id, trace)
+    conversation_id, message_id, widget, trace = start_answer(window)
     started = time.perf_counter()
     run = _Running(conversation_id, message_id, widget, trace, started)
     controller._running = run
@@ -485,7 +492,7 @@ def synthetic_stream(window: Any, app: Any, n_tokens: int) -> SyntheticResult:
     panel_last = _timed_redraw(panel)
     panel.set_streaming(False)
     controller._running = None
-    store.finish_answer(message_id, None, interrupted=True)
+    window.store.finish_answer(message_id, None, interrupted=True)
 
     total = len(trace.tokens)
 
@@ -532,12 +539,9 @@ def live_replay(
     long it waited for a core. The idle window's own CPU rate is measured first and
     subtracted.
     """
-    from core.speculation.trace import AnswerTrace
     from gui.chat.answer_controller import _Running
 
     controller = window.controller
-    view = window.chat_view
-    store = window.store
 
     async def pause(seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -547,13 +551,7 @@ def live_replay(
     run_in(loop, pause(2.0))
     idle_rate = (process_cpu_s() - before) / (time.perf_counter() - started)
 
-    window.new_chat()
-    conversation_id = controller.conversation_id
-    store.add_user_message(conversation_id, PROMPT)
-    view.add_user_message(0, PROMPT)
-    message_id = store.begin_answer(conversation_id, {}, {})
-    trace = AnswerTrace()
-    widget = view.add_answer(message_id, trace)
+    conversation_id, message_id, widget, trace = start_answer(window)
     steps = list(synthetic_steps(n_tokens))
 
     async def stream() -> None:

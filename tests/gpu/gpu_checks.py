@@ -1,9 +1,9 @@
 """Engine checks on a CUDA build of llama.cpp, run on a lent GPU machine.
 
-Usage: python tests/gpu/gpu_checks.py FOLDER_WITH_Q4_1_DRAFT
+Usage: python tests/gpu/gpu_checks.py FOLDER_WITH_THE_WHEELS_Q4_1_MODEL
 
-Builds the demo pair's F32 target next to the draft, then runs the benchmark with
-every layer offloaded (and, for comparison, on the machine's CPU cores). The
+Writes the demo pair (F32 target, Q8_0 draft) next to the wheel's Q4_1 model, then
+runs the benchmark with every layer offloaded (and, for comparison, on the machine's CPU cores). The
 benchmark prints the offloaded layer counts and, per mode, in how many runs greedy
 speculative output equalled plain output. Prints numbers; not part of pytest.
 """
@@ -14,17 +14,15 @@ import sys
 from pathlib import Path
 
 from core.cli.bench import run_bench
-from core.demo_models import DRAFT_FILE_NAME, TARGET_FILE_NAME, write_f32_copy
+from core.demo_models import DEMO_WHEEL_MEMBER, write_demo_pair
 from core.engine.backend import gpu_offload_supported
 
 
 def main() -> int:
     folder = Path(sys.argv[1])
-    draft = folder / DRAFT_FILE_NAME
-    target = folder / TARGET_FILE_NAME
     print(f"llama_supports_gpu_offload: {gpu_offload_supported()}")
-    if not target.exists():
-        write_f32_copy(draft, target)
+    pair = write_demo_pair(folder / DEMO_WHEEL_MEMBER.rpartition("/")[2], folder)
+    target, draft = pair.target, pair.draft
     common = ["-m", str(target), "-md", str(draft), "-n", "256", "-v"]
     print("\n== GPU (all layers offloaded)")
     draft_lengths = [

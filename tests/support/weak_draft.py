@@ -1,5 +1,5 @@
 """A weak draft for the demo pair: the F32 target with Gaussian noise on its weights,
-quantised to Q4_1.
+quantised to Q8_0 like the demo draft.
 
 It shares the target's vocabulary and architecture but agrees with it much less
 often than the demo draft, which is what the guard and the tuner must cope with
@@ -26,12 +26,12 @@ from core.demo_models import DemoPair, ensure_demo_pair
 from core.engine.backend import ensure_backend, recent_problems
 
 DEFAULT_NOISE = 0.05
-_LLAMA_FTYPE_MOSTLY_Q4_1 = 3
+_LLAMA_FTYPE_MOSTLY_Q8_0 = 7
 NOISE_SEED = 1234
 
 
 def weak_draft_path(pair: DemoPair, noise: float = DEFAULT_NOISE) -> Path:
-    return pair.target.parent / f"SmolLM2-135M-Instruct.noise{round(noise * 100):02d}.Q4_1.gguf"
+    return pair.target.parent / f"SmolLM2-135M-Instruct.noise{round(noise * 100):02d}.Q8_0.gguf"
 
 
 def _add_noise(path: Path, noise: float) -> None:
@@ -51,7 +51,7 @@ def _add_noise(path: Path, noise: float) -> None:
 def _quantize(source: Path, destination: Path) -> None:
     ensure_backend()
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = _LLAMA_FTYPE_MOSTLY_Q4_1
+    params.ftype = _LLAMA_FTYPE_MOSTLY_Q8_0
     params.allow_requantize = True
     status = llama_cpp.llama_model_quantize(str(source).encode(), str(destination).encode(), params)
     if status != 0:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
-from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
 if TYPE_CHECKING:
     from core.store import ConversationStore
@@ -33,7 +33,32 @@ APP_TITLE = "SpecChat"
 ENGINE_ARGUMENT = "--specchat-engine-worker"
 
 
-def _splash() -> QSplashScreen:
+class StartupSplash(QLabel):
+    """What is on screen while the window's modules load.
+
+    Not a QSplashScreen: Qt 6's show() and finish() each wait up to a second for the
+    window system to report the window exposed, a second that under Xvfb (or a
+    compositor slow to map windows) was added to every start. This one is a plain
+    frameless window: shown, painted by the next processEvents(), and closed once
+    the main window is shown.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            None,
+            Qt.WindowType.SplashScreen
+            | Qt.WindowType.FramelessWindowHint
+            | Qt.WindowType.WindowStaysOnTopHint,
+        )
+        self.setWindowTitle(f"{APP_TITLE} is starting")
+        self.setPixmap(_splash_picture())
+        self.resize(self.pixmap().size())
+        screen = QApplication.primaryScreen()
+        if screen is not None:
+            self.move(screen.availableGeometry().center() - self.rect().center())
+
+
+def _splash_picture() -> QPixmap:
     pixmap = QPixmap(420, 140)
     pixmap.fill(QColor("#1f2430"))
     painter = QPainter(pixmap)
@@ -53,12 +78,10 @@ def _splash() -> QSplashScreen:
         "speculative decoding, made visible · starting…",
     )
     painter.end()
-    splash = QSplashScreen(pixmap)
-    splash.setWindowTitle(f"{APP_TITLE} is starting")
-    return splash
+    return pixmap
 
 
-async def run_window(store: ConversationStore, splash: QSplashScreen | None = None) -> int:
+async def run_window(store: ConversationStore, splash: StartupSplash | None = None) -> int:
     """Show the window, wait until it is closed, then stop everything it started."""
     from gui.main_window import MainWindow
 
@@ -67,7 +90,7 @@ async def run_window(store: ConversationStore, splash: QSplashScreen | None = No
     window.closed.connect(closed.set)
     window.show()
     if splash is not None:
-        splash.finish(window)
+        splash.close()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -147,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gui.main_thread_gc import MainThreadGarbageCollector
 
     garbage_collector = MainThreadGarbageCollector(app)
-    splash = _splash()
+    splash = StartupSplash()
     splash.show()
     app.processEvents()
 

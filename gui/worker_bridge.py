@@ -27,7 +27,8 @@ WorkerFactory = Callable[[Callable[[WorkerCrashedError], None]], EngineWorker]
 
 
 def _default_factory(on_crash: Callable[[WorkerCrashedError], None]) -> EngineWorker:
-    return EngineWorker(on_crash=on_crash)
+    # Below the window's priority: the GUI thread must never wait for a core.
+    return EngineWorker(on_crash=on_crash, below_normal_priority=True)
 
 
 class WorkerBridge(QObject):

@@ -265,6 +265,37 @@ def test_killed_mid_answer_reports_sigkill_and_reloads(
     assert isinstance(after[-1], FinishedEvent) and after[-1].stats.n_predict == 10
 
 
+def _thread_nice_values(pid: int) -> set[int]:
+    # Linux keeps a nice value per thread; /proc lists the process's threads.
+    return {
+        os.getpriority(os.PRIO_PROCESS, int(thread)) for thread in os.listdir(f"/proc/{pid}/task")
+    }
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("below_normal", [True, False])
+def test_a_below_normal_engine_runs_every_thread_below_the_client(
+    tiny_models: TinyModels, chat: list[ChatMessage], below_normal: bool
+) -> None:
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    expected = min(own + client_module.BELOW_NORMAL_NICE, 19) if below_normal else own
+    answer = GenerationSettings(n_predict=40, sampling=GREEDY)
+
+    async def scenario(worker: EngineWorker) -> set[int]:
+        # Two threads each: llama.cpp's compute threads exist while it decodes.
+        await worker.load(target_config(tiny_models, 2), draft_config(tiny_models, 2))
+        prompt = await worker.tokenize_chat(chat)
+        seen: set[int] = set()
+        async for _event in worker.generate(prompt, answer):
+            assert worker.pid is not None
+            seen |= _thread_nice_values(worker.pid)
+        return seen
+
+    seen = run(scenario, below_normal_priority=below_normal)
+    assert seen == {expected}
+    assert os.getpriority(os.PRIO_PROCESS, 0) == own  # the client itself is untouched
+
+
 def test_native_crashes_are_reported_in_words(tiny_models: TinyModels) -> None:
     async def scenario(worker: EngineWorker) -> tuple[WorkerCrashedError, WorkerCrashedError]:
         await worker.load(target_config(tiny_models), None)

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from core.engine import SpeculativeEngine, event_to_dict
@@ -452,8 +453,26 @@ def _write_llama_problem(level: int, message: str) -> None:
     sys.stderr.flush()
 
 
+def _lower_priority_if_asked() -> None:
+    # Before llama.cpp starts its threads, which inherit their creator's nice value.
+    # Linux keeps one per thread, so the threads already started while importing
+    # (numpy's OpenBLAS pool) are lowered one by one.
+    steps = os.environ.pop(protocol.NICE_ENV, "")
+    if not steps or not hasattr(os, "nice"):
+        return
+    try:
+        lowered = os.nice(int(steps))
+        threads = Path("/proc/self/task")
+        if threads.is_dir():
+            for thread in threads.iterdir():
+                os.setpriority(os.PRIO_PROCESS, int(thread.name), lowered)
+    except (OSError, ValueError) as error:
+        sys.stderr.write(f"could not lower the engine's priority: {error}\n")
+
+
 def run_host() -> int:
     """Serve one client over this process's stdin/stdout; returns the exit status."""
+    _lower_priority_if_asked()
     commands_in, replies_out = _protocol_streams()
     # Ctrl+C in a terminal reaches the whole process group; the client decides when
     # the engine stops (it closes the pipe), so the engine must not die of it first.

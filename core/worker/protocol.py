@@ -54,6 +54,10 @@ TEST_HOOKS_ENV = "SPECCHAT_WORKER_TEST_HOOKS"
 # A frozen app has no "python -m": its own executable runs the host when its entry
 # point sees this argument (see core.worker.host.run_if_requested).
 HOST_ARGUMENT = "--specchat-engine-worker"
+# POSIX: the host adds this much to its nice value before it starts any thread, so
+# every engine thread runs below the client's priority (see EngineWorker's
+# ``below_normal_priority``). Windows gets a priority class at creation instead.
+NICE_ENV = "SPECCHAT_ENGINE_NICE"
 # The host writes llama.cpp's errors to its stderr with this prefix, so the client's
 # crash report can quote the last one.
 LLAMA_ERROR_PREFIX = "llama.cpp error: "

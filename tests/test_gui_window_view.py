@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QUrl
+import itertools
+
+import pytest
+from PySide6.QtCore import QPoint, QRect, Qt, QUrl
 from PySide6.QtGui import QGuiApplication, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import QAbstractButton, QWidget
 
 from core.engine.events import (
     EmittedToken,
@@ -235,3 +239,51 @@ def test_alignment_skips_markup_and_copy_links() -> None:
     assert set(mapping[link : link + len("▸ Copy code")]) == {-1}
     code = rendered.index("code", link + len("▸ Copy code"))
     assert source[mapping[code]] == "c" and source[mapping[code] - 1] == "\n"
+
+
+def _rect_in(widget: QWidget, ancestor: QWidget) -> QRect:
+    return QRect(widget.mapTo(ancestor, QPoint(0, 0)), widget.size())
+
+
+@pytest.mark.parametrize("markdown", [True, False])
+def test_a_narrow_chat_wraps_every_message_to_its_width(qtbot, markdown: bool) -> None:
+    """The readout's long lines and the header's buttons must not make a message wider
+    than the view: with no horizontal bar, the text would be cut off at the right."""
+    view, answer = _answer(qtbot)
+    code = "\n```\nfruits = [" + ", ".join(f'"fruit {i}"' for i in range(12)) + "]\n```\n"
+    answer.append_tokens(answer.trace.add_step(_step([(code, Provenance.TARGET_ONLY)]), 0.3))
+    user = view.add_user_message(2, "Please write a numbered list and a code block. " * 4)
+    view.resize(300, 500)
+    view.show()
+    answer.trace.finish(FinishedEvent(StopReason.END_OF_GENERATION, _stats(6)))
+    answer.finish(_stats(6), StopReason.MAX_TOKENS)
+    answer.set_markdown(markdown)
+    qtbot.waitUntil(answer.readout.isVisible)
+    qtbot.wait(20)  # layouts settle on the next loop passes
+    width = view.viewport().width()
+    # The readout's lines alone are wider than the view: the case being tested.
+    assert answer.readout.label.sizeHint().width() > width
+    prose = answer.markdown_view if markdown else answer.token_view
+    assert prose.isVisible()
+    for message, text_view in ((answer, prose), (user, user.view)):
+        assert message.geometry().right() < width
+        # The text re-wraps to the narrow width instead of running past the edge.
+        document = text_view.document()
+        assert document.textWidth() == text_view.viewport().width()
+        assert document.size().width() <= document.textWidth()  # code lines wrap too
+        assert message.rect().contains(_rect_in(text_view, message))
+        # Every button is inside the message, and the parts are stacked, not overlapping.
+        buttons = [b for b in message.findChildren(QAbstractButton) if b.isVisible()]
+        assert buttons
+        for button in buttons:
+            assert message.rect().contains(_rect_in(button, message)), button.text()
+        parts = [message.body.itemAt(i) for i in range(message.body.count())]
+        shown = [part.geometry() for part in parts if part is not None and not part.isEmpty()]
+        for above, below in itertools.pairwise(shown):
+            assert above.bottom() < below.top()
+        assert shown[-1].bottom() <= message.contentsRect().bottom()
+    # The readout scrolls sideways inside itself, and its bar is below its lines.
+    scroller = answer.readout.scroller
+    bar = scroller.horizontalScrollBar()
+    assert bar.isVisible() and bar.maximum() > 0
+    assert answer.readout.label.height() <= scroller.viewport().height()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from core.speculation.trace import AnswerTrace
@@ -55,6 +55,15 @@ class ChatView(QScrollArea):
         bar.valueChanged.connect(self._on_scrolled)
         bar.rangeChanged.connect(self._on_range_changed)
 
+    def minimumSizeHint(self) -> QSize:  # Qt override
+        # Messages wrap their text and buttons to any width down to their own minimum
+        # (a role and its widest button); below that the column would be wider than the
+        # view and, with no horizontal bar, cut off. So that is this view's minimum too.
+        hint = super().minimumSizeHint()
+        column = self._column.minimumSizeHint().width()
+        extra = self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+        return QSize(max(hint.width(), column + extra), hint.height())
+
     # ----- building --------------------------------------------------------------
 
     def clear(self) -> None:
@@ -89,6 +98,7 @@ class ChatView(QScrollArea):
         self._messages.append(widget)
         widget.set_busy(self._busy)
         self._update_chrome()
+        self.updateGeometry()  # the minimum width may have grown
 
     def remove_from(self, message_id: int) -> None:
         """Remove the message with this id and every one after it."""

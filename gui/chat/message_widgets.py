@@ -19,7 +19,9 @@ from PySide6.QtGui import (
     QHelpEvent,
     QTextCharFormat,
     QTextCursor,
+    QTextDocument,
     QTextFormat,
+    QTextOption,
 )
 from PySide6.QtWidgets import (
     QFrame,
@@ -36,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from core.engine.events import GenerationStats, Provenance, RejectedToken, StopReason
 from core.speculation.trace import AnswerTrace, TokenInfo
+from gui.chat.flow_layout import FlowLayout
 from gui.chat.markdown import add_copy_links, align_rendered, code_block_index
 from gui.chat.readout_widget import ReadoutWidget
 from gui.theme import set_role
@@ -74,6 +77,9 @@ class GrowingTextBrowser(QTextBrowser):
         self.setOpenLinks(False)
         self.viewport().setAutoFillBackground(False)
         self.document().setDocumentMargin(2)
+        # A long unbroken word (a URL, a code line) wraps too instead of running past
+        # the edge: there is no horizontal scroll bar to reach it.
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         layout = self.document().documentLayout()
         layout.documentSizeChanged.connect(self._fit_height)
         self._fit_height(layout.documentSize())
@@ -125,10 +131,13 @@ class MessageWidget(QFrame):
         super().__init__(parent)
         self.message_id = message_id
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        # Preferred, not Maximum: a message's height depends on its width (wrapping
+        # text, button rows), and Maximum would cap it at the height its preferred
+        # width needs, squeezing its parts over each other in a narrow chat.
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.role_label = QLabel(f"<b>{role_title}</b>")
-        self.buttons = QHBoxLayout()
-        self.buttons.setSpacing(2)
+        # The buttons wrap onto a second row rather than set the chat's minimum width.
+        self.buttons = FlowLayout(spacing=2)
         header = QHBoxLayout()
         header.setContentsMargins(0, 0, 0, 0)
         header.addWidget(self.role_label)
@@ -441,6 +450,7 @@ class AnswerWidget(MessageWidget):
                 rendered = add_copy_links(text)
                 self._code_blocks = rendered.code_blocks
                 self.markdown_view.setMarkdown(rendered.markdown)
+                _let_code_wrap(self.markdown_view.document())
                 self._colour_markdown(text)
                 self._markdown_source = text
         self.markdown_view.setVisible(show)
@@ -525,6 +535,25 @@ class AnswerWidget(MessageWidget):
         index = code_block_index(url.toString())
         if index is not None and index < len(self._code_blocks):
             QGuiApplication.clipboard().setText(self._code_blocks[index])
+
+
+def _let_code_wrap(document: QTextDocument) -> None:
+    """Let code blocks wrap like the token view's text does.
+
+    Qt's Markdown import makes code lines unbreakable; in a narrow chat they would run
+    past the message's edge, and the chat has no horizontal scroll bar to reach them.
+    """
+    cursor = QTextCursor(document)
+    cursor.beginEditBlock()
+    block = document.begin()
+    while block.isValid():
+        block_format = block.blockFormat()
+        if block_format.nonBreakableLines():
+            block_format.setNonBreakableLines(False)
+            cursor.setPosition(block.position())
+            cursor.setBlockFormat(block_format)
+        block = block.next()
+    cursor.endEditBlock()
 
 
 def _ending_note(

@@ -28,15 +28,19 @@ and after a fully kept draft tries one up to twice as long, as far as the model
 expects nearly the best speed-up there; when even the best is
 below 1.05 (over the first 8 drafting steps: below 0.75), or when the drafting
 steps so far really emitted fewer tokens per millisecond than plain steps would
-(the model can be wrong; the measured rate cannot), three drafting steps in a
+(the model can be wrong; the measured rate cannot), five drafting steps in a
 row (one for a draft that never had a token kept), it stops drafting and probes
 again after a growing number of plain steps, but only when the probe fits a
 small share of the answer's time: a draft model that sat out N tokens must first
-decode them (on 2 CPU cores about a fifth of a plain step each), so on such
-machines a model draft that lost is rarely probed again, while an n-gram draft
-(free to resume) is. The draft length never changes what is emitted at
-temperature 0 and keeps every sampling scheme exact, since it depends only on
-past steps.
+decode them (in one batch; on 2 CPU cores 32 tokens cost about six single
+decodes), so on such machines a model draft that lost is probed again only now
+and then, while an n-gram draft (free to resume) is probed often. A probe that
+leaves the expectation at break-even resumes drafting: text gets easier and
+harder within an answer, and a draft switched off in a hard stretch at its
+start (where fixed 4-token drafts of a weak draft still paid 1.2x over the whole
+answer) would otherwise miss every easy stretch after it. The draft length never
+changes what is emitted at temperature 0 and keeps every sampling scheme exact,
+since it depends only on past steps.
 
 An answer starts from what the previous answer of the same engine and drafting
 mode learned (``DraftLengthMemory``): consecutive answers of a chat share the pair,
@@ -101,8 +105,9 @@ _RESUME_SPEEDUP = 1.0
 # Plain steps between probes while drafting is off; doubled after each failed probe.
 _FIRST_PROBE_GAP = 32
 # Probes (their catch-up and their drafts) may cost at most this share of the time
-# the answer has taken so far.
-_PROBE_BUDGET = 0.03
+# the answer has taken so far. (At 3%, replays of real answers showed a model
+# draft switched off early never coming back, losing the later easy stretches.)
+_PROBE_BUDGET = 0.1
 # Until a probe has measured it, a skipped token is assumed to cost the draft this
 # share of a drafted token to catch up on (batched decoding is cheaper per token).
 _CATCH_UP_SHARE = 0.5
@@ -178,8 +183,11 @@ _MIN_SPEEDUP = 1.05
 # pays) drafting stops only when it is expected to lose clearly; a draft that
 # merely breaks even costs next to nothing for those few steps.
 _JUDGE_STEPS = 8
-# Drafting steps in a row that must find drafting losing before it is switched off.
-_LOSING_STEPS = 3
+# Drafting steps in a row that must find drafting losing before it is switched off:
+# off is nearly for good for a model draft, and hard stretches of a few steps are
+# common in text where drafting pays over the answer (with 3, replays of the demo
+# pair at a faster plain step switched off where fixed 8-token drafts paid 1.23x).
+_LOSING_STEPS = 5
 _CLEARLY_LOSING = 0.75
 
 
@@ -469,6 +477,11 @@ class DraftLengthController:
         threshold = _MIN_SPEEDUP if self._drafted_steps >= _JUDGE_STEPS else _CLEARLY_LOSING
         if self._trial:
             self._trial = False
+            threshold = _RESUME_SPEEDUP
+        elif was_probe:
+            # Off is nearly for good for a model draft (probes are rare), so a probe
+            # that leaves the expectation at break-even resumes drafting; five losing
+            # steps switch it off again if the stretch is still hard.
             threshold = _RESUME_SPEEDUP
         self._accepted_total += n_accepted
         if self._accepted_total == 0:

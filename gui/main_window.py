@@ -165,9 +165,7 @@ class MainWindow(QMainWindow):
         self._system_prompt_loading = False
         self._system_prompt_owner: int | None = None
 
-        self.legend = ProvenanceLegend()
-        # The legend may clip on a narrow window rather than force the window wide.
-        self.legend.setMinimumWidth(1)
+        self.legend = ProvenanceLegend()  # wraps its entries in a narrow window
         top_row = QHBoxLayout()
         top_row.setContentsMargins(0, 0, 0, 0)
         top_row.addWidget(self.system_prompt_button)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import combinations
 
 import pytest
+from PySide6.QtCore import QRect
 from PySide6.QtGui import QFont, QTextCharFormat
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -121,3 +122,22 @@ def test_legend_follows_the_theme_and_the_rejected_toggle(qtbot: QtBot) -> None:
         legend.grab()  # paints every sample without a warning
     finally:
         app.setPalette(original)
+
+
+def test_legend_wraps_its_entries_when_narrow(qtbot: QtBot) -> None:
+    legend = ProvenanceLegend()
+    qtbot.addWidget(legend)
+    one_row = legend.sizeHint()
+    # Narrow: the entries move onto more rows instead of being cut off or forcing the
+    # window wide (its minimum is its widest entry, not the whole row).
+    assert legend.hasHeightForWidth()
+    assert legend.minimumSizeHint().width() < one_row.width() // 2
+    assert legend.heightForWidth(one_row.width()) == one_row.height()
+    assert legend.heightForWidth(one_row.width() // 2) > one_row.height()
+    narrow = QRect(0, 0, one_row.width() // 2, legend.heightForWidth(one_row.width() // 2))
+    layout = legend.layout()
+    assert layout is not None
+    layout.setGeometry(narrow)
+    for sample in legend.samples.values():
+        if not sample.isHidden():
+            assert narrow.contains(sample.geometry())

@@ -13,9 +13,10 @@ from PySide6.QtGui import (
     QTextCursor,
     QTextDocument,
 )
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from core.engine.events import Provenance
+from gui.chat.flow_layout import FlowLayout
 from gui.chat.token_formats import (
     REJECTED_DESCRIPTION,
     REJECTED_LABEL,
@@ -68,9 +69,9 @@ class ProvenanceLegend(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("provenance_legend")
-        layout = QHBoxLayout(self)
+        # Wraps onto a second row in a narrow window instead of cutting entries off.
+        layout = FlowLayout(self, spacing=10)
         layout.setContentsMargins(4, 2, 4, 2)
-        layout.setSpacing(10)
         title = QLabel("Tokens:")
         layout.addWidget(title)
         self.samples: dict[Provenance | str, _FormatSample] = {}
@@ -84,7 +85,6 @@ class ProvenanceLegend(QWidget):
         self.rejected_sample.hide()  # rejected drafts are off in the chat by default
         self.samples[REJECTED_LABEL] = self.rejected_sample
         layout.addWidget(self.rejected_sample)
-        layout.addStretch(1)
         self._dark: bool | None = None
         self.refresh()
         theme_notifier().theme_changed.connect(self._on_theme_changed)

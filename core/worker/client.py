@@ -232,7 +232,7 @@ class EngineWorker:
             +5; "below normal" on Windows). For the window: llama.cpp keeps every
             core busy, and at equal priority the GUI thread's worst event-loop
             stall while streaming on 2 cores was 71-79 ms, about half of it spent
-            waiting for a core; with the engine below it, 19-28 ms. The engine
+            waiting for a core; with the engine below it, 19-32 ms. The engine
             still has every cycle the GUI leaves. Headless users (the server, the
             command line) keep normal priority.
     """

@@ -231,7 +231,7 @@ class EngineWorker:
         below_normal_priority: run the engine below the client's priority (nice
             +5; "below normal" on Windows). For the window: llama.cpp keeps every
             core busy, and at equal priority the GUI thread's worst event-loop
-            stall while streaming on 2 cores was 71-79 ms, about half of it spent
+            stall while streaming on 2 cores was 40-76 ms, about half of it spent
             waiting for a core; with the engine below it, 19-32 ms. The engine
             still has every cycle the GUI leaves. Headless users (the server, the
             command line) keep normal priority.

@@ -279,7 +279,6 @@ class DraftLengthController:
         self._step_times: deque[tuple[int, float]] = deque(maxlen=_FIT_STEPS)
         self.confidence = ConfidenceCalibration()
         self._probe_at_start = False
-        self._trial = False  # this step is the answer's trial draft (see _TRIAL_IF_AT_LEAST)
         self.warm_start = memory is not None and self.adaptive and self.n_max > 0
         if memory is not None and self.warm_start:
             self._start_from(memory)
@@ -363,7 +362,6 @@ class DraftLengthController:
                 self._probe_at_start = False
                 best_length, best_speedup = self.best_length()
                 if best_speedup >= _TRIAL_IF_AT_LEAST:
-                    self._trial = True
                     return max(best_length, self._clamp(_PROBE_DRAFT))
             elif self._until_probe > 0 or not self._probe_affordable():
                 self._probing = False
@@ -475,13 +473,11 @@ class DraftLengthController:
         # One or two drafted steps are not enough to judge: the draft's first
         # decodes of an answer are often slow.
         threshold = _MIN_SPEEDUP if self._drafted_steps >= _JUDGE_STEPS else _CLEARLY_LOSING
-        if self._trial:
-            self._trial = False
-            threshold = _RESUME_SPEEDUP
-        elif was_probe:
+        if was_probe:
             # Off is nearly for good for a model draft (probes are rare), so a probe
-            # that leaves the expectation at break-even resumes drafting; five losing
-            # steps switch it off again if the stretch is still hard.
+            # (the trial draft at an answer's start included) that leaves the
+            # expectation at break-even resumes drafting; five losing steps switch it
+            # off again if the stretch is still hard.
             threshold = _RESUME_SPEEDUP
         self._accepted_total += n_accepted
         if self._accepted_total == 0:

@@ -279,6 +279,9 @@ class SameTokenDrafter:
     def rollback(self, history_without_last: list[int]) -> None:
         self._inner.rollback(history_without_last)
 
+    def catch_up(self, history: list[int]) -> None:
+        self._inner.catch_up(history)
+
 
 def draft_useless_tokens(engine: SpeculativeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make ``engine``'s model draft propose one token the target never picks."""

@@ -273,3 +273,24 @@ def top_probability(logits: npt.NDArray[np.float32], candidates: int | None = No
     if head.size > candidates:
         head = np.partition(head, -candidates)[-candidates:]
     return float(1.0 / np.exp(head - top).sum(dtype=np.float64))
+
+
+class ChosenTokenProbability:
+    """The softmax probability (temperature 1) of a greedy draft's argmax, computed
+    in two halves so that most of it runs while the device decodes the next token.
+
+    ``capture`` copies what it needs out of llama.cpp's logits buffer, which the
+    next decode overwrites (on a GPU that decode only queues work and returns); the
+    exponentials and their sum then run on that copy in ``result``. The same
+    value as ``top_probability(logits)`` when ``token`` is the argmax.
+    """
+
+    def __init__(self, n_vocab: int) -> None:
+        self._shifted = np.empty(n_vocab, dtype=np.float32)
+
+    def capture(self, logits: npt.NDArray[np.float32], token: int) -> None:
+        np.subtract(logits, logits[token], out=self._shifted)
+
+    def result(self) -> float:
+        np.exp(self._shifted, out=self._shifted)
+        return float(1.0 / self._shifted.sum())

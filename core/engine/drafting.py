@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from core.engine.config import DraftSettings
-from core.engine.distribution import SamplerChain, top_probability
+from core.engine.distribution import ChosenTokenProbability, SamplerChain, top_probability
 from core.engine.draft_confidence import ConfidenceCutoff
 from core.engine.model import DecodeCancelledError, LoadedModel
 from core.engine.verification import Draft, SpeculativeSampling
@@ -33,6 +34,12 @@ class Drafter(Protocol):
 
     def rollback(self, history_without_last: list[int]) -> None:
         """The target kept ``history_without_last``: drop what disagrees with it."""
+        ...
+
+    def catch_up(self, history: list[int]) -> None:
+        """Start what the next ``propose(history, ...)`` would do first (a model
+        draft decodes the tokens its cache lacks), so that on a GPU it runs while
+        the engine reports the step that just ended."""
         ...
 
 
@@ -77,6 +84,10 @@ class ModelDrafter:
             if sampling is not None
             else None
         )
+        self._confidence = ChosenTokenProbability(model.n_vocab)
+        # Set by catch_up: the draft's cache holds exactly these ids, and its logits
+        # are those after the last one (nothing has decoded since).
+        self._caught_up: list[int] | None = None
 
     def draft_ids(self, history: list[int]) -> list[int]:
         """``history`` as the draft can decode it (see the class docstring)."""
@@ -97,6 +108,7 @@ class ModelDrafter:
 
     def prefill(self, prompt: list[int], cancel: threading.Event | None = None) -> None:
         """Decode the prompt into the draft's cache ahead of the first step."""
+        self._caught_up = None
         if len(prompt) < self._model.n_ctx:
             self._model.prefill(self.draft_ids(prompt), cancel=cancel)
 
@@ -110,45 +122,99 @@ class ModelDrafter:
         max_tokens = min(max_tokens, model.n_ctx - len(history) + 1)
         if max_tokens <= 0:
             return draft
-        # One batch for whatever the cache lacks, ending with the newest token: after
-        # a fully accepted step that is the last draft token plus the bonus token.
+        caught_up, self._caught_up = self._caught_up, None
+        if caught_up != history and not self._decode_missing(history):
+            return draft
+        if self._sampling is not None:
+            self._draft_sampled(draft, max_tokens, cutoff)
+        else:
+            self._draft_greedy(draft, max_tokens, cutoff)
+        return draft
+
+    def catch_up(self, history: list[int]) -> None:
+        ids = self.draft_ids(history)
+        self._caught_up = None
+        # propose drafts nothing into a full context, so it needs no catching up.
+        if len(ids) < self._model.n_ctx and self._decode_missing(ids):
+            self._caught_up = ids
+
+    def _decode_missing(self, history: list[int]) -> bool:
+        """One batch for whatever the cache lacks, ending with the newest token (after
+        a fully accepted step, the last draft token plus the bonus token); False
+        when a cancel stopped it."""
+        model = self._model
         shared = min(model.common_prefix_length(history), len(history) - 1)
         model.forget_from(shared)
-        if not self._append(history[shared:]):
-            return draft
+        return self._append(history[shared:])
+
+    def _below_p_min(self, logits: npt.NDArray[np.float32]) -> bool:
+        """p-min looks at the draft's own confidence before anything is drawn, so
+        stopping here never depends on the sample and keeps sampling exact."""
+        return self._p_min > 0.0 and top_probability(logits, P_MIN_CANDIDATES) < self._p_min
+
+    def _draft_sampled(
+        self, draft: Draft, max_tokens: int, cutoff: ConfidenceCutoff | None
+    ) -> None:
+        """Each token sampled from the draft's processed distribution q."""
+        model, sampling, chain = self._model, self._sampling, self._chain
+        assert sampling is not None and chain is not None
         while True:
             logits = model.logits(-1)
-            # p-min looks at the draft's own confidence before anything is drawn, so
-            # stopping here never depends on the sample and keeps sampling exact.
-            if self._p_min > 0.0 and top_probability(logits, P_MIN_CANDIDATES) < self._p_min:
-                break
-            # So does the cutoff: its confidence is the top probability of what
-            # the token is about to be drawn from.
-            if self._sampling is not None and self._chain is not None:
-                q = self._chain.distribution(logits, self._sampling.penalised(draft.tokens))
-                confidence = float(q.probs.max())
-                if cutoff is not None and not cutoff.admits(confidence):
-                    break
-                token = q.sample(self._sampling.rng)
-                draft.distributions.append(q)
-                probability = q.prob(token)
-            else:
-                token = int(np.argmax(logits))
-                if token >= self._target_vocab_size:
-                    break  # a draft-only token id: the target cannot verify it
-                confidence = probability = top_probability(logits)
-                if cutoff is not None and not cutoff.admits(confidence):
-                    break
-            draft.probabilities.append(probability)
-            draft.confidences.append(confidence)
-            draft.tokens.append(token)
+            if self._below_p_min(logits):
+                return
+            q = chain.distribution(logits, sampling.penalised(draft.tokens))
+            # The cutoff's confidence is the top probability of what the token is
+            # about to be drawn from.
+            confidence = float(q.probs.max())
+            if cutoff is not None and not cutoff.admits(confidence):
+                return
+            token = q.sample(sampling.rng)
+            draft.distributions.append(q)
+            self._add(draft, token, q.prob(token), confidence)
             if len(draft) >= max_tokens or model.is_end_of_generation(token):
-                break
-            if self._cancel is not None and self._cancel.is_set():
-                break
-            if not self._append([token]):
-                break
-        return draft
+                return
+            if self._cancelled() or not self._append([token]):
+                return
+
+    def _draft_greedy(self, draft: Draft, max_tokens: int, cutoff: ConfidenceCutoff | None) -> None:
+        """Each token the draft's argmax, reported with its softmax probability.
+
+        Without a cutoff nothing waits for that probability, so the next token's
+        decode is started first: on a GPU the exponentials over the vocabulary then
+        run while the device decodes.
+        """
+        model = self._model
+        while True:
+            logits = model.logits(-1)
+            if self._below_p_min(logits):
+                return
+            token = int(logits.argmax())
+            if token >= self._target_vocab_size:
+                return  # a draft-only token id: the target cannot verify it
+            self._confidence.capture(logits, token)
+            last = len(draft) + 1 >= max_tokens or model.is_end_of_generation(token)
+            if cutoff is None and not last and not self._cancelled():
+                decoded = self._append([token])
+                confidence = self._confidence.result()
+                self._add(draft, token, confidence, confidence)
+                if not decoded:
+                    return
+                continue
+            confidence = self._confidence.result()
+            if cutoff is not None and not cutoff.admits(confidence):
+                return
+            self._add(draft, token, confidence, confidence)
+            if last or self._cancelled() or not self._append([token]):
+                return
+
+    @staticmethod
+    def _add(draft: Draft, token: int, probability: float, confidence: float) -> None:
+        draft.tokens.append(token)
+        draft.probabilities.append(probability)
+        draft.confidences.append(confidence)
+
+    def _cancelled(self) -> bool:
+        return self._cancel is not None and self._cancel.is_set()
 
     def _append(self, tokens: list[int]) -> bool:
         """Decode into the draft's cache; False when a cancel stopped the decode.
@@ -165,6 +231,7 @@ class ModelDrafter:
         return True
 
     def rollback(self, history_without_last: list[int]) -> None:
+        self._caught_up = None
         self._model.forget_from(
             self._model.common_prefix_length(self.draft_ids(history_without_last))
         )
@@ -202,6 +269,9 @@ class NgramDrafter:
     def rollback(self, history_without_last: list[int]) -> None:
         """Nothing cached."""
 
+    def catch_up(self, history: list[int]) -> None:
+        """Nothing to decode."""
+
 
 class NoDrafter:
     """Plain decoding: the baseline every speed-up is measured against."""
@@ -213,3 +283,6 @@ class NoDrafter:
 
     def rollback(self, history_without_last: list[int]) -> None:
         """Nothing cached."""
+
+    def catch_up(self, history: list[int]) -> None:
+        """Nothing to decode."""

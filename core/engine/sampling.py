@@ -88,6 +88,14 @@ class TargetSampler:
             return int(np.argmax(self._model.logits(row)))
         return int(llama_cpp.llama_sampler_sample(self._chain, self._model.context, row))
 
+    def greedy_rows(self, count: int) -> list[int] | None:
+        """The argmax of output rows 0..count-1 in one pass, for greedy decoding
+        without penalties (None otherwise, or where the rows are not one block)."""
+        if self._chain is not None:
+            return None
+        rows = self._model.logit_rows(count)
+        return None if rows is None else rows.argmax(axis=1).tolist()
+
     def close(self) -> None:
         if self._chain is not None:
             llama_cpp.llama_sampler_free(self._chain)

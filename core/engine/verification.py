@@ -124,8 +124,9 @@ class MatchVerifier:
 
     def verify(self, draft: Draft) -> list[tuple[int, Provenance]]:
         picked: list[tuple[int, Provenance]] = []
+        greedy = self._sampler.greedy_rows(len(draft) + 1)
         for row in range(len(draft) + 1):
-            token = self._sampler.pick(row)
+            token = greedy[row] if greedy is not None else self._sampler.pick(row)
             if row < len(draft) and token == draft.tokens[row]:
                 picked.append((token, Provenance.DRAFT_ACCEPTED))
                 continue

@@ -6,6 +6,8 @@
 # test suite (tiny and demo-pair models). Each step's time is capped by what is left of
 # the call, most important first; results land in $OUT as they are made, so a call that
 # runs out of time still returns what it measured.
+# DEVICE_BASELINE=DIR (a folder holding an older core/, e.g. from `git archive`) measures
+# that engine with the same parity bench right after the current one, for an A/B on one card.
 # Dry run on a CPU build: DEVICE_BIN=/path/build/bin DEVICE_PYLIB=/path/llama_cpp_python-X
 # DEVICE_N=32 DEVICE_REPEATS=1 DEVICE_PROMPTS=1 OUT=/tmp/out bash tests/gpu/device_checks.sh
 set -uo pipefail
@@ -18,7 +20,7 @@ PROMPTS=${DEVICE_PROMPTS:-6}  # 0 skips the divergence count
 DRAFT_MAXES=${DEVICE_DRAFT_MAXES:-8 16}
 TESTS=${DEVICE_TESTS:-tests/test_engine_behaviour.py tests/test_engine_exactness.py \
     tests/test_engine_lifecycle.py tests/test_engine_sampling.py tests/test_draft_length.py \
-    tests/test_model_files.py}
+    tests/test_model_files.py tests/test_model_drafter.py tests/test_logit_views.py}
 BUDGET=${DEVICE_BUDGET_S:-585}
 T0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
@@ -62,11 +64,24 @@ from pathlib import Path; from core.demo_models import write_demo_pair
 write_demo_pair(Path('$SOURCE'), Path('$DEMO'))" || exit 1
 stamp "demo pair ready"
 
+PYTHONPATH_HERE=$PYTHONPATH
 for dmax in $DRAFT_MAXES; do
     stamp "SpecChat vs llama-speculative-simple, greedy, draft-max $dmax, p-min 0, n=$N, all layers on the GPU"
     capped 120 python3 tests/benchmarks/llama_cpp_parity.py "$TARGET" "$DRAFT" --bin "$BIN" -ngl 99 \
         -n "$N" --draft-max $dmax --repeats "$REPEATS" --json "$OUT/parity_$dmax.json" 2>"$OUT/stderr_$dmax.log"
+    if [ -n "${DEVICE_BASELINE:-}" ]; then
+        stamp "the same with the baseline engine in $DEVICE_BASELINE"
+        PYTHONPATH=$DEVICE_BASELINE:$PYTHONPATH_HERE capped 120 python3 tests/benchmarks/llama_cpp_parity.py \
+            "$TARGET" "$DRAFT" --bin "$BIN" -ngl 99 -n "$N" --draft-max $dmax --repeats "$REPEATS" \
+            --json "$OUT/parity_base_$dmax.json" 2>>"$OUT/stderr_$dmax.log"
+    fi
+    stamp "where the engine's time goes between decodes, draft-max $dmax"
+    capped 60 python3 tests/benchmarks/engine_overhead_profile.py "$TARGET" "$DRAFT" -ngl 99 -n "$N" \
+        --draft-max $dmax 2>>"$OUT/stderr_$dmax.log"
 done
+stamp "the same, the guard choosing draft lengths (--draft-max 16 auto)"
+capped 60 python3 tests/benchmarks/engine_overhead_profile.py "$TARGET" "$DRAFT" -ngl 99 -n "$N" \
+    --draft-max 16 --adaptive 2>>"$OUT/stderr_adaptive.log"
 
 if [ "$PROMPTS" -gt 0 ]; then
     stamp "greedy divergence: $PROMPTS prompts x draft-max 4/8/16, n=$N"

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import llama_cpp
 import numpy as np
 import pytest
 
-from core.engine import ModelConfig, SpeculativeEngine
+from core.engine import (
+    DraftSettings,
+    GenerationSettings,
+    ModelConfig,
+    SamplingSettings,
+    SpeculativeEngine,
+    collect,
+)
 from core.engine.model import LoadedModel
 from core.errors import ConfigError
 from core.gguf_meta import read_gguf_metadata
 from core.tune.cost_curve import measure_decode_ms
+from tests.benchmarks.decode_replay import recording, replay_seconds
 from tests.benchmarks.greedy_divergence import explain
 from tests.benchmarks.random_llama_gguf import SHAPES, write_random_llama
 from tests.benchmarks.verify_cost_curve import markdown_row
@@ -73,3 +82,31 @@ def test_divergence_explanation_sees_the_same_logits_single_and_batched_on_cpu(
     assert top_two
     assert not explain(target, history, best, worst, batch=5)[2]
     assert target.cached_tokens == []
+
+
+def test_replay_decodes_exactly_what_the_answer_decoded(tiny_engine: SpeculativeEngine) -> None:
+    """The overhead's baseline: the recorded calls, replayed, leave the target with
+    the very logits the answer's last verification left."""
+    settings = GenerationSettings(
+        n_predict=24,
+        sampling=SamplingSettings(temperature=0.0),
+        drafting=DraftSettings(n_max=4, adaptive=False),
+    )
+    models = [tiny_engine.target, tiny_engine.draft]
+    assert models[1] is not None
+    for model in models:
+        model.reset()
+    with recording() as recorded:
+        result = collect(tiny_engine.generate(tiny_engine.tokenize("the cat"), settings))
+    answered = tiny_engine.target.logits(0).copy()
+    assert recorded.n_decodes >= result.stats.n_steps + 2  # prompt, draft, verification
+    assert any(call[0] == "seq_rm" for call in recorded.calls)  # rejected drafts trimmed
+
+    memories = [llama_cpp.llama_get_memory(model.context) for model in models]  # type: ignore[union-attr]
+    for model in models:
+        model.reset()
+        model.append(tiny_engine.tokenize("something else entirely"))
+    assert replay_seconds(recorded, memories) > 0.0
+    np.testing.assert_array_equal(tiny_engine.target.logits(0), answered)
+    for model in models:
+        model.reset()  # the engine's mirror of the cache no longer matches it

@@ -485,8 +485,9 @@ class LoadedModel:
         return view
 
     def logit_rows(self, count: int) -> npt.NDArray[np.float32] | None:
-        """Output rows 0..count-1 as one (count, n_vocab) view (no copy), or None
-        where llama.cpp does not keep them one after another in its buffer.
+        """Output rows 0..count-1 of a batch decoded with ``all_logits`` as one
+        (count, n_vocab) view (no copy), or None where llama.cpp does not keep them
+        one after another in its buffer.
 
         One view and one numpy call for a whole verification batch cost less than
         a view and a call per row.

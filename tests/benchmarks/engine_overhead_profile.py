@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -39,6 +40,10 @@ from core.engine import (
 )
 from core.engine.config import default_threads
 from core.engine.distribution import ChosenTokenProbability
+
+# Appended, not prepended: a PYTHONPATH entry holding another core/ (an A/B
+# against an older engine) must win over this checkout's.
+sys.path.append(str(Path(__file__).resolve().parents[2]))
 from tests.benchmarks.llama_cpp_parity import PROMPT, decode_timer
 
 

@@ -490,10 +490,12 @@ class SpeculativeEngine:
                 target.forget_from(len(history) - 1)
                 drafter.rollback(history[:-1])
                 verify_done = time.perf_counter()
-                if draft and stop_reason is None:
+                if draft and stop_reason is None and draft_length.drafting:
                     # The next draft's first decode: on a GPU it runs while this
                     # step's tokens are reported. It belongs to this step's drafting
                     # cost, where propose would otherwise have counted it next step.
+                    # Not after a probe of a switched-off draft: plain steps may
+                    # follow, and the draft catches up in one batch when it resumes.
                     drafter.catch_up(history)
                 caught_up = time.perf_counter()
 

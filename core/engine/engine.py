@@ -32,7 +32,9 @@ from core.engine.config import (
     GenerationSettings,
     ModelConfig,
     Verification,
+    default_threads,
 )
+from core.engine.cpu_contention import DecodeThreads, OtherProgramsCpu
 from core.engine.detokenize import (
     IncrementalDetokenizer,
     StopStringHoldback,
@@ -156,6 +158,9 @@ class SpeculativeEngine:
         # What the adaptive draft length learned, per drafting mode, so each answer
         # starts where the last one of that mode ended (core/engine/draft_length.py).
         self._draft_memory: dict[tuple[object, ...], DraftLengthMemory] = {}
+        # How busy the rest of the machine is, looked at in the background.
+        self._other_programs = OtherProgramsCpu()
+        self._other_programs.start()
 
     def close(self) -> None:
         """Free both models; safe to call twice and from any thread.
@@ -167,6 +172,7 @@ class SpeculativeEngine:
         self._guard.close(self._cancel.set, self._free_models)
 
     def _free_models(self) -> None:
+        self._other_programs.stop()
         self.target.close()
         if self.draft is not None:
             self.draft.close()
@@ -407,6 +413,12 @@ class SpeculativeEngine:
         stop_reason: StopReason | None = None
         detail = ""
 
+        threads = DecodeThreads(
+            [target, *([self.draft] if self.draft is not None else [])],
+            default_threads(),
+            self._other_programs,
+        )
+        threads.update()
         slow_steps = False
         started = time.perf_counter()
         reused = target.common_prefix_length(prompt[:-1])
@@ -432,6 +444,7 @@ class SpeculativeEngine:
                 if self._cancel.is_set():
                     stop_reason = StopReason.CANCELLED
                     break
+                threads.update()
                 remaining = n_predict - n_emitted if n_predict is not None else n_ctx
                 if remaining <= 0:
                     stop_reason = StopReason.MAX_TOKENS

@@ -225,6 +225,9 @@ class LoadedModel:
         )
         params.n_threads = self.n_threads
         params.n_threads_batch = self.n_threads
+        # At most n_threads; fewer while other programs keep cores busy
+        # (core/engine/cpu_contention.py).
+        self.decode_threads = self.n_threads
         params.no_perf = True
         clear_recent_problems()
         ctx = llama_cpp.llama_init_from_model(self._model, params)
@@ -483,6 +486,13 @@ class LoadedModel:
             view = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
             self._logit_views[address] = view
         return view
+
+    def set_decode_threads(self, count: int) -> None:
+        """Decode with ``count`` threads (1..n_threads) from the next decode on."""
+        count = max(1, min(count, self.n_threads))
+        if count != self.decode_threads:
+            llama_cpp.llama_set_n_threads(self.context, count, count)
+            self.decode_threads = count
 
     def logit_rows(self, count: int) -> npt.NDArray[np.float32] | None:
         """Output rows 0..count-1 of a batch decoded with ``all_logits`` as one

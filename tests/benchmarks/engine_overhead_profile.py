@@ -31,7 +31,6 @@ import llama_cpp
 from core.engine import (
     DraftSettings,
     GenerationSettings,
-    ModelConfig,
     SamplingSettings,
     SpeculativeEngine,
     collect,
@@ -44,7 +43,7 @@ from core.engine.distribution import ChosenTokenProbability
 # Appended, not prepended: a PYTHONPATH entry holding another core/ (an A/B
 # against an older engine) must win over this checkout's.
 sys.path.append(str(Path(__file__).resolve().parents[2]))
-from tests.benchmarks.llama_cpp_parity import PROMPT, decode_timer
+from tests.benchmarks.llama_cpp_parity import PROMPT, decode_timer, open_pair
 
 
 class PhaseClock:
@@ -144,10 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adaptive", action="store_true", help="the guard picks lengths")
     args = parser.parse_args(argv)
     threads = args.threads or default_threads()
-    engine = SpeculativeEngine(
-        ModelConfig(args.target, n_gpu_layers=args.gpu_layers, n_ctx=2048, n_threads=threads),
-        ModelConfig(args.draft, n_gpu_layers=args.gpu_layers, n_threads=threads),
-    )
+    engine = open_pair(args.target, args.draft, args.gpu_layers, threads)
     settings = GenerationSettings(
         n_predict=args.n_predict,
         sampling=SamplingSettings(temperature=0.0),

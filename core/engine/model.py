@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 # Token pieces are short; a longer one makes token_bytes retry with its size.
 _PIECE_BUFFER_SIZE = 64
-# One view per output row at most; more means llama.cpp moved its logits buffer.
+# Views of llama.cpp's logits buffer kept at most; more means the buffer moved.
 _MAX_LOGIT_VIEWS = 8192
 # llama_decode's status when the abort callback stopped it.
 _DECODE_ABORTED = 2
@@ -126,8 +126,8 @@ class LoadedModel:
             self.close()
             raise
         self.cached_tokens: list[int] = []
-        self._logit_views: dict[int | None, npt.NDArray[np.float32]] = {}
-        self._row_blocks: dict[tuple[int, int], npt.NDArray[np.float32]] = {}
+        # (address, rows) -> a view of llama.cpp's logits buffer (see _rows_at).
+        self._logit_views: dict[tuple[int, int], npt.NDArray[np.float32]] = {}
         self._abort_flag = _AbortFlag()
         self._abort_callback = llama_cpp.ggml_abort_callback(
             native_callback(True)(self._abort_flag)
@@ -472,20 +472,7 @@ class LoadedModel:
 
     def logits(self, row: int) -> npt.NDArray[np.float32]:
         """A numpy view (no copy) of the logits of output row ``row`` (-1: last)."""
-        self._require_open()
-        pointer = llama_cpp.llama_get_logits_ith(self._ctx, row)
-        if not pointer:
-            raise EngineError(f"no logits for row {row}")
-        # A view per address: llama.cpp keeps its logits buffer across decodes, and
-        # building a view costs more than a drafted token's other bookkeeping.
-        address = ctypes.cast(pointer, ctypes.c_void_p).value
-        view = self._logit_views.get(address)
-        if view is None:
-            if len(self._logit_views) >= _MAX_LOGIT_VIEWS:
-                self._logit_views.clear()  # the buffer moved (more output rows)
-            view = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
-            self._logit_views[address] = view
-        return view
+        return self._rows_at(self._row_address(row), 1)[0]
 
     def set_decode_threads(self, count: int) -> None:
         """Decode with ``count`` threads (1..n_threads) from the next decode on."""
@@ -502,20 +489,32 @@ class LoadedModel:
         One view and one numpy call for a whole verification batch cost less than
         a view and a call per row.
         """
-        first = self.logits(0)
-        if count == 1:
-            return first[np.newaxis]
-        address = first.ctypes.data
-        if self.logits(count - 1).ctypes.data - address != (count - 1) * first.nbytes:
+        first = self._row_address(0)
+        row_bytes = self.n_vocab * ctypes.sizeof(ctypes.c_float)
+        if count > 1 and self._row_address(count - 1) - first != (count - 1) * row_bytes:
             return None
+        return self._rows_at(first, count)
+
+    def _row_address(self, row: int) -> int:
+        self._require_open()
+        pointer = llama_cpp.llama_get_logits_ith(self._ctx, row)
+        address = ctypes.cast(pointer, ctypes.c_void_p).value
+        if not address:
+            raise EngineError(f"no logits for row {row}")
+        return address
+
+    def _rows_at(self, address: int, count: int) -> npt.NDArray[np.float32]:
+        """``count`` rows of logits from ``address`` on, as a view made once per
+        address and count: llama.cpp keeps its logits buffer across decodes, and
+        building a view costs more than a drafted token's other bookkeeping."""
         key = (address, count)
-        rows = self._row_blocks.get(key)
+        rows = self._logit_views.get(key)
         if rows is None:
-            if len(self._row_blocks) >= _MAX_LOGIT_VIEWS:
-                self._row_blocks.clear()
+            if len(self._logit_views) >= _MAX_LOGIT_VIEWS:
+                self._logit_views.clear()  # the buffer moved (more output rows)
             pointer = ctypes.cast(address, ctypes.POINTER(ctypes.c_float))
             rows = np.ctypeslib.as_array(pointer, shape=(count, self.n_vocab))
-            self._row_blocks[key] = rows
+            self._logit_views[key] = rows
         return rows
 
     def reset(self) -> None:

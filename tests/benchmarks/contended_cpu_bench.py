@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{ttft:5.2f} s, decoding with {engine.target.decode_threads} thread(s)"
                 )
     finally:
+        engine._other_programs = following  # the one close() stops
         engine.close()
     return 0
 

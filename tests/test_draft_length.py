@@ -10,6 +10,7 @@ import pytest
 
 from core.engine import (
     DraftSettings,
+    DraftSource,
     GenerationSettings,
     ModelConfig,
     SamplingSettings,
@@ -17,7 +18,11 @@ from core.engine import (
     StepEvent,
 )
 from core.engine.draft_confidence import ConfidenceCutoff
-from core.engine.draft_length import DraftLengthController, DraftLengthMemory
+from core.engine.draft_length import (
+    DraftLengthController,
+    DraftLengthMemory,
+    typical_plain_step_ms,
+)
 from core.engine.drafting import Drafter, ModelDrafter
 from core.engine.verification import Draft
 from tests.conftest import TinyModels
@@ -478,3 +483,87 @@ def test_a_fully_kept_draft_is_followed_by_a_longer_one_as_far_as_it_may_pay() -
     # doubled draft that fails early costs more than its run can win.
     length, following = _length_after_a_fully_kept_draft(draft_token_ms=5.0, row_ms=1.5)
     assert length < following < 2 * length
+
+
+# -- a plain step's time measured before ---------------------------------------------
+
+
+def test_a_known_plain_time_lets_a_cold_answer_draft_at_once() -> None:
+    assert DraftLengthController(16).next_length() == 0  # measures the baseline
+    hinted = DraftLengthController(16, plain_ms_hint=PLAIN_MS)
+    assert not hinted.warm_start
+    assert hinted.plain_ms == PLAIN_MS
+    assert hinted.next_length() == 8  # the first probe, at once
+    # A memory of the same mode knows more than the hint.
+    first = DraftLengthController(16)
+    simulate(first, 60, accept=0.97, draft_token_ms=3.0, row_ms=0.3)
+    memory = first.memory()
+    assert memory is not None
+    warm = DraftLengthController(16, memory=memory, plain_ms_hint=3 * PLAIN_MS)
+    assert warm.plain_ms == memory.plain_ms
+
+
+def test_a_known_plain_time_still_switches_a_useless_draft_off() -> None:
+    controller = DraftLengthController(16, plain_ms_hint=PLAIN_MS)
+    lengths = simulate(controller, 200, accept=0.0, draft_token_ms=3.0, row_ms=0.3)
+    assert not controller.drafting
+    assert sum(1 for k in lengths if k) <= 12, lengths
+
+
+def test_a_hint_slower_than_the_real_plain_step_is_corrected_by_the_first_drafts() -> None:
+    # Verifying k + 1 rows never costs less than one row: a drafted step faster
+    # than the hint lowers it, so a stale, slow hint cannot flatter a draft.
+    controller = DraftLengthController(16, plain_ms_hint=3 * PLAIN_MS)
+    simulate(controller, 3, accept=0.5, draft_token_ms=3.0, row_ms=0.3)
+    assert controller.plain_ms is not None and controller.plain_ms <= PLAIN_MS + 16 * 0.3
+
+
+def test_typical_plain_step_leaves_out_the_slow_first_step() -> None:
+    assert typical_plain_step_ms([30.0, 10.0, 12.0]) is None  # too few to tell
+    assert typical_plain_step_ms([30.0, 10.0, 12.0, 11.0]) == 11.0
+    assert typical_plain_step_ms([30.0, 10.0, 12.0, 11.0, 50.0]) == 11.5
+
+
+def _first_step_drafted(engine: SpeculativeEngine, drafting: DraftSettings) -> int:
+    settings = GenerationSettings(
+        n_predict=12, sampling=SamplingSettings(temperature=0.0), drafting=drafting
+    )
+    events = list(engine.generate(engine.tokenize("the cat and the dog"), settings))
+    return next(e for e in events if isinstance(e, StepEvent)).n_drafted
+
+
+def test_engine_plain_answer_lets_a_cold_adaptive_answer_draft_at_once(
+    tiny_models: TinyModels,
+) -> None:
+    # Fresh engines: the module's shared one may have learned from other tests.
+    for plain_first in (False, True):
+        fresh = SpeculativeEngine(
+            ModelConfig(tiny_models.target, n_ctx=512, n_threads=1),
+            ModelConfig(tiny_models.draft, n_threads=1),
+        )
+        try:
+            if plain_first:  # an A/B's or a sweep's plain run
+                assert _first_step_drafted(fresh, DraftSettings(source=DraftSource.NONE)) == 0
+            drafted = _first_step_drafted(fresh, DraftSettings())
+            assert (drafted > 0) == plain_first, (plain_first, drafted)
+        finally:
+            fresh.close()
+
+
+def test_replacing_the_draft_model_forgets_what_was_learned_of_the_old_one(
+    tiny_models: TinyModels,
+) -> None:
+    fresh = SpeculativeEngine(
+        ModelConfig(tiny_models.target, n_ctx=512, n_threads=1),
+        ModelConfig(tiny_models.draft, n_threads=1),
+    )
+    try:
+        settings = GenerationSettings(
+            n_predict=40, sampling=SamplingSettings(temperature=0.0), drafting=DraftSettings()
+        )
+        list(fresh.generate(fresh.tokenize("the cat and the dog"), settings))
+        assert any(key[0] is DraftSource.MODEL for key in fresh._draft_memory)
+        fresh.replace_draft(ModelConfig(tiny_models.draft, n_threads=1))
+        assert not any(key[0] is DraftSource.MODEL for key in fresh._draft_memory)
+    finally:
+        fresh.close()

@@ -47,9 +47,12 @@ mode learned (``DraftLengthMemory``): consecutive answers of a chat share the pa
 the machine and usually the kind of text, so only the first answer after a load
 measures the baseline and probes with a fixed length, and a draft that lost clearly
 stays off, with one short probe as the answer starts, instead of losing again for a
-few steps. A verdict reached on a bad stretch must not outlive the answer, though:
-the last answer's acceptance counts half against the new text's, and a draft that
-was switched off near break-even starts the next answer with a trial draft.
+few steps. Without such an answer, a plain step's time that the engine measured in
+any earlier answer (an A/B's or a sweep's plain run, a plain chat answer) spares the
+baseline steps: the answer drafts from its first step. A verdict reached on a bad
+stretch must not outlive the answer, though: the last answer's acceptance counts
+half against the new text's, and a draft that was switched off near break-even
+starts the next answer with a trial draft.
 
 Within a step, the draft also stops early where it is unsure (``cutoff``,
 core/engine/draft_confidence.py): the length chosen here is the most it may
@@ -217,6 +220,15 @@ class DraftLengthMemory:
     confidence: ConfidenceCalibration
 
 
+def typical_plain_step_ms(step_ms: list[float]) -> float | None:
+    """A plain step's typical time from one answer's plain steps (in order), or
+    None with too few to tell: the median, without the answer's first step, which
+    is slow (the first decodes after a prompt run on cold caches)."""
+    if len(step_ms) <= _BASELINE_STEPS:
+        return None
+    return float(np.median(step_ms[1:]))
+
+
 def _resized(counts: np.ndarray, size: int) -> np.ndarray:
     resized = np.zeros(size)
     kept = min(size, len(counts))
@@ -239,6 +251,10 @@ class DraftLengthController:
         adaptive: False always asks for ``n_max`` (fixed draft length).
         memory: what an earlier answer of the same pair and drafting mode learned
             (``memory()``); None starts from scratch.
+        plain_ms_hint: a plain step's time as this engine measured it in earlier
+            answers of any mode (a plain baseline, an A/B's plain run): a cold start
+            with a hint skips the baseline steps and drafts at once. Ignored when
+            ``memory`` is given, which knows more.
     """
 
     def __init__(
@@ -247,6 +263,7 @@ class DraftLengthController:
         n_min: int = 0,
         adaptive: bool = True,
         memory: DraftLengthMemory | None = None,
+        plain_ms_hint: float | None = None,
     ) -> None:
         self.n_max = max(n_max, 0)
         self.n_min = max(n_min, 1)
@@ -280,8 +297,13 @@ class DraftLengthController:
         self.confidence = ConfidenceCalibration()
         self._probe_at_start = False
         self.warm_start = memory is not None and self.adaptive and self.n_max > 0
+        # The baseline steps measure what the hint already says.
+        self._baseline_known = False
         if memory is not None and self.warm_start:
             self._start_from(memory)
+        elif plain_ms_hint is not None and plain_ms_hint > 0:
+            self.plain_ms = plain_ms_hint
+            self._baseline_known = True
 
     def _start_from(self, memory: DraftLengthMemory) -> None:
         self.plain_ms = memory.plain_ms
@@ -351,7 +373,9 @@ class DraftLengthController:
         if self.n_max == 0 or not self.adaptive:
             return self.n_max
         if self.plain_ms is None or (
-            self.draft_token_ms is None and self._plain_run < _BASELINE_STEPS
+            self.draft_token_ms is None
+            and self._plain_run < _BASELINE_STEPS
+            and not self._baseline_known
         ):
             return 0  # measure the baseline first; a plain step costs nothing extra
         if self.draft_token_ms is None:

@@ -40,7 +40,11 @@ from core.engine.detokenize import (
     StopStringHoldback,
     continuation_texts,
 )
-from core.engine.draft_length import DraftLengthController, DraftLengthMemory
+from core.engine.draft_length import (
+    DraftLengthController,
+    DraftLengthMemory,
+    typical_plain_step_ms,
+)
 from core.engine.drafting import Drafter, ModelDrafter, NgramDrafter, NoDrafter
 from core.engine.events import (
     EmittedToken,
@@ -158,6 +162,10 @@ class SpeculativeEngine:
         # What the adaptive draft length learned, per drafting mode, so each answer
         # starts where the last one of that mode ended (core/engine/draft_length.py).
         self._draft_memory: dict[tuple[object, ...], DraftLengthMemory] = {}
+        # A plain step's typical time in recent answers of any mode, greedy and
+        # sampled apart: a cold adaptive answer (no memory for its mode yet) starts
+        # drafting at once instead of measuring it again.
+        self._plain_step_ms: dict[bool, float] = {}
         # How busy the rest of the machine is, looked at in the background.
         self._other_programs = OtherProgramsCpu()
         self._other_programs.start()
@@ -217,6 +225,10 @@ class SpeculativeEngine:
                     self.draft.close()
                     self.draft = None
                     self.vocab_compatibility = None
+                # What the adaptive length learned of the old draft model (its
+                # costs, how far its drafts survive) says nothing of the new one.
+                for key in [k for k in self._draft_memory if k[0] is DraftSource.MODEL]:
+                    del self._draft_memory[key]
                 if draft is not None:
                     self.draft = LoadedModel(
                         draft,
@@ -402,7 +414,9 @@ class SpeculativeEngine:
             drafting.n_min,
             drafting.adaptive,
             memory=self._draft_memory.get(memory_key),
+            plain_ms_hint=self._plain_step_ms.get(settings.sampling.greedy),
         )
+        plain_step_ms: list[float] = []
         detokenizer = IncrementalDetokenizer()
         holdback = StopStringHoldback(settings.stop_strings)
         totals = _Totals()
@@ -520,6 +534,8 @@ class SpeculativeEngine:
                 verify_ms = (verify_done - draft_done) * 1000
                 slow_steps = verify_ms > SLOW_STEP_MS
                 draft_length.record(len(draft), n_accepted, draft_ms, verify_ms, draft.confidences)
+                if not draft:
+                    plain_step_ms.append(verify_ms)
                 totals.draft_ms += draft_ms
                 totals.verify_ms += verify_ms
                 n_emitted += len(emitted_ids)
@@ -575,6 +591,9 @@ class SpeculativeEngine:
             learned = draft_length.memory()
             if learned is not None:
                 self._draft_memory[memory_key] = learned
+            typical = typical_plain_step_ms(plain_step_ms)
+            if typical is not None:
+                self._plain_step_ms[settings.sampling.greedy] = typical
 
         if stop_reason in (StopReason.CANCELLED, StopReason.CONTEXT_FULL):
             leftover = holdback.flush()

@@ -15,6 +15,7 @@ from core.engine import (
     ChatMessage,
     DraftSettings,
     DraftSource,
+    GenerationResult,
     GenerationSettings,
     SamplingSettings,
     SpeculativeEngine,
@@ -37,7 +38,14 @@ from core.tune.results_store import (
     to_csv,
 )
 from core.tune.runner import EngineRunner
-from core.tune.sweep import SweepControl, SweepGrid, SweepProgress, SweepResult, run_sweep
+from core.tune.sweep import (
+    SweepControl,
+    SweepGrid,
+    SweepProgress,
+    SweepResult,
+    run_sweep,
+    settings_label,
+)
 
 PROMPTS = prompt_set_from_texts("tiny", ["Tell me a story", "the cat and the dog"])
 GREEDY = GenerationSettings(n_predict=24, sampling=SamplingSettings(temperature=0.0))
@@ -115,6 +123,62 @@ def test_speedups_are_against_this_runs_baseline(tiny_engine: SpeculativeEngine)
     best = result.best()
     assert best is not None and data["best"] == result.cells.index(best)
     assert best.decode_tokens_per_second == max(c.decode_tokens_per_second for c in result.cells)
+
+
+class _RecordingRunner(EngineRunner):
+    """Notes which settings each answer ran with, in order."""
+
+    def __init__(self, engine: SpeculativeEngine) -> None:
+        super().__init__(engine)
+        self.order: list[str] = []
+
+    async def answer(self, prompt: list[int], settings: GenerationSettings) -> GenerationResult:
+        self.order.append(settings_label(settings.drafting))
+        return await super().answer(prompt, settings)
+
+
+def test_cells_are_measured_round_by_round_with_plain_passes_spread_over_the_run(
+    tiny_engine: SpeculativeEngine,
+) -> None:
+    # Block by block, the last cells ran minutes after the first on a machine whose
+    # speed drifts; round by round, every cell sees the same stretch of the run.
+    runner = _RecordingRunner(tiny_engine)
+    grid = SweepGrid(draft_max=(2, 4, 8))
+    prompts = prompt_set_from_texts("one", ["the cat and the dog"])
+    seen: list[tuple[int, int]] = []
+
+    def note(progress: SweepProgress) -> None:
+        if progress.finished_cell is not None:  # else: one more answer done
+            seen.append((progress.cell_index, len(progress.finished_cell.speeds)))
+
+    result = asyncio.run(run_sweep(runner, prompts, grid, GREEDY, repeats=2, on_progress=note))
+    two, four, eight = (f"model max={n} min=0 p=0" for n in (2, 4, 8))
+    # The warm-up answer; then round 1 (plain before cells 0 and 2) and round 2
+    # (plain before cell 1): as many plain passes as cells, as before.
+    assert runner.order[1:] == [
+        "plain", two, four, "plain", eight,
+        two, "plain", four, eight,
+    ]  # fmt: skip
+    assert seen == [(0, 1), (1, 1), (2, 1), (0, 2), (1, 2), (2, 2)]
+    assert result.complete and all(len(cell.speeds) == 2 for cell in result.cells)
+    assert len(result.baseline.speeds) == 3
+
+
+def test_a_sweep_cancelled_in_its_second_round_keeps_every_cell_measured_once(
+    tiny_engine: SpeculativeEngine,
+) -> None:
+    control = SweepControl()
+
+    def cancel_in_the_second_round(progress: SweepProgress) -> None:
+        if progress.finished_cell is not None and len(progress.finished_cell.speeds) == 2:
+            control.cancel()
+
+    result = sweep(tiny_engine, control=control, on_progress=cancel_in_the_second_round)
+    assert result.partial and not result.complete
+    assert [len(cell.speeds) for cell in result.cells] == [2, 1, 1, 1]
+    assert result.describe_partial() == (
+        "cancelled with 4 of 4 cells measured, 3 of them fewer than 2 times"
+    )
 
 
 def test_cancelled_sweep_keeps_finished_cells_and_says_partial(

@@ -255,7 +255,7 @@ def write_sweep_table(result: SweepResult, out: TextIO) -> None:
             f"{cell.mean_accepted_length:10.2f}\n"
         )
     if result.partial:
-        out.write(f"partial: cancelled after {len(result.cells)} of {result.planned_cells} cells\n")
+        out.write(f"partial: {result.describe_partial()}\n")
     elif best is not None:
         out.write("(* marks the fastest setting)\n")
 

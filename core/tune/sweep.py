@@ -1,12 +1,17 @@
 """Sweeps: draft settings on a grid, each measured against plain decoding in the same run.
 
-Order of the runs: cell after cell; before each cell's repeats, one plain pass
-over the prompts. The baseline is the median of every plain pass of the run, so
-a slow spell of the machine lowers the baseline as well as the cells measured
-during it, and a cell's speed-up is always against this run's own plain speed.
-A cell's speed is the median of its repeats; each repeat decodes every prompt
-and counts total tokens over total decoding time. Cells finish one by one, so a
-cancelled sweep keeps every cell it finished and says it is partial.
+Order of the runs: round after round, one pass of every cell per round (a pass
+decodes every prompt once), and one plain pass over the prompts before every
+cell in turn (before cell i in round i mod repeats: as many plain passes as cells,
+spread over the run). Measured block by block instead, the last cells (the
+adaptive one among them) ran minutes after the first on a machine whose plain
+speed drifted 10-20% within a sweep, and the comparison between cells measured
+the drift. The baseline is the median of every plain pass of the run, so a
+cell's speed-up is always against this run's own plain speed. A cell's speed is
+the median of its passes; each pass counts total tokens over total decoding time.
+A cell shows up after its first pass and refines with each round, so a cancelled
+sweep keeps every cell measured so far (some with fewer passes than asked) and
+says it is partial.
 """
 
 from __future__ import annotations
@@ -216,6 +221,23 @@ class SweepResult:
         cells = [c for c in self.cells if not (fixed_only and c.drafting.adaptive)]
         return max(cells, key=lambda cell: cell.decode_tokens_per_second, default=None)
 
+    @property
+    def complete(self) -> bool:
+        """Every planned cell measured as many times as asked (not while running)."""
+        return (
+            not self.partial
+            and len(self.cells) == self.planned_cells
+            and all(len(cell.speeds) >= self.repeats for cell in self.cells)
+        )
+
+    def describe_partial(self) -> str:
+        """What a cancelled sweep holds, in words."""
+        short = sum(1 for cell in self.cells if len(cell.speeds) < self.repeats)
+        text = f"cancelled with {len(self.cells)} of {self.planned_cells} cells measured"
+        if short:
+            text += f", {short} of them fewer than {self.repeats} times"
+        return text
+
     def cell_dict(self, cell: CellResult) -> dict[str, Any]:
         return {
             "settings": drafting_to_dict(cell.drafting),
@@ -279,7 +301,8 @@ class SweepResult:
 
 @dataclass(frozen=True)
 class SweepProgress:
-    """Where a running sweep is: answers done of all, and the cell just finished."""
+    """Where a running sweep is: answers done of all, and the cell that just finished
+    a pass (its numbers so far: the median of the passes it has)."""
 
     done: int
     total: int
@@ -365,14 +388,21 @@ async def run_sweep(
         await runner.answer(
             prompts[0], replace(plain_settings(settings), n_predict=_WARM_UP_TOKENS)
         )
-        for cell_index, drafting in enumerate(cells):
-            result.baseline.add_pass(await one_pass(result.baseline.drafting, cell_index % repeats))
-            cell = CellResult(drafting)
-            for repeat in range(repeats):
-                cell.add_pass(await one_pass(drafting, repeat))
-            result.cells.append(cell)
-            if on_progress is not None:
-                on_progress(SweepProgress(done, total, cell_index, result, cell))
+        for repeat in range(repeats):
+            for cell_index, drafting in enumerate(cells):
+                if cell_index % repeats == repeat:
+                    result.baseline.add_pass(await one_pass(result.baseline.drafting, repeat))
+                if repeat == 0:
+                    result.cells.append(CellResult(drafting))
+                cell = result.cells[cell_index]
+                try:
+                    cell.add_pass(await one_pass(drafting, repeat))
+                except _Cancelled:
+                    if not cell.speeds:
+                        result.cells.pop()  # nothing measured for it yet
+                    raise
+                if on_progress is not None:
+                    on_progress(SweepProgress(done, total, cell_index, result, cell))
     except _Cancelled:
         result.partial = True
     return result

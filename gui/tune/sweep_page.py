@@ -446,10 +446,8 @@ class SweepPage(QWidget):
             heatmap.update_from(result)
         self.curve.update_from(result, self.prediction)
         if result.partial:
-            self._say(
-                f"Partial: cancelled after {len(result.cells)} of {result.planned_cells} cells."
-            )
-        elif best is not None and len(result.cells) == result.planned_cells:
+            self._say(f"Partial: {result.describe_partial()}.")
+        elif best is not None and result.complete:
             self._say(
                 f"Done. Best: {settings_label(best.drafting)}, {result.speedup(best):.2f}x plain"
                 f"{describe_prediction(self.prediction)}. "

@@ -23,9 +23,13 @@ overhead, draft overhead).
 Usage::
 
     python tests/benchmarks/draft_length_replay.py record --temp 0.8 --out demo08.json
-        [--draft FILE] [-n 256] [--seeds 4]
+        [--draft FILE] [-n 256] [--seeds 4] [--set chat|code|rewrite]
     python tests/benchmarks/draft_length_replay.py replay demo08.json [--costs ...]
-        [--lengths 4,8,16] [--noise 0.1] [--repeats 3]
+        [--lengths 4,8,16] [--noise 0.1] [--repeats 3] [--warm]
+
+``--set`` records a built-in prompt set's prompts instead of the bench's.
+``--warm`` replays the answers in a row as a chat or a sweep runs them: each
+starts from the last one's memory and knows the plain step's time.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from core.engine import (  # noqa: E402
     StepEvent,
 )
 from core.engine.draft_length import DraftLengthController  # noqa: E402
+from core.tune.prompt_sets import built_in_set  # noqa: E402
 
 RECORD_LENGTH = 16
 
@@ -67,8 +72,14 @@ def record(args: argparse.Namespace) -> None:
         ModelConfig(pair.target, n_ctx=2048, n_threads=args.threads),
         ModelConfig(draft, n_threads=args.threads),
     ) as engine:
-        for prompt_text in DEFAULT_PROMPTS:
-            prompt = engine.tokenize_chat([ChatMessage("user", prompt_text)])
+        conversations = (
+            [list(messages) for messages in built_in_set(args.set).prompts]
+            if args.set
+            else [[ChatMessage("user", text)] for text in DEFAULT_PROMPTS]
+        )
+        for messages in conversations:
+            prompt = engine.tokenize_chat(messages)
+            prompt_text = messages[-1].content
             for seed in range(1, args.seeds + 1):
                 engine.target.reset()
                 assert engine.draft is not None
@@ -150,9 +161,14 @@ def replay(args: argparse.Namespace) -> None:
     for policy in policies:
         speedups = []
         for repeat in range(args.repeats):
+            memory = None
             for number, right in enumerate(answers):
                 controller = (
-                    DraftLengthController(RECORD_LENGTH)
+                    DraftLengthController(
+                        RECORD_LENGTH,
+                        memory=memory,
+                        plain_ms_hint=costs[0] if args.warm else None,
+                    )
                     if policy == "adaptive"
                     else DraftLengthController(int(policy.split()[1]), adaptive=False)
                 )
@@ -160,6 +176,8 @@ def replay(args: argparse.Namespace) -> None:
                 speedups.append(
                     replay_answer(right, controller, costs, rng, args.noise, args.catch_up_share)  # type: ignore[arg-type]
                 )
+                if args.warm:  # each answer starts where the last one ended, as in a chat
+                    memory = controller.memory()
         print(
             f"{policy:<12}{statistics.median(speedups):7.2f}x{statistics.mean(speedups):7.2f}x"
             f"{min(speedups):7.2f}x"
@@ -176,12 +194,18 @@ def main() -> None:
     rec.add_argument("--seeds", type=int, default=4)
     rec.add_argument("--threads", type=int, default=2)
     rec.add_argument("--out", required=True)
+    rec.add_argument("--set", help="a built-in prompt set (default: the bench's prompts)")
     rep = commands.add_parser("replay")
     rep.add_argument("trace")
     rep.add_argument("--costs", default="22,7.5,2,10,6")
     rep.add_argument("--lengths", default="4,8,16")
     rep.add_argument("--noise", type=float, default=0.1)
     rep.add_argument("--repeats", type=int, default=3)
+    rep.add_argument(
+        "--warm",
+        action="store_true",
+        help="answers in a row share the controller's memory and know the plain step",
+    )
     rep.add_argument(
         "--catch-up-share",
         type=float,

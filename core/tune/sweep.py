@@ -221,18 +221,21 @@ class SweepResult:
         cells = [c for c in self.cells if not (fixed_only and c.drafting.adaptive)]
         return max(cells, key=lambda cell: cell.decode_tokens_per_second, default=None)
 
+    def _cells_short_of_repeats(self) -> int:
+        return sum(1 for cell in self.cells if len(cell.speeds) < self.repeats)
+
     @property
     def complete(self) -> bool:
         """Every planned cell measured as many times as asked (not while running)."""
         return (
             not self.partial
             and len(self.cells) == self.planned_cells
-            and all(len(cell.speeds) >= self.repeats for cell in self.cells)
+            and self._cells_short_of_repeats() == 0
         )
 
     def describe_partial(self) -> str:
         """What a cancelled sweep holds, in words."""
-        short = sum(1 for cell in self.cells if len(cell.speeds) < self.repeats)
+        short = self._cells_short_of_repeats()
         text = f"cancelled with {len(self.cells)} of {self.planned_cells} cells measured"
         if short:
             text += f", {short} of them fewer than {self.repeats} times"
@@ -392,15 +395,11 @@ async def run_sweep(
             for cell_index, drafting in enumerate(cells):
                 if cell_index % repeats == repeat:
                     result.baseline.add_pass(await one_pass(result.baseline.drafting, repeat))
-                if repeat == 0:
-                    result.cells.append(CellResult(drafting))
-                cell = result.cells[cell_index]
-                try:
-                    cell.add_pass(await one_pass(drafting, repeat))
-                except _Cancelled:
-                    if not cell.speeds:
-                        result.cells.pop()  # nothing measured for it yet
-                    raise
+                # A cell joins the result once its first pass is measured.
+                cell = result.cells[cell_index] if repeat else CellResult(drafting)
+                cell.add_pass(await one_pass(drafting, repeat))
+                if not repeat:
+                    result.cells.append(cell)
                 if on_progress is not None:
                     on_progress(SweepProgress(done, total, cell_index, result, cell))
     except _Cancelled:

@@ -318,15 +318,20 @@ def draft_useless_tokens(engine: SpeculativeEngine, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(engine, "_make_drafter", same_token_drafter)
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_models: TinyModels) -> Iterator[SpeculativeEngine]:
-    # One thread: two threads on a loaded 2-core machine make tiny decodes crawl.
-    engine = SpeculativeEngine(
+def one_thread_engine(tiny_models: TinyModels) -> SpeculativeEngine:
+    """The tiny pair on one thread: two threads on a loaded 2-core machine make tiny
+    decodes crawl. A fresh one has learned nothing yet (the module's shared engine
+    may have learned from other tests)."""
+    return SpeculativeEngine(
         ModelConfig(tiny_models.target, n_ctx=512, n_threads=1),
         ModelConfig(tiny_models.draft, n_threads=1),
     )
-    yield engine
-    engine.close()
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_models: TinyModels) -> Iterator[SpeculativeEngine]:
+    with one_thread_engine(tiny_models) as engine:
+        yield engine
 
 
 @pytest.mark.parametrize("temperature", [0.0, 0.8])
@@ -457,12 +462,7 @@ def test_fixed_length_neither_learns_nor_uses_memory() -> None:
 def test_engine_remembers_a_losing_draft_for_the_next_answer(
     tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A fresh engine: the module's shared one may have learned from other tests.
-    fresh = SpeculativeEngine(
-        ModelConfig(tiny_models.target, n_ctx=512, n_threads=1),
-        ModelConfig(tiny_models.draft, n_threads=1),
-    )
-    try:
+    with one_thread_engine(tiny_models) as fresh:
         draft_useless_tokens(fresh, monkeypatch)
         settings = GenerationSettings(
             n_predict=30, sampling=SamplingSettings(temperature=0.0), drafting=DraftSettings()
@@ -477,8 +477,6 @@ def test_engine_remembers_a_losing_draft_for_the_next_answer(
         assert first and first[0] <= 4  # cold: a baseline, then a draft that loses
         # Warm: one short probe at the start, then still off.
         assert drafted_steps("a dog and a cat") == [0]
-    finally:
-        fresh.close()
 
 
 def _length_after_a_fully_kept_draft(draft_token_ms: float, row_ms: float) -> tuple[int, int]:
@@ -553,29 +551,18 @@ def _first_step_drafted(engine: SpeculativeEngine, drafting: DraftSettings) -> i
 def test_engine_plain_answer_lets_a_cold_adaptive_answer_draft_at_once(
     tiny_models: TinyModels,
 ) -> None:
-    # Fresh engines: the module's shared one may have learned from other tests.
     for plain_first in (False, True):
-        fresh = SpeculativeEngine(
-            ModelConfig(tiny_models.target, n_ctx=512, n_threads=1),
-            ModelConfig(tiny_models.draft, n_threads=1),
-        )
-        try:
+        with one_thread_engine(tiny_models) as fresh:
             if plain_first:  # an A/B's or a sweep's plain run
                 assert _first_step_drafted(fresh, DraftSettings(source=DraftSource.NONE)) == 0
             drafted = _first_step_drafted(fresh, DraftSettings())
             assert (drafted > 0) == plain_first, (plain_first, drafted)
-        finally:
-            fresh.close()
 
 
 def test_replacing_the_draft_model_forgets_what_was_learned_of_the_old_one(
     tiny_models: TinyModels,
 ) -> None:
-    fresh = SpeculativeEngine(
-        ModelConfig(tiny_models.target, n_ctx=512, n_threads=1),
-        ModelConfig(tiny_models.draft, n_threads=1),
-    )
-    try:
+    with one_thread_engine(tiny_models) as fresh:
         settings = GenerationSettings(
             n_predict=40, sampling=SamplingSettings(temperature=0.0), drafting=DraftSettings()
         )
@@ -583,5 +570,3 @@ def test_replacing_the_draft_model_forgets_what_was_learned_of_the_old_one(
         assert any(key[0] is DraftSource.MODEL for key in fresh._draft_memory)
         fresh.replace_draft(ModelConfig(tiny_models.draft, n_threads=1))
         assert not any(key[0] is DraftSource.MODEL for key in fresh._draft_memory)
-    finally:
-        fresh.close()

@@ -48,14 +48,18 @@ def test_cutoff_stops_at_a_token_whose_kind_does_not_pay() -> None:
         calibration.record([0.97, 0.6], n_accepted=1)
     cutoff = ConfidenceCutoff(calibration, token_ms=10.0, draft_token_ms=5.0)
     assert [cutoff.admits(c) for c in (0.97, 0.97, 0.6)] == [True, True, False]
-    # A kind kept 70% of the time pays for a cheap draft token, not for a dear one.
+    # A kind kept 70% of the time is worth 7 ms a token. It ends a draft only where
+    # that is clearly less than a drafted token costs: near break-even a wrong cut
+    # costs more than the token (the run after it needs another step).
     for _ in range(50):
         for kept in range(10):
             calibration.record([0.97, 0.85], n_accepted=2 if kept < 7 else 1)
     assert calibration.acceptance(0.85) == pytest.approx(0.7, abs=0.03)
     cheap = ConfidenceCutoff(calibration, token_ms=10.0, draft_token_ms=6.0)
     assert [cheap.admits(c) for c in (0.97, 0.85)] == [True, True]
-    dear = ConfidenceCutoff(calibration, token_ms=10.0, draft_token_ms=8.0)
+    at_break_even = ConfidenceCutoff(calibration, token_ms=10.0, draft_token_ms=8.0)
+    assert [at_break_even.admits(c) for c in (0.97, 0.85)] == [True, True]
+    dear = ConfidenceCutoff(calibration, token_ms=10.0, draft_token_ms=10.0)
     assert [dear.admits(c) for c in (0.97, 0.85)] == [True, False]
     # Kinds the target has not been rejecting are left to the draft-length
     # controller, however dear drafting is.

@@ -126,6 +126,21 @@ def test_panel_conversation_scope(panel: SpeculationPanel) -> None:
     assert panel.values["acceptance"].text() == "—"
 
 
+def test_an_empty_answer_leaves_the_plots_empty_with_their_default_axes(
+    panel: SpeculationPanel,
+) -> None:
+    panel.show_answer(built())
+    panel.show_answer(AnswerTrace())
+    for plot in panel.plots:
+        for item in plot.getPlotItem().listDataItems():
+            x, _ = item.getData()
+            assert x is None or len(x) == 0, plot.title
+    # Nothing drawn gives auto-range nothing to fit: the axes show 0 to 1, not
+    # the range around a lone bar edge.
+    left, right = panel.length_plot.getPlotItem().vb.viewRange()[0]
+    assert left >= -0.1 and right <= 1.1
+
+
 def test_panel_follows_a_dark_palette(panel: SpeculationPanel, qtbot: QtBot) -> None:
     app = QApplication.instance()
     assert isinstance(app, QApplication)

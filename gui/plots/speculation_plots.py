@@ -20,6 +20,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QWidget
 
 from gui.chat.token_formats import OKABE_ITO
+from gui.plots.streaming_curve import StreamingCurve
 from gui.theme import colors
 
 
@@ -123,10 +124,8 @@ class SpeculationPlot(pg.PlotWidget):
         # Qt's software rasteriser, and these plots repaint 8 times a second.
         # Pan and zoom stay on to look into a long answer's bursts; the corner "A"
         # button and the context menu's "View all" bring back the auto-range.
-        # Drawing only what is in view, downsampled to peaks, keeps a redraw of
-        # 20,000 points cheap.
-        item.setClipToView(True)
-        item.setDownsampling(auto=True, mode="peak")
+        # Long series are drawn as StreamingCurves, which draw only what is in view,
+        # downsampled to peaks, so a redraw of 20,000 points stays cheap.
         # A redraw while streaming changes the data, rarely the axes (SteadyViewBox):
         # the axes are kept as pixmaps until their range or theme changes, and the
         # view neither saves the painter's state around each item (every pyqtgraph
@@ -202,11 +201,11 @@ class AcceptancePerStepPlot(SpeculationPlot):
         super().__init__("Acceptance per step", "verification step", "accepted", parent)
         self.getPlotItem().setYRange(0, 1.05, padding=0)
         self.getPlotItem().setLimits(yMin=-0.05, yMax=1.1)
-        self.curve = pg.PlotDataItem(antialias=False, skipFiniteCheck=True)
-        self.rolling = pg.PlotDataItem(antialias=False, skipFiniteCheck=True)
+        self.curve = StreamingCurve(antialias=False)
+        self.rolling = StreamingCurve(antialias=False)
         self.mean_line = pg.InfiniteLine(pos=0.0, angle=0, movable=False)
         # Where one answer ends and the next begins (conversation view only).
-        self.boundaries = pg.PlotDataItem(connect="pairs", antialias=False, skipFiniteCheck=True)
+        self.boundaries = pg.PlotCurveItem(connect="pairs", antialias=False)
         self.addItem(self.curve)
         self.addItem(self.rolling)
         self.addItem(self.mean_line)
@@ -223,8 +222,8 @@ class AcceptancePerStepPlot(SpeculationPlot):
     def update_from(self, series: SpeculationSeries) -> None:
         values = series.acceptance_per_step
         steps = np.arange(1, len(values) + 1)
-        self.curve.setData(steps, values)
-        self.rolling.setData(steps, moving_average(values, ROLLING_STEPS))
+        self.curve.set_series(steps, values)
+        self.rolling.set_series(steps, moving_average(values, ROLLING_STEPS))
         self.mean_line.setValue(series.acceptance)
 
     def set_answer_starts(self, starts: npt.NDArray[np.int64]) -> None:
@@ -235,7 +234,16 @@ class AcceptancePerStepPlot(SpeculationPlot):
         later = starts[starts > 0] + 0.5  # between the last step of one answer and the next
         x = np.repeat(later, 2)
         y = np.tile([0.0, 1.05], len(later))
-        self.boundaries.setData(x, y)
+        self.boundaries.setData(x, y, skipFiniteCheck=True)
+
+
+def show_bars(bars: pg.PlotCurveItem, edges: npt.ArrayLike, heights: npt.ArrayLike) -> None:
+    """Bars as a filled step line over ``edges`` (one more than ``heights``). With
+    no bars nothing is drawn: a lone edge would still give auto-range a point."""
+    if len(np.asarray(heights)) == 0:
+        bars.setData([], [], stepMode=None)
+    else:
+        bars.setData(edges, heights, stepMode="center", skipFiniteCheck=True)
 
 
 class AcceptedLengthPlot(SpeculationPlot):
@@ -243,9 +251,9 @@ class AcceptedLengthPlot(SpeculationPlot):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Accepted length", "draft tokens accepted", "steps", parent)
-        self.bars = pg.PlotDataItem(
-            stepMode="center", fillLevel=0, antialias=False, skipFiniteCheck=True
-        )
+        # Bars as a filled step line (show_bars): stepMode comes with the data, as
+        # pyqtgraph checks it against the (still empty) data when it is set.
+        self.bars = pg.PlotCurveItem(fillLevel=0, antialias=False)
         self.addItem(self.bars)
 
     def recolour(self) -> None:
@@ -254,7 +262,7 @@ class AcceptedLengthPlot(SpeculationPlot):
 
     def update_from(self, series: SpeculationSeries) -> None:
         counts = series.accepted_length_histogram
-        self.bars.setData(np.arange(len(counts) + 1) - 0.5, counts)
+        show_bars(self.bars, np.arange(len(counts) + 1) - 0.5, counts)
 
 
 class InterTokenLatencyPlot(SpeculationPlot):
@@ -269,7 +277,7 @@ class InterTokenLatencyPlot(SpeculationPlot):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Inter-token latency", "token (in order of arrival)", "ms", parent)
-        self.curve = pg.PlotDataItem(antialias=False, skipFiniteCheck=True)
+        self.curve = StreamingCurve(antialias=False)
         self.addItem(self.curve)
 
     def recolour(self) -> None:
@@ -277,7 +285,7 @@ class InterTokenLatencyPlot(SpeculationPlot):
 
     def update_from(self, series: SpeculationSeries) -> None:
         latency_ms = series.inter_token_latency_s * 1000
-        self.curve.setData(np.arange(1, len(latency_ms) + 1), latency_ms)
+        self.curve.set_series(np.arange(1, len(latency_ms) + 1), latency_ms)
 
 
 class DraftPositionPlot(SpeculationPlot):
@@ -289,9 +297,7 @@ class DraftPositionPlot(SpeculationPlot):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Acceptance by position", "position in draft", "accepted", parent)
         self.getPlotItem().setYRange(0, 1.05, padding=0)
-        self.bars = pg.PlotDataItem(
-            stepMode="center", fillLevel=0, antialias=False, skipFiniteCheck=True
-        )
+        self.bars = pg.PlotCurveItem(fillLevel=0, antialias=False)
         self.addItem(self.bars)
         self.counts: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] = (
             np.zeros(0, dtype=np.int64),
@@ -307,7 +313,7 @@ class DraftPositionPlot(SpeculationPlot):
         self.counts = (accepted, proposed)
         rate = np.zeros(len(proposed), dtype=np.float64)
         np.divide(accepted, proposed, out=rate, where=proposed > 0)
-        self.bars.setData(np.arange(len(rate) + 1) + 0.5, rate)
+        show_bars(self.bars, np.arange(len(rate) + 1) + 0.5, rate)
         lines = [
             f"draft token {i + 1}: {a} of {p} accepted"
             for i, (a, p) in enumerate(zip(accepted, proposed, strict=True))

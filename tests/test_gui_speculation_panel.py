@@ -218,6 +218,23 @@ def test_auto_range_covers_the_data_and_holds_while_it_grows(
     assert grown[1] > first[1] and grown[1] >= 130
 
 
+@pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+def test_a_redraw_fits_the_axes_before_the_paint(panel: SpeculationPanel, qtbot: QtBot) -> None:
+    # Fitted inside the paint, a range change marked the plot dirty again and it
+    # painted twice; the redraw fits every plot's range itself.
+    trace = AnswerTrace()
+    panel.show_answer(trace)
+    panel.show()
+    qtbot.waitExposed(panel)
+    for n in range(40):
+        trace.add_step(speculative_step(n % 4), 0.1 * n)
+    panel.redraw()  # no event processing, so no paint, in between
+    left, right = panel.acceptance_plot.getPlotItem().getViewBox().viewRange()[0]
+    assert left <= 1 and right >= 40
+    left, right = panel.latency_plot.getPlotItem().getViewBox().viewRange()[0]
+    assert left <= 1 and right >= len(trace.tokens)
+
+
 def test_nice_ceiling_and_snapped_bounds() -> None:
     assert [nice_ceiling(v) for v in (0.0, 1.0, 1.1, 7, 101, 0.031)] == pytest.approx(
         [0.0, 1.0, 1.2, 8, 120, 0.04]

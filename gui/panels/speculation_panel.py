@@ -257,6 +257,8 @@ class SpeculationPanel(QWidget):
             graphs.acceptance.set_answer_starts(series.answer_starts)
         else:
             graphs.acceptance.set_answer_starts(ConversationTrace([]).answer_starts)
+        for plot in graphs.all:
+            plot.settle_range()
 
     def _series(self) -> SpeculationSeries:
         if self.showing_conversation:

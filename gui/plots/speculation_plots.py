@@ -98,6 +98,17 @@ class SteadyViewBox(pg.ViewBox):
                 bounds[axis] = list(snapped_bounds(span[0], span[1]))
         return bounds
 
+    def settle(self) -> None:
+        """Fit the range to new data now, not when the plot next paints.
+
+        pyqtgraph fits it (and applies the new range to its items) inside the
+        paint, and items whose transform changes there mark the view dirty again:
+        each range change cost a second paint of the plot. Settled before the
+        paint, the changes merge into the one that is due.
+        """
+        self.updateAutoRange()
+        self.updateMatrix()
+
     def suggestPadding(self, axis: int) -> float:  # pyqtgraph override
         # pyqtgraph scales the padding with the plot's size in pixels, so a layout
         # change of a few pixels (an axis label growing a digit) moved the range too.
@@ -168,6 +179,12 @@ class SpeculationPlot(pg.PlotWidget):
 
     def update_from(self, series: SpeculationSeries) -> None:
         raise NotImplementedError  # every concrete plot overrides it
+
+    def settle_range(self) -> None:
+        """After new data: fit the axes before the paint (SteadyViewBox.settle)."""
+        view_box = self.getPlotItem().getViewBox()
+        assert isinstance(view_box, SteadyViewBox)
+        view_box.settle()
 
 
 ROLLING_STEPS = 16  # steps in the moving average drawn over the per-step acceptance

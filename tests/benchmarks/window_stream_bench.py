@@ -63,6 +63,7 @@ from core.engine.config import (  # noqa: E402
     ModelConfig,
     SamplingSettings,
 )
+from core.engine.cpu_contention import SAMPLE_EVERY_S  # noqa: E402
 from core.engine.events import (  # noqa: E402
     EmittedToken,
     FinishedEvent,
@@ -76,6 +77,14 @@ T = TypeVar("T")
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 DEMO_CACHE = Path(os.environ.get("SPECCHAT_TEST_MODELS", REPO_ROOT / ".specchat-cache" / "models"))
 HEARTBEAT_MS = 10
+# Pause before each round. Each engine decodes with the cores the rest of the
+# machine leaves free (core/engine/cpu_contention.py), and while one engine
+# answers, the other one, idle, sees both cores busy and drops to one thread; it
+# takes two looks at an idle machine to come back. Without the pause every
+# answer started on one thread for its first second or so, which a user's single
+# engine never does: the first window round read 0.70-0.85 of headless, and
+# where in an answer the looks fell added noise to every round.
+ENGINE_SETTLE_S = 3 * SAMPLE_EVERY_S + 0.2
 
 assert gui  # the import above is for its side effect
 
@@ -310,8 +319,10 @@ def window_session(
             # Alternate, so both see the same machine state; the window sits idle
             # while the headless worker generates.
             for _ in range(rounds):
+                run_in(loop, asyncio.sleep(ENGINE_SETTLE_S))
                 runs.append(run_in(loop, headless.answer(settings)))
                 window.new_chat()
+                run_in(loop, asyncio.sleep(ENGINE_SETTLE_S))
                 worker = window.bridge.worker
                 meter = CpuMeter(worker.pid if worker is not None else None)
                 heartbeat.arm(True)

@@ -138,7 +138,8 @@ class SpeculationPlot(pg.PlotWidget):
     def __init__(
         self, title: str, x_label: str, y_label: str, parent: QWidget | None = None
     ) -> None:
-        super().__init__(parent=parent, viewBox=SteadyViewBox())
+        self._view_box = SteadyViewBox()
+        super().__init__(parent=parent, viewBox=self._view_box)
         self._title = title
         self._x_label = x_label
         self._y_label = y_label
@@ -195,9 +196,7 @@ class SpeculationPlot(pg.PlotWidget):
 
     def settle_range(self) -> None:
         """After new data: fit the axes before the paint (SteadyViewBox.settle)."""
-        view_box = self.getPlotItem().getViewBox()
-        assert isinstance(view_box, SteadyViewBox)
-        view_box.settle()
+        self._view_box.settle()
 
 
 ROLLING_STEPS = 16  # steps in the moving average drawn over the per-step acceptance

@@ -11,9 +11,9 @@ A draft then stops at the first token whose confidence bin is kept clearly too
 rarely to pay for itself: worth a(c) tokens (a: the learned acceptance at
 confidence c) at the time a token takes at the current rate, it costs one more
 draft decode and verification row. How far drafts survive in general is the
-draft-length controller's business (core/engine/draft_length.py), which sets the most a step
-may draft; this stop only removes the tokens the draft itself flags as doubtful,
-as llama.cpp's p-min does with a threshold the user has to guess.
+draft-length controller's business (core/engine/draft_length.py), which sets the
+most a step may draft; this stop only removes the tokens the draft itself flags
+as doubtful, as llama.cpp's p-min does with a threshold the user has to guess.
 
 The stop depends only on what the draft computed before drawing the token, so
 every sampling scheme stays exact (as with llama.cpp's p-min) and greedy output

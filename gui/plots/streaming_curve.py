@@ -5,7 +5,7 @@ scatter child, mapped and display copies of the data, log and FFT modes, finite
 checks) that runs at every ``setData``. The speculation panel calls ``setData``
 five times a second on every plot while an answer streams, and on 2 CPU cores
 every millisecond the window spends is taken from llama.cpp: fed directly, the
-panel's redraws took a quarter less CPU (4.6 to 3.5 ms each, offscreen).
+panel's redraws took a fifth less CPU (4.6 to 3.6 ms each, offscreen).
 
 What the panel needs from that pipeline is kept here: a long series (a 20,000-token
 answer's latencies) is drawn as per-pixel minimum and maximum of the points in

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 from pytestqt.qtbot import QtBot
 
 from core.cli.readout import format_readout
@@ -14,6 +14,7 @@ from core.engine.events import EmittedToken, Provenance, StepEvent
 from core.speculation.trace import AnswerTrace
 from gui.chat.readout_widget import ReadoutWidget
 from gui.panels.speculation_panel import REDRAW_INTERVAL_MS, SpeculationPanel
+from gui.panels.steady_label import SteadyLabel
 from gui.plots.speculation_plots import moving_average, nice_ceiling, snapped_bounds
 from gui.theme import DARK, build_palette
 from tests.test_speculation_trace import built, stats
@@ -40,6 +41,53 @@ def panel(qtbot: QtBot) -> SpeculationPanel:
     qtbot.addWidget(widget)
     widget.resize(700, 600)
     return widget
+
+
+class LayoutRequests(QObject):
+    """Counts the layout requests a widget receives."""
+
+    def __init__(self, watched: QObject) -> None:
+        super().__init__()
+        self.count = 0
+        watched.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
+        if event.type() == QEvent.Type.LayoutRequest:
+            self.count += 1
+        return False
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+def test_a_steady_label_lays_out_again_only_when_a_value_needs_more_room(
+    qtbot: QtBot,
+) -> None:
+    """The panel's numbers change five times a second while an answer streams; a
+    label whose size may change would have the whole window laid out each time."""
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    label = SteadyLabel("—")
+    QHBoxLayout(holder).addWidget(label)
+    holder.show()
+    qtbot.wait(20)
+    requests = LayoutRequests(holder)
+
+    label.setText("52.4 t/s")
+    QApplication.processEvents()
+    assert requests.count == 1  # wider than "—": the layout makes room once
+    grown = label.size()
+    for text in ("61.8 t/s", "9.5 t/s", "—", "48.0 t/s"):
+        label.setText(text)
+        QApplication.processEvents()
+        assert label.text() == text
+        assert label.fontMetrics().horizontalAdvance(text) <= label.width()
+    assert requests.count == 1 and label.size() == grown  # the room is kept, no relayout
+    label.setText("152.4 t/s")
+    QApplication.processEvents()
+    assert requests.count == 2 and label.width() > grown.width()
+
+
+def test_the_panel_numbers_are_steady_labels(panel: SpeculationPanel) -> None:
+    assert all(isinstance(value, SteadyLabel) for value in panel.values.values())
 
 
 def test_panel_shows_a_finished_answer(panel: SpeculationPanel) -> None:

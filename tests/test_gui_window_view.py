@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 from PySide6.QtCore import QPoint, QRect, Qt, QUrl
@@ -21,6 +22,7 @@ from core.engine.events import (
 from core.speculation.trace import AnswerTrace
 from gui.chat.chat_view import ChatView
 from gui.chat.markdown import add_copy_links, align_rendered, code_block_index
+from gui.chat.message_widgets import STREAMING_GROWTH_LINES
 from gui.chat.token_formats import token_formats
 
 
@@ -203,6 +205,39 @@ def test_view_follows_new_text_only_while_at_the_bottom(qtbot) -> None:
     bar.setValue(bar.maximum())  # and back down: following again
     add_lines(10)
     assert bar.value() == bar.maximum()
+
+
+def test_a_streaming_answer_grows_a_few_lines_at_a_time_then_fits(qtbot) -> None:
+    view = ChatView(token_formats(False))
+    qtbot.addWidget(view)
+    view.resize(500, 400)
+    view.show()
+    trace = AnswerTrace()
+    answer = view.add_answer(1, trace)
+    qtbot.waitUntil(answer.isVisible)
+    token_view = answer.token_view
+    document = token_view.document()
+    line = token_view.fontMetrics().lineSpacing()
+    margins = token_view.contentsMargins().top() + token_view.contentsMargins().bottom()
+
+    def text_height() -> int:
+        return math.ceil(document.documentLayout().documentSize().height()) + margins
+
+    heights = set()
+    for _ in range(24):
+        step = _step([("another line of the answer\n", Provenance.TARGET_ONLY)])
+        answer.append_tokens(trace.add_step(step, 0.1))
+        heights.add(token_view.height())
+        # Room for the text, and never more than the spare lines beyond it.
+        assert text_height() <= token_view.height()
+        assert token_view.height() < text_height() + STREAMING_GROWTH_LINES * line
+    # 24 lines of text, but the view changed height only every few lines: each change
+    # repaints the whole answer.
+    assert len(heights) <= 24 // (STREAMING_GROWTH_LINES - 1)
+
+    answer.finish(_stats(24), StopReason.END_OF_GENERATION)
+    answer.set_markdown(False)
+    assert token_view.height() == text_height()
 
 
 def test_rendered_markdown_keeps_the_token_colours(qtbot) -> None:

@@ -56,6 +56,13 @@ class TokenStyle(Protocol):
 _GHOST = "ghost"
 # Longest paragraph (characters) the token view lets grow before breaking it.
 _BLOCK_LIMIT = 1500
+# While an answer streams, its token view grows this many lines at a time. Every
+# change of its height moves and repaints the whole answer, twice (the view's own
+# resize, then its parents' layout), and Qt shapes every visible line again to
+# paint it; growing a line at a time, that was a tenth of the window's CPU per
+# token (tests/benchmarks/window_stream_bench.py, (d)). The spare lines show as
+# room under the text until the answer ends, when the view fits its text again.
+STREAMING_GROWTH_LINES = 4
 # (text, format key: a Provenance or _GHOST, what the hover shows)
 _Piece = tuple[str, object, "TokenInfo | RejectedToken"]
 
@@ -77,6 +84,7 @@ class GrowingTextBrowser(QTextBrowser):
         self.setOpenLinks(False)
         self.viewport().setAutoFillBackground(False)
         self.document().setDocumentMargin(2)
+        self._growth_lines = 0
         # A long unbroken word (a URL, a code line) wraps too instead of running past
         # the edge: there is no horizontal scroll bar to reach it.
         self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
@@ -84,9 +92,18 @@ class GrowingTextBrowser(QTextBrowser):
         layout.documentSizeChanged.connect(self._fit_height)
         self._fit_height(layout.documentSize())
 
+    def set_growth_lines(self, lines: int) -> None:
+        """Grow ``lines`` lines at a time (text streaming in), or fit the text (0)."""
+        self._growth_lines = max(0, lines)
+        self._fit_height(self.document().documentLayout().documentSize())
+
     def _fit_height(self, size: QSizeF) -> None:
         margins = self.contentsMargins()
-        self.setFixedHeight(math.ceil(size.height()) + margins.top() + margins.bottom())
+        height = math.ceil(size.height())
+        if self._growth_lines:
+            step = self._growth_lines * self.fontMetrics().lineSpacing()
+            height = max(height, math.ceil(height / step) * step)
+        self.setFixedHeight(height + margins.top() + margins.bottom())
 
     def sizeHint(self) -> QSize:  # Qt override
         return QSize(200, self.height())
@@ -312,6 +329,8 @@ class AnswerWidget(MessageWidget):
         if self._waiting and tokens:
             self._waiting = False
             self.status_label.hide()
+            if not self.finished:
+                self.token_view.set_growth_lines(STREAMING_GROWTH_LINES)
         self._insert(self._pieces(tokens))
 
     def _pieces(self, tokens: Sequence[TokenInfo]) -> list[_Piece]:
@@ -412,6 +431,7 @@ class AnswerWidget(MessageWidget):
     ) -> None:
         """Show the readout and how the answer ended; enable the Markdown view."""
         self.finished = True
+        self.token_view.set_growth_lines(0)
         self.stats = stats
         if stats is not None:
             self.readout.set_stats(stats)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.speculation.trace import AnswerTrace, ConversationTrace
+from gui.panels.steady_label import SteadyLabel
 from gui.theme import is_dark, set_role, theme_notifier
 
 if TYPE_CHECKING:
@@ -96,14 +97,14 @@ class SpeculationPanel(QWidget):
         self._drawn_key: object = None
         self._dark: bool | None = None
 
-        self.values: dict[str, QLabel] = {}
+        self.values: dict[str, SteadyLabel] = {}
         numbers = QGridLayout()
         numbers.setHorizontalSpacing(12)
         for row, (key, text, tip) in enumerate(_NUMBERS):
             label = QLabel(text)
             label.setToolTip(tip)
             set_role(label, "muted")
-            value = QLabel(_NONE)
+            value = SteadyLabel(_NONE)
             value.setObjectName(f"speculation_{key}")
             value.setToolTip(tip)
             if key in _FULL_WIDTH:

@@ -4,12 +4,15 @@ The flow of an answer::
 
     chat_messages(conversation) -> worker.tokenize_chat -> context check (ask if it overflows)
     -> store.begin_answer -> worker.generate: steps are queued as they arrive
-    -> every ~33 ms the flush timer: trace.add_step -> view.append_tokens
+    -> a flush at most every ~33 ms: trace.add_step -> view.append_tokens
        -> store.append_steps (one transaction per flush)
     -> FinishedEvent: last flush -> store.finish_answer -> readout under the answer
 
-The coroutine only queues events; the timer does all view and store work, so a
-burst of steps costs one redraw and one commit. Public ``*_async`` methods are
+A step that arrives 33 ms or more after the last flush is flushed at once; one that
+comes sooner waits for a single-shot timer, so a burst of steps costs one redraw
+and one commit. A free-running 30 Hz timer woke the window 30 times a second
+although steps come about 13 times a second on the demo pair, and on 2 cores each
+wake-up takes a core from llama.cpp's threads. Public ``*_async`` methods are
 what tests drive with the qasync loop's ``run_until_complete``; the plain ones
 start them as tasks for the window.
 """
@@ -20,6 +23,7 @@ import asyncio
 import dataclasses
 import enum
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -131,8 +135,9 @@ class AnswerController(QObject):
         )
         self._flush_timer = QTimer(self)
         self._flush_timer.setObjectName("answer_flush_timer")
-        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        self._flush_timer.setSingleShot(True)
         self._flush_timer.timeout.connect(self.flush)
+        self._flushed_at = 0.0  # perf_counter() of the last flush that moved steps
         view.regenerate_requested.connect(self.regenerate)
         view.edit_submitted.connect(self.edit_and_resend)
 
@@ -372,14 +377,13 @@ class AnswerController(QObject):
         if self._speculation is not None:
             self._speculation.show_answer(trace)
             self._speculation.set_streaming(True)
-        self._flush_timer.start()
         finished: FinishedEvent | None = None
         try:
             async with self._queue.turn("window", bounded=False) as turn:
                 self._turn = turn
                 async for event in turn.generate(prompt, settings):
                     if isinstance(event, StepEvent):
-                        run.pending.append((event, time.perf_counter() - run.started))
+                        self.queue_step(run, event)
                     else:
                         finished = event
         except WorkerCrashedError as exc:
@@ -398,11 +402,25 @@ class AnswerController(QObject):
         finally:
             self._turn = None
 
+    def queue_step(self, run: _Running, step: StepEvent) -> None:
+        """Queue a step that just arrived; flush now if the last flush is old enough,
+        or else once it is (``FLUSH_INTERVAL_MS``)."""
+        now = time.perf_counter()
+        run.pending.append((step, now - run.started))
+        if self._flush_timer.isActive():
+            return  # the flush that is due takes this step too
+        wait_ms = FLUSH_INTERVAL_MS - (now - self._flushed_at) * 1000
+        if wait_ms <= 0:
+            self.flush()
+        else:
+            self._flush_timer.start(math.ceil(wait_ms))
+
     def flush(self) -> None:
-        """Move queued steps into the trace, the view and the store (timer slot)."""
+        """Move queued steps into the trace, the view and the store."""
         run = self._running
         if run is None or not run.pending:
             return
+        self._flushed_at = time.perf_counter()
         pending, run.pending = run.pending, []
         tokens = []
         for step, at_s in pending:

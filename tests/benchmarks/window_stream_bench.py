@@ -584,11 +584,10 @@ def live_replay(
         controller._running = run
         window.speculation.show_answer(trace)
         window.speculation.set_streaming(True)
-        controller._flush_timer.start()
         for index, step in enumerate(steps):
             due = run.started + (index + 1) / steps_per_s
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            run.pending.append((step, time.perf_counter() - run.started))
+            controller.queue_step(run, step)
         controller._end(run, None, interrupted_reason="the benchmark's replay ended.")
 
     before, started = process_cpu_s(), time.perf_counter()

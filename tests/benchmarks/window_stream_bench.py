@@ -7,7 +7,8 @@ Four measurements, all in one run so the numbers share one machine state:
     settings, greedy so both produce the same tokens. Headless and window rounds
     alternate in pairs, headless first in one pair and second in the next (the
     window idle during a headless round), so both see the same state of a shared
-    machine; the median of the pairs' ratios is the result.
+    machine; the median of the pairs' ratios is the result. A warm-up pair comes
+    first and is shown but not counted (``--no-warmup`` counts it).
 (b) the worst GUI event-loop stall while the window streams: a 10 ms precise
     QTimer heartbeat, and how late each beat fires.
 (c) a 20,000-token synthetic answer pushed through the window's real flush path
@@ -28,7 +29,7 @@ Usage::
 
     python tests/benchmarks/window_stream_bench.py [--n-predict 256] [--rounds 2]
         [--synthetic-tokens 20000] [--skip-engine] [--skip-synthetic]
-        [--replay-tokens 512] [--replay-steps-per-s 10]
+        [--replay-tokens 512] [--replay-steps-per-s 10] [--no-adaptive-draft] [--no-warmup]
 
 Runs offscreen unless QT_QPA_PLATFORM says otherwise. Never touches the user's
 folders: everything lives in a temporary SPECCHAT_HOME.
@@ -275,6 +276,7 @@ def window_session(
     synthetic_tokens: int,
     replay_tokens: int = 0,
     replay_steps_per_s: float = 10.0,
+    warmup: bool = True,
 ) -> tuple[list[Run], Stalls, SyntheticResult | None, ReplayResult | None]:
     import qasync
     from PySide6.QtWidgets import QApplication
@@ -351,6 +353,14 @@ def window_session(
             # while the headless worker generates. Pairs go headless-window, then
             # window-headless (ABBA), so a machine that speeds up or slows down over
             # the run favours neither.
+            if warmup:
+                # Each side's first answer, shown but not counted: the window's first
+                # answer cost both processes more CPU per token than the answers
+                # after it (its first paints; the first pair read 0.76-0.88 where
+                # the rest read 0.91-1.09), which says nothing about streaming.
+                for run in (headless_answer(), window_answer()):
+                    run.where += " (warm-up)"
+                    runs.append(run)
             for index in range(rounds):
                 if index % 2 == 0:
                     runs.append(headless_answer())
@@ -622,7 +632,8 @@ def describe(samples: list[float]) -> str:
 def report_runs(runs: list[Run]) -> None:
     for run in runs:
         say(
-            f"  {run.where:8s} {run.n_tokens:4d} tokens  engine {run.engine_tokens_per_second:6.1f}"
+            f"  {run.where:18s} {run.n_tokens:4d} tokens"
+            f"  engine {run.engine_tokens_per_second:6.1f}"
             f" t/s  received {run.received_tokens_per_second:6.1f} t/s"
             f"  acceptance {run.acceptance * 100:5.1f}%  CPU/token: this process"
             f" {run.client_cpu_ms_per_token:5.2f} ms, engine {run.worker_cpu_ms_per_token:6.2f} ms"
@@ -674,6 +685,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-synthetic", action="store_true", help="only (a), (b) and (d)")
     parser.add_argument(
+        "--no-warmup", action="store_true", help="count each side's first answer too"
+    )
+    parser.add_argument(
         "--replay-tokens",
         type=int,
         default=512,
@@ -702,6 +716,7 @@ def main(argv: list[str] | None = None) -> int:
         0 if args.skip_synthetic else args.synthetic_tokens,
         args.replay_tokens,
         args.replay_steps_per_s,
+        warmup=not args.no_warmup,
     )
     if rounds:
         say("(a) tokens/s, window vs headless (same worker process code, same settings)")

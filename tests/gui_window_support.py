@@ -131,6 +131,20 @@ def open_window(
     return window
 
 
+def count_flushes(window: MainWindow) -> list[int]:
+    """From now on, the number of steps in each of the window's store commits (the
+    answer controller commits once per flush of the view)."""
+    flushes: list[int] = []
+    append_steps = window.store.append_steps
+
+    def counting_append(message_id: int, steps: list[Any]) -> None:
+        flushes.append(len(steps))
+        append_steps(message_id, steps)
+
+    window.store.append_steps = counting_append  # type: ignore[method-assign]
+    return flushes
+
+
 def close_window(loop: asyncio.AbstractEventLoop, window: MainWindow) -> None:
     """Close as the app does: closeEvent saves state, then shutdown stops the engine."""
     window.close()

@@ -14,6 +14,7 @@ from tests.gui_window_support import (
     OFFSCREEN_NOISE,
     WindowFiles,
     close_window,
+    count_flushes,
     open_window,
     qloop_fixture,  # noqa: F401 (fixture)
     run,
@@ -48,14 +49,7 @@ def test_steps_flush_on_arrival_at_most_every_interval(
     widget = window.chat_view.add_answer(message_id, trace)
     answer = _Running(conversation_id, message_id, widget, trace, time.perf_counter())
     controller._running = answer
-    commits: list[int] = []
-    append_steps = window.store.append_steps
-
-    def counting_append(message_id: int, steps: list) -> None:  # type: ignore[type-arg]
-        commits.append(len(steps))
-        append_steps(message_id, steps)
-
-    window.store.append_steps = counting_append  # type: ignore[method-assign]
+    commits = count_flushes(window)
 
     # The first step after a quiet spell is on screen at once, without a timer.
     controller.queue_step(answer, _step("One"))

@@ -17,6 +17,7 @@ from tests.gui_window_support import (
     OFFSCREEN_NOISE,
     WindowFiles,
     close_window,
+    count_flushes,
     format_errors,
     open_window,
     qloop_fixture,  # noqa: F401 (fixture)
@@ -40,14 +41,7 @@ def test_send_streams_coloured_answer_that_survives_reopening(
     assert window.chat_view.placeholder.text().startswith("Type a message")
 
     window.new_chat()
-    flushes: list[int] = []
-    append_steps = window.store.append_steps
-
-    def counting_append(message_id: int, steps: list) -> None:  # type: ignore[type-arg]
-        flushes.append(len(steps))
-        append_steps(message_id, steps)
-
-    window.store.append_steps = counting_append  # type: ignore[method-assign]
+    flushes = count_flushes(window)
     run(qloop, window.controller.send_async("Tell me a story"))
 
     answers = window.chat_view.answers()

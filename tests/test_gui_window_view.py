@@ -181,14 +181,20 @@ def test_only_the_newest_readout_stays_open(qtbot) -> None:
     assert not newer.readout_button.isVisibleTo(newer)  # no stats yet
 
 
-def test_view_follows_new_text_only_while_at_the_bottom(qtbot) -> None:
+def _shown_answer(qtbot, height: int):  # type: ignore[no-untyped-def]
+    """A chat view on screen, 500 px wide, holding one empty answer."""
     view = ChatView(token_formats(False))
     qtbot.addWidget(view)
-    view.resize(500, 300)
+    view.resize(500, height)
     view.show()
     trace = AnswerTrace()
     answer = view.add_answer(1, trace)
     qtbot.waitUntil(answer.isVisible)
+    return view, trace, answer
+
+
+def test_view_follows_new_text_only_while_at_the_bottom(qtbot) -> None:
+    view, trace, answer = _shown_answer(qtbot, 300)
     bar = view.verticalScrollBar()
 
     def add_lines(count: int) -> None:
@@ -208,13 +214,7 @@ def test_view_follows_new_text_only_while_at_the_bottom(qtbot) -> None:
 
 
 def test_a_streaming_answer_grows_a_few_lines_at_a_time_then_fits(qtbot) -> None:
-    view = ChatView(token_formats(False))
-    qtbot.addWidget(view)
-    view.resize(500, 400)
-    view.show()
-    trace = AnswerTrace()
-    answer = view.add_answer(1, trace)
-    qtbot.waitUntil(answer.isVisible)
+    _view, trace, answer = _shown_answer(qtbot, 400)
     token_view = answer.token_view
     document = token_view.document()
     line = token_view.fontMetrics().lineSpacing()

@@ -102,7 +102,7 @@ class GrowingTextBrowser(QTextBrowser):
         height = math.ceil(size.height())
         if self._growth_lines:
             step = self._growth_lines * self.fontMetrics().lineSpacing()
-            height = max(height, math.ceil(height / step) * step)
+            height = math.ceil(height / step) * step
         self.setFixedHeight(height + margins.top() + margins.bottom())
 
     def sizeHint(self) -> QSize:  # Qt override

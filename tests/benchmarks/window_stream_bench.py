@@ -27,7 +27,7 @@ Four measurements, all in one run so the numbers share one machine state:
 
 Usage::
 
-    python tests/benchmarks/window_stream_bench.py [--n-predict 256] [--rounds 2]
+    python tests/benchmarks/window_stream_bench.py [--n-predict 256] [--rounds 6]
         [--synthetic-tokens 20000] [--skip-engine] [--skip-synthetic]
         [--replay-tokens 512] [--replay-steps-per-s 10] [--no-adaptive-draft] [--no-warmup]
 
@@ -356,8 +356,9 @@ def window_session(
             if warmup:
                 # Each side's first answer, shown but not counted: the window's first
                 # answer cost both processes more CPU per token than the answers
-                # after it (its first paints; the first pair read 0.76-0.88 where
-                # the rest read 0.91-1.09), which says nothing about streaming.
+                # after it (the first pair read 0.76-0.88 where the rest read
+                # 0.91-1.09). Why is not known: a replay without the engine showed
+                # no first-answer cost in the window's own drawing.
                 for run in (headless_answer(), window_answer()):
                     run.where += " (warm-up)"
                     runs.append(run)

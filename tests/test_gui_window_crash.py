@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 
 from core.engine.config import ModelConfig
 from core.settings import LoadRequest
+from core.store import StoreError
 from core.worker import protocol
 from tests.conftest import TinyModels
 from tests.gui_window_support import (
@@ -166,4 +167,46 @@ def test_cancelling_a_load_leaves_nothing_loaded_and_the_window_usable(
     # A load after the cancel works.
     worker._test_progress_delay_s = 0.0
     assert run(qloop, window.bridge.load(tiny_request(tiny_models.target, None))) is not None
+    close_window(qloop, window)
+
+
+def test_a_store_that_fails_mid_answer_ends_it_in_words_and_chat_goes_on(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:
+    """The disk fills while an answer streams: the flush that cannot be written ends
+    the answer, marked interrupted with the database's reason, and the next message
+    streams as usual."""
+    window = open_window(qtbot, window_files, settings=GREEDY.with_changes(n_predict=200))
+    pair = tiny_request(tiny_models.target, tiny_models.draft)
+    assert run(qloop, window.bridge.load(pair)) is not None
+    append_steps = window.store.append_steps
+    commits = 0
+
+    def disk_fills(message_id: int, steps: list) -> None:  # type: ignore[type-arg]
+        nonlocal commits
+        commits += 1
+        if commits > 1:
+            raise StoreError("The conversations database failed: database or disk is full")
+        append_steps(message_id, steps)
+
+    window.store.append_steps = disk_fills  # type: ignore[method-assign]
+    statuses: list[str] = []
+    window.controller.message_failed.connect(statuses.append)
+    run(qloop, window.controller.send_async("Keep talking"))
+
+    answer = window.chat_view.answers()[0]
+    assert answer.finished and answer.text()
+    assert "disk is full" in answer.status_label.text()
+    assert any("disk is full" in status for status in statuses)
+    assert not window.controller.busy
+    conversation_id = window.controller.conversation_id
+    assert conversation_id is not None
+    stored = window.store.load_conversation(conversation_id).messages[-1]
+    assert stored.interrupted and stored.text and answer.text().startswith(stored.text)
+
+    window.store.append_steps = append_steps  # type: ignore[method-assign]
+    run(qloop, window.controller.send_async("Go on"))
+    answers = window.chat_view.answers()
+    assert len(answers) == 2 and answers[1].finished and answers[1].text()
+    assert answers[1].stats is not None
     close_window(qloop, window)

@@ -38,7 +38,7 @@ from core.engine.events import FinishedEvent, StepEvent, event_from_dict, event_
 from core.errors import SpecChatError
 from core.settings import generation_settings_to_dict
 from core.speculation.trace import AnswerTrace
-from core.store import ConversationStore
+from core.store import ConversationStore, StoreError
 from core.worker.client import EngineWorker, PairInfo, WorkerCrashedError
 from core.worker.generation_queue import GenerationQueue, Turn
 from gui.chat.chat_view import ChatView
@@ -79,6 +79,8 @@ class _Running:
     trace: AnswerTrace
     started: float
     pending: list[tuple[StepEvent, float]] = field(default_factory=list)
+    # Why a flush could not be stored (a full disk): the answer is then stopped.
+    store_failure: str = ""
 
 
 class AnswerController(QObject):
@@ -426,7 +428,14 @@ class AnswerController(QObject):
         for step, at_s in pending:
             tokens.extend(run.trace.add_step(step, at_s))
         run.widget.append_tokens(tokens)
-        self._store.append_steps(run.message_id, [(event_to_dict(s), at) for s, at in pending])
+        try:
+            self._store.append_steps(run.message_id, [(event_to_dict(s), at) for s, at in pending])
+        except StoreError as exc:
+            # The text stays on screen; an answer that cannot be saved is stopped
+            # rather than left to stream on unsaved (_end says why).
+            if not run.store_failure:
+                run.store_failure = str(exc)
+                self.stop()
 
     def _end(
         self, run: _Running, finished: FinishedEvent | None, interrupted_reason: str = ""
@@ -434,18 +443,22 @@ class AnswerController(QObject):
         self._flush_timer.stop()
         self.flush()
         self._running = None
+        if run.store_failure and not interrupted_reason:
+            interrupted_reason = f"the answer could not be saved ({run.store_failure})."
+            self.message_failed.emit(interrupted_reason)
         run.trace.finish(finished)
         try:
             self._store.finish_answer(
                 run.message_id,
                 event_to_dict(finished) if finished is not None else None,
-                interrupted=finished is None,
+                interrupted=finished is None or bool(interrupted_reason),
             )
         finally:
-            if finished is not None:
+            if finished is not None and not interrupted_reason:
                 run.widget.finish(finished.stats, finished.stop_reason, finished.detail)
             else:
-                run.widget.finish(None, None, interrupted_reason=interrupted_reason)
+                stats = finished.stats if finished is not None else None
+                run.widget.finish(stats, None, interrupted_reason=interrupted_reason)
             if self._speculation is not None:
                 self._speculation.set_streaming(False)
                 # The conversation's graphs now include this answer.

@@ -119,20 +119,20 @@ class Run:
     # client's) and the engine process. Load-independent, unlike tokens/s.
     client_cpu_ms_per_token: float = 0.0
     worker_cpu_ms_per_token: float = 0.0
-    # The answer's steps as the engine timed them: where two runs of the same text
-    # differ in speed, this tells a different draft-length choice (drafted per step)
-    # from slower decodes (ms per drafted token, ms per verification).
-    n_steps: int = 0
-    n_drafted: int = 0
-    draft_ms: float = 0.0
-    verify_ms: float = 0.0
+    stats: GenerationStats | None = None
 
     def step_shape(self) -> str:
-        steps = max(self.n_steps, 1)
-        per_draft = self.draft_ms / self.n_drafted if self.n_drafted else 0.0
+        """The answer's steps as the engine timed them: where two runs of the same
+        text differ in speed, this tells a different draft-length choice (drafted per
+        step) from slower decodes (ms per drafted token, ms per verification)."""
+        stats = self.stats
+        if stats is None:
+            return "no stats"
+        steps = max(stats.n_steps, 1)
+        per_draft = stats.draft_ms / stats.n_drafted if stats.n_drafted else 0.0
         return (
-            f"{self.n_steps} steps, {self.n_drafted / steps:.1f} drafted/step,"
-            f" draft {per_draft:.2f} ms/token, verify {self.verify_ms / steps:.2f} ms/step"
+            f"{stats.n_steps} steps, {stats.n_drafted / steps:.1f} drafted/step,"
+            f" draft {per_draft:.2f} ms/token, verify {stats.verify_ms / steps:.2f} ms/step"
         )
 
 
@@ -251,15 +251,11 @@ class Headless:
             "".join(pieces),
             client_ms,
             worker_ms,
-            *_step_totals(finished.stats),
+            finished.stats,
         )
 
     async def close(self) -> None:
         await self.worker.close()
-
-
-def _step_totals(stats: GenerationStats) -> tuple[int, int, float, float]:
-    return stats.n_steps, stats.n_drafted, stats.draft_ms, stats.verify_ms
 
 
 # -- (a, b) the window -----------------------------------------------------------------
@@ -373,7 +369,7 @@ def window_session(
                     trace.text,
                     client_ms,
                     worker_ms,
-                    *_step_totals(stats),
+                    stats,
                 )
 
             def headless_answer() -> Run:
@@ -608,9 +604,9 @@ def live_replay(
     from gui.chat.answer_controller import _Running
 
     controller = window.controller
-    # The graphs are made once, after the window's first paint; made here, their
-    # one-off construction is not counted as streaming work.
-    assert window.speculation.plots
+    # The graphs are made once, after the window's first paint; made here (the
+    # property makes them), their one-off construction is not counted as streaming.
+    _ = window.speculation.plots
 
     async def pause(seconds: float) -> None:
         await asyncio.sleep(seconds)

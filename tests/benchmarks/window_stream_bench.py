@@ -10,7 +10,9 @@ Four measurements, all in one run so the numbers share one machine state:
     machine; the median of the pairs' ratios is the result. A warm-up pair comes
     first and is shown but not counted (``--no-warmup`` counts it). Each answer's
     step shape is printed under it: a different speed with the same text is either
-    a different draft-length choice or slower decodes, and this tells which.
+    a different draft-length choice or slower decodes, and this tells which. So
+    are the slices this process's threads ran in (how often each woke and took a
+    core from the engine).
 (b) the worst GUI event-loop stall while the window streams: a 10 ms precise
     QTimer heartbeat, and how late each beat fires.
 (c) a 20,000-token synthetic answer pushed through the window's real flush path
@@ -120,6 +122,7 @@ class Run:
     client_cpu_ms_per_token: float = 0.0
     worker_cpu_ms_per_token: float = 0.0
     stats: GenerationStats | None = None
+    thread_slices: str = ""
 
     def step_shape(self) -> str:
         """The answer's steps as the engine timed them: where two runs of the same
@@ -188,6 +191,59 @@ class CpuMeter:
         return client * 1000 / n_tokens, worker * 1000 / n_tokens
 
 
+class ThreadSlices:
+    """How often this process's threads ran across one answer (Linux only).
+
+    Each time a thread of ours wakes on a machine whose cores llama.cpp keeps busy,
+    it takes a core from one of the engine's threads, and the others wait for it at
+    their barrier: many short slices cost the engine more than a few long ones of
+    the same total. This count is how Qt's paint thread pool was found (the GUI
+    thread at 103 slices a second, waiting on two pool threads that woke about 50
+    times a second each; gui/paint_threads.py). The bench's 10 ms heartbeat adds
+    about 100 slices a second to the main thread on both sides.
+    """
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.before = self._read()
+
+    @staticmethod
+    def _read() -> dict[int, tuple[int, int]]:
+        """Per thread id: (nanoseconds on a CPU, slices run)."""
+        counts: dict[int, tuple[int, int]] = {}
+        try:
+            tasks = os.listdir("/proc/self/task")
+        except OSError:
+            return counts  # not Linux
+        for task in tasks:
+            try:
+                schedstat = Path(f"/proc/self/task/{task}/schedstat").read_text()
+                run_ns, _wait_ns, slices = schedstat.split()
+            except (OSError, ValueError):
+                continue  # the thread ended meanwhile, or no scheduler statistics
+            counts[int(task)] = (int(run_ns), int(slices))
+        return counts
+
+    def summary(self) -> str:
+        seconds = time.perf_counter() - self.started
+        after = self._read()
+        if not after or seconds <= 0:
+            return "thread slices: not available here"
+        gui_thread = os.getpid()  # the main thread runs the event loop
+        gui_after, gui_before = after.get(gui_thread, (0, 0)), self.before.get(gui_thread, (0, 0))
+        gui_ns, gui_slices = gui_after[0] - gui_before[0], gui_after[1] - gui_before[1]
+        other_slices = sum(
+            slices - self.before.get(task, (0, 0))[1]
+            for task, (_ns, slices) in after.items()
+            if task != gui_thread
+        )
+        per_slice = gui_ns / 1e6 / gui_slices if gui_slices else 0.0
+        return (
+            f"this process: main thread {gui_slices / seconds:.0f} slices/s of {per_slice:.2f} ms,"
+            f" other threads {other_slices / seconds:.0f} slices/s"
+        )
+
+
 def settings_for(n_predict: int, adaptive: bool = True) -> GenerationSettings:
     # Greedy: the window and the headless runs then produce the same tokens (PROMPT's
     # answer has no near-tie that a batch of another shape could round the other
@@ -223,6 +279,7 @@ class Headless:
 
     async def answer(self, settings: GenerationSettings) -> Run:
         meter = CpuMeter(self.worker.pid)
+        slices = ThreadSlices()
         started = time.perf_counter()
         first: float | None = None
         last = started
@@ -241,6 +298,7 @@ class Headless:
                 finished = event
         assert finished is not None
         client_ms, worker_ms = meter.per_token_ms(count)
+        thread_slices = slices.summary()
         received = count / (last - first) if first is not None and last > first else 0.0
         return Run(
             "headless",
@@ -252,6 +310,7 @@ class Headless:
             client_ms,
             worker_ms,
             finished.stats,
+            thread_slices,
         )
 
     async def close(self) -> None:
@@ -351,6 +410,7 @@ def window_session(
                 run_in(loop, asyncio.sleep(ENGINE_SETTLE_S))
                 worker = window.bridge.worker
                 meter = CpuMeter(worker.pid if worker is not None else None)
+                slices = ThreadSlices()
                 heartbeat.arm(True)
                 run_in(loop, window.controller.send_async(PROMPT))
                 heartbeat.arm(False)
@@ -360,6 +420,7 @@ def window_session(
                     raise RuntimeError("the window's answer did not finish")
                 trace = answer.trace
                 client_ms, worker_ms = meter.per_token_ms(len(trace.tokens))
+                thread_slices = slices.summary()
                 return Run(
                     "window",
                     len(trace.tokens),
@@ -370,6 +431,7 @@ def window_session(
                     client_ms,
                     worker_ms,
                     stats,
+                    thread_slices,
                 )
 
             def headless_answer() -> Run:
@@ -670,6 +732,8 @@ def report_runs(runs: list[Run]) -> None:
             f" {run.client_cpu_ms_per_token:5.2f} ms, engine {run.worker_cpu_ms_per_token:6.2f} ms"
         )
         say(f"  {'':18s} {run.step_shape()}")
+        if run.thread_slices:
+            say(f"  {'':18s} {run.thread_slices}")
     headless = [r for r in runs if r.where == "headless"]
     window = [r for r in runs if r.where == "window"]
     if not headless or not window:

@@ -8,10 +8,10 @@ task wakes a thread that takes a core from one of them, and the rest wait at the
 barrier. Measured on 2 cores with the demo pair streaming in the window: the GUI
 thread ran in 103 slices a second (0.58 ms each; most ended waiting for the pool)
 and two pool threads woke about 50 times a second each; with the pool off, 19
-slices a second of 2.9 ms and no pool threads, and the window's own CPU per token
-at a live pace fell from 1.23-1.25 ms to 1.04-1.13 ms
-(tests/benchmarks/window_stream_bench.py). A fill done serially costs at most a
-millisecond or so here, which a 30 Hz flush can afford.
+slices a second of 2.9 ms and no pool threads. The window's CPU per token stayed
+the same (at a live pace without the engine 0.91-1.00 ms with the pool off,
+0.85-1.02 ms with it; tests/benchmarks/window_stream_bench.py): what goes is the
+wake-ups, not work.
 
 ``QT_NO_GUI_THREADPOOL`` is Qt's own switch for this. Qt reads it once, when the
 pool is first wanted, so it is set before anything paints; a value the user set

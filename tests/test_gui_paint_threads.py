@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from gui.paint_threads import SWITCH
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Paints a big widget (big fills are what Qt hands to its pool), then prints how
@@ -40,7 +42,7 @@ _PAINT_AND_COUNT = textwrap.dedent(
 
 
 def _pool_threads_after_painting(mode: str) -> int:
-    env = {k: v for k, v in os.environ.items() if k != "QT_NO_GUI_THREADPOOL"}
+    env = {k: v for k, v in os.environ.items() if k != SWITCH}
     env["QT_QPA_PLATFORM"] = "offscreen"
     result = subprocess.run(
         [sys.executable, "-c", _PAINT_AND_COUNT, mode],

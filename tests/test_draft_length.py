@@ -18,6 +18,7 @@ from core.engine import (
     StepEvent,
 )
 from core.engine.draft_confidence import ConfidenceCutoff
+from core.engine.draft_hindsight import DraftRecord
 from core.engine.draft_length import (
     DraftLengthController,
     DraftLengthMemory,
@@ -136,11 +137,11 @@ def test_sampling_draft_that_pays_keeps_drafting_near_the_best_fixed_length(seed
     best_fixed = max(run(DraftLengthController(n, adaptive=False))[1] for n in (2, 4, 8, 16))
     assert controller.drafting
     assert controller.times_switched_off == 0
-    assert np.median(lengths[20:]) >= 5
-    assert adaptive >= 0.92 * best_fixed, (adaptive, best_fixed)
+    assert np.median(lengths[20:]) >= 2
+    assert adaptive >= 0.95 * best_fixed, (adaptive, best_fixed)
 
 
-def test_lengths_grow_back_after_early_rejections() -> None:
+def test_lengths_shrink_after_a_cluster_of_rejections_and_grow_back_as_it_ages() -> None:
     controller = DraftLengthController(16)
     for _ in range(3):
         controller.record(0, 0, 0.0, DEMO_PLAIN_MS)
@@ -152,14 +153,19 @@ def test_lengths_grow_back_after_early_rejections() -> None:
         return k
 
     grown = [step() for _ in range(5)]
-    assert grown[1:] == sorted(grown[1:]) and grown[-1] == 16
-    # Three unlucky steps in a row (the rate they measure is below plain)...
+    assert max(grown) == 16
+    # Three unlucky steps in a row: rejections come in clusters, and at these costs
+    # (a drafted token 57% of a plain step) a long draft into the next cluster
+    # costs more than its run wins, so drafts stay short while the cluster is in
+    # the record, and drafting stays on.
     for accepted in (0, 1, 1):
         step(accepted)
     assert controller.drafting
-    # ...and full drafts bring the length back to the maximum.
-    regrown = [step() for _ in range(8)]
-    assert regrown == sorted(regrown) and regrown[-1] == 16, regrown
+    shortened = [k for k in (step() for _ in range(10)) if k]
+    assert 2 <= max(shortened) <= 8, shortened
+    # Full drafts age the cluster out of the record and the length returns to 16.
+    regrown = [step() for _ in range(50)]
+    assert regrown[-10:].count(16) >= 8, regrown
 
 
 def test_slow_first_drafts_do_not_switch_off_a_draft_that_pays() -> None:
@@ -427,7 +433,7 @@ def test_an_answer_after_a_hard_passage_starts_with_a_trial_draft() -> None:
     # break-even: a trial of the length that was best rather than a 2-token probe.
     assert second.best_length()[1] >= 0.9
     lengths = simulate(second, 30, accept=0.92, draft_token_ms=3.0, row_ms=0.5, seed=2)
-    assert lengths[0] == learned_best_length(learned) > 2 and second.drafting
+    assert lengths[0] == learned_best_length(learned) and second.drafting
     assert sum(1 for k in lengths if k) >= 25
 
 
@@ -479,26 +485,50 @@ def test_engine_remembers_a_losing_draft_for_the_next_answer(
         assert drafted_steps("a dog and a cat") == [0]
 
 
-def _length_after_a_fully_kept_draft(draft_token_ms: float, row_ms: float) -> tuple[int, int]:
-    controller = DraftLengthController(16)
-    simulate(controller, 30, accept=0.9, draft_token_ms=draft_token_ms, row_ms=row_ms, seed=3)
-    length = controller.next_length()
-    while length == 0:  # a step that measures the plain time again
-        controller.record(0, 0, 0.0, PLAIN_MS)
-        length = controller.next_length()
-    controller.record(length, length, length * draft_token_ms, PLAIN_MS + length * row_ms)
-    return length, controller.next_length()
+def test_a_run_of_fully_kept_drafts_lengthens_them_as_far_as_they_pay() -> None:
+    # A cheap draft that is always right: drafts grow to the maximum at once.
+    cheap = DraftLengthController(16)
+    lengths = simulate(cheap, 12, accept=1.0, draft_token_ms=1.0, row_ms=0.2)
+    assert lengths[-3:] == [16, 16, 16], lengths
+    # A draft token costing a third of a plain step, 90% of drafted tokens kept: not
+    # the longest draft (16 tokens pay 1.3x here, 4-6 tokens 1.7x), and not short.
+    costly = DraftLengthController(16)
+    lengths = simulate(costly, 80, accept=0.9, draft_token_ms=3.0, row_ms=0.5, seed=3)
+    drafted = [k for k in lengths[20:] if k]
+    assert 3 <= np.median(drafted) <= 8, drafted
 
 
-def test_a_fully_kept_draft_is_followed_by_a_longer_one_as_far_as_it_may_pay() -> None:
-    # A cheap draft: the expected speed-up is flat in the length, so it doubles.
-    length, following = _length_after_a_fully_kept_draft(draft_token_ms=1.0, row_ms=0.2)
-    assert following == min(2 * length, 16) > length
-    # A draft token costing half a plain step: not double, since a doubled draft
-    # that fails early costs more than its run can win; only as far as the model
-    # expects nearly the best speed-up.
-    length, following = _length_after_a_fully_kept_draft(draft_token_ms=5.0, row_ms=1.5)
-    assert length <= following < 2 * length
+def test_a_draft_record_yields_the_tokens_per_step_its_length_emitted() -> None:
+    # For the length that was drafted, the record's yield is what the steps emitted.
+    rng = np.random.default_rng(0)
+    record = DraftRecord()
+    emitted = 0
+    for _ in range(60):
+        accepted = 0
+        while accepted < 2 and rng.random() < 0.65:
+            accepted += 1
+        record.add_step(2, accepted)
+        emitted += accepted + 1
+    assert record.tokens_per_step(4)[1] == pytest.approx(emitted / 60, rel=0.05)
+
+
+def test_a_draft_record_yields_what_its_runs_allow() -> None:
+    # Fully kept 4-token drafts: the token after each was never asked for and counts
+    # as right as often as the asked ones (always, here), so it reads as one long run.
+    kept = DraftRecord()
+    for _ in range(30):
+        kept.add_step(4, 4)
+    assert kept.tokens_per_step(16) == pytest.approx(np.arange(2, 18))
+    # A rejection every third token: longer drafts cannot emit more than 3 a step.
+    choppy = DraftRecord()
+    for _ in range(40):
+        choppy.add_step(8, 2)
+    yields = choppy.tokens_per_step(16)
+    assert yields[1] == pytest.approx(3.0, rel=0.2) and yields.max() <= 3.0 + 1e-9
+    # Never more than a step can emit, and never less for a longer draft.
+    for record in (kept, choppy):
+        yields = record.tokens_per_step(16)
+        assert np.all(np.diff(yields) >= -1e-9) and np.all(yields <= np.arange(2, 18) + 1e-9)
 
 
 # -- a plain step's time measured before ---------------------------------------------

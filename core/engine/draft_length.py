@@ -19,14 +19,19 @@ answer:
   hopeless.
 
 From these, drafting k tokens is expected to emit E(k) = 1 + sum_{j<=k} S(j)
-tokens (S: survival) in plain + k * (draft + row) milliseconds, scaled by how
+tokens (S: survival); once the recent drafts cover enough tokens, E(k) is instead
+what a step of k would have emitted on them (``DraftRecord``,
+core/engine/draft_hindsight.py), which keeps the runs and clusters of acceptance
+that a per-position model averages away. Either way, in plain + k * (draft + row)
+milliseconds, scaled by how
 the recent drafting steps' measured times compared with that model (a drafted
 step also has costs that are not per token), against one token per plain step.
-The controller drafts the longest k whose expected speed-up is within 3% of the
-best (acceptance comes in runs, so long drafts do better than the model says),
-and after a fully kept draft tries one up to twice as long, as far as the model
-expects nearly the best speed-up there; when even the best is
-below 1.05 (over the first 8 drafting steps: below 0.75), or when the drafting
+The controller drafts the k with the best expected speed-up (with the
+per-position model: the longest within 3% of the best, since acceptance comes in
+runs and long drafts do better than that model says, and after a fully kept draft
+one up to twice as long, as far as the model expects nearly the best speed-up
+there); when even the best is
+below 1.0 (over the first 8 drafting steps: below 0.75), or when the drafting
 steps so far really emitted fewer tokens per millisecond than plain steps would
 (the model can be wrong; the measured rate cannot), five drafting steps in a
 row (one for a draft that never had a token kept), it stops drafting and probes
@@ -52,7 +57,8 @@ any earlier answer (an A/B's or a sweep's plain run, a plain chat answer) spares
 baseline steps: the answer drafts from its first step. A verdict reached on a bad
 stretch must not outlive the answer, though: the last answer's acceptance counts
 half against the new text's, and a draft that was switched off near break-even
-starts the next answer with a trial draft.
+starts the next answer with a trial draft, which resumes drafting unless it leaves
+the expectation clearly below break-even.
 
 Within a step, the draft also stops early where it is unsure (``cutoff``,
 core/engine/draft_confidence.py): the length chosen here is the most it may
@@ -69,6 +75,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.engine.draft_confidence import ConfidenceCalibration, ConfidenceCutoff
+from core.engine.draft_hindsight import ENOUGH_TOKENS, DraftRecord
 
 # Plain steps that measure the baseline before the first draft: the first decodes
 # of an answer are often slow, and a plain time measured on one of them would
@@ -80,6 +87,10 @@ _BASELINE_STEPS = 3
 # costs little: one step without a gain, and one more token for the draft to
 # catch up on in the next step's batch.
 _REMEASURE_EVERY = 16
+# And early on, sooner: the baseline steps are the answer's first decodes, often
+# slow, and a baseline measured on them flatters every draft after it (a weak draft
+# at 0.74x plain read 1.2x until the 16th drafting step measured a plain step).
+_EARLY_REMEASURES = (4, 8)
 # Before any draft was measured: a first probe this long. Long enough that a pair
 # that pays shows it at once (with 4, replays of real answers spent their first
 # steps climbing back from one early rejection: 4, 8, 1, 2, 4 ...), short enough
@@ -147,7 +158,8 @@ _PRIOR_WEIGHT = 3.0
 _POOL_WEIGHT = 4.0
 # Acceptance comes in runs, which the pooled rate underestimates at deep
 # positions: among lengths expected to be within this share of the best, take
-# the longest.
+# the longest. (Not with the draft record, which keeps the runs: there the best is
+# the best, and this tolerance took chat drafts into the next cluster of rejections.)
 _LENGTH_TOLERANCE = 0.03
 # After a fully kept draft the next may be up to twice as long, but only as long as
 # the model expects at least this share of the best speed-up: where a draft token
@@ -160,6 +172,8 @@ _LENGTH_TOLERANCE = 0.03
 # at 0.97, sampled chat 0.90 and 0.94, rewrite and code unchanged at 0.99 and
 # 0.97, the weak draft 1.05 (tests/benchmarks/draft_length_replay.py --warm).
 _EXPLORE_TOLERANCE = 0.97
+# (Exploring is for the per-position model only: in the draft record a fully kept
+# draft extends the run it belongs to, and longer lengths gain by it at once.)
 # The linear cost model misses what a drafted step costs beyond its tokens and
 # rows (on CPU a verification of 2 rows costs a plain step plus ~20 ms, one of
 # 14 rows ~6 ms a row), and the timing averages follow the fast side. So the
@@ -180,10 +194,15 @@ _CALIBRATION_STEPS = 8
 _FIT_STEPS = 24
 _MIN_FIT_STEPS = 4
 _SLOPE_RANGE = (0.25, 1.5)
-# Keep drafting only when it is expected to beat plain decoding by this factor:
-# the estimates are noisy (measured on CPU, the weak pair predicted 1.05x lost
-# 5-15%) and a wrong "on" costs more than a wrong "off".
-_MIN_SPEEDUP = 1.05
+# Keep drafting only when it is expected to beat plain decoding by this factor.
+# With the per-position model it was 1.05: that model flattered weak drafts
+# (measured on CPU, the weak pair predicted 1.05x lost 5-15%). The draft record
+# does not, and a wrong "off" costs more than it seemed: while off, nothing shows
+# the text getting easier (only drafting steps measure acceptance, and a model
+# draft is probed rarely), and at 1.05 five steps of a slow stretch just after a
+# sweep's fixed cells (expected 1.00-1.04x) switched off a chat answer on a pair
+# that paid 1.44x at fixed 4 tokens, for the rest of that answer.
+_MIN_SPEEDUP = 1.0
 # A model draft switched off is rarely probed again, so over its first drafting
 # steps (the draft's first decodes are often slow, another process may hold the
 # CPU for a while, and a few early rejections are common even for a pair that
@@ -222,6 +241,7 @@ class DraftLengthMemory:
     probe_gap: int
     any_accepted: bool
     confidence: ConfidenceCalibration
+    draft_record: tuple[int, ...] = ()
 
 
 def typical_plain_step_ms(step_ms: list[float]) -> float | None:
@@ -299,7 +319,9 @@ class DraftLengthController:
         self._cost_ratios: deque[float] = deque(maxlen=_CALIBRATION_STEPS)
         self._step_times: deque[tuple[int, float]] = deque(maxlen=_FIT_STEPS)
         self.confidence = ConfidenceCalibration()
+        self._record = DraftRecord()
         self._probe_at_start = False
+        self._trial = False
         self.warm_start = memory is not None and self.adaptive and self.n_max > 0
         # The baseline steps measure what the hint already says.
         self._baseline_known = False
@@ -308,6 +330,8 @@ class DraftLengthController:
         elif plain_ms_hint is not None and plain_ms_hint > 0:
             self.plain_ms = plain_ms_hint
             self._baseline_known = True
+        # The baseline was (or will be) measured on this answer's first, slow decodes.
+        self._baseline_measured_here = not self.warm_start and not self._baseline_known
 
     def _start_from(self, memory: DraftLengthMemory) -> None:
         self.plain_ms = memory.plain_ms
@@ -318,6 +342,7 @@ class DraftLengthController:
             self._reached = _resized(memory.reached, self.n_max) * _CARRIED_EVIDENCE
             self._rejected = _resized(memory.rejected, self.n_max) * _CARRIED_EVIDENCE
         self._step_times.extend(memory.step_times)
+        self._record = DraftRecord(memory.draft_record)
         self._cost_ratios.extend(memory.cost_ratios)
         self._drafted_tokens = memory.drafted_tokens * _CARRIED_EVIDENCE
         self._drafted_ms = memory.drafted_ms * _CARRIED_EVIDENCE
@@ -353,6 +378,7 @@ class DraftLengthController:
             probe_gap=self._probe_gap,
             any_accepted=self._accepted_total > 0,
             confidence=copy.deepcopy(self.confidence),
+            draft_record=self._record.outcomes(),
         )
 
     def cutoff(self) -> ConfidenceCutoff | None:
@@ -390,6 +416,7 @@ class DraftLengthController:
                 self._probe_at_start = False
                 best_length, best_speedup = self.best_length()
                 if best_speedup >= _TRIAL_IF_AT_LEAST:
+                    self._trial = True
                     return max(best_length, self._clamp(_PROBE_DRAFT))
             elif self._until_probe > 0 or not self._probe_affordable():
                 self._probing = False
@@ -398,11 +425,14 @@ class DraftLengthController:
         if (
             self._drafted_steps
             and self._plain_run == 0
-            and (self._drafted_steps % _REMEASURE_EVERY == 0)
+            and (
+                self._drafted_steps % _REMEASURE_EVERY == 0
+                or (self._baseline_measured_here and self._drafted_steps in _EARLY_REMEASURES)
+            )
         ):
             return 0
         best = self.best_length()[0]
-        if self._last_fully_kept:
+        if self._last_fully_kept and len(self._record) < ENOUGH_TOKENS:
             # Positions past the drafts measured lately have little data and
             # acceptance comes in runs: after a fully kept draft, explore longer.
             lengths, speedups = self._expected_speedups()
@@ -487,13 +517,19 @@ class DraftLengthController:
             else:
                 self.row_ms = _blend(self.row_ms, extra_rows)
         self._count_acceptance(min(n_drafted, self.n_max), n_accepted)
+        self._record.add_step(n_drafted, n_accepted)
         self._drafted_tokens = self._drafted_tokens * _RATE_DECAY + n_accepted + 1
         self._drafted_ms = self._drafted_ms * _RATE_DECAY + draft_ms + verify_ms
         self._last_length = n_drafted
         self._last_fully_kept = n_accepted >= n_drafted
 
         speedup = self.best_length()[1]
-        if self._drafted_tokens >= _RATE_EVIDENCE_TOKENS and self.plain_ms is not None:
+        was_trial, self._trial = self._trial, False
+        if (
+            self._drafted_tokens >= _RATE_EVIDENCE_TOKENS
+            and self.plain_ms is not None
+            and not was_trial  # the rate is the last answer's hard stretch
+        ):
             measured = self._drafted_tokens * self.plain_ms / self._drafted_ms
             if measured < _CLEAR_LOSS:
                 speedup = min(speedup, measured)
@@ -507,6 +543,13 @@ class DraftLengthController:
             # expectation at break-even resumes drafting; five losing steps switch it
             # off again if the stretch is still hard.
             threshold = _RESUME_SPEEDUP
+        if was_trial:
+            # The trial at an answer's start is one step of new text after a verdict
+            # on the last answer's hardest stretch: it resumes drafting unless it
+            # leaves the expectation below what earned it the trial (one fully kept
+            # 9-token trial of a pair that paid 1.17x at fixed 4 left it at 0.99, and
+            # the answer ran plain).
+            threshold = _TRIAL_IF_AT_LEAST
         self._accepted_total += n_accepted
         if self._accepted_total == 0:
             # Not one drafted token kept yet: no early leniency for such a draft.
@@ -555,7 +598,8 @@ class DraftLengthController:
             return self._clamp(_FIRST_DRAFT), 1.0
         lengths, speedup = self._expected_speedups()
         best = float(speedup.max())
-        longest = int(np.flatnonzero(speedup >= best * (1.0 - _LENGTH_TOLERANCE))[-1])
+        tolerance = _LENGTH_TOLERANCE if len(self._record) < ENOUGH_TOKENS else 0.0
+        longest = int(np.flatnonzero(speedup >= best * (1.0 - tolerance))[-1])
         # The best speed-up, not the chosen length's: whether to draft at all
         # depends on whether any length is expected to pay.
         return int(lengths[longest]), best
@@ -565,7 +609,10 @@ class DraftLengthController:
         (0 below draft-min, which is never verified)."""
         assert self.plain_ms is not None and self.draft_token_ms is not None
         lengths = np.arange(1, self.n_max + 1)
-        expected_tokens = 1.0 + np.cumsum(self.survival())
+        if len(self._record) >= ENOUGH_TOKENS:
+            expected_tokens = self._record.tokens_per_step(self.n_max)
+        else:
+            expected_tokens = 1.0 + np.cumsum(self.survival())
         speedup = expected_tokens * self.plain_ms / self.expected_step_ms(lengths)
         speedup[lengths < self.n_min] = 0.0
         return lengths, speedup

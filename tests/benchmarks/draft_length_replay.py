@@ -26,10 +26,17 @@ Usage::
         [--draft FILE] [-n 256] [--seeds 4] [--set chat|code|rewrite]
     python tests/benchmarks/draft_length_replay.py replay demo08.json [--costs ...]
         [--lengths 4,8,16] [--noise 0.1] [--repeats 3] [--warm]
+    python tests/benchmarks/draft_length_replay.py compare chat.json code.json \
+        rewrite.json weak.json --fresh weak.json [--costs "a,b,c,d,e;..."] [--seeds 12]
 
 ``--set`` records a built-in prompt set's prompts instead of the bench's.
 ``--warm`` replays the answers in a row as a chat or a sweep runs them: each
 starts from the last one's memory and knows the plain step's time.
+``compare`` is tune_bench.py on recorded answers (record them with ``--temp 0 -n 96
+--seeds 1 --set NAME``): per set, the adaptive cell's speed-up against the best
+fixed length's, counted as a sweep counts them, in two rounds, with the adaptive
+answers carrying their memory from set to set as one engine's sweeps do, over
+noise seeds and several cost settings. Differences of 0.01-0.02 are noise.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import json
 import os
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +65,7 @@ from core.engine import (  # noqa: E402
     SpeculativeEngine,
     StepEvent,
 )
-from core.engine.draft_length import DraftLengthController  # noqa: E402
+from core.engine.draft_length import DraftLengthController, DraftLengthMemory  # noqa: E402
 from core.tune.prompt_sets import built_in_set  # noqa: E402
 
 RECORD_LENGTH = 16
@@ -120,12 +128,18 @@ def replay_answer(
     rng: np.random.Generator,
     noise: float,
     catch_up_share: float = 0.2,
+    slow_share: float = 0.0,
 ) -> float:
+    """``slow_share``: the share of steps slowed by half again (another process took
+    the CPU), on top of the lognormal ``noise``: measured steps on 2 cores sit near
+    their fastest with such outliers, not symmetric around a mean."""
     plain_ms, draft_ms, row_ms, verify_overhead_ms, draft_overhead_ms = costs
     position, elapsed, plain_run = 0, 0.0, 0
     while position < len(right):
         length = controller.next_length()
         jitter = float(np.exp(rng.normal(0.0, noise)))
+        if rng.random() < slow_share:
+            jitter *= 1.5
         if length == 0:
             step_ms = plain_ms * jitter
             controller.record(0, 0, 0.0, step_ms)
@@ -184,6 +198,79 @@ def replay(args: argparse.Namespace) -> None:
         )
 
 
+def _set_speedup(
+    answers: list[list[bool]],
+    controller: Callable[[DraftLengthMemory | None], DraftLengthController],
+    costs: tuple[float, float, float, float, float],
+    seed: int,
+    memory: DraftLengthMemory | None,
+    rounds: int = 2,
+) -> tuple[float, DraftLengthMemory | None]:
+    """A sweep cell's speed-up over a prompt set: each round decodes every answer
+    (total tokens over total time, as core/tune/sweep.py counts), the median round
+    is kept; adaptive answers start from the last one's memory."""
+    speedups = []
+    for round_number in range(rounds):
+        tokens, plain_equivalent_ms = 0, 0.0
+        for number, right in enumerate(answers):
+            chosen = controller(memory)
+            rng = np.random.default_rng(seed * 7919 + 100 * round_number + number)
+            speedup = replay_answer(right, chosen, costs, rng, 0.05, slow_share=0.08)
+            tokens += len(right)
+            plain_equivalent_ms += len(right) / speedup
+            memory = chosen.memory() if chosen.adaptive else memory
+        speedups.append(tokens / plain_equivalent_ms)
+    return statistics.median(speedups), memory
+
+
+def compare(args: argparse.Namespace) -> None:
+    """tune_bench.py's comparison on recorded answers: per set, the adaptive cell
+    against the best of the fixed lengths, over noise seeds and cost settings."""
+    lengths = [int(n) for n in args.lengths.split(",")]
+    for costs_text in args.costs.split(";"):
+        costs = tuple(float(x) for x in costs_text.split(","))
+        assert len(costs) == 5, "--costs takes plain,draft,row,verify-overhead,draft-overhead"
+        print(f"costs (ms) {costs}")
+        carried: dict[int, DraftLengthMemory | None] = {}
+        for trace in args.traces:
+            data = json.loads(Path(trace).read_text())
+            answers = [
+                draft_was_right([tuple(step) for step in steps]) for steps in data["answers"]
+            ]
+            if trace in args.fresh:
+                carried.clear()  # another pair: nothing carries over
+            ratios, autos, bests = [], [], []
+            for seed in range(args.seeds):
+                best = max(
+                    _set_speedup(
+                        answers,
+                        lambda _, n=n: DraftLengthController(n, adaptive=False),
+                        costs,
+                        seed,
+                        None,
+                    )[0]
+                    for n in lengths
+                )
+                auto, carried[seed] = _set_speedup(
+                    answers,
+                    lambda memory, hint=costs[0]: DraftLengthController(
+                        RECORD_LENGTH, memory=memory, plain_ms_hint=hint
+                    ),
+                    costs,
+                    seed,
+                    carried.get(seed),
+                )
+                ratios.append(auto / best)
+                autos.append(auto)
+                bests.append(best)
+            print(
+                f"  {Path(trace).stem:<16} adaptive {statistics.median(autos):.2f}x, best fixed "
+                f"{statistics.median(bests):.2f}x, adaptive / best fixed median "
+                f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}; "
+                f">= 0.97 in {sum(r >= 0.97 for r in ratios)} of {args.seeds})"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -212,8 +299,20 @@ def main() -> None:
         default=0.2,
         help="cost of a sat-out token for the draft to catch up on, per drafted token's",
     )
+    cmp = commands.add_parser("compare")
+    cmp.add_argument("traces", nargs="+", help="recorded sets, in the order a sweep runs them")
+    cmp.add_argument(
+        "--costs",
+        default="15.6,7.5,2.7,4,4;15.6,6.5,2.5,2,2;18,7.5,2.7,4,4;15.6,7,2,0,2",
+        help="cost settings separated by ';'",
+    )
+    cmp.add_argument("--lengths", default="2,4,8,16")
+    cmp.add_argument("--seeds", type=int, default=12)
+    cmp.add_argument(
+        "--fresh", nargs="*", default=[], help="traces of another pair (no memory carried in)"
+    )
     args = parser.parse_args()
-    record(args) if args.command == "record" else replay(args)
+    {"record": record, "replay": replay, "compare": compare}[args.command](args)
 
 
 if __name__ == "__main__":

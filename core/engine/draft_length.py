@@ -476,6 +476,7 @@ class DraftLengthController:
                 self.catch_up_ms = _blend(self.catch_up_ms, skipped_cost / self._plain_run)
         if n_drafted == 0:
             self._probing = False  # a probe that found nothing to draft
+            self._trial = False
             # Without a draft the verification is exactly a plain decoding step.
             if self.draft_token_ms is None and self.plain_ms is not None:
                 # The baseline steps: the answer's first decodes are slow, and

@@ -330,8 +330,6 @@ class DraftLengthController:
         elif plain_ms_hint is not None and plain_ms_hint > 0:
             self.plain_ms = plain_ms_hint
             self._baseline_known = True
-        # The baseline was (or will be) measured on this answer's first, slow decodes.
-        self._baseline_measured_here = not self.warm_start and not self._baseline_known
 
     def _start_from(self, memory: DraftLengthMemory) -> None:
         self.plain_ms = memory.plain_ms
@@ -427,12 +425,12 @@ class DraftLengthController:
             and self._plain_run == 0
             and (
                 self._drafted_steps % _REMEASURE_EVERY == 0
-                or (self._baseline_measured_here and self._drafted_steps in _EARLY_REMEASURES)
+                or (self._measures_own_baseline() and self._drafted_steps in _EARLY_REMEASURES)
             )
         ):
             return 0
         best = self.best_length()[0]
-        if self._last_fully_kept and len(self._record) < ENOUGH_TOKENS:
+        if self._last_fully_kept and not self._record_decides():
             # Positions past the drafts measured lately have little data and
             # acceptance comes in runs: after a fully kept draft, explore longer.
             lengths, speedups = self._expected_speedups()
@@ -442,6 +440,16 @@ class DraftLengthController:
             if worth.any():
                 best = max(best, int(lengths[np.flatnonzero(worth)[-1]]))
         return max(best, self._clamp(_SHORTEST_DRAFT))
+
+    def _measures_own_baseline(self) -> bool:
+        """Whether the plain time comes from this answer's first, slow decodes (no
+        memory, no hint)."""
+        return not self.warm_start and not self._baseline_known
+
+    def _record_decides(self) -> bool:
+        """Whether the draft record holds enough tokens to stand in for the
+        per-position model (its expected tokens, no tolerance, no exploring)."""
+        return len(self._record) >= ENOUGH_TOKENS
 
     def _probe_affordable(self) -> bool:
         assert self.draft_token_ms is not None and self.plain_ms is not None
@@ -599,7 +607,7 @@ class DraftLengthController:
             return self._clamp(_FIRST_DRAFT), 1.0
         lengths, speedup = self._expected_speedups()
         best = float(speedup.max())
-        tolerance = _LENGTH_TOLERANCE if len(self._record) < ENOUGH_TOKENS else 0.0
+        tolerance = 0.0 if self._record_decides() else _LENGTH_TOLERANCE
         longest = int(np.flatnonzero(speedup >= best * (1.0 - tolerance))[-1])
         # The best speed-up, not the chosen length's: whether to draft at all
         # depends on whether any length is expected to pay.
@@ -610,7 +618,7 @@ class DraftLengthController:
         (0 below draft-min, which is never verified)."""
         assert self.plain_ms is not None and self.draft_token_ms is not None
         lengths = np.arange(1, self.n_max + 1)
-        if len(self._record) >= ENOUGH_TOKENS:
+        if self._record_decides():
             expected_tokens = self._record.tokens_per_step(self.n_max)
         else:
             expected_tokens = 1.0 + np.cumsum(self.survival())

@@ -87,17 +87,19 @@ def test_tiny_sweep_fills_cells_saves_and_applies_a_cell_to_the_next_answer(
     page.p_min_edit.setText("0")
     page.auto_check.setChecked(False)
     page.tokens_spin.setValue(16)
-    shown: list[int] = []
+    shown: list[tuple[int, int, int]] = []
     show = page.show_result
 
     def counting_show(result: SweepResult) -> None:
-        shown.append(len(result.cells))
+        shown.append((len(result.cells), page.progress.value(), page.progress.maximum()))
         show(result)
 
     page.show_result = counting_show  # type: ignore[method-assign]
     result = run(qloop, page.run_async(), timeout=300)
     assert result is not None and not result.partial and len(result.cells) == 2
-    assert shown[:2] == [1, 2]  # the cells filled in one by one while it ran
+    # Every cell showed up after the first prompt (plain and two cells answered it)
+    # and refined while the sweep ran.
+    assert shown[0] == (2, 3, 6) and shown[1] == (2, 6, 6)
     assert page.progress.value() == page.progress.maximum() > 0
     assert page.table.rowCount() == 3 and page.table.item(0, 0).text() == "plain"
     heatmap = page.heatmaps["speedup"]
@@ -153,7 +155,7 @@ def test_cancelled_sweep_is_partial_and_saved_whole(
     page.auto_check.setChecked(False)
     page.tokens_spin.setValue(16)
 
-    async def cancelled_after_one_cell() -> SweepResult | None:
+    async def cancelled_after_the_first_prompt() -> SweepResult | None:
         # One coroutine on the loop throughout: a task started in one run() and
         # awaited in another binds the engine client's queues to the wrong loop.
         task = asyncio.ensure_future(page.run_async())
@@ -161,9 +163,11 @@ def test_cancelled_sweep_is_partial_and_saved_whole(
         page.cancel()
         return await asyncio.wait_for(task, 120)
 
-    result = run(qloop, cancelled_after_one_cell(), timeout=420)
-    assert result is not None and result.partial and 1 <= len(result.cells) < 3
-    assert "Partial" in page.status.text()
+    result = run(qloop, cancelled_after_the_first_prompt(), timeout=420)
+    assert result is not None and result.partial and len(result.cells) == 3
+    assert result.prompts_measured is not None
+    assert result.prompts_measured < result.prompt_count
+    assert "Partial" in page.status.text() and "every cell is measured" in page.status.text()
     assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()
     key = window.draft_settings.pair_key()
     assert key is not None
@@ -183,7 +187,9 @@ def test_cancelled_sweep_is_partial_and_saved_whole(
     page.refresh_history()
     assert page.history_combo.count() == 2
     assert "later" in page.history_combo.itemText(0)
-    assert "partial" in page.history_combo.itemText(1)
+    assert f"partial ({result.prompts_measured} of {result.prompt_count} prompts)" in (
+        page.history_combo.itemText(1)
+    )
     page.history_combo.setCurrentIndex(1)
     reloaded = page.load_saved()
     assert reloaded is not None and reloaded.partial

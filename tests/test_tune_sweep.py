@@ -107,8 +107,8 @@ def test_greedy_sweep_is_reproducible_and_exact(tiny_engine: SpeculativeEngine) 
         assert first.identical_to_plain(cell)
         assert len(cell.speeds) == 1
         assert cell.acceptance > 0
-    # One plain pass per cell, interleaved with the cells.
-    assert len(first.baseline.speeds) == 4
+    # Plain decoding is measured like one more cell: one pass per round.
+    assert len(first.baseline.speeds) == 1
 
 
 def test_speedups_are_against_this_runs_baseline(tiny_engine: SpeculativeEngine) -> None:
@@ -137,66 +137,94 @@ class _RecordingRunner(EngineRunner):
         return await super().answer(prompt, settings)
 
 
-def test_cells_are_measured_round_by_round_with_plain_passes_spread_over_the_run(
+def test_cells_take_turns_prompt_by_prompt_with_plain_decoding_among_them(
     tiny_engine: SpeculativeEngine,
 ) -> None:
-    # Block by block, the last cells ran minutes after the first on a machine whose
-    # speed drifts; round by round, every cell sees the same stretch of the run.
+    # Cell by cell, a cell's pass took one stretch of the run and the machine's
+    # drift over seconds set the cells apart; prompt by prompt, every cell's pass
+    # spans the whole round.
     runner = _RecordingRunner(tiny_engine)
-    grid = SweepGrid(draft_max=(2, 4, 8))
-    prompts = prompt_set_from_texts("one", ["the cat and the dog"])
-    seen: list[tuple[int, int]] = []
+    grid = SweepGrid(draft_max=(2, 4))
+    seen: list[list[int]] = []
 
     def note(progress: SweepProgress) -> None:
-        if progress.finished_cell is not None:  # else: one more answer done
-            seen.append((progress.cell_index, len(progress.finished_cell.speeds)))
+        if progress.cells_refreshed:  # else: one more answer done
+            seen.append([len(cell.speeds) for cell in progress.result.cells])
 
-    result = asyncio.run(run_sweep(runner, prompts, grid, GREEDY, repeats=2, on_progress=note))
-    two, four, eight = (f"model max={n} min=0 p=0" for n in (2, 4, 8))
-    # The warm-up answer; then round 1 (plain before cells 0 and 2) and round 2
-    # (plain before cell 1): as many plain passes as cells, as before.
+    result = asyncio.run(run_sweep(runner, PROMPTS, grid, GREEDY, repeats=2, on_progress=note))
+    two, four = (f"model max={n} min=0 p=0" for n in (2, 4))
+    # The warm-up answer; then each prompt of each round, its order rotated by one.
     assert runner.order[1:] == [
-        "plain", two, four, "plain", eight,
-        two, "plain", four, eight,
+        "plain", two, four,  # round 1, prompt 1
+        two, four, "plain",  # round 1, prompt 2
+        two, four, "plain",  # round 2, prompt 1
+        four, "plain", two,  # round 2, prompt 2
     ]  # fmt: skip
-    assert seen == [(0, 1), (1, 1), (2, 1), (0, 2), (1, 2), (2, 2)]
+    # Every cell shows up after the first prompt; its pass is refreshed in place
+    # until the round ends, and the next round adds a second one.
+    assert seen == [[1, 1], [1, 1], [2, 2], [2, 2]]
     assert result.complete and all(len(cell.speeds) == 2 for cell in result.cells)
-    assert len(result.baseline.speeds) == 3
+    assert len(result.baseline.speeds) == 2
+    # The first pass covers both prompts (its outputs are kept for the exactness check).
+    assert all(len(cell.outputs) == 2 for cell in result.cells)
 
 
-def test_a_sweep_cancelled_in_its_second_round_keeps_every_cell_measured_once(
+def test_a_sweep_cancelled_in_its_second_round_keeps_the_first_round_of_every_cell(
     tiny_engine: SpeculativeEngine,
 ) -> None:
     control = SweepControl()
 
     def cancel_in_the_second_round(progress: SweepProgress) -> None:
-        if progress.finished_cell is not None and len(progress.finished_cell.speeds) == 2:
+        if progress.cells_refreshed and len(progress.result.baseline.speeds) == 2:
             control.cancel()
 
     result = sweep(tiny_engine, control=control, on_progress=cancel_in_the_second_round)
     assert result.partial and not result.complete
-    assert [len(cell.speeds) for cell in result.cells] == [2, 1, 1, 1]
+    assert [len(cell.speeds) for cell in result.cells] == [1, 1, 1, 1]
+    assert len(result.baseline.speeds) == 1 and result.prompts_measured is None
     assert result.describe_partial() == (
-        "cancelled with 4 of 4 cells measured, 3 of them fewer than 2 times"
+        "cancelled after 1 of 2 rounds; every cell is measured once"
     )
 
 
-def test_cancelled_sweep_keeps_finished_cells_and_says_partial(
+def test_cancelled_sweep_keeps_every_cell_on_the_prompts_answered_and_says_partial(
     tiny_engine: SpeculativeEngine, tmp_path: Path
 ) -> None:
     control = SweepControl()
 
-    def cancel_after_first_cell(progress: SweepProgress) -> None:
-        if progress.finished_cell is not None:
+    def cancel_after_the_first_prompt(progress: SweepProgress) -> None:
+        if progress.cells_refreshed:
             control.cancel()
 
-    result = sweep(tiny_engine, control=control, on_progress=cancel_after_first_cell)
-    assert result.partial and len(result.cells) == 1 and result.planned_cells == 4
+    result = sweep(tiny_engine, control=control, on_progress=cancel_after_the_first_prompt)
+    assert result.partial and len(result.cells) == 4 and result.planned_cells == 4
+    assert result.prompts_measured == 1 and result.prompt_count == 2
+    assert all(len(cell.speeds) == 1 and len(cell.outputs) == 1 for cell in result.cells)
+    assert result.describe_partial() == (
+        "cancelled in the first round after 1 of 2 prompts; every cell is measured on those prompts"
+    )
     path = save_result(result, "tiny|pair", tmp_path)
     loaded = read_result_file(path)
-    assert loaded.partial and len(loaded.cells) == 1
+    assert loaded.partial and len(loaded.cells) == 4 and loaded.prompts_measured == 1
+    assert loaded.describe_partial() == result.describe_partial()
     assert loaded.speedup(loaded.cells[0]) == pytest.approx(result.speedup(result.cells[0]))
     assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_a_sweep_cancelled_before_the_first_prompt_is_done_has_no_cells(
+    tiny_engine: SpeculativeEngine,
+) -> None:
+    control = SweepControl()
+
+    def cancel_after_two_answers(progress: SweepProgress) -> None:
+        if progress.done == 2:
+            control.cancel()
+
+    result = sweep(tiny_engine, control=control, on_progress=cancel_after_two_answers)
+    assert result.partial and result.cells == [] and not result.baseline.speeds
+    assert result.describe_partial() == (
+        "cancelled before every cell had answered the first prompt"
+    )
 
 
 def test_a_failed_write_leaves_the_previous_result_and_no_partial_file(

@@ -171,7 +171,7 @@ def _sources(args: argparse.Namespace) -> tuple[DraftSource, ...]:
 
 def _print_progress(err: TextIO) -> Callable[[SweepProgress], None]:
     def show(progress: SweepProgress) -> None:
-        if progress.finished_cell is not None:
+        if progress.cells_refreshed:
             return  # the same count was shown when its last answer finished
         err.write(f"\r{progress.done}/{progress.total} answers")
         if progress.done == progress.total:

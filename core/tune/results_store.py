@@ -109,15 +109,16 @@ class SavedSweep:
     prompt_set: str
     grid: str
     cells: int
-    planned_cells: int
     partial: bool
+    # How far a partial sweep got ("2 of 4 prompts"); empty for a complete one.
+    how_far: str
     best_speedup: float | None
 
     def describe(self) -> str:
         """E.g. "2026-11-27 18:40 · chat · model draft-max 2,4,8 x p-min 0,0.5 · 1.31x"."""
         parts = [self.saved_at[:16], self.prompt_set, self.grid]
         if self.partial:
-            parts.append(f"partial ({self.cells} of {self.planned_cells} cells)")
+            parts.append(f"partial ({self.how_far})")
         if self.best_speedup is not None:
             parts.append(f"best {self.best_speedup:.2f}x")
         return " · ".join(parts)
@@ -170,8 +171,8 @@ def saved_sweeps(pair_key: str, folder: Path | None = None) -> list[SavedSweep]:
                 prompt_set=result.prompt_set,
                 grid=grid_label(result),
                 cells=len(result.cells),
-                planned_cells=result.planned_cells,
                 partial=result.partial,
+                how_far=result.how_far() if result.partial else "",
                 best_speedup=result.speedup(best) if best is not None else None,
             )
         )

@@ -1,17 +1,22 @@
 """Sweeps: draft settings on a grid, each measured against plain decoding in the same run.
 
-Order of the runs: round after round, one pass of every cell per round (a pass
-decodes every prompt once), and one plain pass over the prompts before every
-cell in turn (before cell i in round i mod repeats: as many plain passes as cells,
-spread over the run). Measured block by block instead, the last cells (the
-adaptive one among them) ran minutes after the first on a machine whose plain
-speed drifted 10-20% within a sweep, and the comparison between cells measured
-the drift. The baseline is the median of every plain pass of the run, so a
-cell's speed-up is always against this run's own plain speed. A cell's speed is
-the median of its passes; each pass counts total tokens over total decoding time.
-A cell shows up after its first pass and refines with each round, so a cancelled
-sweep keeps every cell measured so far (some with fewer passes than asked) and
-says it is partial.
+Order of the runs: round after round, and within a round prompt by prompt: every
+cell, and plain decoding as one more cell, answers prompt 1, then every cell
+answers prompt 2, and so on, each prompt in a rotated order so no cell always runs
+first or last. A cell's pass (total tokens over total decoding time of the prompt
+set) is then spread over the whole round. Measured cell by cell (a pass of one
+cell, then a pass of the next), five cells of the same settings read up to 16%
+apart and the fastest 3-12% above a given one, on a machine whose speed wanders
+over seconds; prompt by prompt, 2-6% and 0-4.5% (sweep_order_bench.py in
+tests/benchmarks). A cell's speed is the median of its passes, and the baseline is
+the median of plain decoding's passes, so every speed-up is against this run's own
+plain speed.
+
+While a round runs, each finished prompt refreshes every cell's numbers (the
+pass so far), so cells show up after the first prompt and refine. A cancelled
+sweep keeps what every cell has measured on the same prompts: in the first round
+the prompts finished so far, later the rounds finished so far; it says it is
+partial and how far it got.
 """
 
 from __future__ import annotations
@@ -150,8 +155,13 @@ class CellResult:
         self.speeds.append(tokens / (decode_ms / 1000) if decode_ms > 0 else 0.0)
         self.acceptances.append(accepted / drafted if drafted else 0.0)
         self.mean_lengths.append(lengths / steps if steps else 0.0)
-        if not self.outputs:
+        if len(self.speeds) == 1:
             self.outputs = [result.token_ids for result in results]
+
+    def drop_last_pass(self) -> None:
+        """Forget the last pass (one still under way, refreshed or abandoned)."""
+        for values in (self.speeds, self.acceptances, self.mean_lengths):
+            values.pop()
 
 
 def settings_label(drafting: DraftSettings) -> str:
@@ -200,6 +210,10 @@ class SweepResult:
     partial: bool = False
     target: str = ""
     draft: str = ""
+    # Set when the first round was cancelled: how many of the set's prompts every
+    # cell answered (None: all of them, in every round counted).
+    prompts_measured: int | None = None
+    prompt_count: int = 0
 
     def speedup(self, cell: CellResult) -> float:
         base = self.baseline.decode_tokens_per_second
@@ -233,10 +247,33 @@ class SweepResult:
             and self._cells_short_of_repeats() == 0
         )
 
+    def how_far(self) -> str:
+        """How far a cancelled sweep got, in a few words ("2 of 4 prompts")."""
+        passes = {len(cell.speeds) for cell in self.cells}
+        if not self.cells:
+            return "no cells"
+        if self.prompts_measured is not None:
+            return f"{self.prompts_measured} of {self.prompt_count} prompts"
+        if len(self.cells) == self.planned_cells and len(passes) == 1:
+            return f"{passes.pop()} of {self.repeats} rounds"
+        # Sweeps saved before cells were measured prompt by prompt.
+        return f"{len(self.cells)} of {self.planned_cells} cells"
+
     def describe_partial(self) -> str:
         """What a cancelled sweep holds, in words."""
+        if not self.cells:
+            return "cancelled before every cell had answered the first prompt"
+        if self.prompts_measured is not None:
+            return (
+                f"cancelled in the first round after {self.how_far()}; "
+                "every cell is measured on those prompts"
+            )
+        passes = {len(cell.speeds) for cell in self.cells}
+        if len(self.cells) == self.planned_cells and len(passes) == 1:
+            times = "once" if passes == {1} else f"{passes.pop()} times"
+            return f"cancelled after {self.how_far()}; every cell is measured {times}"
         short = self._cells_short_of_repeats()
-        text = f"cancelled with {len(self.cells)} of {self.planned_cells} cells measured"
+        text = f"cancelled with {self.how_far()} measured"
         if short:
             text += f", {short} of them fewer than {self.repeats} times"
         return text
@@ -263,6 +300,8 @@ class SweepResult:
             "temperature": self.temperature,
             "partial": self.partial,
             "planned_cells": self.planned_cells,
+            "prompts_measured": self.prompts_measured,
+            "prompt_count": self.prompt_count,
             "baseline": {
                 "decode_tokens_per_second": self.baseline.decode_tokens_per_second,
                 "speeds": list(self.baseline.speeds),
@@ -297,6 +336,10 @@ class SweepResult:
                 partial=bool(data.get("partial", False)),
                 target=str(data.get("target", "")),
                 draft=str(data.get("draft", "")),
+                prompts_measured=(
+                    None if data.get("prompts_measured") is None else int(data["prompts_measured"])
+                ),
+                prompt_count=int(data.get("prompt_count", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"not a saved sweep: {exc!r} missing or invalid") from exc
@@ -304,14 +347,13 @@ class SweepResult:
 
 @dataclass(frozen=True)
 class SweepProgress:
-    """Where a running sweep is: answers done of all, and the cell that just finished
-    a pass (its numbers so far: the median of the passes it has)."""
+    """Where a running sweep is: answers done of all, and whether every cell's
+    numbers were just refreshed (after each prompt that every cell has answered)."""
 
     done: int
     total: int
-    cell_index: int
     result: SweepResult
-    finished_cell: CellResult | None = None
+    cells_refreshed: bool = False
 
 
 class SweepControl:
@@ -350,12 +392,13 @@ async def run_sweep(
 
     ``settings`` gives n_predict, the sampling and the verification; each cell
     replaces the draft length settings. Cancelling through ``control`` stops
-    within the running answer and returns the finished cells, marked partial.
+    within the running answer and returns what every cell measured on the same
+    prompts, marked partial.
     """
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats}")
     control = control or SweepControl()
-    cells = grid.cells(settings.drafting)
+    cells = [CellResult(drafting) for drafting in grid.cells(settings.drafting)]
     result = SweepResult(
         prompt_set=prompt_set.name,
         n_predict=settings.n_predict,
@@ -363,45 +406,58 @@ async def run_sweep(
         temperature=settings.sampling.temperature,
         baseline=CellResult(plain_settings(settings).drafting),
         planned_cells=len(cells),
+        prompt_count=len(prompt_set.prompts),
     )
+    # Plain decoding takes its turns like one more cell.
+    measured = [result.baseline, *cells]
     prompts = [await runner.tokenize_chat(messages) for messages in prompt_set.prompts]
-    total = len(cells) * (1 + repeats) * len(prompts)
+    total = len(measured) * repeats * len(prompts)
     done = 0
+    # Prompts every cell has answered in the round under way; from the first one on,
+    # each cell holds a pass of the round so far, refreshed after each prompt.
+    prompts_done = 0
 
-    async def one_pass(drafting: DraftSettings, repeat: int) -> list[GenerationResult]:
-        nonlocal done
-        answers = []
-        for index, prompt in enumerate(prompts):
-            if control.cancelled:
-                raise _Cancelled
-            answer = await runner.answer(
-                prompt, _seeded(replace(settings, drafting=drafting), repeat, index)
-            )
-            if answer.stop_reason is StopReason.CANCELLED:
-                raise _Cancelled
-            answers.append(answer)
-            done += 1
-            if on_progress is not None:
-                on_progress(SweepProgress(done, total, len(result.cells), result))
-            # Let the event loop deliver a cancel between answers.
-            await asyncio.sleep(0)
-        return answers
+    def report(refreshed: bool) -> None:
+        if on_progress is not None:
+            on_progress(SweepProgress(done, total, result, refreshed))
 
     try:
         await runner.answer(
             prompts[0], replace(plain_settings(settings), n_predict=_WARM_UP_TOKENS)
         )
         for repeat in range(repeats):
-            for cell_index, drafting in enumerate(cells):
-                if cell_index % repeats == repeat:
-                    result.baseline.add_pass(await one_pass(result.baseline.drafting, repeat))
-                # A cell joins the result once its first pass is measured.
-                cell = result.cells[cell_index] if repeat else CellResult(drafting)
-                cell.add_pass(await one_pass(drafting, repeat))
-                if not repeat:
-                    result.cells.append(cell)
-                if on_progress is not None:
-                    on_progress(SweepProgress(done, total, cell_index, result, cell))
+            answers: list[list[GenerationResult]] = [[] for _ in measured]
+            prompts_done = 0
+            for index, prompt in enumerate(prompts):
+                shift = (repeat + index) % len(measured)
+                for slot in range(len(measured)):
+                    which = (slot + shift) % len(measured)
+                    if control.cancelled:
+                        raise _Cancelled
+                    drafting = measured[which].drafting
+                    answer = await runner.answer(
+                        prompt, _seeded(replace(settings, drafting=drafting), repeat, index)
+                    )
+                    if answer.stop_reason is StopReason.CANCELLED:
+                        raise _Cancelled
+                    answers[which].append(answer)
+                    done += 1
+                    report(False)
+                    # Let the event loop deliver a cancel between answers.
+                    await asyncio.sleep(0)
+                for cell, its_answers in zip(measured, answers, strict=True):
+                    if prompts_done:
+                        cell.drop_last_pass()
+                    cell.add_pass(its_answers)
+                prompts_done += 1
+                result.cells = cells
+                report(True)
     except _Cancelled:
         result.partial = True
+        if prompts_done and len(result.baseline.speeds) > 1:
+            # A later round cut short: keep the rounds every cell finished.
+            for cell in measured:
+                cell.drop_last_pass()
+        elif prompts_done:
+            result.prompts_measured = prompts_done
     return result

@@ -417,7 +417,7 @@ class SweepPage(QWidget):
 
     def _on_progress(self, progress: SweepProgress) -> None:
         self._on_bar(progress)
-        if progress.finished_cell is not None:
+        if progress.cells_refreshed:
             self.show_result(progress.result)
 
     # ----- results -----------------------------------------------------------------------

@@ -394,7 +394,8 @@ class SweepPage(QWidget):
         return result
 
     def cancel(self) -> None:
-        """Stop after the running answer; finished cells are kept (the result says partial)."""
+        """Stop after the running answer; the cells keep what they measured on the prompts
+        every cell answered (the result says partial)."""
         if self._control is None:
             return
         self._control.cancel()

@@ -88,11 +88,13 @@ def test_tiny_sweep_fills_cells_saves_and_applies_a_cell_to_the_next_answer(
     page.auto_check.setChecked(False)
     page.tokens_spin.setValue(16)
     shown: list[tuple[int, int, int]] = []
+    said: list[str] = []
     show = page.show_result
 
     def counting_show(result: SweepResult) -> None:
         shown.append((len(result.cells), page.progress.value(), page.progress.maximum()))
         show(result)
+        said.append(page.status.text())
 
     page.show_result = counting_show  # type: ignore[method-assign]
     result = run(qloop, page.run_async(), timeout=300)
@@ -100,6 +102,8 @@ def test_tiny_sweep_fills_cells_saves_and_applies_a_cell_to_the_next_answer(
     # Every cell showed up after the first prompt (plain and two cells answered it)
     # and refined while the sweep ran.
     assert shown[0] == (2, 3, 6) and shown[1] == (2, 6, 6)
+    assert said[0].startswith("Sweeping: every cell has answered 1 of 2 prompts of round 1")
+    assert said[-1].startswith("Done. Best:")
     assert page.progress.value() == page.progress.maximum() > 0
     assert page.table.rowCount() == 3 and page.table.item(0, 0).text() == "plain"
     heatmap = page.heatmaps["speedup"]

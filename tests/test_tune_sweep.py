@@ -146,10 +146,13 @@ def test_cells_take_turns_prompt_by_prompt_with_plain_decoding_among_them(
     runner = _RecordingRunner(tiny_engine)
     grid = SweepGrid(draft_max=(2, 4))
     seen: list[list[int]] = []
+    prompts_seen: list[int | None] = []
 
     def note(progress: SweepProgress) -> None:
+        assert progress.result.running and not progress.result.complete
         if progress.cells_refreshed:  # else: one more answer done
             seen.append([len(cell.speeds) for cell in progress.result.cells])
+            prompts_seen.append(progress.result.prompts_measured)
 
     result = asyncio.run(run_sweep(runner, PROMPTS, grid, GREEDY, repeats=2, on_progress=note))
     two, four = (f"model max={n} min=0 p=0" for n in (2, 4))
@@ -163,6 +166,9 @@ def test_cells_take_turns_prompt_by_prompt_with_plain_decoding_among_them(
     # Every cell shows up after the first prompt; its pass is refreshed in place
     # until the round ends, and the next round adds a second one.
     assert seen == [[1, 1], [1, 1], [2, 2], [2, 2]]
+    # The first round counts the prompts every cell has answered so far.
+    assert prompts_seen == [1, 2, None, None]
+    assert not result.running and result.prompts_measured is None
     assert result.complete and all(len(cell.speeds) == 2 for cell in result.cells)
     assert len(result.baseline.speeds) == 2
     # The first pass covers both prompts (its outputs are kept for the exactness check).

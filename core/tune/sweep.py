@@ -210,10 +210,12 @@ class SweepResult:
     partial: bool = False
     target: str = ""
     draft: str = ""
-    # Set when the first round was cancelled: how many of the set's prompts every
-    # cell answered (None: all of them, in every round counted).
+    # While the first round runs, and when it was cancelled: how many of the set's
+    # prompts every cell has answered (None: all of them, in every round counted).
     prompts_measured: int | None = None
     prompt_count: int = 0
+    # True while run_sweep is measuring (the numbers are the passes so far).
+    running: bool = False
 
     def speedup(self, cell: CellResult) -> float:
         base = self.baseline.decode_tokens_per_second
@@ -243,6 +245,7 @@ class SweepResult:
         """Every planned cell measured as many times as asked (not while running)."""
         return (
             not self.partial
+            and not self.running
             and len(self.cells) == self.planned_cells
             and self._cells_short_of_repeats() == 0
         )
@@ -421,6 +424,7 @@ async def run_sweep(
         if on_progress is not None:
             on_progress(SweepProgress(done, total, result, refreshed))
 
+    result.running = True
     try:
         await runner.answer(
             prompts[0], replace(plain_settings(settings), n_predict=_WARM_UP_TOKENS)
@@ -451,13 +455,16 @@ async def run_sweep(
                     cell.add_pass(its_answers)
                 prompts_done += 1
                 result.cells = cells
+                if not repeat:
+                    result.prompts_measured = prompts_done
                 report(True)
+            result.prompts_measured = None
     except _Cancelled:
         result.partial = True
         if prompts_done and len(result.baseline.speeds) > 1:
             # A later round cut short: keep the rounds every cell finished.
             for cell in measured:
                 cell.drop_last_pass()
-        elif prompts_done:
-            result.prompts_measured = prompts_done
+    finally:
+        result.running = False
     return result

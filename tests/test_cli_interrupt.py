@@ -212,6 +212,20 @@ def test_ctrl_c_mid_answer_with_json_prints_the_partial_answer(
     assert answer["stats"]["n_predict"] == len(answer["tokens"])
 
 
+@pytest.mark.demo_pair
+def test_ctrl_c_mid_sweep_prints_what_every_cell_measured(demo_pair: object, spawn: object) -> None:
+    args = ["sweep", *demo_args("--draft-max", "4", "--draft-p-min", "0", "--set", "chat")]
+    child: Child = spawn([*args, "-n", "24"])  # type: ignore[operator]
+    # Plain decoding and the one cell answer each prompt in turn: after the third
+    # answer both have answered the first prompt.
+    child.wait_for("the first prompt's answers", lambda: "3/8 answers" in child.err)
+    elapsed = child.interrupt()
+    assert_clean_interrupt(child, elapsed)
+    assert "model max=4" in child.out and "plain" in child.out
+    assert "partial: cancelled in the first round after " in child.out
+    assert "every cell is measured on those prompts" in child.out
+
+
 def test_ctrl_c_before_generation_with_json_is_an_error_object(
     spawn: object, tmp_path: Path
 ) -> None:

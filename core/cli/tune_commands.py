@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from core.cli.failures import EXIT_INTERRUPTED
 from core.demo_models import ensure_demo_pair
 from core.engine import (
     ChatMessage,
@@ -34,6 +35,7 @@ from core.engine import (
 )
 from core.engine.config import Verification, default_threads, parse_draft_max
 from core.errors import ConfigError
+from core.interrupts import sigint_calls
 from core.settings import pair_key, shared_settings
 from core.tune.ab import run_ab
 from core.tune.calibration import CALIBRATION_TOKENS, calibrate
@@ -268,9 +270,19 @@ def run_sweep_command(argv: list[str], out: TextIO | None = None, err: TextIO | 
     control = SweepControl()
     target, draft = _pair(args, needs_draft=not args.no_model)
     with SpeculativeEngine(target, draft) as engine:
-        result = asyncio.run(_sweep(args, engine, err, control))
+
+        def cancel() -> None:
+            control.cancel()
+            engine.cancel()
+
+        # Ctrl+C stops the sweep after (or within) the running answer and prints what
+        # every cell measured on the prompts they all answered.
+        with sigint_calls(cancel):
+            result = asyncio.run(_sweep(args, engine, err, control))
+        if result.partial:
+            err.write("\n")  # end the progress line
         curve = None
-        if args.predict:
+        if args.predict and not result.partial:
             key = pair_key(target.path, draft.path if draft else None, DraftSource.MODEL)
             curve = asyncio.run(pair_curve(EngineRunner(engine), key))
     prediction = sweep_prediction(result, curve) if curve else None
@@ -283,7 +295,7 @@ def run_sweep_command(argv: list[str], out: TextIO | None = None, err: TextIO | 
         write_sweep_table(result, out)
         if curve is not None:
             write_prediction(curve, prediction, out)
-    return 0
+    return EXIT_INTERRUPTED if result.partial else 0
 
 
 def run_ab_command(argv: list[str], out: TextIO | None = None) -> int:

@@ -346,3 +346,35 @@ def test_every_saved_sweep_is_kept_listed_reloadable_and_deletable(
     assert [e.prompt_set for e in saved_sweeps("tiny|pair", tmp_path)] == ["rewrite"]
     assert not legacy.exists()
     assert saved_sweeps("other", tmp_path) == []
+
+
+def test_absorbing_a_run_cut_in_its_first_round_adds_no_cell_measured_on_fewer_prompts(
+    tiny_engine: SpeculativeEngine,
+) -> None:
+    # Calibration measures the predicted best length in a second run and absorbs it.
+    result = sweep(tiny_engine, grid=SweepGrid(draft_max=(2,)), repeats=1)
+    baseline_passes = list(result.baseline.speeds)
+    control = SweepControl()
+
+    def cancel_after_the_first_prompt(progress: SweepProgress) -> None:
+        if progress.cells_refreshed:
+            control.cancel()
+
+    cut = sweep(
+        tiny_engine,
+        grid=SweepGrid(draft_max=(5,)),
+        repeats=1,
+        control=control,
+        on_progress=cancel_after_the_first_prompt,
+    )
+    assert cut.prompts_measured == 1 and len(cut.cells) == 1
+    result.absorb(cut)
+    assert [cell.drafting.n_max for cell in result.cells] == [2]
+    assert result.baseline.speeds == baseline_passes
+    assert result.partial and result.planned_cells == 2
+    assert result.describe_partial() == "cancelled with 1 of 2 cells measured"
+    # A finished run joins: its cell, and its plain pass in the baseline's median.
+    whole = sweep(tiny_engine, grid=SweepGrid(draft_max=(3,)), repeats=1)
+    result.absorb(whole)
+    assert [cell.drafting.n_max for cell in result.cells] == [2, 3]
+    assert len(result.baseline.speeds) == 2

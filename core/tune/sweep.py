@@ -223,9 +223,15 @@ class SweepResult:
 
     def absorb(self, other: SweepResult) -> None:
         """Add the cells of a later run on the same prompts, and its plain passes to the
-        baseline (whose median then covers both runs)."""
-        self.cells.extend(other.cells)
-        self.baseline.speeds.extend(other.baseline.speeds)
+        baseline (whose median then covers both runs).
+
+        A run cancelled in its first round measured its cells on only some of the
+        prompts, which compares with nothing here: only its planned cells count (as
+        not measured), and the result becomes partial.
+        """
+        if other.prompts_measured is None:
+            self.cells.extend(other.cells)
+            self.baseline.speeds.extend(other.baseline.speeds)
         self.planned_cells += other.planned_cells
         self.partial = self.partial or other.partial
 

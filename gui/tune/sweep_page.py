@@ -351,13 +351,16 @@ class SweepPage(QWidget):
                 self._say("Measuring the verification cost curve of the pair…")
                 curve = await pair_curve(runner, key)
                 if calibrating:
+                    self._say("Measuring the draft length the cost curve predicts best…")
+                    # Only the bar moves: the table keeps the sweep, which the
+                    # predicted cell joins when it is measured.
                     self.prediction = await measure_predicted_best(
                         runner,
                         result,
                         curve,
                         prompt_set,
                         settings,
-                        self._on_progress,
+                        self._on_bar,
                         self._control,
                     )
                 else:
@@ -449,7 +452,8 @@ class SweepPage(QWidget):
         if result.partial:
             self._say(f"Partial: {result.describe_partial()}.")
         elif result.running:
-            self._say(f"Sweeping: {_measured_so_far(result)}; the numbers refine as it goes…")
+            if self._control is None or not self._control.cancelled:  # else "Cancelling…"
+                self._say(f"Sweeping: {_measured_so_far(result)}; the numbers refine as it goes…")
         elif best is not None and result.complete:
             self._say(
                 f"Done. Best: {settings_label(best.drafting)}, {result.speedup(best):.2f}x plain"

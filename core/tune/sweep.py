@@ -256,15 +256,23 @@ class SweepResult:
             and self._cells_short_of_repeats() == 0
         )
 
+    def _rounds_done(self) -> int | None:
+        """The passes every planned cell has, when they all have the same number
+        (sweeps measured prompt by prompt); None otherwise (older saved sweeps)."""
+        passes = {len(cell.speeds) for cell in self.cells}
+        if self.cells and len(self.cells) == self.planned_cells and len(passes) == 1:
+            return passes.pop()
+        return None
+
     def how_far(self) -> str:
         """How far a cancelled sweep got, in a few words ("2 of 4 prompts")."""
-        passes = {len(cell.speeds) for cell in self.cells}
         if not self.cells:
             return "no cells"
         if self.prompts_measured is not None:
             return f"{self.prompts_measured} of {self.prompt_count} prompts"
-        if len(self.cells) == self.planned_cells and len(passes) == 1:
-            return f"{passes.pop()} of {self.repeats} rounds"
+        rounds = self._rounds_done()
+        if rounds is not None:
+            return f"{rounds} of {self.repeats} rounds"
         # Sweeps saved before cells were measured prompt by prompt.
         return f"{len(self.cells)} of {self.planned_cells} cells"
 
@@ -277,15 +285,24 @@ class SweepResult:
                 f"cancelled in the first round after {self.how_far()}; "
                 "every cell is measured on those prompts"
             )
-        passes = {len(cell.speeds) for cell in self.cells}
-        if len(self.cells) == self.planned_cells and len(passes) == 1:
-            times = "once" if passes == {1} else f"{passes.pop()} times"
+        rounds = self._rounds_done()
+        if rounds is not None:
+            times = "once" if rounds == 1 else f"{rounds} times"
             return f"cancelled after {self.how_far()}; every cell is measured {times}"
         short = self._cells_short_of_repeats()
         text = f"cancelled with {self.how_far()} measured"
         if short:
             text += f", {short} of them fewer than {self.repeats} times"
         return text
+
+    def describe_running(self) -> str:
+        """Where a running sweep is, in words (the cells' numbers are the passes so far)."""
+        if self.prompts_measured is not None:
+            return (
+                f"every cell has answered {self.prompts_measured} of {self.prompt_count} "
+                f"prompts of round 1 of {self.repeats}"
+            )
+        return f"round {len(self.baseline.speeds)} of {self.repeats}"
 
     def cell_dict(self, cell: CellResult) -> dict[str, Any]:
         return {

@@ -453,7 +453,7 @@ class SweepPage(QWidget):
             self._say(f"Partial: {result.describe_partial()}.")
         elif result.running:
             if self._control is None or not self._control.cancelled:  # else "Cancelling…"
-                self._say(f"Sweeping: {_measured_so_far(result)}; the numbers refine as it goes…")
+                self._say(f"Sweeping: {result.describe_running()}; the numbers refine as it goes…")
         elif best is not None and result.complete:
             self._say(
                 f"Done. Best: {settings_label(best.drafting)}, {result.speedup(best):.2f}x plain"
@@ -591,13 +591,3 @@ class SweepPage(QWidget):
 
     def _say(self, text: str) -> None:
         self.status.setText(text)
-
-
-def _measured_so_far(result: SweepResult) -> str:
-    """Where a running sweep is, in words (the cells' numbers are the passes so far)."""
-    if result.prompts_measured is not None:
-        return (
-            f"every cell has answered {result.prompts_measured} of {result.prompt_count} "
-            f"prompts of round 1 of {result.repeats}"
-        )
-    return f"round {len(result.baseline.speeds)} of {result.repeats}"

@@ -193,8 +193,9 @@ def test_weak_draft_at_demo_costs_is_switched_off() -> None:
     # the losing run that confirms the verdict.
     drafted_steps = sum(1 for k in lengths if k)
     assert drafted_steps <= 8 + 5  # _JUDGE_STEPS, then _LOSING_STEPS
-    # The first probe, then drafts of the shortest length.
-    assert sum(lengths) <= 8 + 2 * (drafted_steps - 1)
+    # The first probe, then short drafts: no longer than the run the draft last
+    # had kept (60% acceptance keeps runs of about 1.5 tokens) or the shortest.
+    assert sum(lengths) <= 8 + 3 * (drafted_steps - 1)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -374,6 +375,59 @@ def test_step_times_are_fitted_with_the_fixed_overhead_of_a_drafted_step() -> No
     assert slope == pytest.approx(2.5, abs=0.2)
     lengths = np.array([1, 8])
     assert controller.expected_step_ms(lengths) == pytest.approx(intercept + lengths * slope)
+
+
+def _fully_kept_answers(timed_in_full: bool) -> DraftLengthController:
+    """Answers of mostly 16-token drafts, all kept, each ending in a 5-token draft
+    that stopped at the draft's end of text: one draft decode cheaper than the
+    line, since nothing follows it to catch up on."""
+    controller = DraftLengthController(16, plain_ms_hint=DEMO_PLAIN_MS)
+    for _ in range(6):
+        for k in (16, 16, 12, 16, 5):
+            controller.next_length()
+            last = k == 5
+            controller.record(
+                k,
+                k,
+                (k - 1 if last else k) * DEMO_DRAFT_MS,
+                DEMO_PLAIN_MS + 10.0 + (k + 1) * DEMO_ROW_MS,
+                timed_in_full=not last or timed_in_full,
+            )
+    return controller
+
+
+def test_an_answers_last_step_does_not_skew_the_fitted_step_cost() -> None:
+    # With every other step the same length, the cheap last steps alone set the
+    # fitted slope when they are counted.
+    skewed = _fully_kept_answers(timed_in_full=True).step_cost_fit()
+    controller = _fully_kept_answers(timed_in_full=False)
+    fit = controller.step_cost_fit()
+    assert skewed is not None and fit is not None
+    per_token = DEMO_DRAFT_MS + DEMO_ROW_MS
+    assert skewed[1] > per_token + 0.5
+    assert fit == pytest.approx((DEMO_PLAIN_MS + 10.0 + DEMO_ROW_MS, per_token))
+    assert controller.draft_token_ms == pytest.approx(DEMO_DRAFT_MS)
+    assert controller.next_length() == 16
+
+
+def test_a_cold_start_follows_the_runs_the_first_drafts_keep() -> None:
+    # The first decodes of an answer are slow, and spread over its tokens a drafting
+    # step's fixed cost makes 2-token drafts look cheapest; over the first drafting
+    # steps the draft's own runs set the length instead.
+    controller = DraftLengthController(16, plain_ms_hint=DEMO_PLAIN_MS)
+    asked = []
+    for slowness, kept in ((2.0, 8), (1.0, 7), (1.0, None), (1.0, None)):
+        k = controller.next_length()
+        asked.append(k)
+        controller.record(
+            k,
+            k if kept is None else min(kept, k),
+            slowness * k * DEMO_DRAFT_MS,
+            DEMO_PLAIN_MS + 10.0 + k * DEMO_ROW_MS,
+        )
+    assert asked[:2] == [8, 8]  # the first probe, fully kept: at least as long again
+    assert asked[2] >= 7  # 7 of 8 kept: at least that run
+    assert controller.drafting
 
 
 # -- the next answer starts where the last one ended --------------------------------

@@ -316,6 +316,7 @@ class DraftLengthController:
         self._drafted_ms = 0.0  # and the decayed time they took
         self._last_length = 0
         self._last_fully_kept = False
+        self._last_accepted = 0
         self._cost_ratios: deque[float] = deque(maxlen=_CALIBRATION_STEPS)
         self._step_times: deque[tuple[int, float]] = deque(maxlen=_FIT_STEPS)
         self.confidence = ConfidenceCalibration()
@@ -430,6 +431,20 @@ class DraftLengthController:
         ):
             return 0
         best = self.best_length()[0]
+        if self._judging_cold_start():
+            # The first drafts' times are cold (slow), and the per-token model
+            # spreads a drafting step's fixed cost over its tokens, so it reads
+            # short drafts as the cheapest, and the fitted line needs a few steps.
+            # So until then the draft's own record sets a floor: the run it just
+            # had, and after a fully kept draft, back up to the first probe's
+            # length by doubling. Without it, from a cold start a fully kept
+            # (or 7 of 8) first draft went to 2-token drafts (51 ms for 3 tokens
+            # against a plain 15 ms step) and often off, on prompts where fixed 16
+            # ran at 1.3x plain.
+            floor = self._last_accepted
+            if self._last_fully_kept:
+                floor = max(self._last_length, min(2 * self._last_length, _FIRST_DRAFT))
+            best = max(best, min(floor, self.n_max))
         if self._last_fully_kept and not self._record_decides():
             # Positions past the drafts measured lately have little data and
             # acceptance comes in runs: after a fully kept draft, explore longer.
@@ -440,6 +455,11 @@ class DraftLengthController:
             if worth.any():
                 best = max(best, int(lengths[np.flatnonzero(worth)[-1]]))
         return max(best, self._clamp(_SHORTEST_DRAFT))
+
+    def _judging_cold_start(self) -> bool:
+        """Whether this is one of the first drafting steps of an answer that
+        started without a previous answer's memory."""
+        return not self.warm_start and self._drafted_steps < _JUDGE_STEPS
 
     def _measures_own_baseline(self) -> bool:
         """Whether the plain time comes from this answer's first, slow decodes (no
@@ -469,9 +489,21 @@ class DraftLengthController:
         draft_ms: float,
         verify_ms: float,
         confidences: list[float] | None = None,
+        timed_in_full: bool = True,
     ) -> None:
         """Account one finished step (``confidences``: the draft's confidence in each
-        drafted token, where a draft model gave one)."""
+        drafted token, where a draft model gave one).
+
+        ``timed_in_full``: whether the step's draft time includes the next draft's
+        first decode, as a drafting step's does while the answer goes on. The
+        answer's last step has none (nothing follows), nor has a probe that leaves
+        drafting off: one decode short, its time would read as a short draft being
+        cheap. With every other step of the same length (on text the draft knows,
+        the longest), the answers' last steps alone set the fitted slope: rewriting
+        answers of 3-5 steps each ending in a short, cheap one made the slope 10%
+        steep and 9-13-token drafts look as good as 16. Such a step's acceptance
+        counts; its time only measures the verification.
+        """
         if not self.adaptive or self.n_max == 0:
             return
         if confidences:
@@ -498,20 +530,24 @@ class DraftLengthController:
         # After a run of plain steps the draft first catches up on the tokens it
         # missed; that is the probe's price, not what a drafted token costs, so
         # such a step can only lower the estimate (it is an upper bound).
-        if self.plain_ms is not None and self.draft_token_ms is not None:
+        if timed_in_full and self.plain_ms is not None and self.draft_token_ms is not None:
             # Predicted before this step's timings update the model: an honest check.
             predicted = self._step_ms(n_drafted)
             self._cost_ratios.append((draft_ms + verify_ms) / float(predicted))
-        if self._plain_run <= 1:
+        if timed_in_full and self._plain_run <= 1:
             self._step_times.append((n_drafted, draft_ms + verify_ms))
         per_token = draft_ms / n_drafted
         # The draft's first decodes are slow too (its weights went cold while the
         # baseline was measured): over the first drafting steps, as for the
         # baseline, the fastest measurement is the typical one.
         first = self._drafted_steps < _BASELINE_STEPS
-        if first and self.draft_token_ms is not None:
+        if self.draft_token_ms is None:
+            self.draft_token_ms = per_token
+        elif not timed_in_full:
+            pass
+        elif first:
             self.draft_token_ms = min(self.draft_token_ms, per_token)
-        elif self._plain_run <= 1 or self.draft_token_ms is None or per_token < self.draft_token_ms:
+        elif self._plain_run <= 1 or per_token < self.draft_token_ms:
             self.draft_token_ms = _blend(self.draft_token_ms, per_token)
         self._drafted_steps += 1
         self._plain_run = 0
@@ -531,6 +567,7 @@ class DraftLengthController:
         self._drafted_ms = self._drafted_ms * _RATE_DECAY + draft_ms + verify_ms
         self._last_length = n_drafted
         self._last_fully_kept = n_accepted >= n_drafted
+        self._last_accepted = n_accepted
 
         speedup = self.best_length()[1]
         was_trial, self._trial = self._trial, False

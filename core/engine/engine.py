@@ -517,7 +517,10 @@ class SpeculativeEngine:
                 target.forget_from(len(history) - 1)
                 drafter.rollback(history[:-1])
                 verify_done = time.perf_counter()
-                if draft and stop_reason is None and draft_length.drafting:
+                # Only such a step's time includes the next draft's first decode; the
+                # controller fits its step costs on those alone.
+                catches_up = bool(draft) and stop_reason is None and draft_length.drafting
+                if catches_up:
                     # The next draft's first decode: on a GPU it runs while this
                     # step's tokens are reported. It belongs to this step's drafting
                     # cost, where propose would otherwise have counted it next step.
@@ -533,7 +536,14 @@ class SpeculativeEngine:
                 draft_ms = (draft_done - step_start + caught_up - verify_done) * 1000
                 verify_ms = (verify_done - draft_done) * 1000
                 slow_steps = verify_ms > SLOW_STEP_MS
-                draft_length.record(len(draft), n_accepted, draft_ms, verify_ms, draft.confidences)
+                draft_length.record(
+                    len(draft),
+                    n_accepted,
+                    draft_ms,
+                    verify_ms,
+                    draft.confidences,
+                    timed_in_full=catches_up,
+                )
                 if not draft:
                     plain_step_ms.append(verify_ms)
                 totals.draft_ms += draft_ms

@@ -558,12 +558,11 @@ class DraftLengthController:
         first = self._drafted_steps < _BASELINE_STEPS
         if self.draft_token_ms is None:
             self.draft_token_ms = per_token
-        elif not timed_in_full:
-            pass
-        elif first:
-            self.draft_token_ms = min(self.draft_token_ms, per_token)
-        elif self._plain_run <= 1 or per_token < self.draft_token_ms:
-            self.draft_token_ms = _blend(self.draft_token_ms, per_token)
+        elif timed_in_full:
+            if first:
+                self.draft_token_ms = min(self.draft_token_ms, per_token)
+            elif self._plain_run <= 1 or per_token < self.draft_token_ms:
+                self.draft_token_ms = _blend(self.draft_token_ms, per_token)
         self._drafted_steps += 1
         self._plain_run = 0
         if self.plain_ms is not None:

@@ -511,13 +511,13 @@ class DraftLengthController:
 
         ``timed_in_full``: whether the step's draft time includes the next draft's
         first decode, as a drafting step's does while the answer goes on. The
-        answer's last step has none (nothing follows), nor has a probe that leaves
-        drafting off: one decode short, its time would read as a short draft being
-        cheap. With every other step of the same length (on text the draft knows,
-        the longest), the answers' last steps alone set the fitted slope: rewriting
-        answers of 3-5 steps each ending in a short, cheap one made the slope 10%
-        steep and 9-13-token drafts look as good as 16. Such a step's acceptance
-        counts; its time only measures the verification.
+        answer's last step has none (nothing follows), nor has a probe taken while
+        drafting was off (plain steps may follow it): one decode short, its time
+        would read as a short draft being cheap. With every other step of the same
+        length (on text the draft knows, the longest), the answers' last steps alone
+        set the fitted slope: rewriting answers of 3-5 steps each ending in a short,
+        cheap one made the slope 10% steep and 9-13-token drafts look as good as 16.
+        Such a step's acceptance counts; its time only measures the verification.
         """
         if not self.adaptive or self.n_max == 0:
             return

@@ -22,11 +22,13 @@ is unchanged.
 
 from __future__ import annotations
 
-import numpy as np
+import bisect
 
 # Bin edges of the confidence (most drafted tokens of a pair that pays are very
-# confident, so the top is resolved finely).
-_EDGES = np.array([0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995])
+# confident, so the top is resolved finely). Nine bins: plain Python lists, since
+# every drafted token is binned, and right after a draft decode (llama.cpp's threads
+# still on the cores) a numpy call on such a small array cost 10-100 us.
+_EDGES = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
 # The prior: every bin starts out trusted (worth this many tokens kept at this
 # rate). When sampling, a draft close to the target is kept however unsure it is
 # (sum(min(p, q)) is 1 for p = q at any entropy), so the confidence alone says
@@ -50,23 +52,24 @@ _CLEAR_LOSS = 0.75
 
 
 def confidence_bin(confidence: float) -> int:
-    return int(np.searchsorted(_EDGES, confidence, side="right"))
+    return bisect.bisect_right(_EDGES, confidence)
 
 
 class ConfidenceCalibration:
     """How often the target kept a drafted token, by the draft's confidence in it."""
 
     def __init__(self) -> None:
-        self._prior_kept = np.full(_EDGES.size + 1, _PRIOR_WEIGHT * _PRIOR_ACCEPTANCE)
-        self._prior_drafted = np.full(_EDGES.size + 1, _PRIOR_WEIGHT)
-        self._kept = self._prior_kept.copy()
-        self._drafted = self._prior_drafted.copy()
+        self._kept = [_PRIOR_WEIGHT * _PRIOR_ACCEPTANCE] * (len(_EDGES) + 1)
+        self._drafted = [_PRIOR_WEIGHT] * (len(_EDGES) + 1)
 
     def record(self, confidences: list[float], n_accepted: int) -> None:
         """One verified draft: tokens before ``n_accepted`` were kept, the one at it
         was rejected, and those after it were never judged (they say nothing)."""
-        self._kept = self._prior_kept + _DECAY * (self._kept - self._prior_kept)
-        self._drafted = self._prior_drafted + _DECAY * (self._drafted - self._prior_drafted)
+        prior_kept = _PRIOR_WEIGHT * _PRIOR_ACCEPTANCE
+        self._kept = [prior_kept + _DECAY * (kept - prior_kept) for kept in self._kept]
+        self._drafted = [
+            _PRIOR_WEIGHT + _DECAY * (drafted - _PRIOR_WEIGHT) for drafted in self._drafted
+        ]
         for position, confidence in enumerate(confidences[: n_accepted + 1]):
             index = confidence_bin(confidence)
             self._drafted[index] += 1.0
@@ -75,7 +78,7 @@ class ConfidenceCalibration:
 
     def acceptance(self, confidence: float) -> float:
         index = confidence_bin(confidence)
-        return float(self._kept[index] / self._drafted[index])
+        return self._kept[index] / self._drafted[index]
 
 
 class ConfidenceCutoff:

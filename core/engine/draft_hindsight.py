@@ -62,22 +62,24 @@ class DraftRecord:
         """For k = 1 … ``n_max``: the tokens a step drafting k would have emitted on
         average over the record (a step emits the kept tokens and one of the target's)."""
         outcomes = np.fromiter(self._outcomes, dtype=np.int8)
-        asked = outcomes != _NOT_ASKED
-        right_rate = float(np.mean(outcomes[asked] == _RIGHT)) if asked.any() else 0.0
-        # A token the draft was not asked for was right as often as the others.
-        steps = right_rate * _steps(outcomes != _WRONG, n_max) + (1.0 - right_rate) * _steps(
-            outcomes == _RIGHT, n_max
-        )
-        return len(outcomes) / np.maximum(steps, 1e-9)
+        n_asked = len(outcomes) - np.count_nonzero(outcomes == _NOT_ASKED)
+        right_rate = np.count_nonzero(outcomes == _RIGHT) / n_asked if n_asked else 0.0
+        # A token the draft was not asked for was right as often as the others: the
+        # record read both ways, weighted by that rate.
+        lenient_runs, lenient_open = _runs(outcomes == _WRONG)
+        strict_runs, strict_open = _runs(outcomes != _RIGHT)
+        runs = np.concatenate((lenient_runs, strict_runs))
+        weights = np.repeat([right_rate, 1.0 - right_rate], [len(lenient_runs), len(strict_runs)])
+        k_plus_one = np.arange(2, n_max + 2)
+        # Whatever the length, a step starts right after a rejection, and a run of L
+        # right tokens takes L / (k + 1) + 1/2 steps on average, at least one.
+        steps = weights @ np.maximum(1.0, runs[:, None] / k_plus_one + 0.5)
+        # The open run has not ended: it takes the steps it took so far, no more.
+        open_run = right_rate * lenient_open + (1.0 - right_rate) * strict_open
+        return len(outcomes) / np.maximum(steps + open_run / k_plus_one, 1e-9)
 
 
-def _steps(right: np.ndarray, n_max: int) -> np.ndarray:
-    """For k = 1 … ``n_max``: the steps drafts of k take to emit ``right``'s tokens."""
-    wrong_at = np.flatnonzero(~right)
-    bounds = np.concatenate(([-1], wrong_at))
-    closed_runs = np.diff(bounds) - 1  # right tokens before each rejection
-    open_run = len(right) - 1 - bounds[-1]  # right tokens since the last one
-    k_plus_one = np.arange(2, n_max + 2)
-    steps = np.maximum(1.0, closed_runs[:, None] / k_plus_one + 0.5).sum(axis=0)
-    # The open run has not ended: it takes the steps it took so far, no more.
-    return steps + open_run / k_plus_one
+def _runs(wrong: np.ndarray) -> tuple[np.ndarray, int]:
+    """The right tokens before each wrong one, and the right tokens after the last."""
+    bounds = np.flatnonzero(np.concatenate(([True], wrong)))
+    return np.diff(bounds) - 1, len(wrong) - bounds[-1]

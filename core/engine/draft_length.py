@@ -77,6 +77,8 @@ draft decode ends the draft.
 from __future__ import annotations
 
 import copy
+import functools
+import statistics
 from collections import deque
 from dataclasses import dataclass
 
@@ -338,6 +340,13 @@ class DraftLengthController:
         self._record = DraftRecord()
         self._probe_at_start = False
         self._trial = False
+        # The cost model's answers, until the next step changes what they rest on:
+        # the engine asks for them three times a step (the cutoff, the next length,
+        # the verdict after the step), and on 2 CPU cores the pairwise slopes and
+        # the record's hindsight took about a millisecond a step, which the
+        # adaptive length paid against fixed drafts.
+        self._fit_cache: tuple[tuple[float, float] | None] | None = None
+        self._speedups_cache: tuple[np.ndarray, np.ndarray] | None = None
         self.warm_start = memory is not None and self.adaptive and self.n_max > 0
         # The baseline steps measure what the hint already says.
         self._baseline_known = False
@@ -521,6 +530,7 @@ class DraftLengthController:
         """
         if not self.adaptive or self.n_max == 0:
             return
+        self._fit_cache = self._speedups_cache = None
         if confidences:
             self.confidence.record(confidences[:n_drafted], n_accepted)
         self._elapsed_ms += draft_ms + verify_ms
@@ -667,6 +677,13 @@ class DraftLengthController:
     def _expected_speedups(self) -> tuple[np.ndarray, np.ndarray]:
         """Each draft length 1 … n_max and its expected speed-up over plain decoding
         (0 below draft-min, which is never verified)."""
+        if self._speedups_cache is None:
+            lengths, speedups = self._compute_expected_speedups()
+            lengths.flags.writeable = speedups.flags.writeable = False  # shared until the next step
+            self._speedups_cache = lengths, speedups
+        return self._speedups_cache
+
+    def _compute_expected_speedups(self) -> tuple[np.ndarray, np.ndarray]:
         assert self.plain_ms is not None and self.draft_token_ms is not None
         lengths = np.arange(1, self.n_max + 1)
         if self._record_decides():
@@ -694,6 +711,11 @@ class DraftLengthController:
     def step_cost_fit(self) -> tuple[float, float] | None:
         """(intercept, slope) of the recent drafting steps' times against their draft
         length, or None with too few steps."""
+        if self._fit_cache is None:
+            self._fit_cache = (self._fit_step_costs(),)
+        return self._fit_cache[0]
+
+    def _fit_step_costs(self) -> tuple[float, float] | None:
         if len(self._step_times) < _MIN_FIT_STEPS or self.plain_ms is None:
             return None
         if self.draft_token_ms is None:
@@ -701,16 +723,19 @@ class DraftLengthController:
         lengths = np.array([k for k, _ in self._step_times], dtype=float)
         times = np.array([t for _, t in self._step_times])
         per_token = self.draft_token_ms + (self.row_ms or 0.0)
-        first, second = np.triu_indices(len(lengths), 1)
+        first, second = _pairs(len(lengths))
         spread = lengths[second] - lengths[first]
         varied = spread != 0
         if varied.any():
             slopes = (times[second] - times[first])[varied] / spread[varied]
-            slope = float(np.median(slopes))
+            # statistics' medians, not numpy's: right after a decode, llama.cpp's
+            # threads still hold the cores, and each numpy call's fixed cost (a
+            # median took 130 us there) is what this fit spends most.
+            slope = statistics.median(slopes.tolist())
         else:
             slope = per_token  # one length only: the slope is not identifiable
-        slope = float(np.clip(slope, _SLOPE_RANGE[0] * per_token, _SLOPE_RANGE[1] * per_token))
-        intercept = max(float(np.median(times - slope * lengths)), self.plain_ms)
+        slope = min(max(slope, _SLOPE_RANGE[0] * per_token), _SLOPE_RANGE[1] * per_token)
+        intercept = max(statistics.median((times - slope * lengths).tolist()), self.plain_ms)
         return intercept, slope
 
     def calibration(self) -> float:
@@ -721,3 +746,9 @@ class DraftLengthController:
 
     def _clamp(self, length: int) -> int:
         return min(max(length, self.n_min), self.n_max)
+
+
+@functools.cache
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j) of n fitted steps; n never exceeds the fit's window."""
+    return np.triu_indices(n, 1)

@@ -396,6 +396,27 @@ def _fully_kept_answers(timed_in_full: bool) -> DraftLengthController:
     return controller
 
 
+def test_steps_of_nearly_one_length_do_not_price_long_drafts_above_their_tokens() -> None:
+    # A cold answer's first steps on the demo pair (2 CPU cores), code text: every
+    # drafted token kept, drafts of 7-8 tokens. Pairs of steps one token apart read
+    # slopes far above what a token costs (11-13 ms against 8.7), and priced that
+    # steep, 16-token drafts looked dear: the length stayed at 8 for nine steps
+    # where fixed 16 kept every token.
+    controller = DraftLengthController(16, plain_ms_hint=19.3)
+    steps = [(8, 8, 68.0, 40.0), (8, 7, 60.5, 42.5), (7, 7, 53.9, 36.0)]
+    steps += [(8, 8, 62.8, 38.1), (8, 8, 61.8, 37.1), (8, 8, 61.3, 37.1)]
+    for n_drafted, n_accepted, draft_ms, verify_ms in steps:
+        controller.next_length()
+        controller.record(n_drafted, n_accepted, draft_ms, verify_ms)
+    fit = controller.step_cost_fit()
+    assert fit is not None and controller.draft_token_ms is not None
+    # Spread over its tokens, a step's fixed costs make the per-token model's cost
+    # the most one more token can cost.
+    assert fit[1] <= controller.draft_token_ms + (controller.row_ms or 0.0)
+    # (With the slope up to 1.5 times that model's, 9.)
+    assert controller.next_length() >= 12
+
+
 def test_an_answers_last_step_does_not_skew_the_fitted_step_cost() -> None:
     # With every other step the same length, the cheap last steps alone set the
     # fitted slope when they are counted.
@@ -404,7 +425,9 @@ def test_an_answers_last_step_does_not_skew_the_fitted_step_cost() -> None:
     fit = controller.step_cost_fit()
     assert skewed is not None and fit is not None
     per_token = DEMO_DRAFT_MS + DEMO_ROW_MS
-    assert skewed[1] > per_token + 0.5
+    # The skew shows as a steep slope, or where the slope is capped at the
+    # per-token model's, as an intercept too high.
+    assert skewed[1] > per_token + 0.5 or skewed[0] > fit[0] + 5.0
     assert fit == pytest.approx((DEMO_PLAIN_MS + 10.0 + DEMO_ROW_MS, per_token))
     assert controller.draft_token_ms == pytest.approx(DEMO_DRAFT_MS)
     assert controller.next_length() == 16

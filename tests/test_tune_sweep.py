@@ -131,9 +131,13 @@ class _RecordingRunner(EngineRunner):
     def __init__(self, engine: SpeculativeEngine) -> None:
         super().__init__(engine)
         self.order: list[str] = []
+        self.prompts: list[list[int]] = []
+        self.lengths: list[int] = []
 
     async def answer(self, prompt: list[int], settings: GenerationSettings) -> GenerationResult:
         self.order.append(settings_label(settings.drafting))
+        self.prompts.append(prompt)
+        self.lengths.append(settings.n_predict)
         return await super().answer(prompt, settings)
 
 
@@ -173,6 +177,34 @@ def test_cells_take_turns_prompt_by_prompt_with_plain_decoding_among_them(
     assert len(result.baseline.speeds) == 2
     # The first pass covers both prompts (its outputs are kept for the exactness check).
     assert all(len(cell.outputs) == 2 for cell in result.cells)
+
+
+def test_an_adaptive_cell_first_answers_the_sets_last_prompt_so_every_round_starts_alike(
+    tiny_engine: SpeculativeEngine,
+) -> None:
+    # An adaptive answer starts from the last one's memory: without this warm-up,
+    # the first round's would start from whatever ran before the sweep.
+    runner = _RecordingRunner(tiny_engine)
+    grid = SweepGrid(draft_max=(2,), also_auto=True)
+    result = asyncio.run(run_sweep(runner, PROMPTS, grid, GREEDY, repeats=2))
+    first, last = (tiny_engine.tokenize_chat(list(p)) for p in PROMPTS.prompts)
+    two = "model max=2 min=0 p=0"
+    assert runner.order[:2] == ["plain", "model auto"]
+    assert runner.prompts[:2] == [first, last]
+    # The adaptive warm-up is a whole answer, as long as the measured ones.
+    assert runner.lengths[1] == GREEDY.n_predict
+    assert runner.order[2:5] == ["plain", two, "model auto"]  # round 1, prompt 1
+    assert result.complete and all(len(cell.speeds) == 2 for cell in result.cells)
+
+
+def test_a_sweep_of_fixed_lengths_warms_up_with_one_short_plain_answer(
+    tiny_engine: SpeculativeEngine,
+) -> None:
+    runner = _RecordingRunner(tiny_engine)
+    asyncio.run(run_sweep(runner, PROMPTS, SweepGrid(draft_max=(2,)), GREEDY, repeats=1))
+    two = "model max=2 min=0 p=0"
+    assert runner.order == ["plain", "plain", two, two, "plain"]
+    assert runner.lengths[0] < GREEDY.n_predict
 
 
 def test_a_sweep_cancelled_in_its_second_round_keeps_the_first_round_of_every_cell(

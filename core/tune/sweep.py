@@ -405,6 +405,15 @@ def _seeded(settings: GenerationSettings, repeat: int, prompt_index: int) -> Gen
     return replace(settings, sampling=replace(settings.sampling, seed=seed))
 
 
+def _adaptive_modes(cells: Sequence[CellResult]) -> list[DraftSettings]:
+    """The adaptive cells, one per learning memory (the engine keeps one per mode)."""
+    modes: list[DraftSettings] = []
+    for cell in cells:
+        if cell.drafting.adaptive and cell.drafting.n_max > 0 and cell.drafting not in modes:
+            modes.append(cell.drafting)
+    return modes
+
+
 async def run_sweep(
     runner: AnswerRunner,
     prompt_set: PromptSet,
@@ -452,6 +461,18 @@ async def run_sweep(
         await runner.answer(
             prompts[0], replace(plain_settings(settings), n_predict=_WARM_UP_TOKENS)
         )
+        # An adaptive cell learns as it goes: each answer starts from what the last
+        # one of its mode learned (core/engine/draft_length.py). One answer to the
+        # set's last prompt first, and every round of it starts where the later
+        # rounds do, rather than from whatever the engine ran before the sweep (the
+        # first code answer after the chat set drafted chat's 5-token runs where
+        # the code set's ran to 16, and read 0.87 of fixed 16).
+        for drafting in _adaptive_modes(cells):
+            if control.cancelled:
+                raise _Cancelled
+            # A seed no round uses: the warm-up is no one's measured answer.
+            warm_up = _seeded(replace(settings, drafting=drafting), repeats, len(prompts) - 1)
+            await runner.answer(prompts[-1], warm_up)
         for repeat in range(repeats):
             answers: list[list[GenerationResult]] = [[] for _ in measured]
             prompts_done = 0

@@ -417,6 +417,41 @@ def test_steps_of_nearly_one_length_do_not_price_long_drafts_above_their_tokens(
     assert controller.next_length() >= 12
 
 
+def _losing_steps_in_a_slow_stretch(plain_ms: float, slow: float) -> DraftLengthController:
+    """Drafts of 3 kept tokens, every step ``slow`` times what it costs at the
+    plain time the controller knows, until it asks for a plain step while
+    drafting is still on (the first after its early remeasures)."""
+    controller = DraftLengthController(16, plain_ms_hint=plain_ms)
+    drafted_steps = 0
+    for _ in range(60):
+        length = controller.next_length()
+        # Past the early remeasures (after 4 and 8 drafting steps).
+        if length == 0 and controller.drafting and drafted_steps > 8:
+            return controller
+        if length == 0:
+            controller.record(0, 0, 0.0, plain_ms * slow)
+            continue
+        draft_ms, verify_ms = 4.0 + 7.0 * length, plain_ms + 4.0 + 2.5 * length
+        controller.record(length, min(length, 3), draft_ms * slow, verify_ms * slow)
+        drafted_steps += 1
+    raise AssertionError("drafting never looked like losing")
+
+
+@pytest.mark.parametrize("plain_now_ms, switched_off", [(26.0, False), (20.0, True)])
+def test_drafting_is_switched_off_only_when_a_plain_step_timed_now_confirms_it_loses(
+    plain_now_ms: float, switched_off: bool
+) -> None:
+    # The machine runs 30% slow (another process): the drafting steps look like
+    # losing against the plain time measured before. A plain step timed now says
+    # whether they really do; a plain step is what switching off takes anyway.
+    controller = _losing_steps_in_a_slow_stretch(20.0, slow=1.3)
+    assert controller.drafting
+    controller.record(0, 0, 0.0, plain_now_ms)
+    assert controller.drafting is not switched_off
+    assert controller.times_switched_off == int(switched_off)
+    assert (controller.next_length() > 0) is not switched_off
+
+
 def test_an_answers_last_step_does_not_skew_the_fitted_step_cost() -> None:
     # With every other step the same length, the cheap last steps alone set the
     # fitted slope when they are counted.

@@ -35,15 +35,16 @@ there); when even the best is
 below 1.0 (over the first 8 drafting steps: below 0.75), or when the drafting
 steps so far really emitted fewer tokens per millisecond than plain steps would
 (the model can be wrong; the measured rate cannot), five drafting steps in a
-row (one for a draft that never had a token kept), it stops drafting and probes
-again after a growing number of plain steps, but only when the probe fits a
-small share of the answer's time: a draft model that sat out N tokens must first
-decode them (in one batch; on 2 CPU cores 32 tokens cost about six single
-decodes), so on such machines a model draft that lost is probed again only now
-and then, while an n-gram draft (free to resume) is probed often. A probe that
-leaves the expectation at break-even resumes drafting: text gets easier and
-harder within an answer, and a draft switched off in a hard stretch at its
-start (where fixed 4-token drafts of a weak draft still paid 1.2x over the whole
+row (one for a draft that never had a token kept), and a plain step timed then
+confirms it (a machine running slow makes drafting look worse against a plain time
+measured before), it stops drafting and probes again after a growing number of plain
+steps, but only when the probe fits a small share of the answer's time: a draft
+model that sat out N tokens must first decode them (in one batch; on 2 CPU cores 32
+tokens cost about six single decodes), so on such machines a model draft that lost
+is probed again only now and then, while an n-gram draft (free to resume) is probed
+often. A probe that leaves the expectation at break-even resumes drafting: text gets
+easier and harder within an answer, and a draft switched off in a hard stretch at
+its start (where fixed 4-token drafts of a weak draft still paid 1.2x over the whole
 answer) would otherwise miss every easy stretch after it. The draft length never
 changes what is emitted at temperature 0 and keeps every sampling scheme exact,
 since it depends only on past steps.
@@ -345,6 +346,9 @@ class DraftLengthController:
         self._record = DraftRecord()
         self._probe_at_start = False
         self._trial = False
+        # A verdict to switch drafting off, waiting for a plain step to confirm it:
+        # the best expected speed-up over the threshold it fell below.
+        self._off_margin: float | None = None
         # The cost model's answers, until the next step changes what they rest on:
         # the engine asks for them three times a step (the cutoff, the next length,
         # the verdict after the step), and on 2 CPU cores the pairwise slopes and
@@ -438,6 +442,8 @@ class DraftLengthController:
             return 0  # measure the baseline first; a plain step costs nothing extra
         if self.draft_token_ms is None:
             return self._clamp(_FIRST_DRAFT)
+        if self._off_margin is not None:
+            return 0
         if not self.drafting:
             self._probing = True
             if self._probe_at_start:
@@ -545,6 +551,14 @@ class DraftLengthController:
                 skipped_cost = max(draft_ms - n_drafted * self.draft_token_ms, 0.0)
                 self.catch_up_ms = _blend(self.catch_up_ms, skipped_cost / self._plain_run)
         if n_drafted == 0:
+            if self._off_margin is not None and self.plain_ms is not None:
+                # Expected speed-ups scale with the plain time: judged against
+                # this step's, does drafting still lose?
+                margin, self._off_margin = self._off_margin, None
+                if margin * verify_ms / self.plain_ms < 1.0:
+                    self._switch_off()
+                else:
+                    self._losing_run = 0
             self._probing = False  # a probe that found nothing to draft
             self._trial = False
             # Without a draft the verification is exactly a plain decoding step.
@@ -637,17 +651,30 @@ class DraftLengthController:
         # is judged at once.
         self._losing_run = self._losing_run + 1 if losing else 0
         if losing and self.drafting and self._accepted_total > 0:
-            losing = self._losing_run >= _LOSING_STEPS
-        if losing:
-            if self.drafting:
-                self.times_switched_off += 1
-            elif was_probe:
+            if self._losing_run >= _LOSING_STEPS:
+                # Confirmed by a plain step first: the verdict compares drafting
+                # steps timed now with a plain time that follows the fast side of
+                # earlier ones, and while the machine runs slow (another process,
+                # a hot CPU) drafting looks worse than it is. A chat answer in a
+                # slow stretch (fixed 16 at 50 t/s against 59 a round before)
+                # switched off after six steps and ran plain at 0.85 of fixed 4.
+                # A plain step is what switching off would take next anyway.
+                self._off_margin = speedup / threshold
+            losing = False
+        if losing and self.drafting:
+            self._switch_off()
+        elif losing:
+            if was_probe:
                 self._probe_gap = min(self._probe_gap * 2, _MAX_PROBE_GAP)
-            self.drafting = False
             self._until_probe = self._probe_gap
         else:
             self.drafting = True
             self._probe_gap = _FIRST_PROBE_GAP
+
+    def _switch_off(self) -> None:
+        self.times_switched_off += 1
+        self.drafting = False
+        self._until_probe = self._probe_gap
 
     def _count_acceptance(self, n_drafted: int, n_accepted: int) -> None:
         self._reached *= _DECAY

@@ -10,7 +10,10 @@ apart and the fastest 3-12% above a given one, on a machine whose speed wanders
 over seconds; prompt by prompt, 2-6% and 0-4.5% (sweep_order_bench.py in
 tests/benchmarks). A cell's speed is the median of its passes, and the baseline is
 the median of plain decoding's passes, so every speed-up is against this run's own
-plain speed.
+plain speed. Before the first round, one short plain answer warms the process up, and
+each adaptive cell answers the set's last prompt, so that its first round starts, as
+its later ones do, from what it learned on this set (an adaptive answer starts from
+the previous one's memory).
 
 While a round runs, each finished prompt refreshes every cell's numbers (the
 pass so far), so cells show up after the first prompt and refine. A cancelled

@@ -36,6 +36,7 @@ _EDGES = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
 # distrusted would never be drafted, so never learn otherwise.
 _PRIOR_WEIGHT = 2.0
 _PRIOR_ACCEPTANCE = 0.9
+_PRIOR_KEPT = _PRIOR_WEIGHT * _PRIOR_ACCEPTANCE
 # Per-step decay of the counts towards the prior: recent text counts most, and a
 # bin the stop keeps undrafted drifts back to trusted and is tried again.
 _DECAY = 0.98
@@ -59,14 +60,13 @@ class ConfidenceCalibration:
     """How often the target kept a drafted token, by the draft's confidence in it."""
 
     def __init__(self) -> None:
-        self._kept = [_PRIOR_WEIGHT * _PRIOR_ACCEPTANCE] * (len(_EDGES) + 1)
+        self._kept = [_PRIOR_KEPT] * (len(_EDGES) + 1)
         self._drafted = [_PRIOR_WEIGHT] * (len(_EDGES) + 1)
 
     def record(self, confidences: list[float], n_accepted: int) -> None:
         """One verified draft: tokens before ``n_accepted`` were kept, the one at it
         was rejected, and those after it were never judged (they say nothing)."""
-        prior_kept = _PRIOR_WEIGHT * _PRIOR_ACCEPTANCE
-        self._kept = [prior_kept + _DECAY * (kept - prior_kept) for kept in self._kept]
+        self._kept = [_PRIOR_KEPT + _DECAY * (kept - _PRIOR_KEPT) for kept in self._kept]
         self._drafted = [
             _PRIOR_WEIGHT + _DECAY * (drafted - _PRIOR_WEIGHT) for drafted in self._drafted
         ]

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from core.engine import (
     SpeculativeEngine,
 )
 from core.engine.config import AUTO_DRAFT_MAX
+from core.engine.draft_hindsight import RECORD_TOKENS
 from core.errors import ConfigError
 from core.settings import SettingsStore
 from core.tune.ab import run_ab
@@ -133,12 +135,15 @@ class _RecordingRunner(EngineRunner):
         self.order: list[str] = []
         self.prompts: list[list[int]] = []
         self.lengths: list[int] = []
+        self.emitted: list[int] = []
 
     async def answer(self, prompt: list[int], settings: GenerationSettings) -> GenerationResult:
         self.order.append(settings_label(settings.drafting))
         self.prompts.append(prompt)
         self.lengths.append(settings.n_predict)
-        return await super().answer(prompt, settings)
+        result = await super().answer(prompt, settings)
+        self.emitted.append(result.stats.n_predict)
+        return result
 
 
 def test_cells_take_turns_prompt_by_prompt_with_plain_decoding_among_them(
@@ -179,7 +184,7 @@ def test_cells_take_turns_prompt_by_prompt_with_plain_decoding_among_them(
     assert all(len(cell.outputs) == 2 for cell in result.cells)
 
 
-def test_an_adaptive_cell_first_answers_the_sets_last_prompt_so_every_round_starts_alike(
+def test_an_adaptive_cell_first_answers_the_sets_prompts_from_the_last_back(
     tiny_engine: SpeculativeEngine,
 ) -> None:
     # An adaptive answer starts from the last one's memory: without this warm-up,
@@ -189,12 +194,35 @@ def test_an_adaptive_cell_first_answers_the_sets_last_prompt_so_every_round_star
     result = asyncio.run(run_sweep(runner, PROMPTS, grid, GREEDY, repeats=2))
     first, last = (tiny_engine.tokenize_chat(list(p)) for p in PROMPTS.prompts)
     two = "model max=2 min=0 p=0"
-    assert runner.order[:2] == ["plain", "model auto"]
-    assert runner.prompts[:2] == [first, last]
-    # The adaptive warm-up is a whole answer, as long as the measured ones.
-    assert runner.lengths[1] == GREEDY.n_predict
-    assert runner.order[2:5] == ["plain", two, "model auto"]  # round 1, prompt 1
+    # Two answers of 24 tokens do not fill the memory's record: both prompts warm up.
+    assert GREEDY.n_predict * len(PROMPTS.prompts) < RECORD_TOKENS
+    assert runner.order[:3] == ["plain", "model auto", "model auto"]
+    assert runner.prompts[1:3] == [last, first]
+    # The adaptive warm-up answers are whole answers, as long as the measured ones.
+    assert runner.lengths[1:3] == [GREEDY.n_predict] * 2
+    assert runner.order[3:6] == ["plain", two, "model auto"]  # round 1, prompt 1
     assert result.complete and all(len(cell.speeds) == 2 for cell in result.cells)
+
+
+def test_the_adaptive_warm_up_stops_once_its_answers_fill_the_draft_record(
+    tiny_engine: SpeculativeEngine,
+) -> None:
+    runner = _RecordingRunner(tiny_engine)
+    texts = ["Tell me a story", "the cat and the dog", "count to twenty", "name some birds"]
+    prompts = prompt_set_from_texts("four", texts)
+    long_answers = replace(GREEDY, n_predict=RECORD_TOKENS // 2 + 8)
+    grid = SweepGrid(draft_max=(2,), also_auto=True)
+    asyncio.run(run_sweep(runner, prompts, grid, long_answers, repeats=1))
+    warm_up_count = 0
+    while runner.order[1 + warm_up_count] == "model auto":
+        warm_up_count += 1
+    emitted = runner.emitted[1 : 1 + warm_up_count]
+    tokenized = [tiny_engine.tokenize_chat(list(p)) for p in prompts.prompts]
+    # From the last prompt back, until the tokens emitted fill the record.
+    assert runner.prompts[1 : 1 + warm_up_count] == tokenized[::-1][:warm_up_count]
+    assert sum(emitted) >= RECORD_TOKENS
+    assert sum(emitted[:-1]) < RECORD_TOKENS
+    assert warm_up_count < len(texts)
 
 
 def test_a_sweep_of_fixed_lengths_warms_up_with_one_short_plain_answer(

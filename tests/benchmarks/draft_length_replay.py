@@ -65,6 +65,7 @@ from core.engine import (  # noqa: E402
     SpeculativeEngine,
     StepEvent,
 )
+from core.engine.draft_hindsight import RECORD_TOKENS  # noqa: E402
 from core.engine.draft_length import DraftLengthController, DraftLengthMemory  # noqa: E402
 from core.tune.prompt_sets import built_in_set  # noqa: E402
 
@@ -210,6 +211,18 @@ def _set_speedup(
     (total tokens over total time, as core/tune/sweep.py counts), the median round
     is kept; adaptive answers start from the last one's memory."""
     speedups = []
+    if memory is not None or controller(None).adaptive:
+        # As core/tune/sweep.py does: the adaptive cell answers the set from its last
+        # prompt back until the draft record holds this set's tokens only.
+        emitted = 0
+        for number in reversed(range(len(answers))):
+            chosen = controller(memory)
+            rng = np.random.default_rng(seed * 7919 + 100 * rounds + number)
+            replay_answer(answers[number], chosen, costs, rng, 0.05, slow_share=0.08)
+            memory = chosen.memory()
+            emitted += len(answers[number])
+            if emitted >= RECORD_TOKENS:
+                break
     for round_number in range(rounds):
         tokens, plain_equivalent_ms = 0, 0.0
         for number, right in enumerate(answers):

@@ -13,13 +13,15 @@ Usage::
 
     python tests/benchmarks/tune_bench.py [-n 96] [--repeat 1] [--prompts-per-set N]
         [--sets chat,code,rewrite] [--draft-max 2,4,8,16] [--temp 0] [--skip-weak]
-        [--threads 2] [--models DIR]
+        [--threads 2] [--models DIR] [--log-steps FILE]
 
 Every prompt of each set by default: greedy answers are deterministic, so with
 fewer prompts one unlucky draft boundary repeats in every repeat (with two of
 the four rewrite prompts, auto / best fixed read 0.81-0.84; with all four, 1.01
 on the same code). ``--prompts-per-set 2 -n 64`` runs in about a third of the
 time for a quick look. Everything runs in a temporary SPECCHAT_HOME.
+``--log-steps FILE`` writes one line per answer (set, cell, prompt, tokens/s and
+each step's drafted/kept tokens), to see what a cell did in a run that missed.
 """
 
 from __future__ import annotations
@@ -29,24 +31,61 @@ import asyncio
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from core.demo_models import ensure_demo_pair  # noqa: E402
 from core.engine import (  # noqa: E402
+    ChatMessage,
     DraftSettings,
+    GenerationResult,
     GenerationSettings,
     ModelConfig,
     SamplingSettings,
     SpeculativeEngine,
+    StepEvent,
+    collect,
 )
 from core.engine.config import default_threads  # noqa: E402
 from core.tune.prompt_sets import BUILT_IN_SETS, PromptSet, built_in_set  # noqa: E402
 from core.tune.runner import EngineRunner  # noqa: E402
 from core.tune.sweep import SweepGrid, SweepResult, run_sweep, settings_label  # noqa: E402
 from tests.support.weak_draft import ensure_weak_draft  # noqa: E402
+
+
+class _StepLoggingRunner(EngineRunner):
+    """The sweep's runner, writing each answer's step shapes to a file."""
+
+    def __init__(self, engine: SpeculativeEngine, log: TextIO, title: str) -> None:
+        super().__init__(engine)
+        self.log = log
+        self.title = title
+        self.prompts: list[list[int]] = []
+
+    async def tokenize_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
+        tokens = await super().tokenize_chat(messages)
+        self.prompts.append(tokens)
+        return tokens
+
+    async def answer(self, prompt: list[int], settings: GenerationSettings) -> GenerationResult:
+        self.engine.target.reset()
+        if self.engine.draft is not None:
+            self.engine.draft.reset()
+        steps: list[StepEvent] = []
+        result = collect(self.engine.generate(prompt, settings), on_step=steps.append)
+        drafting = settings.drafting
+        label = "plain" if drafting.n_max == 0 else settings_label(drafting)
+        shapes = " ".join(f"{step.n_drafted}/{step.n_accepted}" for step in steps)
+        self.log.write(
+            f"{self.title} p{self.prompts.index(prompt)} {label:<28} "
+            f"{result.stats.decode_tokens_per_second:6.1f} t/s {len(steps):3} steps | {shapes}\n"
+        )
+        self.log.flush()
+        return result
 
 
 def _shortened(prompt_set: PromptSet, count: int) -> PromptSet:
@@ -79,7 +118,7 @@ def _summary(title: str, result: SweepResult) -> dict[str, float]:
 
 
 async def _sweep(
-    engine: SpeculativeEngine, prompt_set: PromptSet, args: argparse.Namespace
+    engine: SpeculativeEngine, prompt_set: PromptSet, args: argparse.Namespace, title: str
 ) -> SweepResult:
     grid = SweepGrid(draft_max=args.draft_max, also_auto=True)
     settings = GenerationSettings(
@@ -87,7 +126,10 @@ async def _sweep(
         sampling=SamplingSettings(temperature=args.temp, seed=1),
         drafting=DraftSettings(),
     )
-    return await run_sweep(EngineRunner(engine), prompt_set, grid, settings, args.repeat)
+    runner: EngineRunner = EngineRunner(engine)
+    if args.log_steps:
+        runner = _StepLoggingRunner(engine, args.log_steps, title)
+    return await run_sweep(runner, prompt_set, grid, settings, args.repeat)
 
 
 def main() -> None:
@@ -105,6 +147,9 @@ def main() -> None:
     parser.add_argument("--skip-weak", action="store_true")
     parser.add_argument("-t", "--threads", type=int, default=default_threads())
     parser.add_argument("--models", type=Path, help="folder of the demo pair")
+    parser.add_argument(
+        "--log-steps", type=argparse.FileType("w"), help="write each answer's steps here"
+    )
     args = parser.parse_args()
     os.environ.setdefault("SPECCHAT_HOME", tempfile.mkdtemp(prefix="specchat-tune-bench-"))
     pair = ensure_demo_pair(args.models) if args.models else ensure_demo_pair()
@@ -117,13 +162,13 @@ def main() -> None:
     sets = [_shortened(built_in_set(name), args.prompts_per_set) for name in args.sets.split(",")]
     with SpeculativeEngine(target, ModelConfig(pair.draft, n_threads=args.threads)) as engine:
         for prompt_set in sets:
-            result = asyncio.run(_sweep(engine, prompt_set, args))
+            result = asyncio.run(_sweep(engine, prompt_set, args, prompt_set.name))
             _summary(f"demo pair, set {prompt_set.name}", result)
     if args.skip_weak:
         return
     weak = ensure_weak_draft(pair)
     with SpeculativeEngine(target, ModelConfig(weak, n_threads=args.threads)) as engine:
-        result = asyncio.run(_sweep(engine, sets[0], args))
+        result = asyncio.run(_sweep(engine, sets[0], args, f"weak {sets[0].name}"))
         _summary(f"weak draft ({weak.name}), set {sets[0].name}", result)
 
 

@@ -712,3 +712,54 @@ def test_replacing_the_draft_model_forgets_what_was_learned_of_the_old_one(
         assert any(key[0] is DraftSource.MODEL for key in fresh._draft_memory)
         fresh.replace_draft(ModelConfig(tiny_models.draft, n_threads=1))
         assert not any(key[0] is DraftSource.MODEL for key in fresh._draft_memory)
+
+
+# Where the draft proposed each emitted token (1) in two real answers of the demo pair
+# to the chat set (tests/benchmarks/draft_length_replay.py record, fixed 16-token
+# drafts): the second opens with three rejections in nine tokens, then the draft
+# knows the rest of it, and fixed 4-5-token drafts pay 1.09x over the answer at the
+# costs below.
+_CHAT_ANSWER = "1101111111111111111111011111111111111111111111111111111111111111111101110"
+_HARD_OPENING = "011011011" + "1" * 87
+# A thin margin, as on 2 CPU cores when the draft's decodes run slow: plain step,
+# per drafted token, per verified row, fixed per verification, fixed per draft (ms).
+_THIN_MARGIN_COSTS = (15.6, 8.0, 2.7, 4.0, 4.0)
+
+
+def _replay_answer(controller: DraftLengthController, right: str) -> float:
+    """Decode an answer whose draft was right where ``right`` says, at
+    ``_THIN_MARGIN_COSTS``; the speed-up over plain decoding."""
+    plain_ms, draft_ms, row_ms, verify_ms, draft_overhead_ms = _THIN_MARGIN_COSTS
+    position, elapsed = 0, 0.0
+    while position < len(right):
+        k = controller.next_length()
+        kept = 0
+        while kept < k and position + kept < len(right) and right[position + kept] == "1":
+            kept += 1
+        drafting = draft_overhead_ms + k * draft_ms if k else 0.0
+        verifying = plain_ms + (verify_ms + k * row_ms if k else 0.0)
+        controller.record(k, kept, drafting, verifying)
+        elapsed += drafting + verifying
+        position += kept + 1
+    return position * plain_ms / elapsed
+
+
+def test_a_hard_opening_does_not_switch_off_an_answer_of_a_pair_that_paid() -> None:
+    # An answer's first tokens are often the draft's hardest. Judged as strictly as
+    # later steps, five of them switched this answer off for good (0.94x plain where
+    # fixed 4 paid 1.09x); over its first steps only a clear loss does.
+    first = DraftLengthController(16, plain_ms_hint=_THIN_MARGIN_COSTS[0])
+    _replay_answer(first, _CHAT_ANSWER * 2)
+    second = DraftLengthController(16, memory=first.memory())
+    speedup = _replay_answer(second, _HARD_OPENING)
+    assert second.times_switched_off == 0
+    assert speedup > 1.0
+
+
+def test_a_warm_answer_still_switches_off_at_once_where_drafting_clearly_loses() -> None:
+    first = DraftLengthController(16, plain_ms_hint=_THIN_MARGIN_COSTS[0])
+    _replay_answer(first, _CHAT_ANSWER * 2)
+    second = DraftLengthController(16, memory=first.memory())
+    lengths = simulate(second, 20, accept=0.0, draft_token_ms=8.0, row_ms=2.7, plain_ms=15.6)
+    assert not second.drafting
+    assert sum(1 for k in lengths if k) <= 6

@@ -20,6 +20,10 @@ fewer prompts one unlucky draft boundary repeats in every repeat (with two of
 the four rewrite prompts, auto / best fixed read 0.81-0.84; with all four, 1.01
 on the same code). ``--prompts-per-set 2 -n 64`` runs in about a third of the
 time for a quick look. Everything runs in a temporary SPECCHAT_HOME.
+Each summary also says in how many answers the adaptive cell drafted exactly as the
+best fixed one, and how their tokens/s compared there: the same work, so that spread
+is the timing noise every ratio of the run carries (on the shared 2-core machine,
+single answers of the same steps read 0.91-1.12 of each other).
 ``--log-steps FILE`` writes one line per answer (set, cell, prompt, tokens/s and
 each step's drafted/kept tokens), to see what a cell did in a run that missed.
 """
@@ -29,9 +33,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -57,14 +63,24 @@ from core.tune.sweep import SweepGrid, SweepResult, run_sweep, settings_label  #
 from tests.support.weak_draft import ensure_weak_draft  # noqa: E402
 
 
-class _StepLoggingRunner(EngineRunner):
-    """The sweep's runner, writing each answer's step shapes to a file."""
+@dataclass(frozen=True)
+class _Answer:
+    label: str
+    prompt: int
+    shapes: tuple[tuple[int, int], ...]  # each step's drafted and kept tokens
+    tokens_per_second: float
 
-    def __init__(self, engine: SpeculativeEngine, log: TextIO, title: str) -> None:
+
+class _StepRecordingRunner(EngineRunner):
+    """The sweep's runner, keeping each answer's step shapes (and writing them to
+    ``log`` when given)."""
+
+    def __init__(self, engine: SpeculativeEngine, log: TextIO | None, title: str) -> None:
         super().__init__(engine)
         self.log = log
         self.title = title
         self.prompts: list[list[int]] = []
+        self.answers: list[_Answer] = []
 
     async def tokenize_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
         tokens = await super().tokenize_chat(messages)
@@ -78,14 +94,39 @@ class _StepLoggingRunner(EngineRunner):
         steps: list[StepEvent] = []
         result = collect(self.engine.generate(prompt, settings), on_step=steps.append)
         drafting = settings.drafting
-        label = "plain" if drafting.n_max == 0 else settings_label(drafting)
-        shapes = " ".join(f"{step.n_drafted}/{step.n_accepted}" for step in steps)
-        self.log.write(
-            f"{self.title} p{self.prompts.index(prompt)} {label:<28} "
-            f"{result.stats.decode_tokens_per_second:6.1f} t/s {len(steps):3} steps | {shapes}\n"
+        answer = _Answer(
+            "plain" if drafting.n_max == 0 else settings_label(drafting),
+            self.prompts.index(prompt),
+            tuple((step.n_drafted, step.n_accepted) for step in steps),
+            result.stats.decode_tokens_per_second,
         )
-        self.log.flush()
+        self.answers.append(answer)
+        if self.log is not None:
+            shapes = " ".join(f"{drafted}/{kept}" for drafted, kept in answer.shapes)
+            self.log.write(
+                f"{self.title} p{answer.prompt} {answer.label:<28} "
+                f"{answer.tokens_per_second:6.1f} t/s {len(steps):3} steps | {shapes}\n"
+            )
+            self.log.flush()
         return result
+
+
+def _same_steps_ratios(answers: list[_Answer], auto: str, fixed: str, measured: int) -> list[float]:
+    """auto / fixed tokens/s of the measured answers (the last ``measured`` of each
+    cell: before them, the adaptive cell's warm-up) where the adaptive cell drafted
+    exactly as the fixed one: the same work, so their ratio is timing noise alone."""
+    ratios = []
+    by_prompt: dict[tuple[str, int], list[_Answer]] = {}
+    for label in (auto, fixed):
+        for answer in [a for a in answers if a.label == label][-measured:]:
+            by_prompt.setdefault((label, answer.prompt), []).append(answer)
+    for (label, prompt), autos in by_prompt.items():
+        if label != auto:
+            continue
+        for mine, theirs in zip(autos, by_prompt[(fixed, prompt)], strict=True):
+            if mine.shapes == theirs.shapes:
+                ratios.append(mine.tokens_per_second / theirs.tokens_per_second)
+    return ratios
 
 
 def _shortened(prompt_set: PromptSet, count: int) -> PromptSet:
@@ -94,7 +135,7 @@ def _shortened(prompt_set: PromptSet, count: int) -> PromptSet:
     return PromptSet(prompt_set.name, prompt_set.prompts[:count], prompt_set.description)
 
 
-def _summary(title: str, result: SweepResult) -> dict[str, float]:
+def _summary(title: str, result: SweepResult, answers: list[_Answer]) -> dict[str, float]:
     best = result.best(fixed_only=True)
     auto = next(cell for cell in result.cells if cell.drafting.adaptive)
     assert best is not None
@@ -114,22 +155,32 @@ def _summary(title: str, result: SweepResult) -> dict[str, float]:
         f"({'meets' if ratio >= 0.97 else 'misses'} 0.97); best fixed / default "
         f"{best.decode_tokens_per_second / auto.decode_tokens_per_second:.2f}"
     )
+    measured = result.repeats * result.prompt_count
+    same = _same_steps_ratios(
+        answers, settings_label(auto.drafting), settings_label(best.drafting), measured
+    )
+    if same:
+        print(
+            f"  timing noise: in {len(same)} of {measured} answers auto drafted exactly as "
+            f"{settings_label(best.drafting)}; there its tokens/s read "
+            f"{statistics.median(same):.3f} of the fixed cell's (median; "
+            f"{min(same):.3f}-{max(same):.3f})"
+        )
     return {"ratio": ratio, "best": result.speedup(best), "auto": result.speedup(auto)}
 
 
 async def _sweep(
     engine: SpeculativeEngine, prompt_set: PromptSet, args: argparse.Namespace, title: str
-) -> SweepResult:
+) -> tuple[SweepResult, list[_Answer]]:
     grid = SweepGrid(draft_max=args.draft_max, also_auto=True)
     settings = GenerationSettings(
         n_predict=args.n_predict,
         sampling=SamplingSettings(temperature=args.temp, seed=1),
         drafting=DraftSettings(),
     )
-    runner: EngineRunner = EngineRunner(engine)
-    if args.log_steps:
-        runner = _StepLoggingRunner(engine, args.log_steps, title)
-    return await run_sweep(runner, prompt_set, grid, settings, args.repeat)
+    runner = _StepRecordingRunner(engine, args.log_steps, title)
+    result = await run_sweep(runner, prompt_set, grid, settings, args.repeat)
+    return result, runner.answers
 
 
 def main() -> None:
@@ -162,14 +213,14 @@ def main() -> None:
     sets = [_shortened(built_in_set(name), args.prompts_per_set) for name in args.sets.split(",")]
     with SpeculativeEngine(target, ModelConfig(pair.draft, n_threads=args.threads)) as engine:
         for prompt_set in sets:
-            result = asyncio.run(_sweep(engine, prompt_set, args, prompt_set.name))
-            _summary(f"demo pair, set {prompt_set.name}", result)
+            result, answers = asyncio.run(_sweep(engine, prompt_set, args, prompt_set.name))
+            _summary(f"demo pair, set {prompt_set.name}", result, answers)
     if args.skip_weak:
         return
     weak = ensure_weak_draft(pair)
     with SpeculativeEngine(target, ModelConfig(weak, n_threads=args.threads)) as engine:
-        result = asyncio.run(_sweep(engine, sets[0], args, f"weak {sets[0].name}"))
-        _summary(f"weak draft ({weak.name}), set {sets[0].name}", result)
+        result, answers = asyncio.run(_sweep(engine, sets[0], args, f"weak {sets[0].name}"))
+        _summary(f"weak draft ({weak.name}), set {sets[0].name}", result, answers)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ Every prompt of each set by default: greedy answers are deterministic, so with
 fewer prompts one unlucky draft boundary repeats in every repeat (with two of
 the four rewrite prompts, auto / best fixed read 0.81-0.84; with all four, 1.01
 on the same code). ``--prompts-per-set 2 -n 64`` runs in about a third of the
-time for a quick look. Everything runs in a temporary SPECCHAT_HOME.
+time for a quick look. Everything runs in a temporary SPECCHAT_HOME (removed at the end)
+unless one is set.
 Each summary also says in how many answers the adaptive cell drafted exactly as the
 best fixed one, and how their tokens/s compared there: the same work, so that spread
 is the timing noise every ratio of the run carries (on the shared 2-core machine,
@@ -202,7 +203,17 @@ def main() -> None:
         "--log-steps", type=argparse.FileType("w"), help="write each answer's steps here"
     )
     args = parser.parse_args()
-    os.environ.setdefault("SPECCHAT_HOME", tempfile.mkdtemp(prefix="specchat-tune-bench-"))
+    if "SPECCHAT_HOME" in os.environ:
+        _bench(args)
+        return
+    # A home of its own, removed afterwards: the weak draft written into it takes
+    # hundreds of megabytes, and left behind after every run they filled the disk.
+    with tempfile.TemporaryDirectory(prefix="specchat-tune-bench-") as home:
+        os.environ["SPECCHAT_HOME"] = home
+        _bench(args)
+
+
+def _bench(args: argparse.Namespace) -> None:
     pair = ensure_demo_pair(args.models) if args.models else ensure_demo_pair()
     print(
         f"n={args.n_predict}, repeats={args.repeat}, "

@@ -135,14 +135,12 @@ class _RecordingRunner(EngineRunner):
         self.order: list[str] = []
         self.prompts: list[list[int]] = []
         self.lengths: list[int] = []
-        self.emitted: list[int] = []
 
     async def answer(self, prompt: list[int], settings: GenerationSettings) -> GenerationResult:
         self.order.append(settings_label(settings.drafting))
         self.prompts.append(prompt)
         self.lengths.append(settings.n_predict)
         result = await super().answer(prompt, settings)
-        self.emitted.append(result.stats.n_predict)
         return result
 
 
@@ -204,25 +202,71 @@ def test_an_adaptive_cell_first_answers_the_sets_prompts_from_the_last_back(
     assert result.complete and all(len(cell.speeds) == 2 for cell in result.cells)
 
 
-def test_the_adaptive_warm_up_stops_once_its_answers_fill_the_draft_record(
-    tiny_engine: SpeculativeEngine,
+class _DraftingReportRunner(_RecordingRunner):
+    """Reports every adaptive answer as ``steps`` drafting steps that kept
+    ``kept`` tokens each (the tiny test pair rarely drafts for long)."""
+
+    def __init__(self, engine: SpeculativeEngine, steps: int, kept: int) -> None:
+        super().__init__(engine)
+        self.steps, self.kept = steps, kept
+
+    async def answer(self, prompt: list[int], settings: GenerationSettings) -> GenerationResult:
+        result = await super().answer(prompt, settings)
+        drafting = settings.drafting
+        if drafting.source is DraftSource.NONE or not drafting.adaptive:
+            return result
+        histogram = [0] * (self.kept + 1)
+        histogram[self.kept] = self.steps
+        stats = replace(
+            result.stats,
+            n_accept=self.steps * self.kept,
+            accepted_length_histogram=tuple(histogram),
+        )
+        return replace(result, stats=stats)
+
+
+@pytest.mark.parametrize(
+    "steps, kept, warm_up_answers",
+    [
+        (10, 9, 2),  # 100 tokens an answer: the second fills the 192-token record
+        (0, 0, 4),  # drafting off: the record never fills, every prompt once
+    ],
+)
+def test_the_adaptive_warm_up_answers_until_its_drafting_steps_fill_the_record(
+    tiny_engine: SpeculativeEngine, steps: int, kept: int, warm_up_answers: int
 ) -> None:
-    runner = _RecordingRunner(tiny_engine)
+    assert 10 * (9 + 1) < RECORD_TOKENS <= 2 * 10 * (9 + 1)
+    runner = _DraftingReportRunner(tiny_engine, steps, kept)
     texts = ["Tell me a story", "the cat and the dog", "count to twenty", "name some birds"]
     prompts = prompt_set_from_texts("four", texts)
-    long_answers = replace(GREEDY, n_predict=RECORD_TOKENS // 2 + 8)
     grid = SweepGrid(draft_max=(2,), also_auto=True)
-    asyncio.run(run_sweep(runner, prompts, grid, long_answers, repeats=1))
-    warm_up_count = 0
-    while runner.order[1 + warm_up_count] == "model auto":
-        warm_up_count += 1
-    emitted = runner.emitted[1 : 1 + warm_up_count]
+    asyncio.run(run_sweep(runner, prompts, grid, GREEDY, repeats=1))
     tokenized = [tiny_engine.tokenize_chat(list(p)) for p in prompts.prompts]
-    # From the last prompt back, until the tokens emitted fill the record.
-    assert runner.prompts[1 : 1 + warm_up_count] == tokenized[::-1][:warm_up_count]
-    assert sum(emitted) >= RECORD_TOKENS
-    assert sum(emitted[:-1]) < RECORD_TOKENS
-    assert warm_up_count < len(texts)
+    # After the short plain warm-up: adaptive answers from the last prompt back.
+    assert runner.order[1 : 2 + warm_up_answers] == ["model auto"] * warm_up_answers + ["plain"]
+    assert runner.prompts[1 : 1 + warm_up_answers] == tokenized[::-1][:warm_up_answers]
+
+
+def test_a_sweep_cancelled_in_the_adaptive_warm_up_measures_nothing_and_says_so(
+    tiny_engine: SpeculativeEngine,
+) -> None:
+    control = SweepControl()
+
+    class CancelAfterFirstAdaptive(_RecordingRunner):
+        async def answer(self, prompt: list[int], settings: GenerationSettings) -> GenerationResult:
+            result = await super().answer(prompt, settings)
+            if settings.drafting.source is not DraftSource.NONE:
+                control.cancel()
+            return result
+
+    runner = CancelAfterFirstAdaptive(tiny_engine)
+    grid = SweepGrid(draft_max=(2,), also_auto=True)
+    result = asyncio.run(run_sweep(runner, PROMPTS, grid, GREEDY, repeats=1, control=control))
+    # The short plain warm-up and one adaptive warm-up answer, then nothing more.
+    assert runner.order == ["plain", "model auto"]
+    assert result.partial and not result.running
+    assert not result.baseline.speeds
+    assert all(not cell.speeds for cell in result.cells)
 
 
 def test_a_sweep_of_fixed_lengths_warms_up_with_one_short_plain_answer(

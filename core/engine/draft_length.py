@@ -32,9 +32,9 @@ its noise; with the per-position model 3%, since acceptance comes in
 runs and long drafts do better than that model says, and after a fully kept draft
 one up to twice as long, as far as the model expects nearly the best speed-up
 there); when even the best is
-below 1.0 (over the first 8 drafting steps of each answer, where the draft often
-knows the text least, and of a cold start: below 0.75, once a drafted token of the
-answer was kept), or when the drafting
+below 1.0 (over the drafting steps before an answer's 8th, where the draft's
+decodes are slow and the text is the one it knows least: below 0.75, once a drafted
+token of the answer was kept, unless drafting was off), or when the drafting
 steps so far really emitted fewer tokens per millisecond than plain steps would
 (the model can be wrong; the measured rate cannot), five drafting steps in a
 row (one for a draft that never had a token kept), and a plain step timed then
@@ -228,27 +228,33 @@ _SLOPE_RANGE = (0.25, 1.0)
 # sweep's fixed cells (expected 1.00-1.04x) switched off a chat answer on a pair
 # that paid 1.44x at fixed 4 tokens, for the rest of that answer.
 _MIN_SPEEDUP = 1.0
-# A model draft switched off is rarely probed again, so over its first drafting
-# steps (the draft's first decodes are often slow, another process may hold the
-# CPU for a while, and a few early rejections are common even for a pair that
-# pays) drafting stops only when it is expected to lose clearly; a draft that
-# merely breaks even costs next to nothing for those few steps.
-_JUDGE_STEPS = 8
+# The first drafting steps of a cold start (no memory): their decodes are slow and
+# the step-cost line is not fitted yet, so the draft's own runs set a floor on the
+# length (``next_length``). A warm start is past them.
+_COLD_START_STEPS = 8
 # Drafting steps in a row that must find drafting losing before it is switched off:
 # off is nearly for good for a model draft, and hard stretches of a few steps are
 # common in text where drafting pays over the answer (with 3, replays of the demo
 # pair at a faster plain step switched off where fixed 8-token drafts paid 1.23x).
 _LOSING_STEPS = 5
-# And over the first drafting steps of every answer, warm or cold: an answer opens
-# where the draft knows the text least (the new question has just been read), and a
-# chat answer of the demo pair on 2 CPU cores that opened with three rejections in
-# nine tokens, after an answer that paid, switched off for good after its fifth
-# drafting step (0.94x plain where fixed 4-5-token drafts paid 1.09x on it). In
+# A model draft switched off is rarely probed again, so over the drafting steps
+# before an answer's 8th, drafting stops only when it is expected to lose clearly
+# (below _CLEARLY_LOSING): a draft that merely breaks even costs next to nothing for
+# those few steps. In a cold start the draft's first decodes are slow, another
+# process may hold the CPU for a while, and a few early rejections are common even
+# for a pair that pays. In a warm one, the answer opens where the draft knows the
+# text least (the new question has just been read): a chat answer of the demo pair
+# on 2 CPU cores that opened with three rejections in nine tokens, after an answer
+# that paid, switched off for good after its fifth drafting step (0.94x plain where
+# fixed 4-5-token drafts paid 1.09x on it) when only cold starts were judged so. In
 # replays of the built-in sets (draft_length_replay.py compare) chat rose from 0.962
 # to 0.975 of the best fixed length at the thinnest margin, the rest within 0.01; in
 # interleaved runs on the chat set 0.979 against 0.960 of fixed 4 (switched off
-# three times, against once).
-_ANSWER_JUDGE_STEPS = 8
+# once, against three times).
+# Not for an answer that started with drafting off (its trial and probes have
+# thresholds of their own), nor after drafting was switched off within the answer,
+# nor while not one drafted token of the answer was kept.
+_LENIENT_OPENING_STEPS = 8
 _CLEARLY_LOSING = 0.75
 
 
@@ -258,8 +264,8 @@ class DraftLengthMemory:
 
     Consecutive answers of a chat use the same pair, machine and kind of text, so
     the next answer starts where this one ended: no plain baseline steps, no first
-    probe of a fixed length, no lenient first judgement, and a pair that lost stays
-    off (probed as before) instead of losing again for a few steps.
+    probe of a fixed length, and a pair that lost stays off (probed as before)
+    instead of losing again for a few steps.
     """
 
     plain_ms: float
@@ -345,9 +351,11 @@ class DraftLengthController:
         self._probe_spent_ms = 0.0
         self.catch_up_ms: float | None = None  # draft cost per skipped token
         self._drafted_steps = 0
-        # This answer's own drafting steps and kept tokens, with or without memory.
+        # This answer's own drafting steps and kept tokens, with or without memory,
+        # and whether its opening steps are still judged leniently.
         self._answer_drafted_steps = 0
         self._answer_accepted = 0
+        self._lenient_opening = True
         self._accepted_total = 0
         self._losing_run = 0
         self._drafted_tokens = 0.0  # decayed tokens emitted by drafting steps
@@ -401,8 +409,10 @@ class DraftLengthController:
         self._until_probe = memory.probe_gap
         self._probe_at_start = not memory.drafting
         # Past the first steps' special cases: the baseline, the fastest-is-typical
-        # timings and the lenient first judgement all concern a cold start.
-        self._drafted_steps = _JUDGE_STEPS
+        # timings and the length floor concern a cold start. (The answer's opening
+        # is still judged leniently if it starts drafting: _LENIENT_OPENING_STEPS.)
+        self._drafted_steps = _COLD_START_STEPS
+        self._lenient_opening = memory.drafting
         self._accepted_total = int(memory.any_accepted)
         self.confidence = copy.deepcopy(memory.confidence)
 
@@ -509,7 +519,7 @@ class DraftLengthController:
     def _judging_cold_start(self) -> bool:
         """Whether this is one of the first drafting steps of an answer that
         started without a previous answer's memory."""
-        return not self.warm_start and self._drafted_steps < _JUDGE_STEPS
+        return not self.warm_start and self._drafted_steps < _COLD_START_STEPS
 
     def _measures_own_baseline(self) -> bool:
         """Whether the plain time comes from this answer's first, slow decodes (no
@@ -640,14 +650,14 @@ class DraftLengthController:
             if measured < _CLEAR_LOSS:
                 speedup = min(speedup, measured)
         was_probe, self._probing = self._probing, False
-        # One or two drafted steps are not enough to judge: the draft's first
-        # decodes of an answer are often slow.
-        # An answer's first tokens are often the draft's hardest (the text has just
-        # changed): over its first steps, as over a cold start's, only a clear loss
-        # counts, unless not one token of this answer's drafts was kept.
-        opening = self._answer_drafted_steps < _ANSWER_JUDGE_STEPS and self._answer_accepted > 0
-        judged = self._drafted_steps >= _JUDGE_STEPS and not opening
-        threshold = _MIN_SPEEDUP if judged else _CLEARLY_LOSING
+        # A few drafted steps at an answer's opening are not enough to judge: the
+        # draft's first decodes are often slow, and its first tokens the hardest.
+        opening = (
+            self._lenient_opening
+            and self._answer_drafted_steps < _LENIENT_OPENING_STEPS
+            and self._answer_accepted > 0
+        )
+        threshold = _CLEARLY_LOSING if opening else _MIN_SPEEDUP
         if was_probe:
             # Off is nearly for good for a model draft (probes are rare), so a probe
             # (the trial draft at an answer's start included) that leaves the
@@ -696,6 +706,7 @@ class DraftLengthController:
     def _switch_off(self) -> None:
         self.times_switched_off += 1
         self.drafting = False
+        self._lenient_opening = False  # a probe that resumes is judged as usual
         self._until_probe = self._probe_gap
 
     def _count_acceptance(self, n_drafted: int, n_accepted: int) -> None:

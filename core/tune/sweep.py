@@ -432,7 +432,7 @@ async def _warm_up_adaptive(
     still held the set swept before: the code set's first round, after the chat set,
     drafted 5-9 tokens a step where every 16-token draft was kept, and read 0.96 of
     fixed 16."""
-    emitted = 0
+    recorded = 0
     for index in reversed(range(len(prompts))):
         if control.cancelled:
             raise _Cancelled
@@ -440,9 +440,15 @@ async def _warm_up_adaptive(
         answer = await runner.answer(prompts[index], _seeded(settings, repeats, index))
         if answer.stop_reason is StopReason.CANCELLED:
             raise _Cancelled
-        emitted += answer.stats.n_predict
-        if emitted >= RECORD_TOKENS:
+        # What the record keeps of an answer: each drafting step's kept tokens and
+        # the target's one (plain steps, such as those while drafting is off, add
+        # nothing).
+        stats = answer.stats
+        recorded += stats.n_accept + sum(stats.accepted_length_histogram)
+        if recorded >= RECORD_TOKENS:
             return
+        # Let the event loop deliver a cancel between answers.
+        await asyncio.sleep(0)
 
 
 async def run_sweep(

@@ -209,11 +209,13 @@ def _set_speedup(
 ) -> tuple[float, DraftLengthMemory | None]:
     """A sweep cell's speed-up over a prompt set: each round decodes every answer
     (total tokens over total time, as core/tune/sweep.py counts), the median round
-    is kept; adaptive answers start from the last one's memory."""
+    is kept; adaptive answers start from the last one's memory, and first warm up
+    on the set as the sweep's do."""
     speedups = []
     if memory is not None or controller(None).adaptive:
         # As core/tune/sweep.py does: the adaptive cell answers the set from its last
-        # prompt back until the draft record holds this set's tokens only.
+        # prompt back until the draft record holds this set's tokens only (counted
+        # here as the tokens emitted: in these replays nearly every step drafts).
         emitted = 0
         for number in reversed(range(len(answers))):
             chosen = controller(memory)

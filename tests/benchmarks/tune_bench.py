@@ -22,9 +22,10 @@ on the same code). ``--prompts-per-set 2 -n 64`` runs in about a third of the
 time for a quick look. Everything runs in a temporary SPECCHAT_HOME (removed at the end)
 unless one is set.
 Each summary also says in how many answers the adaptive cell drafted exactly as the
-best fixed one, and how their tokens/s compared there: the same work, so that spread
-is the timing noise every ratio of the run carries (on the shared 2-core machine,
-single answers of the same steps read 0.91-1.12 of each other).
+best fixed one, and how their tokens/s compared there: the same decoding work, so
+that spread is the timing noise every ratio of the run carries, plus the adaptive
+controller's own cost of about 0.5 ms a step (on the shared 2-core machine, single
+answers of the same steps read 0.89-1.16 of each other).
 ``--log-steps FILE`` writes one line per answer (set, cell, prompt, tokens/s and
 each step's drafted/kept tokens), to see what a cell did in a run that missed.
 """
@@ -94,9 +95,8 @@ class _StepRecordingRunner(EngineRunner):
             self.engine.draft.reset()
         steps: list[StepEvent] = []
         result = collect(self.engine.generate(prompt, settings), on_step=steps.append)
-        drafting = settings.drafting
         answer = _Answer(
-            "plain" if drafting.n_max == 0 else settings_label(drafting),
+            settings_label(settings.drafting),
             self.prompts.index(prompt),
             tuple((step.n_drafted, step.n_accepted) for step in steps),
             result.stats.decode_tokens_per_second,
@@ -115,7 +115,8 @@ class _StepRecordingRunner(EngineRunner):
 def _same_steps_ratios(answers: list[_Answer], auto: str, fixed: str, measured: int) -> list[float]:
     """auto / fixed tokens/s of the measured answers (the last ``measured`` of each
     cell: before them, the adaptive cell's warm-up) where the adaptive cell drafted
-    exactly as the fixed one: the same work, so their ratio is timing noise alone."""
+    exactly as the fixed one: the same decoding work, so their ratio is timing noise
+    and the controller's own cost."""
     ratios = []
     by_prompt: dict[tuple[str, int], list[_Answer]] = {}
     for label in (auto, fixed):

@@ -25,7 +25,7 @@ Each summary also says in how many answers the adaptive cell drafted exactly as 
 best fixed one, and how their tokens/s compared there: the same decoding work, so
 that spread is the timing noise every ratio of the run carries, plus the adaptive
 controller's own cost of about 0.5 ms a step (on the shared 2-core machine, single
-answers of the same steps read 0.89-1.16 of each other).
+answers of the same steps read 0.87-1.16 of each other).
 ``--log-steps FILE`` writes one line per answer (set, cell, prompt, tokens/s and
 each step's drafted/kept tokens), to see what a cell did in a run that missed.
 """

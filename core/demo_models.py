@@ -42,6 +42,7 @@ BUILD_LOCK_NAME = ".building.lock"
 BUILD_WAIT_S = 600.0
 _LLAMA_FTYPE_ALL_F32 = 0
 _LLAMA_FTYPE_MOSTLY_Q8_0 = 7
+_METADATA_ROOM = 16 * 1024 * 1024
 
 
 class DemoModelError(SpecChatError):
@@ -143,6 +144,7 @@ def _requantize(source: Path, destination: Path, ftype: int, what: str) -> None:
     from core.engine.backend import ensure_backend, recent_problems
 
     ensure_backend()
+    _check_room(source, destination, ftype, what)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype
     params.allow_requantize = True
@@ -156,6 +158,32 @@ def _requantize(source: Path, destination: Path, ftype: int, what: str) -> None:
         partial.unlink(missing_ok=True)
         raise DemoModelError(f"llama.cpp could not write {what}: {recent_problems()}")
     os.replace(partial, destination)
+
+
+def _check_room(source: Path, destination: Path, ftype: int, what: str) -> None:
+    """A clear error before writing on a disk too full to hold the file: llama.cpp's
+    own says only "basic_ios::clear: iostream error" (a benchmark's leftover homes had
+    filled the disk)."""
+    # Imported here: the downloader brings the Hub client, which writing a demo
+    # model does not otherwise need.
+    from core.hub.download import format_size, free_disk_bytes
+
+    try:
+        weights = read_gguf_metadata(source).parameter_count
+    except ModelFileError:
+        return  # llama.cpp will say what is wrong with the source
+    # 4 bytes a weight in F32, 34 per block of 32 in Q8_0, and room for the
+    # vocabulary and the other metadata (SmolLM2-135M: files of 514.8 and 138.1 MiB,
+    # estimated here as 529.1 and 152.3).
+    bytes_per_weight = 4.0 if ftype == _LLAMA_FTYPE_ALL_F32 else 34 / 32
+    needed = int(weights * bytes_per_weight) + _METADATA_ROOM
+    free = free_disk_bytes(destination.parent)
+    if free < needed:
+        raise DemoModelError(
+            f"not enough disk space to write {what}: it takes about {format_size(needed)}, "
+            f"and the disk holding {destination.parent} has {format_size(free)} free. "
+            "Free some space and try again."
+        )
 
 
 def _usable(path: Path) -> bool:

@@ -107,12 +107,16 @@ class GenerationStats:
         return self.n_accept / self.n_drafted if self.n_drafted else 0.0
 
     @property
+    def steps_with_draft(self) -> int:
+        """Steps that verified a draft (the histogram counts each once)."""
+        return sum(self.accepted_length_histogram)
+
+    @property
     def mean_accepted_length(self) -> float:
-        steps_with_draft = sum(self.accepted_length_histogram)
-        if not steps_with_draft:
+        if not self.steps_with_draft:
             return 0.0
         total = sum(length * count for length, count in enumerate(self.accepted_length_histogram))
-        return total / steps_with_draft
+        return total / self.steps_with_draft
 
     @property
     def tokens_per_step(self) -> float:

@@ -8,7 +8,7 @@ the local server.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from core.engine import (
@@ -62,11 +62,15 @@ class EngineRunner:
 
     The calls block the event loop while an answer decodes; a command line has
     nothing else to do meanwhile. Each answer starts from empty caches, so every
-    run of a sweep pays the same prompt processing.
+    run of a sweep pays the same prompt processing. ``on_step`` sees every step of
+    every answer (a benchmark logs what each cell drafted).
     """
 
-    def __init__(self, engine: SpeculativeEngine) -> None:
+    def __init__(
+        self, engine: SpeculativeEngine, on_step: Callable[[StepEvent], None] | None = None
+    ) -> None:
         self.engine = engine
+        self.on_step = on_step
 
     async def tokenize_chat(self, messages: Sequence[ChatMessage]) -> list[int]:
         return self.engine.tokenize_chat(list(messages))
@@ -75,7 +79,7 @@ class EngineRunner:
         self.engine.target.reset()
         if self.engine.draft is not None:
             self.engine.draft.reset()
-        return collect(self.engine.generate(prompt, settings))
+        return collect(self.engine.generate(prompt, settings), on_step=self.on_step)
 
     async def cancel(self) -> None:
         self.engine.cancel()

@@ -151,7 +151,7 @@ class CellResult:
         decode_ms = sum(result.stats.decode_ms for result in results)
         drafted = sum(result.stats.n_drafted for result in results)
         accepted = sum(result.stats.n_accept for result in results)
-        steps = sum(sum(result.stats.accepted_length_histogram) for result in results)
+        steps = sum(result.stats.steps_with_draft for result in results)
         lengths = sum(
             length * count
             for result in results
@@ -443,8 +443,7 @@ async def _warm_up_adaptive(
         # What the record keeps of an answer: each drafting step's kept tokens and
         # the target's one (plain steps, such as those while drafting is off, add
         # nothing).
-        stats = answer.stats
-        recorded += stats.n_accept + sum(stats.accepted_length_histogram)
+        recorded += answer.stats.n_accept + answer.stats.steps_with_draft
         if recorded >= RECORD_TOKENS:
             return
         # Let the event loop deliver a cancel between answers.

@@ -56,7 +56,6 @@ from core.engine import (  # noqa: E402
     SamplingSettings,
     SpeculativeEngine,
     StepEvent,
-    collect,
 )
 from core.engine.config import default_threads  # noqa: E402
 from core.tune.prompt_sets import BUILT_IN_SETS, PromptSet, built_in_set  # noqa: E402
@@ -78,7 +77,8 @@ class _StepRecordingRunner(EngineRunner):
     ``log`` when given)."""
 
     def __init__(self, engine: SpeculativeEngine, log: TextIO | None, title: str) -> None:
-        super().__init__(engine)
+        self._steps_of_answer: list[StepEvent] = []
+        super().__init__(engine, on_step=self._steps_of_answer.append)
         self.log = log
         self.title = title
         self.prompts: list[list[int]] = []
@@ -90,15 +90,12 @@ class _StepRecordingRunner(EngineRunner):
         return tokens
 
     async def answer(self, prompt: list[int], settings: GenerationSettings) -> GenerationResult:
-        self.engine.target.reset()
-        if self.engine.draft is not None:
-            self.engine.draft.reset()
-        steps: list[StepEvent] = []
-        result = collect(self.engine.generate(prompt, settings), on_step=steps.append)
+        self._steps_of_answer.clear()
+        result = await super().answer(prompt, settings)
         answer = _Answer(
             settings_label(settings.drafting),
             self.prompts.index(prompt),
-            tuple((step.n_drafted, step.n_accepted) for step in steps),
+            tuple((step.n_drafted, step.n_accepted) for step in self._steps_of_answer),
             result.stats.decode_tokens_per_second,
         )
         self.answers.append(answer)
@@ -106,7 +103,7 @@ class _StepRecordingRunner(EngineRunner):
             shapes = " ".join(f"{drafted}/{kept}" for drafted, kept in answer.shapes)
             self.log.write(
                 f"{self.title} p{answer.prompt} {answer.label:<28} "
-                f"{answer.tokens_per_second:6.1f} t/s {len(steps):3} steps | {shapes}\n"
+                f"{answer.tokens_per_second:6.1f} t/s {len(answer.shapes):3} steps | {shapes}\n"
             )
             self.log.flush()
         return result
@@ -117,18 +114,20 @@ def _same_steps_ratios(answers: list[_Answer], auto: str, fixed: str, measured: 
     cell: before them, the adaptive cell's warm-up) where the adaptive cell drafted
     exactly as the fixed one: the same decoding work, so their ratio is timing noise
     and the controller's own cost."""
-    ratios = []
-    by_prompt: dict[tuple[str, int], list[_Answer]] = {}
-    for label in (auto, fixed):
+
+    def by_prompt(label: str) -> dict[int, list[_Answer]]:
+        grouped: dict[int, list[_Answer]] = {}
         for answer in [a for a in answers if a.label == label][-measured:]:
-            by_prompt.setdefault((label, answer.prompt), []).append(answer)
-    for (label, prompt), autos in by_prompt.items():
-        if label != auto:
-            continue
-        for mine, theirs in zip(autos, by_prompt[(fixed, prompt)], strict=True):
-            if mine.shapes == theirs.shapes:
-                ratios.append(mine.tokens_per_second / theirs.tokens_per_second)
-    return ratios
+            grouped.setdefault(answer.prompt, []).append(answer)
+        return grouped
+
+    fixed_answers = by_prompt(fixed)
+    return [
+        mine.tokens_per_second / theirs.tokens_per_second
+        for prompt, autos in by_prompt(auto).items()
+        for mine, theirs in zip(autos, fixed_answers[prompt], strict=True)
+        if mine.shapes == theirs.shapes
+    ]
 
 
 def _shortened(prompt_set: PromptSet, count: int) -> PromptSet:

@@ -206,6 +206,56 @@ def test_cancelled_sweep_is_partial_and_saved_whole(
     close_window(qloop, window)
 
 
+def test_the_adaptive_warm_up_shows_as_a_busy_bar_and_a_cancel_there_empties_it(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    window = _loaded_window(qtbot, qloop, window_files, tiny_models)
+    page = window.tune_tab.sweep_page
+    page.draft_max_edit.setText("2")
+    page.p_min_edit.setText("0")
+    page.auto_check.setChecked(True)
+    page.tokens_spin.setValue(16)
+    page.prompt_file = tmp_path / "prompts.txt"
+    page.prompt_file.write_text("Tell me a story\n---\nthe cat and the dog\n")
+    page.set_combo.setCurrentIndex(page.set_combo.findData(FILE_SET))
+    said: list[tuple[str, int]] = []
+    say = page._say
+
+    def recording_say(text: str) -> None:
+        say(text)
+        said.append((text, page.progress.maximum()))
+
+    page._say = recording_say  # type: ignore[method-assign]
+    result = run(qloop, page.run_async(), timeout=300)
+    assert result is not None and result.complete
+    texts = [text for text, _ in said]
+    first_warm_up = texts.index(
+        "Warming up model auto on the set: answer 1 of at most 2, not measured (an adaptive "
+        "length learns from the answers before it, so it starts each round as it would in a "
+        "chat on this text)…"
+    )
+    # Busy while warming up; then the first round counts plain and two cells' answers.
+    assert said[first_warm_up][1] == 0
+    round_starts = next(
+        index for index, text in enumerate(texts) if text.endswith("prompt by prompt…")
+    )
+    assert round_starts > first_warm_up and said[round_starts][1] == 6
+    assert page.progress.value() == page.progress.maximum() == 6
+
+    async def cancelled_in_the_warm_up() -> SweepResult | None:
+        said.clear()
+        task = asyncio.ensure_future(page.run_async())
+        await wait_until(lambda: any(text.startswith("Warming up") for text, _ in said), 300)
+        page.cancel()
+        return await asyncio.wait_for(task, 120)
+
+    cancelled = run(qloop, cancelled_in_the_warm_up(), timeout=420)
+    assert cancelled is not None and cancelled.partial and not cancelled.cells
+    assert page.progress.maximum() > 0 and page.progress.value() == 0
+    assert "Partial: cancelled before every cell had answered" in page.status.text()
+    close_window(qloop, window)
+
+
 def test_without_a_pair_the_tab_says_what_to_do(qtbot, qloop, window_files: WindowFiles) -> None:
     window = open_window(qtbot, window_files)
     assert run(qloop, window.tune_tab.ab_page.run_async()) is None

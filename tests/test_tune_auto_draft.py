@@ -123,10 +123,19 @@ def test_cli_sweep_json_has_results_and_baseline(tiny_models: TinyModels, tmp_pa
         assert row["identical_to_plain"]  # greedy by default
     assert {row["settings"]["draft_max"] for row in data["results"]} == {2, 4}
 
-    out = io.StringIO()
-    assert run_sweep_command([*args, "--auto", "--json"], out, io.StringIO()) == 0
+    out, err = io.StringIO(), io.StringIO()
+    assert run_sweep_command([*args, "--auto", "--json"], out, err) == 0
     results = json.loads(out.getvalue())["results"]
     assert len(results) == 1 and results[0]["settings"]["draft_max"] == "auto"
+    # The progress line names the adaptive warm-up, then counts the measured answers,
+    # each redraw covering the longer line before it.
+    lines = err.getvalue().split("\r")
+    warm_up = "warming up model auto on the set: answer 1 of at most 2, not measured"
+    assert warm_up in lines
+    after = lines[lines.index(warm_up) + 1 :]
+    counts = [line for line in after if not line.startswith("warming up")]
+    assert counts[0] == "0/4 answers".ljust(len(warm_up))
+    assert counts[-1].rstrip() == "4/4 answers"
 
     out = io.StringIO()
     assert run_sweep_command([*args, "--draft-max", "2,4"], out, io.StringIO()) == 0

@@ -45,6 +45,7 @@ from core.tune.sweep import (
     SweepGrid,
     SweepProgress,
     SweepResult,
+    WarmUp,
     run_sweep,
     settings_label,
 )
@@ -240,11 +241,25 @@ def test_the_adaptive_warm_up_answers_until_its_drafting_steps_fill_the_record(
     texts = ["Tell me a story", "the cat and the dog", "count to twenty", "name some birds"]
     prompts = prompt_set_from_texts("four", texts)
     grid = SweepGrid(draft_max=(2,), also_auto=True)
-    asyncio.run(run_sweep(runner, prompts, grid, GREEDY, repeats=1))
+    reports: list[SweepProgress] = []
+    asyncio.run(run_sweep(runner, prompts, grid, GREEDY, repeats=1, on_progress=reports.append))
     tokenized = [tiny_engine.tokenize_chat(list(p)) for p in prompts.prompts]
     # After the short plain warm-up: adaptive answers from the last prompt back.
     assert runner.order[1 : 2 + warm_up_answers] == ["model auto"] * warm_up_answers + ["plain"]
     assert runner.prompts[1 : 1 + warm_up_answers] == tokenized[::-1][:warm_up_answers]
+    # Each warm-up answer is reported as it starts, none as measured; then the first
+    # round starts from 0 of 12 answers (3 cells with plain, 4 prompts).
+    warm_ups = [r.warm_up for r in reports[:warm_up_answers]]
+    assert warm_ups == [WarmUp("model auto", n, 4) for n in range(1, warm_up_answers + 1)]
+    assert all(r.done == 0 and r.total == 12 for r in reports[: warm_up_answers + 1])
+    assert reports[0].describe() == (
+        "warming up model auto on the set: answer 1 of at most 4, not measured"
+    )
+    assert reports[warm_up_answers].warm_up is None
+    assert reports[warm_up_answers].describe() == "0/12 answers"
+    assert [r.done for r in reports if r.warm_up is None and not r.cells_refreshed] == list(
+        range(13)
+    )
 
 
 def test_a_sweep_cancelled_in_the_adaptive_warm_up_measures_nothing_and_says_so(

@@ -172,10 +172,17 @@ def _sources(args: argparse.Namespace) -> tuple[DraftSource, ...]:
 
 
 def _print_progress(err: TextIO) -> Callable[[SweepProgress], None]:
+    shown = 0  # the length of the line drawn last
+
     def show(progress: SweepProgress) -> None:
+        nonlocal shown
         if progress.cells_refreshed:
             return  # the same count was shown when its last answer finished
-        err.write(f"\r{progress.done}/{progress.total} answers")
+        # Padded to cover the line before: a warm-up line is longer than the answer
+        # counts that follow it.
+        line = progress.describe()
+        err.write("\r" + line.ljust(shown))
+        shown = len(line)
         if progress.done == progress.total:
             err.write("\n")
         err.flush()

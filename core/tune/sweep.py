@@ -377,14 +377,40 @@ class SweepResult:
 
 
 @dataclass(frozen=True)
+class WarmUp:
+    """An adaptive cell answering the set before the first round (not measured):
+    which cell, and which answer of at most how many is running. It stops early once
+    the cell's record of recent drafts holds this set's tokens only."""
+
+    cell: str
+    answer: int
+    at_most: int
+
+    def describe(self) -> str:
+        return (
+            f"warming up {self.cell} on the set: answer {self.answer} of at most "
+            f"{self.at_most}, not measured"
+        )
+
+
+@dataclass(frozen=True)
 class SweepProgress:
     """Where a running sweep is: answers done of all, and whether every cell's
-    numbers were just refreshed (after each prompt that every cell has answered)."""
+    numbers were just refreshed (after each prompt that every cell has answered).
+    Before the first round, ``warm_up`` says which adaptive warm-up answer runs
+    (``done`` is still 0 then: warm-up answers are not among the measured ones)."""
 
     done: int
     total: int
     result: SweepResult
     cells_refreshed: bool = False
+    warm_up: WarmUp | None = None
+
+    def describe(self) -> str:
+        """One line for a terminal or a status bar."""
+        if self.warm_up is not None:
+            return self.warm_up.describe()
+        return f"{self.done}/{self.total} answers"
 
 
 class SweepControl:
@@ -425,17 +451,19 @@ async def _warm_up_adaptive(
     settings: GenerationSettings,
     repeats: int,
     control: SweepControl,
+    on_answer: Callable[[WarmUp], None],
 ) -> None:
     """Answers to the set's prompts, from the last one back, until the adaptive
     memory's record of recent drafts holds this set's tokens only (or every prompt
     was answered once). With one answer of 96 tokens, half the 192-token record
     still held the set swept before: the code set's first round, after the chat set,
     drafted 5-9 tokens a step where every 16-token draft was kept, and read 0.96 of
-    fixed 16."""
+    fixed 16. ``on_answer`` hears of each answer as it starts."""
     recorded = 0
-    for index in reversed(range(len(prompts))):
+    for number, index in enumerate(reversed(range(len(prompts))), start=1):
         if control.cancelled:
             raise _Cancelled
+        on_answer(WarmUp(settings_label(settings.drafting), number, len(prompts)))
         # A seed no round uses: the warm-up is no one's measured answer.
         answer = await runner.answer(prompts[index], _seeded(settings, repeats, index))
         if answer.stop_reason is StopReason.CANCELLED:
@@ -492,6 +520,10 @@ async def run_sweep(
         if on_progress is not None:
             on_progress(SweepProgress(done, total, result, refreshed))
 
+    def report_warm_up(warm_up: WarmUp) -> None:
+        if on_progress is not None:
+            on_progress(SweepProgress(done, total, result, warm_up=warm_up))
+
     result.running = True
     try:
         await runner.answer(
@@ -505,8 +537,14 @@ async def run_sweep(
         # 16, and read 0.87 of fixed 16).
         for drafting in _adaptive_modes(cells):
             await _warm_up_adaptive(
-                runner, prompts, replace(settings, drafting=drafting), repeats, control
+                runner,
+                prompts,
+                replace(settings, drafting=drafting),
+                repeats,
+                control,
+                report_warm_up,
             )
+        report(False)
         for repeat in range(repeats):
             answers: list[list[GenerationResult]] = [[] for _ in measured]
             prompts_done = 0

@@ -414,13 +414,30 @@ class SweepPage(QWidget):
         self.cancel_button.setEnabled(running)
         if running:
             self.progress.setValue(0)
+        elif self.progress.maximum() == 0:
+            # Stopped while the bar was busy (in the warm-up): an empty bar again.
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
 
     def _on_bar(self, progress: SweepProgress) -> None:
-        self.progress.setMaximum(progress.total)
+        # Busy during the warm-up: how many answers it takes shows only as they end.
+        self.progress.setRange(0, 0 if progress.warm_up is not None else progress.total)
         self.progress.setValue(progress.done)
 
     def _on_progress(self, progress: SweepProgress) -> None:
         self._on_bar(progress)
+        if progress.warm_up is not None:
+            text = progress.describe()
+            self._say(
+                f"{text[0].upper()}{text[1:]} (an adaptive length learns from the answers "
+                "before it, so it starts each round as it would in a chat on this text)…"
+            )
+        elif progress.done == 0:  # the first round starts
+            result = progress.result
+            self._say(
+                f"Sweeping {result.planned_cells} cells on {result.prompt_set}: each is "
+                "measured against plain decoding, prompt by prompt…"
+            )
         if progress.cells_refreshed:
             self.show_result(progress.result)
 

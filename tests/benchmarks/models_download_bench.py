@@ -24,16 +24,16 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-_HOME = tempfile.TemporaryDirectory(prefix="specchat-models-bench-")
-os.environ["SPECCHAT_HOME"] = _HOME.name
-os.environ["HF_HUB_CACHE"] = str(Path(_HOME.name) / "hf")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.bench_home import temporary_home
+
+_HOME = temporary_home("specchat-models-bench-")
+os.environ["HF_HUB_CACHE"] = str(Path(_HOME.name) / "hf")
 
 # The same heartbeat as the window benchmark, so the numbers compare.
 from tests.benchmarks.window_stream_bench import Heartbeat, Stalls  # noqa: E402

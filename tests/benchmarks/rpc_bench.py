@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
-_HOME = tempfile.TemporaryDirectory(prefix="specchat-rpc-bench-")
-os.environ["SPECCHAT_HOME"] = _HOME.name
+from tests.support.bench_home import temporary_home  # noqa: E402
+
+_HOME = temporary_home("specchat-rpc-bench-")
 
 from core.demo_models import ensure_demo_pair  # noqa: E402
 from core.engine import (  # noqa: E402
@@ -64,8 +63,6 @@ def main() -> int:
     parser.add_argument("-n", "--n-predict", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    # A plain SIGTERM (timeout, CI) would skip the finally blocks that stop the workers.
-    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     require_rpc()
     models = os.environ.get("SPECCHAT_TEST_MODELS")
     pair = ensure_demo_pair(Path(models)) if models else ensure_demo_pair()

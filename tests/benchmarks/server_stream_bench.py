@@ -25,15 +25,15 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
-_HOME = tempfile.TemporaryDirectory(prefix="specchat-bench-")
-os.environ["SPECCHAT_HOME"] = _HOME.name
+from tests.support.bench_home import temporary_home  # noqa: E402
+
+_HOME = temporary_home("specchat-bench-")
 
 import openai  # noqa: E402
 

@@ -37,7 +37,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +60,7 @@ from core.engine.config import default_threads  # noqa: E402
 from core.tune.prompt_sets import BUILT_IN_SETS, PromptSet, built_in_set  # noqa: E402
 from core.tune.runner import EngineRunner  # noqa: E402
 from core.tune.sweep import SweepGrid, SweepResult, run_sweep, settings_label  # noqa: E402
+from tests.support.bench_home import temporary_home  # noqa: E402
 from tests.support.weak_draft import ensure_weak_draft  # noqa: E402
 
 
@@ -206,10 +206,9 @@ def main() -> None:
     if "SPECCHAT_HOME" in os.environ:
         _bench(args)
         return
-    # A home of its own, removed afterwards: the weak draft written into it takes
-    # hundreds of megabytes, and left behind after every run they filled the disk.
-    with tempfile.TemporaryDirectory(prefix="specchat-tune-bench-") as home:
-        os.environ["SPECCHAT_HOME"] = home
+    # A home of its own, removed afterwards (tests/support/bench_home.py): the weak
+    # draft written into it takes hundreds of megabytes.
+    with temporary_home("specchat-tune-bench-"):
         _bench(args)
 
 

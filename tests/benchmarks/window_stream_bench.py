@@ -46,7 +46,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -56,8 +55,9 @@ from typing import Any, TypeVar
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-_HOME = tempfile.TemporaryDirectory(prefix="specchat-bench-")
-os.environ["SPECCHAT_HOME"] = _HOME.name
+from tests.support.bench_home import temporary_home  # noqa: E402
+
+_HOME = temporary_home("specchat-bench-")
 os.environ["HF_HUB_CACHE"] = str(Path(_HOME.name) / "hf-cache")
 
 import gui  # noqa: E402  (before any Qt call: PySide6 6.12.0 workarounds)

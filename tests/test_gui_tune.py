@@ -15,7 +15,7 @@ from core.tune.sweep import SweepGrid, SweepResult
 from gui.chat.token_formats import token_formats
 from gui.theme import is_dark
 from gui.tune import sweep_page
-from gui.tune.sweep_page import FILE_SET
+from gui.tune.sweep_page import FILE_SET, SweepPage
 from tests.conftest import TinyModels
 from tests.gui_window_support import (
     OFFSCREEN_NOISE,
@@ -44,6 +44,21 @@ def _loaded_window(qtbot, qloop, window_files: WindowFiles, tiny_models: TinyMod
     window.draft_settings.spin_box("draft_max").setValue(4)
     window.centre_tabs.setCurrentWidget(window.tune_tab)
     return window
+
+
+def _set_up_sweep(
+    page: SweepPage, draft_max: str, auto: bool, prompt_file: Path | None = None
+) -> None:
+    """A small grid (p-min 0) at 16 tokens an answer, on two prompts written to
+    ``prompt_file`` when given (else the chosen built-in set)."""
+    page.draft_max_edit.setText(draft_max)
+    page.p_min_edit.setText("0")
+    page.auto_check.setChecked(auto)
+    page.tokens_spin.setValue(16)
+    if prompt_file is not None:
+        prompt_file.write_text("Tell me a story\n---\nthe cat and the dog\n")
+        page.prompt_file = prompt_file
+        page.set_combo.setCurrentIndex(page.set_combo.findData(FILE_SET))
 
 
 def test_ab_shows_both_answers_coloured_with_speedup(
@@ -80,13 +95,7 @@ def test_tiny_sweep_fills_cells_saves_and_applies_a_cell_to_the_next_answer(
 ) -> None:
     window = _loaded_window(qtbot, qloop, window_files, tiny_models)
     page = window.tune_tab.sweep_page
-    page.draft_max_edit.setText("2,5")
-    page.prompt_file = tmp_path / "prompts.txt"
-    page.prompt_file.write_text("Tell me a story\n---\nthe cat and the dog\n")
-    page.set_combo.setCurrentIndex(page.set_combo.findData(FILE_SET))
-    page.p_min_edit.setText("0")
-    page.auto_check.setChecked(False)
-    page.tokens_spin.setValue(16)
+    _set_up_sweep(page, "2,5", auto=False, prompt_file=tmp_path / "prompts.txt")
     shown: list[tuple[int, int, int]] = []
     said: list[str] = []
     show = page.show_result
@@ -154,10 +163,7 @@ def test_cancelled_sweep_is_partial_and_saved_whole(
 ) -> None:
     window = _loaded_window(qtbot, qloop, window_files, tiny_models)
     page = window.tune_tab.sweep_page
-    page.draft_max_edit.setText("2,3,4")
-    page.p_min_edit.setText("0")
-    page.auto_check.setChecked(False)
-    page.tokens_spin.setValue(16)
+    _set_up_sweep(page, "2,3,4", auto=False)
 
     async def cancelled_after_the_first_prompt() -> SweepResult | None:
         # One coroutine on the loop throughout: a task started in one run() and
@@ -211,13 +217,7 @@ def test_the_adaptive_warm_up_shows_as_a_busy_bar_and_a_cancel_there_empties_it(
 ) -> None:
     window = _loaded_window(qtbot, qloop, window_files, tiny_models)
     page = window.tune_tab.sweep_page
-    page.draft_max_edit.setText("2")
-    page.p_min_edit.setText("0")
-    page.auto_check.setChecked(True)
-    page.tokens_spin.setValue(16)
-    page.prompt_file = tmp_path / "prompts.txt"
-    page.prompt_file.write_text("Tell me a story\n---\nthe cat and the dog\n")
-    page.set_combo.setCurrentIndex(page.set_combo.findData(FILE_SET))
+    _set_up_sweep(page, "2", auto=True, prompt_file=tmp_path / "prompts.txt")
     said: list[tuple[str, int]] = []
     say = page._say
 

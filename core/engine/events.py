@@ -113,10 +113,11 @@ class GenerationStats:
 
     @property
     def mean_accepted_length(self) -> float:
-        if not self.steps_with_draft:
+        steps = self.steps_with_draft
+        if not steps:
             return 0.0
         total = sum(length * count for length, count in enumerate(self.accepted_length_histogram))
-        return total / self.steps_with_draft
+        return total / steps
 
     @property
     def tokens_per_step(self) -> float:

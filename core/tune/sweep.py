@@ -516,13 +516,9 @@ async def run_sweep(
     # each cell holds a pass of the round so far, refreshed after each prompt.
     prompts_done = 0
 
-    def report(refreshed: bool) -> None:
+    def report(refreshed: bool = False, warm_up: WarmUp | None = None) -> None:
         if on_progress is not None:
-            on_progress(SweepProgress(done, total, result, refreshed))
-
-    def report_warm_up(warm_up: WarmUp) -> None:
-        if on_progress is not None:
-            on_progress(SweepProgress(done, total, result, warm_up=warm_up))
+            on_progress(SweepProgress(done, total, result, refreshed, warm_up))
 
     result.running = True
     try:
@@ -542,9 +538,9 @@ async def run_sweep(
                 replace(settings, drafting=drafting),
                 repeats,
                 control,
-                report_warm_up,
+                lambda warm_up: report(warm_up=warm_up),
             )
-        report(False)
+        report()
         for repeat in range(repeats):
             answers: list[list[GenerationResult]] = [[] for _ in measured]
             prompts_done = 0
@@ -562,7 +558,7 @@ async def run_sweep(
                         raise _Cancelled
                     answers[which].append(answer)
                     done += 1
-                    report(False)
+                    report()
                     # Let the event loop deliver a cancel between answers.
                     await asyncio.sleep(0)
                 for cell, its_answers in zip(measured, answers, strict=True):

@@ -22,9 +22,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.disk_space import free_disk_bytes
 from core.errors import ModelFileError, SpecChatError
 from core.gguf_meta import read_gguf_metadata
 from core.hub.lock import WriterLock
+from core.human_units import format_bytes
 from core.interrupts import interrupt_pending, raise_pending_interrupt
 from core.paths import cache_dir
 
@@ -164,10 +166,6 @@ def _check_room(source: Path, destination: Path, ftype: int, what: str) -> None:
     """A clear error before writing on a disk too full to hold the file: llama.cpp's
     own says only "basic_ios::clear: iostream error" (a benchmark's leftover homes had
     filled the disk)."""
-    # Imported here: the downloader brings the Hub client, which writing a demo
-    # model does not otherwise need.
-    from core.hub.download import format_size, free_disk_bytes
-
     try:
         weights = read_gguf_metadata(source).parameter_count
     except ModelFileError:
@@ -180,8 +178,8 @@ def _check_room(source: Path, destination: Path, ftype: int, what: str) -> None:
     free = free_disk_bytes(destination.parent)
     if free < needed:
         raise DemoModelError(
-            f"not enough disk space to write {what}: it takes about {format_size(needed)}, "
-            f"and the disk holding {destination.parent} has {format_size(free)} free. "
+            f"not enough disk space to write {what}: it takes about {format_bytes(needed)}, "
+            f"and the disk holding {destination.parent} has {format_bytes(free)} free. "
             "Free some space and try again."
         )
 

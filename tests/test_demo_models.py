@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import core.hub.download
+import core.demo_models
 from core.demo_models import DemoModelError, write_q8_draft
 from tests.conftest import TinyModels
 
@@ -15,13 +15,13 @@ def test_a_disk_too_full_for_the_draft_says_so_and_leaves_no_partial_file(
     tiny_models: TinyModels, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # llama.cpp's own message on a full disk is "basic_ios::clear: iostream error".
-    monkeypatch.setattr(core.hub.download, "free_disk_bytes", lambda path: 1024)
+    monkeypatch.setattr(core.demo_models, "free_disk_bytes", lambda path: 1024)
     destination = tmp_path / "draft.gguf"
     with pytest.raises(DemoModelError, match="not enough disk space") as raised:
         write_q8_draft(tiny_models.target, destination)
     message = str(raised.value)
     assert str(tmp_path) in message
-    assert f"{core.hub.download.format_size(1024)} free" in message
+    assert "1.0 KiB free" in message
     assert list(tmp_path.iterdir()) == []
 
 

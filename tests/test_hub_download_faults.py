@@ -30,7 +30,6 @@ from core.hub.download import (
     DownloadRequest,
     DownloadState,
     TransferSettings,
-    format_size,
 )
 from core.hub.errors import (
     AlreadyDownloadingError,
@@ -45,6 +44,7 @@ from core.hub.errors import (
     TokenRequiredError,
 )
 from core.hub.manager import DownloadManager, DownloadSnapshot
+from core.human_units import format_bytes
 from tests.support.fake_hub import FakeHub, Fault, ServeRule
 from tests.support.hub_models import ModelBytes
 
@@ -192,9 +192,9 @@ def test_a_full_disk_keeps_the_partial_data_and_says_how_much_space_is_needed(
     needed = size - room + DISK_SPACE_MARGIN_BYTES
     assert full.error == (
         f"the disk of {tmp_path} is full: 1.0 MiB of {TARGET} was downloaded and is kept in "
-        f"{request.partial_path}; the rest needs {format_size(needed)} "
-        f"({format_size(size - room)} still to download + 64.0 MiB always left free) and "
-        f"0 B is free: free at least {format_size(needed)} and run the download again to resume"
+        f"{request.partial_path}; the rest needs {format_bytes(needed)} "
+        f"({format_bytes(size - room)} still to download + 64.0 MiB always left free) and "
+        f"0 B is free: free at least {format_bytes(needed)} and run the download again to resume"
     )
     assert full.snapshot.error.more_needed_bytes == needed
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
@@ -282,10 +282,10 @@ def test_the_disk_space_refusal_states_the_margin_it_counts(
     assert isinstance(refused.snapshot.error, InsufficientDiskSpaceError)
     needed = size + DISK_SPACE_MARGIN_BYTES
     assert (
-        f"it needs {format_size(needed)} ({format_size(size)} still to download + "
+        f"it needs {format_bytes(needed)} ({format_bytes(size)} still to download + "
         f"64.0 MiB always left free) and 40.0 MiB is free" in refused.error
     )
-    assert f"free at least {format_size(needed - free)} more" in refused.error
+    assert f"free at least {format_bytes(needed - free)} more" in refused.error
     assert TARGET not in repo.bytes_served
     assert_no_leftovers(tmp_path)
 

@@ -23,6 +23,7 @@ from core.hub.errors import DownloadCancelled, HubError
 from core.hub.files import list_gguf_files
 from core.hub.manager import DownloadManager, DownloadSnapshot, DownloadTask
 from core.hub.search import search_gguf_repos
+from core.human_units import format_bytes, format_count, format_duration
 from core.library.folders import user_folders
 from core.library.pairing import find_local_drafts
 from core.library.scan import ModelEntry, ModelLibrary
@@ -78,29 +79,6 @@ def run_library_command(argv: list[str]) -> int:
 
 
 # -- formatting ------------------------------------------------------------------------
-
-
-def format_bytes(n_bytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n_bytes) < 1024 or unit == "GiB":
-            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
-        n_bytes /= 1024
-    return f"{n_bytes:.1f} TiB"  # pragma: no cover - loop always returns
-
-
-def format_count(count: int) -> str:
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if count >= scale:
-            return f"{count / scale:.1f}{unit}"
-    return str(count)
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def progress_line(progress: DownloadProgress) -> str:

@@ -24,13 +24,11 @@ What a bad network and a full disk do, and what happens then:
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import io
 import json
 import logging
 import os
-import shutil
 import threading
 import time
 from collections import deque
@@ -44,6 +42,7 @@ import httpx2
 from huggingface_hub.errors import HfHubHTTPError, RevisionNotFoundError
 from huggingface_hub.utils import hf_raise_for_status
 
+from core.disk_space import free_disk_bytes, is_disk_full
 from core.gguf_meta import file_sha256
 from core.hub.cancel import ConnectionCanceller, cancel_connections_on
 from core.hub.client import HubClient, shared_ssl_context
@@ -57,10 +56,10 @@ from core.hub.errors import (
     InsufficientDiskSpaceError,
     NetworkError,
     RateLimitedError,
-    format_wait,
     translate_hub_error,
 )
 from core.hub.lock import WriterLock
+from core.human_units import format_bytes, format_wait
 from core.paths import models_dir
 
 logger = logging.getLogger(__name__)
@@ -72,8 +71,6 @@ LOCK_SUFFIX = ".lock"
 # Free space kept on top of the file, so a download never fills a disk to the last byte.
 DISK_SPACE_MARGIN_BYTES = 64 << 20
 SPEED_WINDOW_S = 5.0
-# Errnos of a full disk or an exhausted quota.
-_DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 _T = TypeVar("_T")
 
@@ -150,23 +147,6 @@ class DownloadRequest:
 def default_destination(repo_id: str) -> Path:
     """Where downloads go unless the user picks a folder: the app's models folder."""
     return models_dir() / repo_id
-
-
-def free_disk_bytes(path: Path) -> int:
-    """Free bytes on the disk that holds ``path`` (or its nearest existing parent)."""
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
-
-
-def format_size(n_bytes: float) -> str:
-    """Bytes in the unit a person reads best; small numbers never show as "0.00 GiB"."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n_bytes) < 1024 or unit == "GiB":
-            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
-        n_bytes /= 1024
-    raise AssertionError("unreachable: the loop returns at GiB")
 
 
 def write_all(sink: io.FileIO, data: bytes | memoryview) -> None:
@@ -334,7 +314,7 @@ class FileDownloader:
             # Disk errors outside the transfer's writes (the note, the folder, the
             # rename): a full disk, permissions, a read-only or vanished folder. Named
             # here so they read as a sentence, not a traceback.
-            if exc.errno in _DISK_FULL_ERRNOS:
+            if is_disk_full(exc):
                 raise InsufficientDiskSpaceError(
                     f"the disk of {request.destination_dir} is full ({exc.strerror}); free "
                     f"some space and run the download of {request.filename} again"
@@ -503,10 +483,10 @@ class FileDownloader:
         if free < needed:
             raise InsufficientDiskSpaceError(
                 f"not enough disk space for {self._request.filename}: it needs "
-                f"{format_size(needed)} ({format_size(remaining)} still to download + "
-                f"{format_size(DISK_SPACE_MARGIN_BYTES)} always left free) and "
-                f"{format_size(free)} is free on the disk of {self._request.destination_dir}; "
-                f"free at least {format_size(needed - free)} more",
+                f"{format_bytes(needed)} ({format_bytes(remaining)} still to download + "
+                f"{format_bytes(DISK_SPACE_MARGIN_BYTES)} always left free) and "
+                f"{format_bytes(free)} is free on the disk of {self._request.destination_dir}; "
+                f"free at least {format_bytes(needed - free)} more",
                 more_needed_bytes=needed - free,
             )
 
@@ -562,9 +542,9 @@ class FileDownloader:
         if kept == 0:
             return "; nothing was downloaded yet"
         size = self._note.get("size")
-        of = f" of {format_size(size)}" if isinstance(size, int) else ""
+        of = f" of {format_bytes(size)}" if isinstance(size, int) else ""
         return (
-            f"; {format_size(kept)}{of} is kept in {self._request.partial_path}, "
+            f"; {format_bytes(kept)}{of} is kept in {self._request.partial_path}, "
             "run the download again to resume"
         )
 
@@ -584,8 +564,8 @@ class FileDownloader:
                     # The server says that was the whole file, yet the Hub lists more.
                     raise _RangePastEnd
                 raise NetworkError(
-                    f"the connection ended after {format_size(self._partial_size())} "
-                    f"of {format_size(remote.size)}"
+                    f"the connection ended after {format_bytes(self._partial_size())} "
+                    f"of {format_bytes(remote.size)}"
                 )
             except _RangePastEnd:
                 if self._short_file_is_complete(remote):
@@ -717,7 +697,7 @@ class FileDownloader:
         try:
             write_all(sink, data)
         except OSError as exc:
-            if exc.errno not in _DISK_FULL_ERRNOS:
+            if not is_disk_full(exc):
                 raise
             raise self._disk_full(remote) from exc
 
@@ -729,11 +709,11 @@ class FileDownloader:
         free = self._settings.free_disk_bytes(request.destination_dir)
         more = max(needed - free, 0)
         return InsufficientDiskSpaceError(
-            f"the disk of {request.destination_dir} is full: {format_size(kept)} of "
+            f"the disk of {request.destination_dir} is full: {format_bytes(kept)} of "
             f"{request.filename} was downloaded and is kept in {request.partial_path}; "
-            f"the rest needs {format_size(needed)} ({format_size(remaining)} still to "
-            f"download + {format_size(DISK_SPACE_MARGIN_BYTES)} always left free) and "
-            f"{format_size(free)} is free: free at least {format_size(more)} and run the "
+            f"the rest needs {format_bytes(needed)} ({format_bytes(remaining)} still to "
+            f"download + {format_bytes(DISK_SPACE_MARGIN_BYTES)} always left free) and "
+            f"{format_bytes(free)} is free: free at least {format_bytes(more)} and run the "
             "download again to resume",
             more_needed_bytes=more,
         )
@@ -758,8 +738,8 @@ class FileDownloader:
                 else "the Hub gives no checksum to check that data"
             )
             raise ChecksumMismatchError(
-                f"the Hub lists {self._request.filename} as {format_size(remote.size)} but "
-                f"serves only {format_size(kept)}, and {check}; the data was discarded, "
+                f"the Hub lists {self._request.filename} as {format_bytes(remote.size)} but "
+                f"serves only {format_bytes(kept)}, and {check}; the data was discarded, "
                 "try again later"
             )
         self._restarted_short_file = True
@@ -803,7 +783,7 @@ class FileDownloader:
         if not self._checksum_matches(partial, remote):
             self._discard_partial()
             cause = (
-                f"the Hub sent more data than the {format_size(remote.size)} it lists"
+                f"the Hub sent more data than the {format_bytes(remote.size)} it lists"
                 if self._served_more_than_listed
                 else "corrupted in transfer"
             )

@@ -21,6 +21,7 @@ from huggingface_hub.errors import (
 )
 
 from core.errors import SpecChatError
+from core.human_units import format_wait
 
 TOKEN_HINT = "set HF_TOKEN or run `specchat-cli token set`"
 
@@ -117,15 +118,6 @@ def retry_after_seconds(response: httpx2.Response | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - time.time(), 0.0)
-
-
-def format_wait(seconds: float) -> str:
-    """A wait a person reads at a glance: "45 s", "3 min", "2 h"."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.0f} h"
 
 
 def translate_hub_error(

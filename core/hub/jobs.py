@@ -29,14 +29,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from core.disk_space import free_disk_bytes
 from core.hub.client import HubClient
 from core.hub.download import (
     DISK_SPACE_MARGIN_BYTES,
     DownloadProgress,
     DownloadRequest,
     DownloadState,
-    format_size,
-    free_disk_bytes,
 )
 from core.hub.errors import (
     GatedRepoAccessError,
@@ -45,6 +44,7 @@ from core.hub.errors import (
     TokenRequiredError,
 )
 from core.hub.manager import DownloadManager, DownloadSnapshot
+from core.human_units import format_bytes
 from core.paths import data_dir
 
 logger = logging.getLogger(__name__)
@@ -279,8 +279,8 @@ class DownloadQueue:
         if free < needed:
             raise InsufficientDiskSpaceError(
                 f"not enough free disk space for {spec.files[0].filename}: it needs "
-                f"{format_size(needed)} (with a safety margin) and {spec.destination_dir} has "
-                f"{format_size(free)} free; free some space or choose another folder",
+                f"{format_bytes(needed)} (with a safety margin) and {spec.destination_dir} has "
+                f"{format_bytes(free)} free; free some space or choose another folder",
                 more_needed_bytes=needed - free,
             )
 

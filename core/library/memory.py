@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.gguf_meta import GgufMetadata
+from core.human_units import format_gib
 
 logger = logging.getLogger(__name__)
 
@@ -93,10 +94,6 @@ class MemoryFit:
         if self.system.free_vram_bytes is not None:
             line += f", VRAM free {format_gib(self.system.free_vram_bytes)}"
         return line + ")"
-
-
-def format_gib(n_bytes: int) -> str:
-    return f"{n_bytes / GIB:.2f} GiB"
 
 
 def kv_cache_bytes(meta: GgufMetadata, n_ctx: int) -> int:

@@ -16,7 +16,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.library.memory import format_gib
+from core.human_units import format_gib
 from core.rpc.errors import RpcWorkerError
 
 # ggml-rpc.h of llama-cpp-python 0.3.36: a worker must have the same major version

@@ -42,13 +42,13 @@ from core.engine.model import LoadedModel
 from core.engine.placement import offloaded_layers, pair_placement
 from core.errors import ConfigError, InsufficientMemoryError, SpecChatError, VocabMismatchError
 from core.gguf_meta import GgufMetadata, read_gguf_metadata
+from core.human_units import format_gib
 from core.library.memory import (
     ModelMemory,
     SystemMemory,
     check_memory_fit,
     detect_free_vram_bytes,
     estimate_model_memory,
-    format_gib,
     read_system_memory,
 )
 from core.rpc.native import loaded_worker_memory

@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.cli.library_commands import format_bytes, format_duration
 from core.hub.download import DownloadState
 from core.hub.jobs import JobSnapshot, JobState
+from core.human_units import format_bytes, format_duration
 from gui.theme import set_role
 
 STATE_WORDS = {

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.cli.library_commands import format_count
 from core.hub.search import RepoSummary
+from core.human_units import format_count
 from gui.models.tables import read_only_table
 from gui.theme import set_role
 

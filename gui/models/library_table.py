@@ -11,7 +11,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from core.cli.library_commands import format_bytes, format_count
+from core.human_units import format_bytes, format_count
 from core.library.scan import ModelEntry
 from gui.theme import colors
 

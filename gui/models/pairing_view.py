@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.cli.library_commands import format_bytes
 from core.engine.config import DEFAULT_CONTEXT
+from core.human_units import format_bytes
 from core.library import DraftCandidate, ModelEntry, SystemMemory, check_pair_fit, find_local_drafts
 from gui.theme import set_role
 

@@ -14,9 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.cli.library_commands import format_bytes, format_count
 from core.hub.drafts import HubDraftCandidate
 from core.hub.file_choices import FitVerdict, ModelChoice
+from core.human_units import format_bytes, format_count
 from gui.models.tables import read_only_table
 from gui.theme import set_role
 

@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.cli.library_commands import format_bytes, format_count
 from core.demo_models import DemoPair, ensure_demo_pair
 from core.engine.config import DEFAULT_CONTEXT, DraftSource, ModelConfig
+from core.human_units import format_bytes, format_count
 from core.library import (
     DraftCandidate,
     MemoryFit,

@@ -36,7 +36,7 @@ _HOME = temporary_home("specchat-models-bench-")
 os.environ["HF_HUB_CACHE"] = str(Path(_HOME.name) / "hf")
 
 # The same heartbeat as the window benchmark, so the numbers compare.
-from tests.benchmarks.window_stream_bench import Heartbeat, Stalls  # noqa: E402
+from tests.support.gui_heartbeat import Heartbeat, Stalls  # noqa: E402
 
 REPO = "bench/Big-GGUF"
 

@@ -48,7 +48,7 @@ import statistics
 import sys
 import time
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -79,6 +79,7 @@ from core.engine.events import (  # noqa: E402
     StepEvent,
 )
 from core.worker.client import EngineWorker  # noqa: E402
+from tests.support.gui_heartbeat import Heartbeat, Stalls  # noqa: E402
 
 T = TypeVar("T")
 # A prompt whose 256-token greedy answer has no near-tie: its target's two best logits
@@ -89,7 +90,6 @@ T = TypeVar("T")
 # nothing to do with the window.
 PROMPT = "Write a short story about an old fisherman and the sea."
 DEMO_CACHE = Path(os.environ.get("SPECCHAT_TEST_MODELS", REPO_ROOT / ".specchat-cache" / "models"))
-HEARTBEAT_MS = 10
 # Pause before each round. Each engine decodes with the cores the rest of the
 # machine leaves free (core/engine/cpu_contention.py), and while one engine
 # answers, the other one, idle, sees both cores busy and drops to one thread; it
@@ -136,31 +136,6 @@ class Run:
         return (
             f"{stats.n_steps} steps, {stats.n_drafted / steps:.1f} drafted/step,"
             f" draft {per_draft:.2f} ms/token, verify {stats.verify_ms / steps:.2f} ms/step"
-        )
-
-
-@dataclass
-class Stalls:
-    """How late each heartbeat fired, and how much of that the GUI thread spent working.
-
-    On a shared machine a late beat can just mean the process waited for a core;
-    the GUI thread's own CPU time between two beats is what our code cost.
-    """
-
-    lateness_ms: list[float] = field(default_factory=list)
-    busy_ms: list[float] = field(default_factory=list)
-
-    def summary(self) -> str:
-        if not self.lateness_ms:
-            return "no heartbeats recorded"
-        late = sorted(self.lateness_ms)
-        busy = sorted(self.busy_ms)
-        p99 = late[min(len(late) - 1, int(0.99 * len(late)))]
-        busy_p99 = busy[min(len(busy) - 1, int(0.99 * len(busy)))]
-        return (
-            f"{len(late)} beats of {HEARTBEAT_MS} ms; worst beat {late[-1]:.1f} ms late "
-            f"(p99 {p99:.1f}, median {statistics.median(late):.1f}); GUI thread's own work "
-            f"between two beats: worst {busy[-1]:.1f} ms, p99 {busy_p99:.1f} ms"
         )
 
 
@@ -322,35 +297,6 @@ class Headless:
 
 def run_in(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T]) -> T:
     return loop.run_until_complete(asyncio.wait_for(coroutine, 600))
-
-
-class Heartbeat:
-    """A precise 10 ms timer that records how late each beat fires while armed."""
-
-    def __init__(self) -> None:
-        from PySide6.QtCore import Qt, QTimer
-
-        self.stalls = Stalls()
-        self.armed = False
-        self._last = time.perf_counter()
-        self._last_cpu = time.thread_time()
-        self.timer = QTimer()
-        self.timer.setObjectName("bench_heartbeat")
-        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.setInterval(HEARTBEAT_MS)
-        self.timer.timeout.connect(self._beat)
-        self.timer.start()
-
-    def _beat(self) -> None:
-        now, cpu = time.perf_counter(), time.thread_time()
-        if self.armed:
-            self.stalls.lateness_ms.append(max(0.0, (now - self._last) * 1000 - HEARTBEAT_MS))
-            self.stalls.busy_ms.append((cpu - self._last_cpu) * 1000)
-        self._last, self._last_cpu = now, cpu
-
-    def arm(self, on: bool) -> None:
-        self._last, self._last_cpu = time.perf_counter(), time.thread_time()
-        self.armed = on
 
 
 def window_session(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QTabWidget
 
 from core.engine.events import Provenance
 from core.tune.results_store import load_curve, load_result, save_result, saved_sweeps
@@ -306,3 +307,26 @@ def test_calibrate_applies_the_fastest_setting_or_keeps_adaptive(
     saved = window.settings.pair_settings(window.draft_settings.pair_key() or "")
     assert saved.generation.drafting == window.draft_settings.pair_settings().generation.drafting
     close_window(qloop, window)
+
+
+def test_a_status_that_wraps_does_not_move_the_sweep_table(
+    qtbot, window_files: WindowFiles
+) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, window_files, settings=None)
+    window.centre_tabs.setCurrentWidget(window.tune_tab)
+    page = window.tune_tab.sweep_page
+    pages = window.tune_tab.findChild(QTabWidget, "tune_pages")
+    pages.setCurrentIndex(1)  # Sweep
+    qtbot.waitUntil(page.table.isVisible)
+    page._say("Ready.")
+    QTest.qWait(50)
+    top = page.table.mapTo(window, QPoint(0, 0)).y()
+    page._say(
+        "Warming up model auto on the set: answer 1 of at most 4, not measured (an adaptive "
+        "length learns from the answers before it, so it starts each round as it would in a "
+        "chat on this text)…"
+    )
+    QTest.qWait(50)
+    assert page.status.height() >= 2 * page.status.fontMetrics().lineSpacing()
+    assert page.table.mapTo(window, QPoint(0, 0)).y() == top
+    close_window(asyncio.get_event_loop(), window)

@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -175,6 +175,10 @@ class SweepPage(QWidget):
         self.status = QLabel("Each cell is measured against plain decoding in the same run.")
         self.status.setObjectName("sweep_status")
         self.status.setWordWrap(True)
+        # Two lines kept for it: the warm-up's and the result's texts wrap at the
+        # default width, and the table below must not jump as they come and go.
+        self.status.setMinimumHeight(2 * self.status.fontMetrics().lineSpacing())
+        self.status.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.calibrate_button)

@@ -430,7 +430,10 @@ def test_a_custom_entry_command_and_closing_mid_answer(
         await worker.load(target_config(tiny_models), None)
         prompt = await worker.tokenize_chat(chat)
         events: list[Event] = []
-        plain = GenerationSettings(n_predict=400, drafting=DraftSettings(source=DraftSource.NONE))
+        # Greedy: a sampled answer of the tiny model may end (EOS) before the close lands.
+        plain = GenerationSettings(
+            n_predict=400, sampling=GREEDY, drafting=DraftSettings(source=DraftSource.NONE)
+        )
         async for event in worker.generate(prompt, plain):
             events.append(event)
             if len(events) == 2:

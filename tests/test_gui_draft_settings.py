@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from core.engine.config import DraftSource, GenerationSettings, ModelConfig
 from core.settings import GENERATION_KNOBS, THREADS, LoadRequest, SettingsStore
 from gui.panels.draft_settings_panel import DraftSettingsPanel
+from gui.scrolling import scrolling
 
 
 def model_file(folder: Path, name: str, size: int) -> Path:
@@ -144,3 +148,41 @@ def test_verification_and_adaptive_are_explained_applied_and_saved(
     panel.reset_button.click()
     assert panel.verification_combo.currentData() == "speculative"
     assert panel.adaptive_check.isChecked()
+
+
+def _wheel_down(widget: QWidget) -> None:
+    centre = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(
+        centre,
+        widget.mapToGlobal(centre),
+        QPoint(0, 0),
+        QPoint(0, -120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def test_the_wheel_scrolls_the_page_past_fields_until_one_is_chosen(
+    qtbot: QtBot, settings: SettingsStore, pair: LoadRequest
+) -> None:
+    panel = make_panel(qtbot, settings)
+    panel.set_pair(pair)
+    area = scrolling(panel)
+    qtbot.addWidget(area)
+    area.resize(320, 200)  # shorter than the panel: the page scrolls
+    area.show()
+    qtbot.waitExposed(area)
+    combo, spin = panel.verification_combo, panel.spin_box("draft_max")
+    mode, draft_max = combo.currentIndex(), spin.value()
+    _wheel_down(combo)
+    _wheel_down(spin)
+    assert (combo.currentIndex(), spin.value()) == (mode, draft_max)
+    assert area.verticalScrollBar().value() > 0
+    # Clicked (focused), a field takes the wheel as usual.
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus)
+    _wheel_down(spin)
+    assert spin.value() == draft_max - 1

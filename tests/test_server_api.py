@@ -18,7 +18,9 @@ import openai
 import pytest
 
 from core.engine import DraftSettings, GenerationSettings, ModelConfig
+from core.engine.config import DraftSource
 from core.server.request_log import RequestLogEntry
+from core.worker.generation_queue import Turn
 from tests.conftest import TinyModels
 from tests.support.server_thread import ServerThread
 
@@ -158,6 +160,9 @@ def test_bad_key_is_401_in_openai_format(server: ServerThread) -> None:
         ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role"),
         ({"messages": CHAT, "stop": 3}, "stop"),
         ({"messages": CHAT, "speculative.n_max": "many"}, "speculative.n_max"),
+        # An answer without what was asked for would look like a success.
+        ({"messages": CHAT, "logprobs": True, "top_logprobs": 2}, "logprobs"),
+        ({"messages": CHAT, "top_logprobs": 2}, "top_logprobs"),
     ],
 )
 def test_bad_requests_are_400_naming_the_field(
@@ -282,3 +287,117 @@ def test_streams_of_errors_use_the_openai_error_shape(server: ServerThread) -> N
     assert set(body["error"]) == {"message", "type", "param", "code"}
     unknown = httpx.get(server.base_url + "/engines")
     assert unknown.status_code == 404 and "/v1/engines" in unknown.json()["error"]["message"]
+
+
+def test_half_a_surrogate_pair_is_a_400_and_the_engine_keeps_serving(
+    server: ServerThread,
+) -> None:
+    # A client that cut an emoji in two sends JSON's escape of one half. The server
+    # hung on it: the text never reached the engine, and nothing answered the call.
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    cases = [
+        (
+            "/chat/completions",
+            b'{"messages":[{"role":"user","content":"hi \\udc80 x"}]}',
+            "messages[0].content",
+        ),
+        ("/completions", b'{"prompt":"\\ud800 hi"}', "prompt"),
+        (
+            "/chat/completions",
+            b'{"messages":[{"role":"user","content":"hi"}],"stop":"\\udc80"}',
+            "stop",
+        ),
+    ]
+    for path, body, field in cases:
+        refused = httpx.post(server.base_url + path, content=body, headers=headers, timeout=10)
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["error"]
+        assert error["param"] == field and "surrogate" in error["message"]
+    nested = httpx.post(
+        server.base_url + "/chat/completions",
+        content=b"[" * 100_000 + b"]" * 100_000,
+        headers=headers,
+        timeout=10,
+    )
+    assert nested.status_code == 400 and "nested" in nested.json()["error"]["message"]
+    assert not server.queue.busy
+    answer = client(server).chat.completions.create(
+        model="any", messages=CHAT, max_tokens=4, temperature=0
+    )
+    assert answer.usage is not None and answer.usage.completion_tokens == 4
+
+
+def test_a_request_whose_client_left_while_queued_frees_its_place(
+    tiny_models: TinyModels,
+) -> None:
+    served = ServerThread(
+        ModelConfig(tiny_models.target, n_ctx=512, n_threads=2),
+        None,
+        GenerationSettings(n_predict=-1, drafting=DraftSettings(source=DraftSource.NONE)),
+        api_key=KEY,
+        max_waiting=1,
+    )
+    try:
+        url = served.base_url + "/chat/completions"
+        headers = {"Authorization": f"Bearer {KEY}"}
+        held = served.call(_hold_the_engine(served))  # as the window's answer would
+        with pytest.raises(httpx.TimeoutException):  # waits, then its client gives up
+            httpx.post(url, json={"messages": CHAT, "max_tokens": 4}, headers=headers, timeout=1.5)
+        entry = last_entry(served, "POST /v1/chat/completions")
+        assert (entry.status, entry.note) == (499, "client left while queued")
+        # Its place is free: the next request may wait instead of getting 503.
+        waiting: list[int] = []
+        thread = threading.Thread(
+            target=lambda: waiting.append(
+                httpx.post(
+                    url, json={"messages": CHAT, "max_tokens": 4}, headers=headers, timeout=60
+                ).status_code
+            )
+        )
+        thread.start()
+        time.sleep(0.5)
+        served.loop.call_soon_threadsafe(held.release)
+        thread.join(timeout=60)
+        assert waiting == [200]
+    finally:
+        served.close()
+
+
+async def _hold_the_engine(served: ServerThread) -> Turn:
+    turn = served.queue.turn("window")
+    await turn.__aenter__()
+    return turn
+
+
+def test_stopping_the_server_ends_open_streams_with_a_closing_error_event(
+    tiny_models: TinyModels,
+) -> None:
+    served = ServerThread(
+        ModelConfig(tiny_models.target, n_ctx=512, n_threads=2),
+        None,
+        GenerationSettings(n_predict=-1, drafting=DraftSettings(source=DraftSource.NONE)),
+        api_key=KEY,
+    )
+    try:
+        body = {"messages": CHAT, "max_tokens": 480, "temperature": 0, "stream": True}
+        with httpx.stream(
+            "POST",
+            served.base_url + "/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=60,
+        ) as stream:
+            lines = stream.iter_lines()
+            next(lines)
+            assert served.server is not None
+            stopping = threading.Thread(target=lambda: served.call(served.server.stop()))
+            stopping.start()
+            rest = [line for line in lines if line.startswith("data: ")]  # ends, not cut
+        stopping.join(timeout=30)
+        last = json.loads(rest[-1].removeprefix("data: "))
+        assert last["error"]["code"] == "shutting_down", rest[-3:]
+        assert "shutting down" in last["error"]["message"]
+        entry = last_entry(served, "POST /v1/chat/completions")
+        assert entry.status == 503 and entry.tokens < 480
+    finally:
+        served.close()

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from core.cli.main import main
 from core.demo_models import DemoPair
 from core.errors import ConfigError
 from core.server.auth import API_KEY_ENV, check_bind, key_matches
+from tests.conftest import TinyModels
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DRAFT_FLAGS = ["--draft-max", "4", "--draft-min", "0", "--no-adaptive-draft"]
@@ -142,3 +144,74 @@ def test_greedy_answers_equal_the_command_line(served_demo: str, demo_pair: Demo
     assert completion.choices[0].text
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=served_demo, api_key="wrong", max_retries=0).models.list()
+
+
+def test_a_port_out_of_range_is_a_usage_error_before_loading(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # No -m: the demo pair would be built if anything were loaded.
+    assert main(["serve", "--port", "70000"]) == 2
+    assert "--port must be between 0 and 65535" in capsys.readouterr().err
+
+
+def test_an_address_not_of_this_machine_is_said_before_loading(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels
+) -> None:
+    argv = ["serve", "-m", str(tiny_models.target), "-md", str(tiny_models.draft)]
+    argv += ["--host", "999.1.1.1", "--api-key", "k"]
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert "cannot listen on 999.1.1.1: not an address of this machine" in error
+    assert "loading" not in error and "choose another port" not in error
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_serve_loads_the_pair_again_after_the_engine_process_dies(
+    tiny_models: TinyModels,
+) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    command = [sys.executable, "-m", "core.cli.main", "serve", "-m", str(tiny_models.target)]
+    command += ["-md", str(tiny_models.draft), "-c", "512", "--port", "0", "--temp", "0"]
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
+    )
+    lines: list[str] = []
+    try:
+        assert process.stderr is not None
+        url = ""
+        while not url:
+            line = process.stderr.readline()
+            assert line, "the server did not start"
+            lines.append(line)
+            found = re.search(r"on (http://\S+/v1)", line)
+            url = found.group(1) if found else ""
+        threading.Thread(target=lambda: lines.extend(process.stderr or []), daemon=True).start()
+        (engine,) = _children(process.pid)
+        os.kill(engine, signal.SIGKILL)
+        client = openai.OpenAI(base_url=url, api_key="none", max_retries=0, timeout=30)
+        deadline = time.monotonic() + 120
+        while True:  # 503 "reloading" until the new engine process has the pair
+            try:
+                answer = client.completions.create(model="any", prompt="Once", max_tokens=4)
+                break
+            except openai.APIStatusError as exc:
+                assert exc.status_code == 503 and "reloading" in exc.message, exc.message
+                assert time.monotonic() < deadline, "the pair was not loaded again"
+                time.sleep(0.2)
+        assert answer.usage is not None and answer.usage.completion_tokens == 4
+        assert _children(process.pid) != [engine]
+        log = "".join(lines)
+        assert "SIGKILL" in log and "Loading the pair again" in log
+        assert "the pair is loaded again" in log
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -469,3 +469,15 @@ def test_demo_pair_answers_in_the_engine_process_exactly_as_in_process(
     assert step_signature(events) == step_signature(expected)
     assert info.has_chat_template and info.n_ctx == 1024
     assert info.backend == "CPU" and info.device
+
+
+def test_text_with_half_a_surrogate_pair_fails_the_call_instead_of_hanging(
+    tiny_models: TinyModels,
+) -> None:
+    async def scenario(worker: EngineWorker) -> list[int]:
+        await worker.load(target_config(tiny_models), None)
+        with pytest.raises(EngineError, match="not text"):
+            await asyncio.wait_for(worker.tokenize("hi \udc80 there"), 10)
+        return await worker.tokenize("hi there")
+
+    assert run(scenario)

@@ -57,6 +57,8 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "the request body is nested too deeply to read") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     return body
@@ -95,11 +97,26 @@ def _flag(body: dict[str, Any], name: str) -> bool:
     return value
 
 
+def _text(value: str, where: str) -> str:
+    """``value`` if it is valid Unicode. JSON's ``\\udc80`` escapes can carry half of a
+    surrogate pair (a client that cut an emoji in two), which no UTF-8 text holds."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        half = value[exc.start]
+        raise bad_request(
+            where,
+            f"holds half of a UTF-16 surrogate pair (\\u{ord(half):04x} at character "
+            f"{exc.start}), which is not text; send whole characters",
+        ) from None
+    return value
+
+
 def _content(value: Any, where: str) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return _text(value, where)
     if isinstance(value, list):
         parts = []
         for index, part in enumerate(value):
@@ -110,7 +127,7 @@ def _content(value: Any, where: str) -> str:
             text = part.get("text")
             if not isinstance(text, str):
                 raise bad_request(f"{where}[{index}].text", "must be a string")
-            parts.append(text)
+            parts.append(_text(text, f"{where}[{index}].text"))
         return "".join(parts)
     raise bad_request(where, "must be a string or a list of text parts")
 
@@ -147,7 +164,7 @@ def _prompt(body: dict[str, Any]) -> str:
         raise bad_request("prompt", "must be a string (one prompt per request)")
     if not value:
         raise bad_request("prompt", "must not be empty")
-    return value
+    return _text(value, "prompt")
 
 
 def _stops(body: dict[str, Any]) -> tuple[str, ...]:
@@ -164,7 +181,7 @@ def _stops(body: dict[str, Any]) -> tuple[str, ...]:
         raise bad_request(
             "stop", f"must be a non-empty string or a list of at most {MAX_STOP_STRINGS} of them"
         )
-    return tuple(value)
+    return tuple(_text(stop, "stop") for stop in value)
 
 
 def _speculative(body: dict[str, Any]) -> dict[str, Any]:
@@ -197,6 +214,25 @@ def _draft_settings(body: dict[str, Any], base: GenerationSettings) -> Generatio
     return base.with_changes(drafting=replace(drafting, n_max=top, n_min=low, p_min=chance))
 
 
+# Fields that change what an answer holds, which this server cannot honour: a 400
+# says so instead of an answer without what the client asked for.
+_UNSUPPORTED = {
+    "logprobs": "log probabilities are not returned by this server",
+    "top_logprobs": "log probabilities are not returned by this server",
+    "echo": "the prompt is not echoed by this server",
+    "best_of": "only one answer is generated per request",
+}
+
+
+def _refuse_unsupported(body: dict[str, Any]) -> None:
+    for name, reason in _UNSUPPORTED.items():
+        value = body.get(name)
+        # Clients send the defaults (false, 0, null, best_of 1) on every request.
+        if value in (None, False, 0) or (name == "best_of" and value == 1):
+            continue
+        raise bad_request(name, f"{reason}; leave it out (got {value!r})")
+
+
 def parse_request(
     body: dict[str, Any], endpoint: Endpoint, base: GenerationSettings, n_ctx: int
 ) -> ApiRequest:
@@ -212,6 +248,7 @@ def parse_request(
     n = _integer(body, "n", 1, 1 << 31)
     if n is not None and n != 1:
         raise bad_request("n", f"only n=1 is supported (one answer per request), got {n}")
+    _refuse_unsupported(body)
     max_tokens = _integer(body, "max_completion_tokens", 1, n_ctx)
     if max_tokens is None:
         max_tokens = _integer(body, "max_tokens", 1, n_ctx)

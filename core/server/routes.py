@@ -64,6 +64,12 @@ class ServingContext:
     settings: Callable[[], GenerationSettings]
     api_key: str | None = None
     on_request: RequestLogger | None = None
+    # Why no pair is there to answer: the window's user loads one, the command line
+    # reloads its own after an engine crash.
+    not_loaded: str = "no model pair is loaded; load one in SpecChat first"
+    # Set when the server stops: open answers end now, with a word to their clients,
+    # instead of being cut when the grace period runs out.
+    stopping: bool = False
 
     def log(self, entry: RequestLogEntry) -> None:
         if self.on_request is not None:
@@ -146,7 +152,7 @@ class Routes:
         if pair is None:
             raise ApiError(
                 503,
-                "no model pair is loaded; load one in SpecChat first",
+                self.context.not_loaded,
                 error_type="server_error",
                 code="model_not_loaded",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
@@ -273,6 +279,9 @@ class Routes:
         # whose delayed callbacks need a running loop, which qasync does not always have.
         disconnected = asyncio.ensure_future(_wait_for_disconnect(request))
         try:
+            if not await _turn_before_hang_up(turn, disconnected):
+                self.context.log(RequestLogEntry(name, 499, note="client left while queued"))
+                return Response(status_code=499)
             async with turn:
                 async for event in turn.generate(prompt, parsed.settings):
                     if isinstance(event, StepEvent):
@@ -280,6 +289,8 @@ class Routes:
                         # Nobody reads the answer any more: stop it (within a step).
                         if disconnected.done():
                             break
+                        if self.context.stopping:
+                            raise _shutting_down(len(parts))
                     else:
                         finished = event
         except SpecChatError as exc:
@@ -313,6 +324,8 @@ class Routes:
                     if isinstance(event, StepEvent):
                         tokens += len(event.tokens)
                         yield sse(header.text_chunk(event.text))
+                        if self.context.stopping:
+                            raise _shutting_down(tokens)
                     else:
                         finished = event
             assert finished is not None
@@ -332,7 +345,31 @@ class Routes:
             raise
 
 
+def _shutting_down(tokens: int) -> ApiError:
+    return ApiError(
+        503,
+        f"the server is shutting down; the answer was stopped after {tokens} tokens",
+        error_type="server_error",
+        code="shutting_down",
+    )
+
+
+async def _turn_before_hang_up(turn: Turn, disconnected: asyncio.Future[None]) -> bool:
+    """Wait for the turn; False (and the place given up) if the client hangs up first,
+    so a queue of abandoned requests does not keep others out."""
+    entering: asyncio.Future[Any] = asyncio.ensure_future(turn.__aenter__())
+    waits: set[asyncio.Future[Any]] = {entering, disconnected}
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    if entering.done():
+        return True
+    entering.cancel()  # leaves the queue (Turn.__aenter__)
+    await asyncio.gather(entering, return_exceptions=True)
+    return False
+
+
 def _engine_error(exc: SpecChatError) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
     if isinstance(exc, PromptTooLongError | ConfigError):
         return ApiError(400, str(exc))
     return ApiError(500, str(exc), error_type="server_error")

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 from collections.abc import Generator
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
@@ -34,7 +36,7 @@ DEFAULT_PORT = 8080
 GRACEFUL_STOP_S = 2
 
 
-def _server(config: uvicorn.Config, *, embedded: bool) -> uvicorn.Server:
+def _server(config: uvicorn.Config, context: ServingContext, *, embedded: bool) -> uvicorn.Server:
     # uvicorn is imported by start(), not with this module: the window imports this
     # module on its way up and serves only when asked.
     import uvicorn
@@ -44,16 +46,42 @@ def _server(config: uvicorn.Config, *, embedded: bool) -> uvicorn.Server:
         def capture_signals(self) -> Generator[None, None, None]:
             yield
 
-    return EmbeddedServer(config) if embedded else uvicorn.Server(config)
+    class CommandLineServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Ctrl+C: open answers end with a closing event inside the grace period
+            # rather than being cancelled by uvicorn when it runs out (tracebacks).
+            context.stopping = True
+            super().handle_exit(sig, frame)
+
+    return EmbeddedServer(config) if embedded else CommandLineServer(config)
+
+
+def check_port(port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535 (0: any free port), got {port}")
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    check_port(port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(
+            f"cannot listen on {host}: not an address of this machine ({exc}); "
+            "use 127.0.0.1, 0.0.0.0 or one of this machine's addresses"
+        ) from exc
     try:
         return socket.create_server((host, port), family=family)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise ConfigError(f"cannot listen on {host}:{port}: {reason}; choose another port") from exc
+        if exc.errno == errno.EADDRNOTAVAIL:
+            advice = "use 127.0.0.1, 0.0.0.0 or one of this machine's addresses"
+        elif exc.errno in (errno.EACCES, errno.EPERM) and 0 < port < 1024:
+            advice = "ports below 1024 need administrator rights; choose one above 1023"
+        else:
+            advice = "choose another port"
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}; {advice}") from exc
 
 
 class LocalServer:
@@ -100,6 +128,18 @@ class LocalServer:
             host = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
         return f"http://{host}:{self.port}/v1"
 
+    def bind(self) -> socket.socket:
+        """Take the port now (``start`` does it if not done): the command line checks
+        it before the minutes of loading a pair, not after.
+
+        Raises:
+            ConfigError: a non-local address without an API key, or the port is taken.
+        """
+        if self._socket is None:
+            check_bind(self.host, self.context.api_key)
+            self._socket = _bind(self.host, self.requested_port)
+        return self._socket
+
     async def start(self) -> None:
         """Listen and serve; returns once requests are accepted.
 
@@ -108,8 +148,8 @@ class LocalServer:
         """
         if self.running:
             return
-        check_bind(self.host, self.context.api_key)
-        sock = _bind(self.host, self.requested_port)
+        sock = self.bind()
+        self.context.stopping = False
         import uvicorn
 
         config = uvicorn.Config(
@@ -120,7 +160,7 @@ class LocalServer:
             lifespan="off",
             timeout_graceful_shutdown=GRACEFUL_STOP_S,
         )
-        server = _server(config, embedded=self._embedded)
+        server = _server(config, self.context, embedded=self._embedded)
         self._server, self._socket = server, sock
         self._task = asyncio.get_running_loop().create_task(
             server.serve(sockets=[sock]), name="specchat-server"
@@ -128,6 +168,7 @@ class LocalServer:
         while not server.started:
             if self._task.done():
                 sock.close()
+                self._socket = None
                 self._task.result()  # raises what stopped it
                 raise ConfigError("the server stopped while starting")
             await asyncio.sleep(0.01)
@@ -138,11 +179,21 @@ class LocalServer:
         if self._task is not None:
             await asyncio.shield(self._task)
 
+    def request_exit(self) -> None:
+        """Ask a running server to stop (``wait`` then returns); callable from a callback."""
+        self.context.stopping = True
+        if self._server is not None:
+            self._server.should_exit = True
+
     async def stop(self) -> None:
         """Stop listening, cut open streams (their answers are cancelled), wait."""
         server, task = self._server, self._task
         if server is None or task is None:
+            if self._socket is not None:  # bound, never started
+                self._socket.close()
+                self._socket = None
             return
+        self.context.stopping = True
         server.should_exit = True
         try:
             await task

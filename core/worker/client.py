@@ -184,6 +184,10 @@ def describe_exit(returncode: int) -> tuple[str, int | None, str | None]:
 _END = object()  # ends a streamed call's queue
 
 
+def _cancel_frame(call: _Call) -> bytes:
+    return encode_frame({"id": -1, "cmd": protocol.CANCEL, "call": call.id})
+
+
 def _consume_exception(future: asyncio.Future[Any]) -> None:
     # Nobody may await a call whose caller gave up; don't log its error as "never
     # retrieved".
@@ -490,23 +494,29 @@ class EngineWorker:
             on_progress=on_progress,
         )
         call.future.add_done_callback(_consume_exception)
+        try:
+            frame = encode_frame({"id": call.id, "cmd": name, **arguments})
+        except UnicodeEncodeError as exc:
+            # Half of a surrogate pair (a pasted or cut emoji) is no UTF-8 text: the
+            # call fails here, or it would never be sent and never answered.
+            raise EngineError(f"the text holds something that is not text ({exc.reason})") from None
         session.next_id += 1
         session.calls[call.id] = call
-        self._write(session, {"id": call.id, "cmd": name, **arguments})
+        self._write(session, frame, name)
         return call
 
     @staticmethod
-    def _write(session: _Session, message: dict[str, Any]) -> None:
+    def _write(session: _Session, frame: bytes, name: str) -> None:
         stdin = session.process.stdin
         assert stdin is not None
         try:
             with session.write_lock:
-                stdin.write(encode_frame(message))
+                stdin.write(frame)
                 stdin.flush()
         except (OSError, ValueError):
             # The child is gone (broken pipe) or being closed: its exit, reported by
             # the reader thread, fails the call with the reason.
-            logger.debug("could not send %s to the engine process", message.get("cmd"))
+            logger.debug("could not send %s to the engine process", name)
 
     async def _call(self, name: str, **arguments: Any) -> Any:
         return await self._request(name, **arguments).future
@@ -526,7 +536,7 @@ class EngineWorker:
             raise
 
     async def _abort(self, session: _Session, call: _Call) -> None:
-        self._write(session, {"id": -1, "cmd": protocol.CANCEL, "call": call.id})
+        self._write(session, _cancel_frame(call), protocol.CANCEL)
         try:
             await asyncio.wait_for(asyncio.shield(call.future), LOAD_ABORT_TIMEOUT_S)
         except TimeoutError:
@@ -681,7 +691,7 @@ class EngineWorker:
         finally:
             if not complete and session is not None and session.alive:
                 call.discard = True
-                self._write(session, {"id": -1, "cmd": protocol.CANCEL, "call": call.id})
+                self._write(session, _cancel_frame(call), protocol.CANCEL)
 
     async def cancel(self) -> None:
         """Stop the running answer (it ends with a CANCELLED FinishedEvent) and any

@@ -136,10 +136,12 @@ class GenerationQueue:
             QueueFullError: ``bounded`` and ``max_waiting`` turns already wait.
         """
         if bounded and self.busy and self.waiting >= self.max_waiting:
-            raise QueueFullError(
-                f"{self.waiting} requests are already waiting for the engine; try again shortly",
-                self.waiting,
+            waiting = (
+                f"{self.waiting} requests are already waiting"
+                if self.waiting
+                else "another answer is running and no request may wait"
             )
+            raise QueueFullError(f"{waiting} for the engine; try again shortly", self.waiting)
         turn = Turn(self, owner)
         self._turns.append(turn)
         if len(self._turns) == 1:

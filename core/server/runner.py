@@ -186,17 +186,14 @@ class LocalServer:
             self._server.should_exit = True
 
     async def stop(self) -> None:
-        """Stop listening, cut open streams (their answers are cancelled), wait."""
+        """Stop listening, end open answers (each with a closing event), wait."""
         server, task = self._server, self._task
-        if server is None or task is None:
-            if self._socket is not None:  # bound, never started
-                self._socket.close()
-                self._socket = None
-            return
-        self.context.stopping = True
-        server.should_exit = True
         try:
-            await task
+            # Bound and never started, or already ended (Ctrl+C: ``wait`` said how).
+            if server is not None and task is not None and not task.done():
+                self.context.stopping = True
+                server.should_exit = True
+                await task
         finally:
             if self._socket is not None:
                 self._socket.close()

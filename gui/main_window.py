@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from core.chat import ContextFit
 from core.chat.messages import chat_messages
 from core.engine.chat_template import ChatMessage
-from core.engine.config import GenerationSettings
+from core.engine.config import DraftSource, GenerationSettings
 from core.hub.jobs import default_queue_file, has_saved_jobs
 from core.paths import config_dir
 from core.settings import (
@@ -64,6 +64,13 @@ from gui.tune.tune_tab import TuneTab
 from gui.worker_bridge import WorkerBridge, WorkerFactory
 
 logger = logging.getLogger(__name__)
+
+# The status bar's name for a pair's draft when no draft model is loaded.
+_DRAFTLESS = {
+    DraftSource.NGRAM: "n-gram lookup",
+    DraftSource.NONE: "no draft",
+    DraftSource.MODEL: "no draft model",
+}
 
 WINDOW_STATE_FILE = "window.ini"
 # Saving the system prompt on every keystroke would write the database per key.
@@ -206,7 +213,8 @@ class MainWindow(QMainWindow):
         self.speculation.setMinimumWidth(220)
         tabs = QTabWidget()
         tabs.setObjectName("side_tabs")
-        tabs.addTab(_scrolling(self.model_panel), "Models")
+        self._model_tab = _scrolling(self.model_panel)
+        tabs.addTab(self._model_tab, "Models")
         tabs.addTab(_scrolling(self.draft_settings), "Draft settings")
         self.server_panel = ServerPanel()
         tabs.addTab(_scrolling(self.server_panel), "Server")
@@ -293,7 +301,7 @@ class MainWindow(QMainWindow):
         controller.busy_changed.connect(self._on_busy)
         controller.conversation_opened.connect(self._on_conversation_opened)
         controller.conversations_changed.connect(self.refresh_conversations)
-        controller.message_failed.connect(self._show_status)
+        controller.message_failed.connect(self._on_message_refused)
         controller.text_returned.connect(self._return_text)
         controller.answer_interrupted.connect(self._on_crashed)
 
@@ -310,6 +318,8 @@ class MainWindow(QMainWindow):
         self.model_panel.draft_change_requested.connect(self._change_draft)
         self.model_panel.cancel_load_requested.connect(bridge.cancel_load)
         self.model_panel.active_pair_changed.connect(self.draft_settings.set_pair)
+        # The label names the draft source, which changes without a reload.
+        self.draft_settings.settings_changed.connect(lambda _settings: self._update_pair_label())
         self.model_panel.models_page_requested.connect(self.open_models_page)
         self.tune_tab.apply_requested.connect(self.draft_settings.apply_drafting)
         bridge.load_progress.connect(self.model_panel.set_loading)
@@ -518,7 +528,11 @@ class MainWindow(QMainWindow):
             self.pair_label.setText("No model loaded")
             self.pair_label.setToolTip("")
             return
-        draft = Path(pair.draft_path).name if pair.draft_path else "no draft model"
+        draft = (
+            Path(pair.draft_path).name
+            if pair.draft_path
+            else _DRAFTLESS[self.generation_settings().drafting.source]
+        )
         self.pair_label.setText(f"{Path(pair.target_path).name} + {draft} · {pair.backend}")
         self.pair_label.setToolTip(f"Running on {pair.backend} · {pair.device}")
 
@@ -562,6 +576,14 @@ class MainWindow(QMainWindow):
 
     def _show_status(self, text: str) -> None:
         self.statusBar().showMessage(text, 10_000)
+
+    def _on_message_refused(self, reason: str) -> None:
+        self._show_status(reason)
+        if self.bridge.current_pair() is None and not self.bridge.busy:
+            # Nothing loaded (a restart opens on the tab last used, maybe Server):
+            # bring the picker and its Load button forward instead of only saying so.
+            self.side_tabs.setCurrentIndex(self.side_tabs.indexOf(self._model_tab))
+            self.model_panel.load_button.setFocus(Qt.FocusReason.OtherFocusReason)
 
     # ----- context overflow ---------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import Qt
@@ -11,6 +12,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.chat import ContextFit
+from core.engine.config import DraftSource
 from core.engine.events import EmittedToken, Provenance, StepEvent, event_to_dict
 from gui.chat.answer_controller import OverflowChoice
 from tests.conftest import TinyModels
@@ -23,6 +25,7 @@ from tests.gui_window_support import (
     qloop_fixture,  # noqa: F401 (fixture)
     run,
     tiny_request,
+    wait_until,
     window_files_fixture,  # noqa: F401 (fixture)
 )
 
@@ -259,4 +262,28 @@ def test_esc_stops_only_while_an_answer_runs(qtbot, qloop, window_files: WindowF
     assert window.stop_shortcut.isEnabled()
     window._on_busy(False)
     assert not window.stop_shortcut.isEnabled()
+    close_window(qloop, window)
+
+
+def test_sending_with_nothing_loaded_brings_the_model_picker_forward(
+    qtbot, qloop, window_files: WindowFiles
+) -> None:
+    window = open_window(qtbot, window_files)
+    window.side_tabs.setCurrentIndex(window.side_tabs.count() - 1)  # Server, as restored
+    window.controller.send("Hello")
+    run(qloop, asyncio.sleep(0.05))
+    assert window.side_tabs.tabText(window.side_tabs.currentIndex()) == "Models"
+    assert "Load a model pair first" in window.statusBar().currentMessage()
+    assert window.input_box.toPlainText() == "Hello"  # the text waits to be sent again
+    close_window(qloop, window)
+
+
+def test_the_status_bar_names_the_draft_source_of_a_pair_without_a_draft_model(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:
+    window = open_window(qtbot, window_files)
+    request = replace(tiny_request(tiny_models.target, None), draft_source=DraftSource.NGRAM)
+    window.model_panel.load_offered_pair(request)  # as "Load last pair" does
+    run(qloop, wait_until(lambda: window.bridge.current_pair() is not None, timeout=60))
+    assert "tiny-target.gguf + n-gram lookup" in window.pair_label.text()
     close_window(qloop, window)

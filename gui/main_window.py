@@ -65,6 +65,9 @@ from gui.worker_bridge import WorkerBridge, WorkerFactory
 
 logger = logging.getLogger(__name__)
 
+CHAT_MIN_WIDTH = 400
+SIDEBAR_MIN_WIDTH = 150
+
 # The status bar's name for a pair's draft when no draft model is loaded.
 _DRAFTLESS = {
     DraftSource.NGRAM: "n-gram lookup",
@@ -249,6 +252,13 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 0)
+        # The chat is what the window is for: in a narrow window the side columns give
+        # way (down to these widths, then the conversations fold away; drag the left
+        # edge to bring them back) instead of the answers wrapping every few words.
+        self.centre_tabs.setMinimumWidth(CHAT_MIN_WIDTH)
+        self.sidebar.setMinimumWidth(SIDEBAR_MIN_WIDTH)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setCollapsible(2, False)
         self.splitter.setSizes([220, 640, 420])
         self.setCentralWidget(self.splitter)
 

@@ -9,12 +9,14 @@ from dataclasses import replace
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.chat import ContextFit
 from core.engine.config import DraftSource
 from core.engine.events import EmittedToken, Provenance, StepEvent, event_to_dict
 from gui.chat.answer_controller import OverflowChoice
+from gui.main_window import CHAT_MIN_WIDTH, SIDEBAR_MIN_WIDTH
 from tests.conftest import TinyModels
 from tests.gui_window_support import (
     GREEDY,
@@ -286,4 +288,14 @@ def test_the_status_bar_names_the_draft_source_of_a_pair_without_a_draft_model(
     window.model_panel.load_offered_pair(request)  # as "Load last pair" does
     run(qloop, wait_until(lambda: window.bridge.current_pair() is not None, timeout=60))
     assert "tiny-target.gguf + n-gram lookup" in window.pair_label.text()
+    close_window(qloop, window)
+
+
+def test_a_narrow_window_keeps_the_chat_readable(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    window.resize(900, 600)
+    QTest.qWait(50)
+    # The side columns gave way, not the chat (it had shrunk to about 230 px here).
+    assert window.centre_tabs.width() >= CHAT_MIN_WIDTH
+    assert window.sidebar.width() == 0 or window.sidebar.width() >= SIDEBAR_MIN_WIDTH
     close_window(qloop, window)

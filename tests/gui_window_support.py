@@ -167,7 +167,7 @@ def format_errors(answer: AnswerWidget) -> list[str]:
     document = answer.token_view.document()
     errors: list[str] = []
     for start, end, entry in zip(
-        answer._span_starts, answer._span_ends, answer._span_entries, strict=True
+        answer._spans.starts, answer._spans.ends, answer._spans.entries, strict=True
     ):
         provenance = getattr(entry, "provenance", None)
         if provenance is None:

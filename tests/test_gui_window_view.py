@@ -21,7 +21,7 @@ from core.engine.events import (
 )
 from core.speculation.trace import AnswerTrace
 from gui.chat.chat_view import ChatView
-from gui.chat.markdown import add_copy_links, align_rendered, code_block_index
+from gui.chat.markdown import COPY_LINK_LABEL, add_copy_links, align_rendered, code_block_index
 from gui.chat.message_widgets import STREAMING_GROWTH_LINES
 from gui.chat.token_formats import token_formats
 
@@ -267,13 +267,16 @@ def test_rendered_markdown_keeps_the_token_colours(qtbot) -> None:
 
 def test_alignment_skips_markup_and_copy_links() -> None:
     source = "A **bold** word\n```\ncode\n```"
-    rendered = "A bold word\n▸ Copy code\ncode"
+    rendered = f"A bold word\n{COPY_LINK_LABEL}\ncode"
     mapping = align_rendered(source, rendered)
     assert [source[i] if i >= 0 else None for i in mapping[:6]] == ["A", " ", "b", "o", "l", "d"]
-    link = rendered.index("▸")
-    assert set(mapping[link : link + len("▸ Copy code")]) == {-1}
-    code = rendered.index("code", link + len("▸ Copy code"))
+    link = rendered.index(COPY_LINK_LABEL)
+    assert set(mapping[link : link + len(COPY_LINK_LABEL)]) == {-1}
+    code = rendered.index("code", link + len(COPY_LINK_LABEL))
     assert source[mapping[code]] == "c" and source[mapping[code] - 1] == "\n"
+    # The same words inside a sentence are the answer's own text, not a link.
+    source = "Press Copy code to copy."
+    assert -1 not in align_rendered(source, source)
 
 
 def _rect_in(widget: QWidget, ancestor: QWidget) -> QRect:

@@ -3,15 +3,22 @@
 Qt renders Markdown itself (``QTextDocument.setMarkdown``) but gives code blocks no
 copy button; a link inside the same document keeps one document per message
 (cheap, selectable as a whole) while still offering one-click copying.
+
+The rendered text is tied back to the answer's own text (``align_rendered``): that
+keeps the token colours and the hover text, places rejected drafts, and finds the
+model's single newlines, which CommonMark reflows into spaces (``soft_breaks``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 COPY_SCHEME = "copy-code"
-COPY_LINK_LABEL = "▸ Copy code"
+# Plain words, not a glyph: a triangle read as "fold this block", and the copy glyphs
+# (⧉, ⎘, 📋) are missing from common fonts (DejaVu, the Linux default, has none).
+COPY_LINK_LABEL = "Copy code"
 _FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 
 
@@ -71,16 +78,18 @@ def align_rendered(source: str, rendered: str, window: int = 64) -> list[int]:
     markers), with whitespace reflowed and the copy links added; everything else
     keeps its order. A forward scan that looks a short way ahead for each rendered
     character recovers that mapping, so the rendered answer can keep its token
-    colours. Copy links and whitespace the source lacks map to -1.
+    colours. Copy links (a line that is just the link's label) and whitespace the
+    source lacks map to -1.
     """
     mapping = [-1] * len(rendered)
     skip_until = -1
-    link = rendered.find(COPY_LINK_LABEL)
+    links = iter(_copy_link_lines(rendered))
+    link = next(links, -1)
     position = 0
     for index, character in enumerate(rendered):
         if index == link:
             skip_until = link + len(COPY_LINK_LABEL)
-            link = rendered.find(COPY_LINK_LABEL, skip_until)
+            link = next(links, -1)
         if index < skip_until:
             continue
         if character.isspace():
@@ -93,3 +102,48 @@ def align_rendered(source: str, rendered: str, window: int = 64) -> list[int]:
             mapping[index] = found
             position = found + 1
     return mapping
+
+
+def _copy_link_lines(rendered: str) -> list[int]:
+    """Where each copy link starts: a line of the rendered text that is just its label.
+
+    A whole line, so an answer that itself says "Copy code" in a sentence keeps its
+    colours there.
+    """
+    starts = []
+    start = rendered.find(COPY_LINK_LABEL)
+    while start >= 0:
+        end = start + len(COPY_LINK_LABEL)
+        if (start == 0 or rendered[start - 1] == "\n") and (
+            end == len(rendered) or rendered[end] == "\n"
+        ):
+            starts.append(start)
+        start = rendered.find(COPY_LINK_LABEL, end)
+    return starts
+
+
+def soft_breaks(source: str, rendered: str, mapping: Sequence[int]) -> list[int]:
+    """Indices of the spaces in ``rendered`` that stand for a single newline of ``source``.
+
+    CommonMark joins a paragraph's lines with a space (a "soft break"), so a poem or
+    an address written one line at a time becomes one run-on line. Chat apps
+    (ChatGPT, LM Studio, Jan) keep such newlines as line breaks, and so do we: the
+    caller turns these spaces into line breaks in the rendered document. Found on
+    the rendered text, not by rewriting the Markdown, so Qt still parses lists,
+    headings, tables and code exactly as written; a code block's newlines are
+    separate lines already, never spaces. ``mapping`` is ``align_rendered``'s.
+    """
+    breaks = []
+    for index in range(1, len(rendered) - 1):
+        if rendered[index] != " ":
+            continue
+        before, after = mapping[index - 1], mapping[index + 1]
+        if (
+            before >= 0
+            and after > before
+            and not rendered[index - 1].isspace()
+            and not rendered[index + 1].isspace()
+            and "\n" in source[before + 1 : after]
+        ):
+            breaks.append(index)
+    return breaks

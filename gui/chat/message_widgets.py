@@ -9,14 +9,18 @@ re-render per token is O(n^2)).
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QSize, QSizeF, Qt, QUrl, Signal
 from PySide6.QtGui import (
+    QColor,
     QGuiApplication,
     QHelpEvent,
+    QTextBlock,
+    QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
@@ -39,7 +43,13 @@ from PySide6.QtWidgets import (
 from core.engine.events import GenerationStats, Provenance, RejectedToken, StopReason
 from core.speculation.trace import AnswerTrace, TokenInfo
 from gui.chat.flow_layout import FlowLayout
-from gui.chat.markdown import add_copy_links, align_rendered, code_block_index
+from gui.chat.markdown import (
+    COPY_LINK_LABEL,
+    add_copy_links,
+    align_rendered,
+    code_block_index,
+    soft_breaks,
+)
 from gui.chat.readout_widget import ReadoutWidget
 from gui.theme import set_role
 
@@ -51,6 +61,7 @@ class TokenStyle(Protocol):
     def ghost_format(self) -> QTextCharFormat: ...
     def token_tooltip(self, info: TokenInfo) -> str: ...
     def ghost_tooltip(self, token: RejectedToken) -> str: ...
+    def code_background(self) -> QColor: ...
 
 
 _GHOST = "ghost"
@@ -65,6 +76,10 @@ _BLOCK_LIMIT = 1500
 STREAMING_GROWTH_LINES = 4
 # (text, format key: a Provenance or _GHOST, what the hover shows)
 _Piece = tuple[str, object, "TokenInfo | RejectedToken"]
+# Qt's line break inside a paragraph (what <br> becomes), as opposed to a new paragraph.
+_LINE_BREAK = "\u2028"
+# Room under a rendered code block (pixels), as between paragraphs.
+_CODE_GAP = 6
 
 
 def utf16_length(text: str) -> int:
@@ -109,16 +124,42 @@ class GrowingTextBrowser(QTextBrowser):
         return QSize(200, self.height())
 
 
-class _TokenBrowser(GrowingTextBrowser):
-    """The coloured token view; maps a hovered character back to its token."""
+class _Spans:
+    """Which token (or ghosted rejected draft) covers each position of a document."""
 
-    def __init__(self, answer: AnswerWidget) -> None:
-        super().__init__(answer)
-        self._answer = answer
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.entries: list[TokenInfo | RejectedToken] = []
+
+    def clear(self) -> None:
+        self.starts.clear()
+        self.ends.clear()
+        self.entries.clear()
+
+    def add(self, start: int, end: int, entry: TokenInfo | RejectedToken) -> None:
+        """Add a span; spans come in document order and do not overlap."""
+        self.starts.append(start)
+        self.ends.append(end)
+        self.entries.append(entry)
+
+    def at(self, position: int) -> TokenInfo | RejectedToken | None:
+        index = bisect.bisect_right(self.starts, position) - 1
+        if position < 0 or index < 0 or position >= self.ends[index]:
+            return None
+        return self.entries[index]
+
+
+class _TokenBrowser(GrowingTextBrowser):
+    """A view of an answer that maps a hovered character back to its token."""
+
+    def __init__(self, parent: QWidget, tooltip_at: Callable[[int], str]) -> None:
+        super().__init__(parent)
+        self._tooltip_at = tooltip_at
 
     def viewportEvent(self, event: QEvent) -> bool:  # Qt override
         if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
-            text = self._answer.tooltip_at(self._character_at(event.pos()))
+            text = self._tooltip_at(self._character_at(event.pos()))
             if text:
                 QToolTip.showText(event.globalPos(), text, self)
             else:
@@ -269,13 +310,13 @@ class AnswerWidget(MessageWidget):
         self._show_rejected = show_rejected
         self._markdown_wanted = markdown
         self.trace = trace
-        self._span_starts: list[int] = []
-        self._span_ends: list[int] = []
-        self._span_entries: list[TokenInfo | RejectedToken] = []
+        self._spans = _Spans()  # the token view's
+        self._markdown_spans = _Spans()  # the rendered view's
         self._length = 0
         self._block_length = 0  # characters in the document's last paragraph
         self._code_blocks: tuple[str, ...] = ()
-        self._markdown_source: str | None = None
+        # What the rendered view shows now (the text, with or without rejected drafts).
+        self._markdown_key: tuple[str, bool] | None = None
         self.finished = False
         self.stats: GenerationStats | None = None
 
@@ -299,12 +340,13 @@ class AnswerWidget(MessageWidget):
         )
         self.regenerate_button.hide()
 
-        self.token_view = _TokenBrowser(self)
+        self.token_view = _TokenBrowser(self, self.tooltip_at)
         self.token_view.setObjectName("token_view")
         self.token_view.setMouseTracking(True)
         self.body.addWidget(self.token_view)
-        self.markdown_view = GrowingTextBrowser(self)
+        self.markdown_view = _TokenBrowser(self, self.markdown_tooltip_at)
         self.markdown_view.setObjectName("markdown_view")
+        self.markdown_view.setMouseTracking(True)
         self.markdown_view.anchorClicked.connect(self._on_link)
         self.markdown_view.hide()
         self.body.addWidget(self.markdown_view)
@@ -343,19 +385,21 @@ class AnswerWidget(MessageWidget):
 
     @staticmethod
     def _ghosts(rejected: Sequence[RejectedToken]) -> list[_Piece]:
-        # A ghosted newline would reflow the answer; show it as a symbol instead.
-        return [(token.text.replace("\n", "↵"), _GHOST, token) for token in rejected]
+        return [(_ghost_text(token), _GHOST, token) for token in rejected]
 
     def _trailing_ghosts(self) -> list[_Piece]:
+        return self._ghosts(self._trailing_rejected())
+
+    def _trailing_rejected(self) -> list[RejectedToken]:
         """Drafts rejected at the very end (the answer stopped where their correction was)."""
         if not self._show_rejected or not self.trace.is_finished:
             return []
         count = len(self.trace.tokens)
-        pieces: list[_Piece] = []
+        rejected: list[RejectedToken] = []
         for draft in self.trace.rejected_drafts:
             if draft.before_token >= count:
-                pieces.extend(self._ghosts(draft.tokens))
-        return pieces
+                rejected.extend(draft.tokens)
+        return rejected
 
     def _insert(self, pieces: Sequence[_Piece]) -> None:
         if not pieces:
@@ -385,9 +429,7 @@ class AnswerWidget(MessageWidget):
             run_key = key
             run.append(text)
             length = utf16_length(text)
-            self._span_starts.append(self._length)
-            self._span_ends.append(self._length + length)
-            self._span_entries.append(entry)
+            self._spans.add(self._length, self._length + length, entry)
             self._length += length
             newline = text.rfind("\n")
             if newline >= 0:
@@ -409,13 +451,16 @@ class AnswerWidget(MessageWidget):
         cursor.insertText(text, char_format)
 
     def tooltip_at(self, character: int) -> str:
-        """Hover text for the token covering ``character`` (empty if none)."""
-        if character < 0:
+        """Hover text for the token covering ``character`` of the token view (or empty)."""
+        return self._tooltip(self._spans.at(character))
+
+    def markdown_tooltip_at(self, character: int) -> str:
+        """Hover text for the token covering ``character`` of the rendered view (or empty)."""
+        return self._tooltip(self._markdown_spans.at(character))
+
+    def _tooltip(self, entry: TokenInfo | RejectedToken | None) -> str:
+        if entry is None:
             return ""
-        index = bisect.bisect_right(self._span_starts, character) - 1
-        if index < 0 or character >= self._span_ends[index]:
-            return ""
-        entry = self._span_entries[index]
         if isinstance(entry, RejectedToken):
             return self._style.ghost_tooltip(entry)
         return self._style.token_tooltip(entry)
@@ -465,42 +510,135 @@ class AnswerWidget(MessageWidget):
             return
         show = on and self.finished
         if show:
-            text = self.text()
-            if self._markdown_source != text:
-                rendered = add_copy_links(text)
-                self._code_blocks = rendered.code_blocks
-                self.markdown_view.setMarkdown(rendered.markdown)
-                _let_code_wrap(self.markdown_view.document())
-                self._colour_markdown(text)
-                self._markdown_source = text
+            key = (self.text(), self._show_rejected)
+            if self._markdown_key != key:
+                self._render_markdown(key[0])
+                self._markdown_key = key
         self.markdown_view.setVisible(show)
         self.token_view.setVisible(not show)
 
-    def _colour_markdown(self, source: str) -> None:
-        """Tint the rendered Markdown by provenance, like the token view.
+    def _render_markdown(self, source: str) -> None:
+        """Render the answer as Markdown, tied back to its tokens like the token view.
 
-        Only the tint and underline are merged in, so Markdown's own bold, italics
-        and code font stay as rendered.
+        Every token keeps its tint and its hover text, single newlines stay line
+        breaks, code blocks get a shade and a copy link, and when rejected drafts are
+        shown they are drawn where they were proposed, as in the token view.
         """
-        provenance_at: list[Provenance] = []
-        for info in self.trace.tokens:
-            provenance_at.extend([info.provenance] * len(info.text))
+        with_links = add_copy_links(source)
+        self._code_blocks = with_links.code_blocks
+        self.markdown_view.setMarkdown(with_links.markdown)
         document = self.markdown_view.document()
         rendered = document.toPlainText()
         mapping = align_rendered(source, rendered)
+        # Where each rendered character sits in the document (UTF-16 units, as the
+        # document counts; toPlainText keeps one character per position).
+        if utf16_length(rendered) == len(rendered):  # no character outside the BMP
+            positions = list(range(len(rendered) + 1))
+        else:
+            positions = list(itertools.accumulate(map(utf16_length, rendered), initial=0))
         cursor = QTextCursor(document)
         cursor.beginEditBlock()
-        run_start = 0
-        run_key: Provenance | None = None
-        position = 0  # in UTF-16 units, as the document counts
-        for character, index in zip(rendered, mapping, strict=True):
-            key = provenance_at[index] if 0 <= index < len(provenance_at) else None
-            if key != run_key:
-                self._tint(cursor, run_start, position, run_key)
-                run_start, run_key = position, key
-            position += utf16_length(character)
-        self._tint(cursor, run_start, position, run_key)
+        _shape_code_blocks(document, self._style.code_background())
+        for index in soft_breaks(source, rendered, mapping):
+            cursor.setPosition(positions[index])
+            cursor.setPosition(positions[index] + 1, QTextCursor.MoveMode.KeepAnchor)
+            cursor.insertText(_LINE_BREAK, cursor.charFormat())
+        self._tie_markdown_to_tokens(cursor, rendered, mapping, positions)
         cursor.endEditBlock()
+
+    def _tie_markdown_to_tokens(
+        self, cursor: QTextCursor, rendered: str, mapping: list[int], positions: list[int]
+    ) -> None:
+        """Tint the rendered text by token, map it for hovering, and add the ghosts.
+
+        Only the tint and underline are merged in, so Markdown's own bold, italics
+        and code font stay as rendered.
+
+        Rejected drafts are drawn inside the rendered Markdown, not by switching the
+        answer to the token view: they are inserted as ghosted, struck-through text
+        in front of the first rendered character of the token they were proposed
+        before (the token view's place for them), once Markdown has been parsed, so
+        they cannot change how the answer parses. A draft proposed in front of
+        markup alone (a fence, a list marker) lands on the next text shown.
+        """
+        tokens = self.trace.tokens
+        token_at: list[int] = []  # source character -> token index
+        token_starts: list[int] = []
+        for number, info in enumerate(tokens):
+            token_starts.append(len(token_at))
+            token_at.extend([number] * len(info.text))
+        ghosts = self._markdown_ghosts(rendered, mapping, token_starts)
+        # Runs of rendered characters from one token: (first, past the last, token).
+        runs: list[tuple[int, int, int]] = []
+        run_start, run_token = 0, -1
+        for index in range(len(rendered) + 1):
+            source = mapping[index] if index < len(rendered) else -1
+            token = token_at[source] if 0 <= source < len(token_at) else -1
+            if token != run_token or index in ghosts:
+                if run_token >= 0:
+                    runs.append((run_start, index, run_token))
+                run_start, run_token = index, token
+        # Hover: the runs where they end up once the ghosts are in.
+        self._markdown_spans.clear()
+        offset = 0
+        ghost_places = iter(sorted(ghosts))
+        place = next(ghost_places, None)
+        for first, last, token in [*runs, (len(rendered), len(rendered), -1)]:
+            while place is not None and place <= first:
+                for ghost in ghosts[place]:
+                    length = utf16_length(_ghost_text(ghost))
+                    start = positions[place] + offset
+                    self._markdown_spans.add(start, start + length, ghost)
+                    offset += length
+                place = next(ghost_places, None)
+            if token >= 0:
+                start, end = positions[first] + offset, positions[last] + offset
+                self._markdown_spans.add(start, end, tokens[token])
+        # Tints: one merge per unbroken stretch of one provenance, not per token.
+        stretch_start, stretch_end, stretch_key = 0, 0, None
+        for first, last, token in runs:
+            provenance = tokens[token].provenance
+            if provenance is stretch_key and first == stretch_end:
+                stretch_end = last
+                continue
+            self._tint(cursor, positions[stretch_start], positions[stretch_end], stretch_key)
+            stretch_start, stretch_end, stretch_key = first, last, provenance
+        self._tint(cursor, positions[stretch_start], positions[stretch_end], stretch_key)
+        # Inserted last to first, so the positions still ahead stay valid.
+        for index in sorted(ghosts, reverse=True):
+            cursor.setPosition(positions[index])
+            char_format = self._ghost_format_at(cursor)
+            cursor.insertText("".join(_ghost_text(ghost) for ghost in ghosts[index]), char_format)
+
+    def _markdown_ghosts(
+        self, rendered: str, mapping: list[int], token_starts: list[int]
+    ) -> dict[int, list[RejectedToken]]:
+        """Rejected drafts by the rendered character they go in front of (shown only)."""
+        ghosts: dict[int, list[RejectedToken]] = {}
+        if not self._show_rejected:
+            return ghosts
+        shown = [(index, source) for index, source in enumerate(mapping) if source >= 0]
+        next_shown = 0
+        for number, info in enumerate(self.trace.tokens):
+            if not info.rejected_before:
+                continue
+            while next_shown < len(shown) and shown[next_shown][1] < token_starts[number]:
+                next_shown += 1
+            where = shown[next_shown][0] if next_shown < len(shown) else len(rendered)
+            ghosts.setdefault(where, []).extend(info.rejected_before)
+        trailing = self._trailing_rejected()
+        if trailing:
+            ghosts.setdefault(len(rendered), []).extend(trailing)
+        return ghosts
+
+    def _ghost_format_at(self, cursor: QTextCursor) -> QTextCharFormat:
+        """The ghost look on the text around ``cursor`` (a code block keeps its font)."""
+        char_format = QTextCharFormat(cursor.charFormat())
+        char_format.clearBackground()
+        char_format.setAnchor(False)
+        char_format.clearProperty(QTextFormat.Property.AnchorHref)
+        char_format.merge(self._style.ghost_format())
+        return char_format
 
     def _tint(self, cursor: QTextCursor, start: int, end: int, key: Provenance | None) -> None:
         if key is None or end <= start:
@@ -520,24 +658,24 @@ class AnswerWidget(MessageWidget):
         return self.finished and self._markdown_wanted
 
     def set_show_rejected(self, on: bool) -> None:
+        """Draw or drop the rejected drafts, in the token view and the rendered one."""
         if on != self._show_rejected:
             self._show_rejected = on
             self.rerender()
+            self.set_markdown(self._markdown_wanted)
 
     def set_style(self, style: TokenStyle) -> None:
         """Use another palette (theme change) and redraw the tokens with it."""
         self._style = style
         self.rerender()
-        self._markdown_source = None  # its tints are the old theme's
+        self._markdown_key = None  # its tints are the old theme's
         self.set_markdown(self._markdown_wanted)
 
     def rerender(self) -> None:
         """Rebuild the token view from the kept steps (toggle or theme change: O(n) once)."""
         self.token_view.document().clear()
         self._cursor = QTextCursor(self.token_view.document())
-        self._span_starts.clear()
-        self._span_ends.clear()
-        self._span_entries.clear()
+        self._spans.clear()
         self._length = 0
         self._block_length = 0
         self._insert(self._pieces(self.trace.tokens) + self._trailing_ghosts())
@@ -557,23 +695,56 @@ class AnswerWidget(MessageWidget):
             QGuiApplication.clipboard().setText(self._code_blocks[index])
 
 
-def _let_code_wrap(document: QTextDocument) -> None:
-    """Let code blocks wrap like the token view's text does.
+def _ghost_text(token: RejectedToken) -> str:
+    # A ghosted newline would reflow the answer; show it as a symbol instead.
+    return token.text.replace("\n", "↵")
 
-    Qt's Markdown import makes code lines unbreakable; in a narrow chat they would run
-    past the message's edge, and the chat has no horizontal scroll bar to reach them.
+
+def _is_code(block_format: QTextBlockFormat) -> bool:
+    # Qt's Markdown import marks fenced and indented code lines with their language.
+    return block_format.hasProperty(QTextFormat.Property.BlockCodeLanguage) or (
+        block_format.hasProperty(QTextFormat.Property.BlockCodeFence)
+    )
+
+
+def _shape_code_blocks(document: QTextDocument, background: QColor) -> None:
+    """Shade code blocks and let them wrap like the token view's text does.
+
+    Qt's Markdown import gives code no background of its own, so a block read as
+    prose in another font. It also makes code lines unbreakable; in a narrow chat
+    they would run past the message's edge, and the chat has no horizontal scroll
+    bar to reach them.
     """
     cursor = QTextCursor(document)
-    cursor.beginEditBlock()
     block = document.begin()
     while block.isValid():
         block_format = block.blockFormat()
-        if block_format.nonBreakableLines():
+        if _is_code(block_format):
             block_format.setNonBreakableLines(False)
-            cursor.setPosition(block.position())
-            cursor.setBlockFormat(block_format)
+            block_format.setBackground(background)
+            if not _is_code(block.next().blockFormat()):
+                block_format.setBottomMargin(_CODE_GAP)  # off the text that follows
+        elif _is_copy_link(block) and _is_code(block.next().blockFormat()):
+            # The link becomes the block's header bar, at its right like chat apps
+            # put it, so it reads as belonging to the code under it.
+            block_format.setAlignment(Qt.AlignmentFlag.AlignRight)
+            block_format.setBackground(background)
+            block_format.setBottomMargin(0)
+        else:
+            block = block.next()
+            continue
+        cursor.setPosition(block.position())
+        cursor.setBlockFormat(block_format)
         block = block.next()
-    cursor.endEditBlock()
+
+
+def _is_copy_link(block: QTextBlock) -> bool:
+    """A paragraph that is just a copy link (``add_copy_links`` puts one before code)."""
+    if block.text() != COPY_LINK_LABEL:
+        return False
+    cursor = QTextCursor(block)
+    cursor.movePosition(QTextCursor.MoveOperation.NextCharacter)
+    return code_block_index(cursor.charFormat().anchorHref()) is not None
 
 
 def _ending_note(

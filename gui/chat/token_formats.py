@@ -158,6 +158,17 @@ class TokenFormats:
         """Rejected draft tokens: faded, struck through, italic."""
         return self._ghost
 
+    def code_background(self) -> QColor:
+        """The shade behind a rendered code block.
+
+        The theme's text colour, faint, rather than a fixed grey: it darkens the
+        light theme's white and lightens the dark theme's grey by about as much, and
+        stays clear of the Okabe-Ito tints on the code's tokens.
+        """
+        shade = QColor("#ffffff" if self.dark else "#000000")
+        shade.setAlphaF(0.07 if self.dark else 0.05)
+        return shade
+
     def token_tooltip(self, info: TokenInfo) -> str:
         return token_tooltip(info)
 

@@ -330,6 +330,10 @@ class MainWindow(QMainWindow):
         self.model_panel.active_pair_changed.connect(self.draft_settings.set_pair)
         # The label names the draft source, which changes without a reload.
         self.draft_settings.settings_changed.connect(lambda _settings: self._update_pair_label())
+        # A sweep shown for another pair must not be applied to this one.
+        self.draft_settings.settings_changed.connect(
+            lambda _settings: self.tune_tab.sweep_page.check_pair()
+        )
         self.model_panel.models_page_requested.connect(self.open_models_page)
         self.tune_tab.apply_requested.connect(self.draft_settings.apply_drafting)
         bridge.load_progress.connect(self.model_panel.set_loading)

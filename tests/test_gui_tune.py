@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QImage
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QTabWidget
+from PySide6.QtWidgets import QApplication, QScrollArea, QTabWidget, QWidget
 
+from core.engine import DraftSettings, DraftSource
 from core.engine.events import Provenance
+from core.tune.prediction import Prediction
 from core.tune.results_store import load_curve, load_result, save_result, saved_sweeps
-from core.tune.sweep import SweepGrid, SweepResult
+from core.tune.sweep import CellResult, SweepGrid, SweepResult
 from gui.chat.token_formats import token_formats
-from gui.theme import is_dark
+from gui.theme import DARK, LIGHT, ThemeColors, build_palette, colors, is_dark
 from gui.tune import sweep_page
-from gui.tune.sweep_page import FILE_SET, SweepPage
+from gui.tune.sweep_page import FILE_SET, SweepPage, describe_pair_change
+from gui.tune.sweep_plots import METRICS, SpeedupCurve, SweepHeatmap, contrast_ratio
 from tests.conftest import TinyModels
 from tests.gui_window_support import (
     OFFSCREEN_NOISE,
@@ -29,6 +38,8 @@ from tests.gui_window_support import (
     wait_until,
     window_files_fixture,  # noqa: F401 (fixture)
 )
+
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.usefixtures("qloop"), OFFSCREEN_NOISE]
 
@@ -101,9 +112,9 @@ def test_tiny_sweep_fills_cells_saves_and_applies_a_cell_to_the_next_answer(
     said: list[str] = []
     show = page.show_result
 
-    def counting_show(result: SweepResult) -> None:
+    def counting_show(result: SweepResult, pair: str | None = None) -> None:
         shown.append((len(result.cells), page.progress.value(), page.progress.maximum()))
-        show(result)
+        show(result, pair=pair)
         said.append(page.status.text())
 
     page.show_result = counting_show  # type: ignore[method-assign]
@@ -330,3 +341,262 @@ def test_a_status_that_wraps_does_not_move_the_sweep_table(
     assert page.status.height() >= 2 * page.status.fontMetrics().lineSpacing()
     assert page.table.mapTo(window, QPoint(0, 0)).y() == top
     close_window(asyncio.get_event_loop(), window)
+
+
+# ----- the sweep's plots and the pair they belong to, on made-up results ---------------
+
+
+def _cell(n_max: int, speed: float, acceptance: float = 0.6, p_min: float = 0.0) -> CellResult:
+    return CellResult(
+        DraftSettings(n_max=n_max, p_min=p_min, adaptive=False),
+        speeds=[speed],
+        acceptances=[acceptance],
+        mean_lengths=[1.5],
+    )
+
+
+def _result(*cells: CellResult, plain: float = 62.0) -> SweepResult:
+    """A finished sweep of ``cells`` against plain decoding at ``plain`` t/s."""
+    baseline = CellResult(DraftSettings(source=DraftSource.NONE), speeds=[plain])
+    return SweepResult("chat", 16, 1, 0.0, baseline, cells=list(cells), planned_cells=len(cells))
+
+
+def _shown_plot(qtbot, plot: QWidget) -> QImage:  # type: ignore[no-untyped-def]
+    qtbot.addWidget(plot)
+    plot.resize(420, 260)
+    plot.show()
+    qtbot.waitExposed(plot)
+    return plot.grab().toImage()
+
+
+def _square_pixel(heatmap: SweepHeatmap, image: QImage, i: int, j: int) -> QColor:
+    """The colour drawn at square (i, j), away from its label in the middle."""
+    scene = heatmap.plotItem.vb.mapViewToScene(QPointF(i - 0.35, j - 0.35))
+    point = heatmap.mapFromScene(scene)
+    ratio = image.devicePixelRatio()
+    return image.pixelColor(int(point.x() * ratio), int(point.y() * ratio))
+
+
+def _items(plot: pg.PlotWidget, kind: type[T]) -> list[T]:
+    return [item for item in plot.scene().items() if isinstance(item, kind)]
+
+
+def _legend_names(curve: SpeedupCurve) -> list[str]:
+    return [label.text for legend in _items(curve, pg.LegendItem) for _, label in legend.items]
+
+
+@contextmanager
+def _palette(theme: ThemeColors) -> Iterator[None]:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    original = app.palette()
+    app.setPalette(build_palette(theme))
+    try:
+        yield
+    finally:
+        app.setPalette(original)
+
+
+@pytest.mark.parametrize("theme", [LIGHT, DARK], ids=["light", "dark"])
+def test_heatmap_labels_read_on_their_squares(qtbot, theme: ThemeColors) -> None:  # type: ignore[no-untyped-def]
+    # Slower, as fast as plain, a little and much faster: every part of the scale.
+    result = _result(_cell(2, 40.0, 0.2), _cell(4, 62.0, 0.5), _cell(8, 70.0), _cell(16, 93.0, 1))
+    with _palette(theme):
+        for metric in METRICS:
+            heatmap = SweepHeatmap(metric)
+            heatmap.update_from(result)
+            image = _shown_plot(qtbot, heatmap)
+            labels = _items(heatmap, pg.TextItem)
+            assert len(labels) == 4
+            for label in labels:
+                i, j = round(label.pos().x()), round(label.pos().y())
+                square = _square_pixel(heatmap, image, i, j)
+                # WCAG AA for normal text: 4.5 (white on viridis' yellow was 1.1).
+                assert contrast_ratio(label.color, square) >= 4.5, (metric, label.toPlainText())
+            assert heatmap.backgroundBrush().color().name() == theme.surface
+
+
+def test_heatmap_colours_close_speeds_alike_and_anchor_at_plain(qtbot) -> None:  # type: ignore[no-untyped-def]
+    # 62.1 and 62.7 t/s against plain's 62.0: within noise, so nearly the same colour
+    # (scaled to the squares' own range they were the two ends of it).
+    close = _result(_cell(2, 62.1), _cell(4, 62.7))
+    for metric in ("tokens_per_second", "speedup"):
+        heatmap = SweepHeatmap(metric)
+        heatmap.update_from(close)
+        image = _shown_plot(qtbot, heatmap)
+        first, second = (_square_pixel(heatmap, image, i, 0) for i in (0, 1))
+        distance = max(
+            abs(a - b) for a, b in zip(first.getRgb()[:3], second.getRgb()[:3], strict=True)
+        )
+        assert distance < 40, (metric, first.name(), second.name())
+    # Anchored at plain: a square slower than plain and one faster take opposite
+    # hues, and one as fast as plain sits between them whatever the others measured.
+    spread = _result(_cell(2, 50.0), _cell(4, 62.0), _cell(8, 90.0))
+    heatmap = SweepHeatmap("speedup")
+    heatmap.update_from(spread)
+    slower, even, faster = (heatmap.square_colour(i, 0) for i in range(3))
+    assert slower is not None and even is not None and faster is not None
+    assert slower.red() > slower.blue() and faster.blue() > faster.red()
+    assert even.saturation() < 40
+    assert heatmap.square_colour(5, 0) is None
+
+
+def test_sweep_plot_axes_show_the_tested_values_without_a_scale_prefix(qtbot) -> None:  # type: ignore[no-untyped-def]
+    result = _result(_cell(2, 60.0), _cell(4, 70.0))
+    heatmap = SweepHeatmap("speedup")
+    heatmap.update_from(result)
+    curve = SpeedupCurve()
+    curve.update_from(result)
+    for plot in (heatmap, curve):
+        _shown_plot(qtbot, plot)
+        for name in ("left", "bottom"):
+            axis = plot.getAxis(name)
+            # pyqtgraph labelled a p-min of 0 "p-min (x0.001)" with its SI prefix on.
+            assert "(x" not in axis.labelString() and not axis.autoSIPrefix, name
+    assert heatmap.getAxis("left")._tickLevels == [[(0, "0")]]
+    assert heatmap.getAxis("bottom")._tickLevels == [[(0, "2"), (1, "4")]]
+    assert curve.getAxis("bottom")._tickLevels == [[(2.0, "2"), (4.0, "4")]]
+
+
+def test_the_curve_legend_lists_only_drawn_lines_and_stays_off_the_data(qtbot) -> None:  # type: ignore[no-untyped-def]
+    curve = SpeedupCurve()
+    result = _result(_cell(2, 60.0), _cell(4, 70.0), _cell(8, 75.0))
+    curve.update_from(result)
+    assert _legend_names(curve) == ["draft model"]
+    prediction = Prediction(DraftSource.MODEL, 0.7, {1: 1.0, 2: 1.1, 4: 1.2, 8: 1.15})
+    ngram = CellResult(
+        DraftSettings(source=DraftSource.NGRAM, n_max=4, adaptive=False), speeds=[65.0]
+    )
+    curve.update_from(_result(*result.cells, ngram), prediction)
+    assert _legend_names(curve) == ["draft model", "n-gram lookup", "predicted"]
+    # The prediction runs past the grid here (1 … 8): its ends and best get ticks.
+    assert curve.getAxis("bottom")._tickLevels == [[(x, f"{x:g}") for x in (1.0, 2.0, 4.0, 8.0)]]
+    _shown_plot(qtbot, curve)
+    view = curve.plotItem.vb.sceneBoundingRect()
+    (legend,) = _items(curve, pg.LegendItem)
+    assert legend.isVisible() and legend.sceneBoundingRect().height() > 0
+    assert not legend.sceneBoundingRect().intersects(view)
+
+
+def test_the_wheel_over_a_plot_scrolls_the_page_and_clicks_still_apply(
+    qtbot, window_files: WindowFiles
+) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, window_files, settings=None)
+    window.resize(1300, 700)
+    window.centre_tabs.setCurrentWidget(window.tune_tab)
+    window.tune_tab.findChild(QTabWidget, "tune_pages").setCurrentIndex(1)  # Sweep
+    page = window.tune_tab.sweep_page
+    page.show_result(_result(_cell(2, 60.0), _cell(4, 70.0)))
+    area = window.tune_tab.findChildren(QScrollArea)[1]
+    bar = area.verticalScrollBar()
+    qtbot.waitUntil(lambda: page.curve.isVisible() and bar.maximum() > 0)
+    for plot in (page.heatmaps["speedup"], page.curve):
+        for part in (plot.plotItem.vb, plot.getAxis("bottom")):
+            # The plot's part in the middle of the page's view, room to scroll either way.
+            middle = part.sceneBoundingRect().center()
+            y = plot.mapTo(page, plot.mapFromScene(middle)).y() - area.viewport().height() // 2
+            bar.setValue(max(1, min(y, bar.maximum() - 1)))
+            QTest.qWait(20)
+            point = plot.mapFromScene(middle)
+            assert area.viewport().rect().contains(plot.mapTo(area.viewport(), point))
+            before, ranges = bar.value(), plot.plotItem.vb.viewRange()
+            # A real (spontaneous) wheel event: only those go on to the parents.
+            QTest.wheelEvent(window.windowHandle(), plot.mapTo(window, point), QPoint(0, -240))
+            QTest.qWait(20)
+            assert bar.value() > before, (plot.objectName(), type(part).__name__)
+            assert plot.plotItem.vb.viewRange() == ranges, plot.objectName()
+    # A click on a square still applies it.
+    heatmap = page.heatmaps["speedup"]
+    area.ensureWidgetVisible(heatmap, 0, 0)
+    QTest.qWait(20)
+    applied: list[DraftSettings] = []
+    page.apply_requested.connect(applied.append)
+    point = heatmap.mapFromScene(heatmap.plotItem.vb.mapViewToScene(QPointF(1, 0)))
+    QTest.mouseClick(heatmap.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    assert [d.n_max for d in applied] == [4]
+    close_window(asyncio.get_event_loop(), window)
+
+
+def test_before_a_sweep_the_page_says_what_the_plots_will_show(
+    qtbot, window_files: WindowFiles
+) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, window_files, settings=None)
+    window.centre_tabs.setCurrentWidget(window.tune_tab)
+    window.tune_tab.findChild(QTabWidget, "tune_pages").setCurrentIndex(1)  # Sweep
+    page = window.tune_tab.sweep_page
+    qtbot.waitUntil(page.isVisible)
+    QTest.qWait(50)  # the plots are made after the page's first paint
+    # No empty axes (-500 ... 500 on black) before there is anything to draw.
+    assert not page.plots.isVisible()
+    assert page.plots_placeholder.isVisible()
+    assert "after a sweep" in page.plots_placeholder.text().lower()
+    page.show_result(_result(_cell(2, 60.0)))
+    qtbot.waitUntil(page.plots.isVisible)
+    assert not page.plots_placeholder.isVisible()
+    # The plots follow the theme, also when it changes after they were made.
+    with _palette(DARK):
+        qtbot.waitUntil(lambda: page.curve.dark)
+        for plot in (*page.heatmaps.values(), page.curve):
+            assert plot.backgroundBrush().color().name() == DARK.surface
+    qtbot.waitUntil(lambda: not page.curve.dark)
+    assert page.curve.backgroundBrush().color().name() == colors().surface
+    close_window(asyncio.get_event_loop(), window)
+
+
+def test_a_sweep_of_another_pair_is_marked_and_not_applied(
+    qtbot, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, window_files, settings=None)
+    model_pair = tiny_request(tiny_models.target, tiny_models.draft)
+    window.draft_settings.set_pair(model_pair)
+    window.draft_settings.adaptive_check.setChecked(True)
+    window.draft_settings.spin_box("draft_max").setValue(16)
+    window.centre_tabs.setCurrentWidget(window.tune_tab)
+    window.tune_tab.findChild(QTabWidget, "tune_pages").setCurrentIndex(1)  # Sweep
+    page = window.tune_tab.sweep_page
+    qtbot.waitUntil(page.isVisible)
+    # The draft model pair's sweep is on screen; then the user drafts by n-gram lookup.
+    model_key = model_pair.pair_key
+    save_result(_result(_cell(8, 90.0)), model_key)
+    page.refresh_history()
+    assert page.load_saved() is not None and page.apply_button.isEnabled()
+    ngram_pair = replace(model_pair, draft=None, draft_source=DraftSource.NGRAM)
+    window.draft_settings.set_pair(ngram_pair)
+    ngram_before = window.generation_settings().drafting
+    # The window tells the page when the pair's settings change.
+    assert not page.apply_button.isEnabled()
+    assert page.pair_notice.isVisible()
+    assert page.pair_notice.text().startswith(
+        f"This sweep was measured with the draft model {tiny_models.draft.name}; "
+        "the loaded pair uses n-gram lookup."
+    )
+    assert page.history_combo.count() == 0  # the n-gram pair has no saved sweep
+    # Neither a row nor a square writes the other pair's "draft max 8, adaptive off".
+    page.table.setCurrentCell(1, 0)
+    page._apply_selected()
+    page.apply_row(1)
+    page.heatmaps["speedup"].cell_clicked.emit(page.result.cells[0])
+    assert window.generation_settings().drafting == ngram_before
+    assert page.status.text().startswith("Not applied: the sweep shown was measured on another")
+    # Back on the pair it measured, it applies again.
+    window.draft_settings.set_pair(model_pair)
+    assert not page.pair_notice.isVisible() and page.apply_button.isEnabled()
+    assert page.history_combo.count() == 1
+    page.apply_row(1)
+    drafting = window.generation_settings().drafting
+    assert drafting.n_max == 8 and not drafting.adaptive
+    close_window(asyncio.get_event_loop(), window)
+
+
+def test_the_pair_notice_names_what_differs() -> None:
+    model = "t.gguf:10|d.gguf:5"
+    assert describe_pair_change(model, None).startswith(
+        "This sweep was measured on t.gguf + d.gguf, and no pair is loaded."
+    )
+    assert describe_pair_change(model, "other.gguf:7|ngram").startswith(
+        "This sweep was measured on t.gguf + d.gguf; the loaded pair is other.gguf with "
+        "n-gram lookup."
+    )
+    assert describe_pair_change("t.gguf:10|ngram", "t.gguf:10|none").startswith(
+        "This sweep was measured with n-gram lookup; the loaded pair uses no drafting."
+    )

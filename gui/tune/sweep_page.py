@@ -3,6 +3,9 @@ read the heatmaps, apply a cell to the chat, save, reload and export.
 
 Every sweep is saved with the pair; the history list shows them (date, prompt set,
 grid, best speed-up) to reload any, and deletes one or all older than the chosen one.
+A result shown belongs to the pair it measured: once another pair is loaded (another
+draft model, or n-gram lookup instead), it stays readable but says so, and none of
+its settings is applied to the new pair.
 
 After a sweep the pair's verification cost curve (measured once per pair, core/tune)
 and the sweep's acceptance predict every draft length; the speed-up plot shows the
@@ -21,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QPaintEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -84,7 +87,7 @@ from core.tune.sweep import (
     settings_label,
 )
 from gui.kept_tasks import KeptTasks
-from gui.theme import set_role
+from gui.theme import is_dark, set_role, theme_notifier
 from gui.tune.ab_page import RunnerSource
 
 if TYPE_CHECKING:
@@ -95,6 +98,55 @@ logger = logging.getLogger(__name__)
 CONVERSATION_SET = "conversation"
 FILE_SET = "file"
 _COLUMNS = ("Settings", "Tokens/s", "Speed-up", "Acceptance", "Mean accepted")
+PLOTS_PLACEHOLDER = (
+    "After a sweep, heat maps of tokens/s, speed-up and acceptance over draft-max × "
+    "p-min, and the speed-up against draft-max, appear here."
+)
+
+
+def _file_name(identity: str) -> str:
+    """A model's part of a pair key ("file.gguf:size") as its file name."""
+    return identity.rpartition(":")[0] or identity
+
+
+def _describe_draft(second: str) -> str:
+    if second == DraftSource.NGRAM.value:
+        return "n-gram lookup"
+    if second == DraftSource.NONE.value:
+        return "no drafting"
+    return f"the draft model {_file_name(second)}"
+
+
+def describe_pair(key: str | None) -> str:
+    """A pair's key as the user knows it: "target.gguf + draft.gguf", "… + n-gram lookup"."""
+    if key is None:
+        return "no pair"
+    target, _, second = key.partition("|")
+    if second in (DraftSource.NGRAM.value, DraftSource.NONE.value):
+        return f"{_file_name(target)} with {_describe_draft(second)}"
+    return f"{_file_name(target)} + {_file_name(second)}"
+
+
+def describe_pair_change(shown: str | None, loaded: str | None) -> str:
+    """Why a result measured on pair ``shown`` is not applied to pair ``loaded``."""
+    if loaded is None:
+        return f"This sweep was measured on {describe_pair(shown)}, and no pair is loaded."
+    shown_target, _, shown_draft = (shown or "").partition("|")
+    loaded_target, _, loaded_draft = loaded.partition("|")
+    if shown is not None and shown_target == loaded_target:
+        # Same target: only the drafting differs, so say just that.
+        what = (
+            f"This sweep was measured with {_describe_draft(shown_draft)}; the loaded "
+            f"pair uses {_describe_draft(loaded_draft)}."
+        )
+    else:
+        what = (
+            f"This sweep was measured on {describe_pair(shown)}; the loaded pair is "
+            f"{describe_pair(loaded)}."
+        )
+    return (
+        f"{what} Its settings are not applied to this pair: run a sweep, or load one saved for it."
+    )
 
 
 class SweepPage(QWidget):
@@ -118,6 +170,9 @@ class SweepPage(QWidget):
         self._control: SweepControl | None = None
         self.result: SweepResult | None = None
         self.prediction: Prediction | None = None
+        # The pair the result shown was measured on; the pair the history lists.
+        self.result_pair: str | None = None
+        self._history_pair: str | None = None
         self.prompt_file: Path | None = None
         self._row_cells: list[CellResult] = []
         self._tasks = KeptTasks("sweep task", lambda exc: self._say(f"The sweep failed: {exc}"))
@@ -196,10 +251,25 @@ class SweepPage(QWidget):
         # them, so they do not hold up the window's first appearance.
         self._heatmaps: dict[str, SweepHeatmap] = {}
         self._curve: SpeedupCurve | None = None
+        self._plots_dark = False
         self._plot_grid = QGridLayout()
         self.plots = QWidget()
         self.plots.setObjectName("sweep_plots")
         self.plots.setLayout(self._plot_grid)
+        # No result yet: a line saying what will be there instead of empty axes.
+        self.plots.setVisible(False)
+        self.plots_placeholder = QLabel(PLOTS_PLACEHOLDER)
+        self.plots_placeholder.setObjectName("sweep_plots_placeholder")
+        self.plots_placeholder.setWordWrap(True)
+        self.plots_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.plots_placeholder.setMinimumHeight(4 * self.status.fontMetrics().lineSpacing())
+        set_role(self.plots_placeholder, "muted")
+        # Shown while the result on screen was measured on another pair than the one loaded.
+        self.pair_notice = QLabel()
+        self.pair_notice.setObjectName("sweep_pair_notice")
+        self.pair_notice.setWordWrap(True)
+        self.pair_notice.setVisible(False)
+        set_role(self.pair_notice, "warning")
 
         self.apply_button = QPushButton("Use selected row in chat")
         self.apply_button.clicked.connect(self._apply_selected)
@@ -237,16 +307,19 @@ class SweepPage(QWidget):
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
+        layout.addWidget(self.pair_notice)
         layout.addWidget(self.table, 1)
         layout.addLayout(results_buttons)
         layout.addLayout(history_row)
         layout.addWidget(self.plots, 2)
+        layout.addWidget(self.plots_placeholder)
         self._update_export_buttons()
         self._update_history_buttons()
 
     def showEvent(self, event: QShowEvent) -> None:
         # The pair may have changed while the page was hidden.
         self.refresh_history()
+        self._update_pair_state()
         super().showEvent(event)
 
     def _make_plots(self) -> SpeedupCurve:
@@ -255,13 +328,29 @@ class SweepPage(QWidget):
 
             self._heatmaps = {metric: SweepHeatmap(metric) for metric in METRICS}
             for heatmap in self._heatmaps.values():
-                heatmap.setToolTip("Click a square to use its settings in the chat")
                 heatmap.cell_clicked.connect(self.apply_cell)
             self._curve = SpeedupCurve()
             widgets: list[QWidget] = [*self._heatmaps.values(), self._curve]
             for index, widget in enumerate(widgets):
                 self._plot_grid.addWidget(widget, index // 2, index % 2)
+            self._plots_dark = is_dark()
+            theme_notifier().theme_changed.connect(self._on_theme_changed)
+            self._update_pair_state()
         return self._curve
+
+    def _on_theme_changed(self, _dark: bool = False) -> None:
+        dark = is_dark()
+        if self._curve is None or dark == self._plots_dark:
+            return
+        self._plots_dark = dark
+        for plot in (*self._heatmaps.values(), self._curve):
+            plot.apply_theme()
+
+    def changeEvent(self, event: QEvent) -> None:  # Qt override
+        # A palette set without apply_theme (a platform theme, a test) counts too.
+        if event.type() == QEvent.Type.PaletteChange:
+            self._on_theme_changed()
+        super().changeEvent(event)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # Qt override
         super().paintEvent(event)
@@ -348,7 +437,7 @@ class SweepPage(QWidget):
                 grid,
                 settings,
                 self.repeat_spin.value(),
-                on_progress=self._on_progress,
+                on_progress=lambda progress: self._on_progress(progress, key),
                 control=self._control,
             )
             if key is not None and result.cells and not result.partial:
@@ -375,7 +464,7 @@ class SweepPage(QWidget):
         finally:
             self._control = None
             self._set_running(False)
-        self.show_result(result)
+        self.show_result(result, pair=key)
         if key is not None and result.cells:
             save_result(result, key)
             self.refresh_history()
@@ -390,7 +479,7 @@ class SweepPage(QWidget):
         self.auto_check.setChecked(False)
         self.tokens_spin.setValue(CALIBRATION_TOKENS)
         result = await self.run_async(calibrating=True)
-        if result is None or result.partial:
+        if result is None or result.partial or not self._result_is_of_loaded_pair():
             return result
         chosen = chosen_settings(result, self._settings().drafting)
         if chosen is None:
@@ -428,7 +517,7 @@ class SweepPage(QWidget):
         self.progress.setRange(0, 0 if progress.warm_up is not None else progress.total)
         self.progress.setValue(progress.done)
 
-    def _on_progress(self, progress: SweepProgress) -> None:
+    def _on_progress(self, progress: SweepProgress, pair: str | None) -> None:
         self._on_bar(progress)
         if progress.warm_up is not None:
             text = progress.describe()
@@ -443,12 +532,14 @@ class SweepPage(QWidget):
                 "measured against plain decoding, prompt by prompt…"
             )
         if progress.cells_refreshed:
-            self.show_result(progress.result)
+            self.show_result(progress.result, pair=pair)
 
     # ----- results -----------------------------------------------------------------------
 
-    def show_result(self, result: SweepResult) -> None:
+    def show_result(self, result: SweepResult, pair: str | None = None) -> None:
+        """Show ``result``, measured on ``pair`` (None: the pair loaded now)."""
         self.result = result
+        self.result_pair = pair if pair is not None else self._pair_key()
         self._row_cells = list(result.cells)
         best = result.best()
         self.table.setRowCount(len(result.cells) + 1)
@@ -467,9 +558,17 @@ class SweepPage(QWidget):
                 ),
             )
         self.table.resizeColumnsToContents()
+        drawn = False
         for heatmap in self.heatmaps.values():
             heatmap.update_from(result)
+            # A grid of n-gram or adaptive cells only has no square to show.
+            heatmap.setVisible(heatmap.has_squares)
+            drawn = drawn or heatmap.has_squares
         self.curve.update_from(result, self.prediction)
+        self.curve.setVisible(bool(self.curve.legend_names()))
+        drawn = drawn or bool(self.curve.legend_names())
+        self.plots.setVisible(drawn)
+        self.plots_placeholder.setVisible(not drawn)
         if result.partial:
             self._say(f"Partial: {result.describe_partial()}.")
         elif result.running:
@@ -482,6 +581,7 @@ class SweepPage(QWidget):
                 "Click a square or double-click a row to use it in the chat."
             )
         self._update_export_buttons()
+        self._update_pair_state()
 
     def _set_row(self, row: int, values: tuple[str, ...]) -> None:
         for column, value in enumerate(values):
@@ -493,15 +593,58 @@ class SweepPage(QWidget):
             self.apply_cell(self._row_cells[row - 1])
 
     def apply_cell(self, cell: CellResult) -> None:
+        """Use ``cell``'s settings in the chat, unless the result shown is of another pair."""
+        if not self._result_is_of_loaded_pair():
+            self._update_pair_state()
+            self._say("Not applied: the sweep shown was measured on another pair (see below).")
+            return
         self.apply_requested.emit(cell.drafting)
         self._say(f"Using {settings_label(cell.drafting)} for the next answer.")
 
     def _apply_selected(self) -> None:
         self.apply_row(self.table.currentRow())
 
+    # ----- the pair ----------------------------------------------------------------------
+
+    def _result_is_of_loaded_pair(self) -> bool:
+        return self.result is None or self.result_pair == self._pair_key()
+
+    def check_pair(self) -> None:
+        """Follow a change of the loaded pair: its saved sweeps in the list, and the
+        result shown marked (and not applicable) when it is another pair's."""
+        if self._pair_key() != self._history_pair:
+            self.refresh_history()
+        self._update_pair_state()
+
+    def _update_pair_state(self) -> None:
+        ours = self._result_is_of_loaded_pair()
+        if ours:
+            self.pair_notice.setVisible(False)
+        else:
+            self.pair_notice.setText(describe_pair_change(self.result_pair, self._pair_key()))
+            self.pair_notice.setVisible(True)
+        self.apply_button.setEnabled(ours)
+        self.apply_button.setToolTip(
+            "Use the selected row's settings in the chat"
+            if ours
+            else "This sweep is of another pair: its settings are not applied to this one"
+        )
+        self.table.setToolTip(
+            "Double-click a row to use its settings in the chat"
+            if ours
+            else "Measured on another pair: not applied to the loaded one"
+        )
+        for heatmap in self._heatmaps.values():
+            heatmap.setToolTip(
+                "Click a square to use its settings in the chat"
+                if ours
+                else "Measured on another pair: not applied to the loaded one"
+            )
+
     def refresh_history(self) -> None:
         """List the loaded pair's saved sweeps, newest first."""
         key = self._pair_key()
+        self._history_pair = key
         self.history = saved_sweeps(key) if key is not None else []
         self.history_combo.clear()
         for entry in self.history:
@@ -535,7 +678,7 @@ class SweepPage(QWidget):
             logger.warning("%s", exc)
             curve = None
         self.prediction = sweep_prediction(result, curve) if curve else None
-        self.show_result(result)
+        self.show_result(result, pair=key)
         if not result.partial:
             self._say(f"Saved sweep of {entry.describe()}{describe_prediction(self.prediction)}.")
         return result

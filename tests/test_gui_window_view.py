@@ -325,3 +325,22 @@ def test_a_narrow_chat_wraps_every_message_to_its_width(qtbot, markdown: bool) -
     bar = scroller.horizontalScrollBar()
     assert bar.isVisible() and bar.maximum() > 0
     assert answer.readout.label.height() <= scroller.viewport().height()
+
+
+def test_editing_a_message_shows_its_editor_from_the_top(qtbot) -> None:
+    view = ChatView(token_formats(False))
+    qtbot.addWidget(view)
+    view.resize(420, 360)
+    view.show()
+    qtbot.waitExposed(view)
+    for message_id in range(1, 5):
+        view.add_user_message(message_id, f"Question {message_id}, asked at some length.")
+    edited = view.add_user_message(5, "Who are you?")
+    view.add_user_message(6, "\n".join(f"a long reply, line {n}" for n in range(10)))
+    qtbot.waitUntil(lambda: view.at_bottom() and view.verticalScrollBar().maximum() > 0)
+    edited.start_edit()
+    qtbot.wait(50)
+    # A chat following its end pushed the taller editor's top (its text) out of view.
+    top = edited.editor.mapTo(view.viewport(), QPoint(0, 0)).y()
+    assert 0 <= top < view.viewport().height()
+    assert edited.editor.height() < view.viewport().height() / 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from core.speculation.trace import AnswerTrace
@@ -77,8 +77,15 @@ class ChatView(QScrollArea):
     def add_user_message(self, message_id: int, text: str) -> UserMessageWidget:
         widget = UserMessageWidget(message_id, text, self._column)
         widget.edit_submitted.connect(self.edit_submitted)
+        widget.edit_started.connect(lambda: self._reveal_editor(widget))
         self._add(widget)
         return widget
+
+    def _reveal_editor(self, widget: UserMessageWidget) -> None:
+        # The editor is taller than the text it replaces: a chat following its end
+        # would push the message's top out of view; show the message from its top.
+        self._follow = False
+        QTimer.singleShot(0, self, lambda: self.ensureWidgetVisible(widget, 0, 8))
 
     def add_answer(self, message_id: int, trace: AnswerTrace) -> AnswerWidget:
         widget = AnswerWidget(

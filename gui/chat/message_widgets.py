@@ -218,14 +218,20 @@ class MessageWidget(QFrame):
         """Disable actions that would start an answer while one is running."""
 
 
+# The edit box grows with the message up to this many lines, then scrolls.
+EDITOR_MAX_LINES = 12
+
+
 class UserMessageWidget(MessageWidget):
     """The user's message with Copy and Edit-and-resend.
 
     Signals:
         edit_submitted(int, str): the edited text to resend (later messages get replaced).
+        edit_started(): the editor opened (the chat scrolls it into view).
     """
 
     edit_submitted = Signal(int, str)
+    edit_started = Signal()
 
     def __init__(self, message_id: int, text: str, parent: QWidget | None = None) -> None:
         super().__init__(message_id, "You", parent)
@@ -263,8 +269,16 @@ class UserMessageWidget(MessageWidget):
 
     def start_edit(self) -> None:
         self.editor.setPlainText(self.text)
+        # As tall as the text (3 to 12 lines), not QPlainTextEdit's fixed default.
+        lines = min(max(self.text.count("\n") + 1, 3), EDITOR_MAX_LINES)
+        margins = self.editor.contentsMargins()
+        frame = 2 * self.editor.frameWidth() + margins.top() + margins.bottom()
+        height = lines * self.editor.fontMetrics().lineSpacing() + frame + 8
+        self.editor.setFixedHeight(height)
         self._set_editing(True)
+        self.editor.moveCursor(QTextCursor.MoveOperation.End)
         self.editor.setFocus()
+        self.edit_started.emit()
 
     def cancel_edit(self) -> None:
         self._set_editing(False)

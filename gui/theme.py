@@ -10,16 +10,19 @@ Others ask ``is_dark()`` and listen to ``theme_notifier().theme_changed``.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import dataclasses
 import logging
 import string
 from dataclasses import dataclass
+from importlib import resources
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QMenu, QWidget
 
-from core.resource_files import read_resource_text
+from core.resource_files import read_resource_text, resource
 from core.settings import THEME_DARK, THEME_LIGHT, THEME_MODE, THEME_SYSTEM, shared_settings
 
 logger = logging.getLogger(__name__)
@@ -29,6 +32,8 @@ _MODE_LABELS = {THEME_SYSTEM: "Follow system", THEME_LIGHT: "Light", THEME_DARK:
 ROLE_PROPERTY = "role"
 # resources/themes/: the style sheet, its colours left as ${name} for each theme.
 STYLE_SHEET = "app.qss"
+# A white check mark (32 px, drawn once with QPainter) on the accent-coloured box.
+CHECK_MARK = "check-mark.png"
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,9 @@ class _ThemeState:
 
 
 _state = _ThemeState()
+# Resources unpacked to files for the style sheet, removed when the app exits.
+_resource_files = contextlib.ExitStack()
+atexit.register(_resource_files.close)
 
 
 def theme_notifier() -> ThemeNotifier:
@@ -193,8 +201,19 @@ def style_sheet(theme: ThemeColors) -> str:
     would make Qt drop their native arrows.
     """
     template = string.Template(read_resource_text("themes", STYLE_SHEET))
-    values = {"role_property": ROLE_PROPERTY, **dataclasses.asdict(theme)}
+    values = {
+        "role_property": ROLE_PROPERTY,
+        "check_mark": _file_path("themes", CHECK_MARK),
+        **dataclasses.asdict(theme),
+    }
     return template.substitute(values)
+
+
+def _file_path(*parts: str) -> str:
+    """A resource as a file a style sheet's ``url()`` can name (forward slashes on
+    every platform); kept for the app's life if it had to be unpacked."""
+    path = _resource_files.enter_context(resources.as_file(resource(*parts)))
+    return path.as_posix()
 
 
 def set_role(widget: QWidget, role: str) -> None:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QCheckBox, QRadioButton
 from pytestqt.qtbot import QtBot
 
 from core.settings import THEME_MODE, shared_settings
@@ -89,3 +89,40 @@ def test_system_mode_follows_a_desktop_change_live(
     with qtbot.assertNotEmitted(theme.theme_notifier().theme_changed):
         app.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Dark)
     assert not theme.is_dark()
+
+
+def _contrast(a: QColor, b: QColor) -> float:
+    def luminance(color: QColor) -> float:
+        def channel(value: float) -> float:
+            return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+
+        return (
+            0.2126 * channel(color.redF())
+            + 0.7152 * channel(color.greenF())
+            + 0.0722 * channel(color.blueF())
+        )
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("mode", [theme.THEME_LIGHT, theme.THEME_DARK])
+def test_check_boxes_and_radio_buttons_stand_out_from_the_window(
+    qtbot: QtBot, app: QApplication, mode: str
+) -> None:
+    theme.apply_theme(app, mode)
+    window = QColor(theme.colors().window)
+    for button in (QCheckBox("Adaptive draft length"), QRadioButton("Whole conversation")):
+        qtbot.addWidget(button)
+        button.show()
+        qtbot.waitExposed(button)
+        image = button.grab().toImage()
+        indicator = [image.pixelColor(x, y) for x in range(18) for y in range(image.height())]
+        # WCAG's 3:1 for the parts of a control; Fusion's dark outline read 1.1:1.
+        assert max(_contrast(pixel, window) for pixel in indicator) >= 3.0, mode
+        button.setChecked(True)
+        accent = QColor(theme.colors().accent)
+        image = button.grab().toImage()
+        assert any(
+            image.pixelColor(x, y) == accent for x in range(18) for y in range(image.height())
+        )

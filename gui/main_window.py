@@ -366,7 +366,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(_action(self, "&Quit", self.close, QKeySequence.StandardKey.Quit))
 
         chat_menu = bar.addMenu("&Chat")
-        chat_menu.addAction(_action(self, "&Stop answer", self.controller.stop))
+        # Esc is a window shortcut live only while an answer runs (stop_shortcut); the
+        # text after the tab shows it in the menu without taking Esc the rest of the time.
+        chat_menu.addAction(_action(self, "&Stop answer\tEsc", self.controller.stop))
         self.regenerate_action = _action(
             self, "&Regenerate last answer", self.regenerate_last, QKeySequence("Ctrl+R")
         )
@@ -374,6 +376,7 @@ class MainWindow(QMainWindow):
         chat_menu.addAction(
             _action(self, "Re&name conversation", self._rename_current, QKeySequence(Qt.Key.Key_F2))
         )
+        chat_menu.addAction(_action(self, "&Delete conversation", self._delete_current))
 
         view_menu = bar.addMenu("&View")
         view_menu.addMenu(theme_menu(self))
@@ -490,6 +493,11 @@ class MainWindow(QMainWindow):
         self.sidebar.list.setFocus()
         self.sidebar.rename_current()
 
+    def _delete_current(self) -> None:
+        """Delete the open conversation (the sidebar offers Undo)."""
+        if self.controller.conversation_id is not None:
+            self._delete(self.controller.conversation_id)
+
     def _delete(self, conversation_id: int) -> None:
         if self.controller.busy and conversation_id == self.controller.conversation_id:
             self._show_status("Stop the answer before deleting its conversation.")
@@ -589,7 +597,8 @@ class MainWindow(QMainWindow):
             self.input_box.setPlainText(text)
 
     def _show_status(self, text: str) -> None:
-        self.statusBar().showMessage(text, 10_000)
+        # Core errors are sentences meant to follow "error: "; here they stand alone.
+        self.statusBar().showMessage(text[:1].upper() + text[1:], 10_000)
 
     def _on_message_refused(self, reason: str) -> None:
         self._show_status(reason)
@@ -612,8 +621,8 @@ class MainWindow(QMainWindow):
         drop = None
         if reduced is not None:
             box.setInformativeText(
-                f"Dropping the {reduced.dropped_turns} oldest turn(s) from what the model sees "
-                f"makes it fit: {reduced.sentence()} The conversation itself keeps them."
+                f'{reduced.sentence()} "Drop oldest turns" hides them from the model; '
+                "the conversation itself keeps them."
             )
             drop = box.addButton("Drop oldest turns", QMessageBox.ButtonRole.ActionRole)
         else:

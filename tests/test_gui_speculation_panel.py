@@ -15,7 +15,12 @@ from core.speculation.trace import AnswerTrace
 from gui.chat.readout_widget import ReadoutWidget
 from gui.panels.speculation_panel import REDRAW_INTERVAL_MS, SpeculationPanel
 from gui.panels.steady_label import SteadyLabel
-from gui.plots.speculation_plots import moving_average, nice_ceiling, snapped_bounds
+from gui.plots.speculation_plots import (
+    AcceptedLengthPlot,
+    moving_average,
+    nice_ceiling,
+    snapped_bounds,
+)
 from gui.theme import DARK, build_palette
 from tests.test_speculation_trace import built, stats
 
@@ -290,3 +295,16 @@ def test_nice_ceiling_and_snapped_bounds() -> None:
     low, high = snapped_bounds(-0.3, 101.0)
     assert low <= -0.3 and high >= 101.0
     assert snapped_bounds(-0.2, 101.0) == (low, high)  # a pixel's padding moves nothing
+
+
+def test_counting_axes_tick_at_whole_numbers_only(qtbot) -> None:  # type: ignore[no-untyped-def]
+    plot = AcceptedLengthPlot()
+    qtbot.addWidget(plot)
+    plot.resize(220, 160)
+    plot.show()
+    qtbot.waitExposed(plot)
+    # Two steps: one accepted nothing, one accepted a token (the histogram spans -0.5..1.5).
+    for name, (low, high) in (("bottom", (-0.5, 1.5)), ("left", (0.0, 1.0))):
+        axis = plot.getPlotItem().getAxis(name)
+        ticks = [value for _spacing, values in axis.tickValues(low, high, 200) for value in values]
+        assert ticks and all(float(value).is_integer() for value in ticks), (name, ticks)

@@ -128,8 +128,23 @@ class SteadyViewBox(pg.ViewBox):
         return AUTO_RANGE_PADDING
 
 
+class WholeNumberAxis(pg.AxisItem):
+    """Ticks at whole numbers only: steps, tokens, positions and counts have no halves
+    (pyqtgraph ticked a histogram of two steps at -0.5, 0, 0.5 and its counts by 0.5)."""
+
+    def tickSpacing(  # pyqtgraph override
+        self, minVal: float, maxVal: float, size: float
+    ) -> list[tuple[float, float]]:
+        levels: list[tuple[float, float]] = super().tickSpacing(minVal, maxVal, size)
+        whole = [(float(max(1, round(spacing))), 0.0) for spacing, _ in levels if spacing >= 1]
+        return whole or [(1.0, 0.0)]
+
+
 class SpeculationPlot(pg.PlotWidget):
     """A small themed plot; subclasses add their items and fill them in ``update_from``."""
+
+    # Axes that count (steps, tokens, positions): ticked at whole numbers only.
+    whole_number_axes: tuple[str, ...] = ("bottom",)
 
     # Okabe-Ito hue for this plot's data, per theme (dark backgrounds need the lighter blue).
     light_hue = OKABE_ITO["blue"]
@@ -139,7 +154,8 @@ class SpeculationPlot(pg.PlotWidget):
         self, title: str, x_label: str, y_label: str, parent: QWidget | None = None
     ) -> None:
         self._view_box = SteadyViewBox()
-        super().__init__(parent=parent, viewBox=self._view_box)
+        axes = {name: WholeNumberAxis(name) for name in self.whole_number_axes}
+        super().__init__(parent=parent, viewBox=self._view_box, axisItems=axes)
         self._title = title
         self._x_label = x_label
         self._y_label = y_label
@@ -277,6 +293,8 @@ def show_bars(bars: pg.PlotCurveItem, edges: npt.ArrayLike, heights: npt.ArrayLi
 
 class AcceptedLengthPlot(SpeculationPlot):
     """How many draft tokens each verification step accepted."""
+
+    whole_number_axes = ("bottom", "left")  # accepted tokens, and steps
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Accepted length", "draft tokens accepted", "steps", parent)

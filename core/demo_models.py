@@ -57,10 +57,15 @@ class DemoPair:
     draft: Path
 
 
-def demo_dir() -> Path:
+def demo_dir_path() -> Path:
     """Where the pair lives: ``SPECCHAT_DEMO_MODELS`` or the app's cache folder."""
     override = os.environ.get(DEMO_DIR_ENV)
-    path = Path(override) if override else cache_dir() / "demo-models"
+    return Path(override) if override else cache_dir() / "demo-models"
+
+
+def demo_dir() -> Path:
+    """``demo_dir_path()``, made if missing."""
+    path = demo_dir_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 import qasync
-from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
+from pytestqt.qtbot import QtBot
 
 from core.hub.client import HubClient
 from core.hub.download import DownloadRequest, TransferSettings
@@ -560,3 +562,18 @@ def test_typing_sends_one_search_and_errors_read_plainly(
     run(qloop, wait_until(lambda: view.folders_list.count() == 3))
     run(qloop, wait_until(lambda: view.model.rowCount() == 0))
     assert (extra / "extra.gguf").exists()
+
+
+def test_esc_closes_the_window_and_no_empty_download_bar_shows(
+    qtbot: QtBot, make_page: PageMaker
+) -> None:
+    page = make_page()
+    page.show()
+    qtbot.waitExposed(page)
+    # "No downloads" beside an empty bar read as a download stuck at 0%.
+    assert page.queue_view.overall_label.text() == "No downloads"
+    assert not page.queue_view.overall_bar.isVisible()
+    page.activateWindow()
+    qtbot.waitUntil(page.isActiveWindow)
+    QTest.keyClick(page, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not page.isVisible())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from core.demo_models import DEMO_DIR_ENV
 from core.library import folders
 from core.library.scan import ModelLibrary, ModelSource
 from core.paths import config_dir, models_dir
@@ -125,3 +126,15 @@ def test_user_folders_persist_in_the_config_folder(isolated_home: Path, tmp_path
 def test_missing_user_folder_and_empty_cache_are_fine(isolated_home: Path, tmp_path: Path) -> None:
     library = ModelLibrary(user_folders=[tmp_path / "gone"], hf_cache=tmp_path / "no-cache")
     assert library.scan() == []
+
+
+def test_the_demo_pair_folder_is_labelled_as_the_demo_pair(
+    isolated_home: Path, model_bytes: ModelBytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    demo = tmp_path / "demo-models"
+    demo.mkdir()
+    (demo / "target.gguf").write_bytes(model_bytes.target)
+    monkeypatch.setenv(DEMO_DIR_ENV, str(demo))
+    folders.add_user_folder(demo)  # as "Get the demo pair" does
+    (entry,) = ModelLibrary().scan()
+    assert entry.source is ModelSource.DEMO_PAIR and entry.source.value == "demo pair"

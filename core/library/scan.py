@@ -32,6 +32,7 @@ HF_REPO_DIR_PREFIX = "models--"
 class ModelSource(Enum):
     APP_FOLDER = "app models folder"
     USER_FOLDER = "user folder"
+    DEMO_PAIR = "demo pair"  # the folder the demo pair is written to, once added
     HF_CACHE = "Hugging Face cache"
 
 
@@ -119,12 +120,17 @@ class ModelLibrary:
         user = self.user_folders if self.user_folders is not None else folders.user_folders()
         for path in _gguf_files_in(self.app_folder):
             yield path, ModelSource.APP_FOLDER, None
+        # Imported here: core.demo_models reaches this module through core.hub.
+        from core.demo_models import demo_dir_path
+
+        demo = _resolved(demo_dir_path())
         for folder in user:
             if not folder.is_dir():
                 logger.info("library folder %s is missing; skipped", folder)
                 continue
+            source = ModelSource.DEMO_PAIR if _resolved(folder) == demo else ModelSource.USER_FOLDER
             for path in _gguf_files_in(folder):
-                yield path, ModelSource.USER_FOLDER, None
+                yield path, source, None
         for path, repo_id in _hf_cache_files(self.hf_cache):
             yield path, ModelSource.HF_CACHE, repo_id
 
@@ -172,3 +178,10 @@ class ModelLibrary:
             reason = f"unreadable: {type(exc).__name__}: {exc}"
             return ModelEntry(path, source, size, error=reason, repo_id=repo_id)
         return ModelEntry(path, source, size, metadata=metadata, repo_id=repo_id)
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path.absolute()

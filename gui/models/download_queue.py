@@ -158,6 +158,7 @@ class DownloadQueueView(QWidget):
         header.addWidget(QLabel("<b>Downloads</b>"))
         header.addWidget(self.overall_label, 1)
         header.addWidget(self.overall_bar, 1)
+        self.overall_bar.setVisible(False)
         self._rows_layout = QVBoxLayout()
         self._rows_layout.setContentsMargins(0, 0, 0, 0)
         layout = QVBoxLayout(self)
@@ -190,6 +191,8 @@ class DownloadQueueView(QWidget):
     def _show_overall(self, snapshots: list[JobSnapshot]) -> None:
         counted = [s for s in snapshots if s.state is not JobState.CANCELLED]
         running = [s for s in counted if s.state.active]
+        # An empty bar beside "No downloads" read as a download stuck at 0%.
+        self.overall_bar.setVisible(bool(counted))
         if not counted:
             self.overall_label.setText("No downloads")
             self.overall_bar.setValue(0)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import shiboken6
 from PySide6.QtCore import QEvent, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QCloseEvent, QDesktopServices
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from core.hub.auth import resolve_token
@@ -93,6 +93,10 @@ class ModelsPage(QWidget):
         super().__init__(parent, Qt.WindowType.Window)
         self.setObjectName("models_page")
         self.setWindowTitle("SpecChat · Models")
+        # A window of its own, closed with Esc like a dialog (downloads go on).
+        close = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        close.setContext(Qt.ShortcutContext.WindowShortcut)
+        close.activated.connect(self.close)
         self.library = library or ModelLibrary()
         self._endpoint = resolve_endpoint(endpoint)
         self._queue_factory = queue_factory or default_queue_factory

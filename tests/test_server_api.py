@@ -401,3 +401,15 @@ def test_stopping_the_server_ends_open_streams_with_a_closing_error_event(
         assert entry.status == 503 and entry.tokens < 480
     finally:
         served.close()
+
+
+def test_a_model_is_retrieved_by_id_and_large_max_tokens_is_capped(server: ServerThread) -> None:
+    model = client(server).models.retrieve("tiny-target.gguf")
+    assert model.id == "tiny-target.gguf"
+    with pytest.raises(openai.NotFoundError, match=r"the loaded model is tiny-target\.gguf"):
+        client(server).models.retrieve("gpt-4")
+    # Clients send large defaults; the answer ends when the context (512) is full.
+    answer = client(server).completions.create(
+        model="any", prompt="Once upon a time", max_tokens=100_000, temperature=0, stop=["."]
+    )
+    assert answer.usage is not None and 0 < answer.usage.completion_tokens < 512

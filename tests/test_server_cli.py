@@ -215,3 +215,10 @@ def test_serve_loads_the_pair_again_after_the_engine_process_dies(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_blank_or_padded_api_key_is_refused() -> None:
+    for key in ("   ", " key"):
+        with pytest.raises(ConfigError, match="blank or starts or ends with spaces"):
+            check_bind("0.0.0.0", key)
+    check_bind("127.0.0.1", "")  # no key on this machine only

@@ -32,6 +32,11 @@ def check_bind(host: str, api_key: str | None) -> None:
     Raises:
         ConfigError: ``host`` is not a loopback address and no key is set.
     """
+    if api_key and api_key != api_key.strip():  # "" is no key; "   " is a mistake
+        raise ConfigError(
+            "the API key is blank or starts or ends with spaces; clients cannot send such "
+            "a key. Choose one without spaces around it (e.g. a random string)"
+        )
     if not is_loopback(host) and not api_key:
         raise ConfigError(
             f"refusing to listen on {host} without an API key: anyone who can reach "

@@ -249,9 +249,13 @@ def parse_request(
     if n is not None and n != 1:
         raise bad_request("n", f"only n=1 is supported (one answer per request), got {n}")
     _refuse_unsupported(body)
-    max_tokens = _integer(body, "max_completion_tokens", 1, n_ctx)
+    max_tokens = _integer(body, "max_completion_tokens", 1, 1 << 31)
     if max_tokens is None:
-        max_tokens = _integer(body, "max_tokens", 1, n_ctx)
+        max_tokens = _integer(body, "max_tokens", 1, 1 << 31)
+    if max_tokens is not None:
+        # Capped, as llama.cpp's server does: clients send large defaults, and an
+        # answer ends when the context is full anyway.
+        max_tokens = min(max_tokens, n_ctx)
     temperature = _number(body, "temperature", 0.0, 2.0)
     top_p = _number(body, "top_p", 0.0, 1.0)
     top_k = _integer(body, "top_k", 0, 1 << 20)

@@ -211,24 +211,25 @@ class Routes:
             self.context.log(RequestLogEntry(endpoint, exc.status, note=str(exc)))
             return _error_response(exc)
         pair = self.context.pair()
-        data = []
-        if pair is not None:
-            data.append(
-                {
-                    "id": model_id(pair),
-                    "object": "model",
-                    "created": 0,
-                    "owned_by": "specchat",
-                    "meta": {
-                        "draft": Path(pair.draft_path).name if pair.draft_path else None,
-                        "n_ctx": pair.n_ctx,
-                        "backend": pair.backend,
-                        "device": pair.device,
-                    },
-                }
-            )
+        data = [_model_object(pair)] if pair is not None else []
         self.context.log(RequestLogEntry(endpoint, 200))
         return JSONResponse({"object": "list", "data": data})
+
+    async def model(self, request: Request) -> Response:
+        """``GET /v1/models/{id}`` (the openai client's ``models.retrieve``)."""
+        wanted = request.path_params["model"]
+        endpoint = "GET /v1/models/{model}"
+        try:
+            self._check_key(request)
+            pair = self.context.pair()
+            if pair is None or wanted != model_id(pair):
+                loaded = f"the loaded model is {model_id(pair)}" if pair else "none is loaded"
+                raise ApiError(404, f"no model {wanted!r} here; {loaded}", code="model_not_found")
+        except ApiError as exc:
+            self.context.log(RequestLogEntry(endpoint, exc.status, note=str(exc)))
+            return _error_response(exc)
+        self.context.log(RequestLogEntry(endpoint, 200))
+        return JSONResponse(_model_object(pair))
 
     async def chat_completions(self, request: Request) -> Response:
         return await self._answer(request, Endpoint.CHAT, "POST /v1/chat/completions")
@@ -345,6 +346,21 @@ class Routes:
             raise
 
 
+def _model_object(pair: PairInfo) -> dict[str, Any]:
+    return {
+        "id": model_id(pair),
+        "object": "model",
+        "created": 0,
+        "owned_by": "specchat",
+        "meta": {
+            "draft": Path(pair.draft_path).name if pair.draft_path else None,
+            "n_ctx": pair.n_ctx,
+            "backend": pair.backend,
+            "device": pair.device,
+        },
+    }
+
+
 def _shutting_down(tokens: int) -> ApiError:
     return ApiError(
         503,
@@ -406,6 +422,8 @@ def create_app(context: ServingContext) -> Starlette:
             route("/v1/health", routes.health, "GET"),
             route("/v1/models", routes.models, "GET"),
             route("/models", routes.models, "GET"),
+            route("/v1/models/{model:path}", routes.model, "GET"),
+            route("/models/{model:path}", routes.model, "GET"),
             route("/v1/chat/completions", routes.chat_completions, "POST"),
             route("/chat/completions", routes.chat_completions, "POST"),
             route("/v1/completions", routes.completions, "POST"),

@@ -7,9 +7,14 @@ from core.engine.events import GenerationStats
 
 def format_readout(stats: GenerationStats) -> str:
     prompt_evaluated = stats.n_prompt - stats.n_prompt_reused
+    # After a regenerate or a follow-up most of the prompt comes from the cache; without
+    # saying so, "encoded 1 tokens ... 8432 t/s" read like a fault.
+    reused = (
+        f" ({stats.n_prompt_reused} more reused from the cache)" if stats.n_prompt_reused else ""
+    )
     lines = [
         f"encoded {prompt_evaluated:4d} tokens in {stats.prompt_ms / 1000:8.3f} seconds, "
-        f"speed: {stats.prompt_tokens_per_second:8.3f} t/s",
+        f"speed: {stats.prompt_tokens_per_second:8.3f} t/s{reused}",
         f"decoded {stats.n_predict:4d} tokens in {stats.decode_ms / 1000:8.3f} seconds, "
         f"speed: {stats.decode_tokens_per_second:8.3f} t/s",
         "",

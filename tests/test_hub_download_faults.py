@@ -29,6 +29,7 @@ from core.hub.download import (
     DISK_SPACE_MARGIN_BYTES,
     DownloadRequest,
     DownloadState,
+    FileDownloader,
     TransferSettings,
 )
 from core.hub.errors import (
@@ -711,3 +712,14 @@ def test_the_cli_prints_notes_and_warnings_on_their_own_lines_and_each_error_onc
     assert child.returncode == 1
     assert err.count("injected 403") == 1, err
     assert "Traceback" not in err
+
+
+def test_a_download_that_fails_at_once_leaves_no_empty_folders(
+    hub_client: HubClient, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    request = DownloadRequest("nobody/No-Such-Repo", "x.gguf", models / "nobody" / "No-Such-Repo")
+    with pytest.raises(HubError):
+        FileDownloader(hub_client, request).run()
+    assert list(models.iterdir()) == []

@@ -149,6 +149,15 @@ def default_destination(repo_id: str) -> Path:
     return models_dir() / repo_id
 
 
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
 def write_all(sink: io.FileIO, data: bytes | memoryview) -> None:
     """Write every byte (a raw file may write fewer than asked); OSError on a full disk."""
     view = memoryview(data)
@@ -295,6 +304,7 @@ class FileDownloader:
             HubError: gated, not found, network and rate-limit problems.
         """
         request = self._request
+        new_folders = _missing_folders(request.partial_path.parent)
         lock = WriterLock(request.lock_path)
         try:
             if not self._acquire(lock):
@@ -328,7 +338,11 @@ class FileDownloader:
             if lock.held:
                 self._remove_empty_partial()
                 lock.release()
-            self._remove_empty_partial_dir()
+            # The partial folder goes once empty; so do the folders this run made (a
+            # failed first download, say a wrong repo name, leaves no empty folders).
+            for folder in dict.fromkeys([request.partial_path.parent, *new_folders]):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # fails where anything is left, as it should
 
     def _run_locked(self) -> Path:
         request = self._request
@@ -819,11 +833,6 @@ class FileDownloader:
                 request.partial_path.unlink()
         if not request.partial_path.exists():
             request.note_path.unlink(missing_ok=True)
-
-    def _remove_empty_partial_dir(self) -> None:
-        # rmdir fails while other partial downloads still live there, as it should.
-        with contextlib.suppress(OSError):
-            self._request.partial_path.parent.rmdir()
 
     # -- progress --------------------------------------------------------------------
 

@@ -56,3 +56,8 @@ class InsufficientMemoryError(SpecChatError):
         self.ram_available_bytes = ram_available_bytes
         self.vram_needed_bytes = vram_needed_bytes
         self.vram_free_bytes = vram_free_bytes
+
+
+class AppFolderError(SpecChatError, OSError):
+    """One of SpecChat's own folders cannot be created or written (``SPECCHAT_HOME``
+    names a file, a read-only disk). An OSError too, for code that catches those."""

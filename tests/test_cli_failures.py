@@ -7,6 +7,7 @@ test_cli_interrupt.py.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from core.cli.failures import describe
 from core.cli.main import main
 from core.demo_models import BUILD_LOCK_NAME, DRAFT_FILE_NAME, TARGET_FILE_NAME, ensure_demo_pair
 from core.engine import (
@@ -131,20 +133,203 @@ def test_prompt_file_that_is_not_utf8(
 
 
 @pytest.mark.parametrize(
-    ("flags", "words"),
+    ("command", "flags", "words"),
     [
-        (["--repeats", "0"], "--repeats must be at least 1"),
-        (["-n", "0"], "-n must be at least 1"),
-        (["--draft-max", "0"], "--draft-max must be at least 1"),
+        ("bench", ["--repeats", "0"], "--repeats must be at least 1"),
+        ("bench", ["-n", "0"], "-n must be at least 1"),
+        ("bench", ["--draft-max", "0"], "--draft-max must be at least 1"),
+        # Measuring commands refuse an answer of no tokens, as bench does: `ab -n 0`
+        # printed "speed-up 0.00x" and a warning that speculation was slower.
+        ("ab", ["-p", "hi", "-n", "0"], "-n must be at least 1 token to measure a speed, got 0"),
+        ("sweep", ["-n", "0"], "-n must be at least 1 token to measure a speed, got 0"),
+        ("sweep", ["--repeat", "0"], "--repeat must be at least 1, got 0"),
+        ("calibrate", ["-n", "0"], "-n must be at least 1 token to measure a speed, got 0"),
     ],
 )
-def test_bench_refuses_counts_it_cannot_measure(
-    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, flags: list[str], words: str
+def test_measuring_commands_refuse_counts_they_cannot_measure(
+    capsys: pytest.CaptureFixture[str],
+    tiny_models: TinyModels,
+    command: str,
+    flags: list[str],
+    words: str,
 ) -> None:
-    argv = ["bench", "-m", str(tiny_models.target), "-md", str(tiny_models.draft), *flags]
+    argv = [command, "-m", str(tiny_models.target), "-md", str(tiny_models.draft), *flags]
+    code, out, err = run(capsys, argv)
+    assert code == 2 and "speed-up" not in out
+    assert_one_error_line(err, words)
+
+
+# -- exit codes: 2 for a bad command line, 1 for what fails after it ---------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["-n", "-5"], ["-n must be -1", "got -5"]),
+        (["--top-p", "5"], ["--top-p must be between 0 and 1, got 5"]),
+        (["--min-p", "-0.5"], ["--min-p must be between 0 and 1, got -0.5"]),
+        (["--draft-max", "-3"], ["--draft-max", "got -3"]),
+        (["--draft-min", "9", "--draft-max", "4"], ["--draft-min", "got 9"]),
+        (["--top-k", "-1"], ["--top-k", "got -1"]),
+        (["-f", "{prompt}"], ["either with -p or with -f"]),
+        (["--sampling-seq", "kzq"], ["unknown sampler"]),
+        (["--seed", "-7"], ["seed must be between"]),
+        (["--ngram", "-md", "{draft}"], ["-md", "would be ignored"]),
+        (
+            ["-c", "513"],
+            [
+                "-c 513 is above the 512 tokens tiny-target.gguf was trained for",
+                "use -c 512 or less",
+            ],
+        ),
+    ],
+)
+def test_bad_values_on_the_command_line_exit_with_2(
+    capsys: pytest.CaptureFixture[str],
+    tiny_models: TinyModels,
+    tmp_path: Path,
+    flags: list[str],
+    words: list[str],
+) -> None:
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("the cat")
+    filled = [flag.format(prompt=prompt, draft=tiny_models.draft) for flag in flags]
+    argv = ["-m", str(tiny_models.target), "-md", str(tiny_models.draft), "-p", "x", *filled]
+    if "--ngram" in filled:
+        argv.remove("-md")
+        argv.remove(str(tiny_models.draft))
+    code, _, err = run(capsys, [*argv, "-n", "2"] if "-n" not in filled else argv)
+    assert code == 2
+    assert_one_error_line(err, *words)
+    code, out, _ = run(capsys, [*argv, "--json"])
+    assert code == 2 and json.loads(out)["error"]["type"] == "UsageError"
+
+
+def test_failures_after_the_command_line_still_exit_with_1(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels
+) -> None:
+    code, _, err = run(capsys, ["-m", "/nonexistent/t.gguf", "--no-draft", "-p", "x"])
+    assert code == 1
+    argv = ["-m", str(tiny_models.target), "-md", str(tiny_models.other_vocab), "-p", "x"]
     code, _, err = run(capsys, argv)
     assert code == 1
-    assert_one_error_line(err, words)
+    assert_one_error_line(err, "cannot draft for")
+
+
+# -- SpecChat's own folders: SPECCHAT_HOME or the platform's -------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["models"], ["download", "someone/model", "m.gguf"], ["-p", "hi", "-n", "2"], ["calibrate"]],
+)
+def test_a_home_that_is_a_file_is_named_with_what_to_do(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+) -> None:
+    home = tmp_path / "homefile"
+    home.write_text("")
+    monkeypatch.setenv("SPECCHAT_HOME", str(home))
+    monkeypatch.delenv("SPECCHAT_DEMO_MODELS", raising=False)
+    code, _, err = run(capsys, argv)
+    assert code == 1
+    assert_one_error_line(
+        err,
+        f"error: SpecChat's home {home} (SPECCHAT_HOME) is a file, not a folder: "
+        "point SPECCHAT_HOME at a writable folder",
+    )
+
+
+def test_a_read_only_home_is_named_with_what_to_do(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "rohome"
+    monkeypatch.setenv("SPECCHAT_HOME", str(home))
+    real_mkdir = Path.mkdir
+
+    def read_only(self: Path, *args: object, **kwargs: object) -> None:
+        if self == home or home in self.parents:
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    code, _, err = run(capsys, ["models"])
+    assert code == 1
+    assert_one_error_line(
+        err,
+        f"SpecChat cannot create its config folder {home / 'config'}: read-only file system",
+        f"SpecChat's home {home} (SPECCHAT_HOME) must be writable: point SPECCHAT_HOME at",
+    )
+    # Folders made before the disk became read-only: a failed write inside them.
+    failed = OSError(errno.EROFS, "Read-only file system", str(home / "cache" / "demo-models"))
+    assert describe(failed) == (
+        f"cannot write {home / 'cache' / 'demo-models'}: read-only file system; "
+        f"SpecChat's home {home} (SPECCHAT_HOME) must be writable: "
+        "point SPECCHAT_HOME at a writable folder"
+    )
+
+
+def test_a_platform_folder_below_a_file_is_named_without_specchat_home(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "dot-config"
+    blocker.write_text("")
+    monkeypatch.delenv("SPECCHAT_HOME")
+    monkeypatch.setattr(
+        "platformdirs.user_config_dir", lambda *_args, **_kwargs: str(blocker / "SpecChat")
+    )
+    code, _, err = run(capsys, ["models"])
+    assert code == 1
+    assert_one_error_line(
+        err,
+        f"SpecChat cannot create its config folder {blocker / 'SpecChat'}: {blocker} is a "
+        "file, not a folder; move that file away, or set SPECCHAT_HOME to a writable folder",
+    )
+
+
+# -- model files: the path as given, which model, what to do --------------------------
+
+
+def test_file_errors_name_the_full_path_the_model_and_what_to_do(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    code, _, err = run(
+        capsys, ["-m", str(tiny_models.target), "-md", "/nonexistent.gguf", "-p", "hi"]
+    )
+    assert code == 1
+    assert_one_error_line(err, "model file not found: /nonexistent.gguf (the draft model, -md)")
+    empty = tmp_path / "empty.gguf"
+    empty.write_bytes(b"")
+    for argv, role in (
+        (["-m", str(empty), "--no-draft"], "the target model, -m"),
+        (["-m", str(tiny_models.target), "-md", str(empty)], "the draft model, -md"),
+        (["bench", "-m", str(tiny_models.target), "-md", str(empty)], "the draft model, -md"),
+        (["ab", "-m", str(empty), "-md", str(tiny_models.draft)], "the target model, -m"),
+    ):
+        code, _, err = run(capsys, [*argv, "-p", "hi"])
+        assert code == 1
+        assert_one_error_line(
+            err, f"{empty} ({role}): not a GGUF file", "is this a GGUF model file?"
+        )
+
+
+def test_bench_with_a_target_and_no_draft_measures_plain_and_ngram_only(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not paired with the demo draft, whose vocabulary this target does not share.
+    monkeypatch.setenv("SPECCHAT_DEMO_MODELS", str(DEMO_CACHE))
+    argv = ["bench", "-m", str(tiny_models.other_vocab), "-n", "4", "--repeats", "1"]
+    code, out, err = run(capsys, [*argv, "--temp", "0", "-p", "the cat"])
+    assert code == 0, err
+    assert "draft  none: -m without -md" in out and "pass -md DRAFT" in out
+    lines = out.splitlines()
+    rows = [line.split()[0] for line in lines[lines.index("greedy (temperature 0)") + 2 :]]
+    assert rows == ["plain", "ngram"]
+    code, _, err = run(capsys, [*argv, "--no-ngram"])
+    assert code == 2
+    assert_one_error_line(err, "nothing to compare", "pass a draft with -md")
 
 
 def test_token_set_with_nothing_to_read(
@@ -222,25 +407,31 @@ def test_a_truncated_model_names_its_path(
 
 
 @pytest.mark.parametrize(
-    ("flags", "words"),
+    ("flags", "words", "exit_code"),
     [
-        (["-md", "{draft}", "-b", "1"], "batch size of 1 leaves no room for drafted tokens"),
-        (["-md", "{draft}", "-n", "-5"], "n-predict must be -1"),
-        (["-md", "{draft}", "-td", "0"], "draft threads (-td) must be >= 1"),
-        (["-md", "{draft}", "--repeat-last-n", "-7"], "repeat-last-n must be -1"),
-        (["--ngram", "-md", "missing.gguf"], "-md missing.gguf would be ignored"),
-        (["--no-draft", "-md", "{draft}"], "--no-draft uses no draft model"),
-        (["-md", "{draft}", "-ngl", "-5"], "GPU layers must be -1"),
-        (["-md", "{draft}", "--system", "be brief"], "--system only applies"),
-        (["-md", "{draft}", "-f", "prompt.txt"], "either with -p or with -f"),
+        # A batch too small for drafts is found by the engine as it loads the pair.
+        (["-md", "{draft}", "-b", "1"], "batch size of 1 leaves no room for drafted tokens", 1),
+        # The rest are bad values or conflicting flags: the command line is wrong.
+        (["-md", "{draft}", "-n", "-5"], "-n must be -1", 2),
+        (["-md", "{draft}", "-td", "0"], "draft threads (-td) must be >= 1", 2),
+        (["-md", "{draft}", "--repeat-last-n", "-7"], "repeat-last-n must be -1", 2),
+        (["--ngram", "-md", "missing.gguf"], "-md missing.gguf would be ignored", 2),
+        (["--no-draft", "-md", "{draft}"], "--no-draft uses no draft model", 2),
+        (["-md", "{draft}", "-ngl", "-5"], "GPU layers must be -1", 2),
+        (["-md", "{draft}", "--system", "be brief"], "--system only applies", 2),
+        (["-md", "{draft}", "-f", "prompt.txt"], "either with -p or with -f", 2),
     ],
 )
 def test_settings_that_would_change_silently_are_refused(
-    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, flags: list[str], words: str
+    capsys: pytest.CaptureFixture[str],
+    tiny_models: TinyModels,
+    flags: list[str],
+    words: str,
+    exit_code: int,
 ) -> None:
     filled = [flag.format(draft=tiny_models.draft) for flag in flags]
     code, _, err = run(capsys, ["-m", str(tiny_models.target), "-p", "the cat", *filled])
-    assert code == 1
+    assert code == exit_code
     assert_one_error_line(err, words)
 
 
@@ -295,7 +486,7 @@ def test_models_folder_that_is_not_a_folder(
 @pytest.mark.parametrize("limit", ["0", "-1"])
 def test_search_limit_below_one(capsys: pytest.CaptureFixture[str], limit: str) -> None:
     code, out, err = run(capsys, ["search", "llama", "--limit", limit])
-    assert code == 1 and not out
+    assert code == 2 and not out
     assert_one_error_line(err, "--limit must be at least 1")
 
 

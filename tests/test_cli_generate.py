@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
+from core.cli.generate_command import build_parser
 from core.cli.main import main
 from tests.conftest import DEMO_CACHE, TinyModels
 
@@ -200,20 +203,28 @@ def test_sampling_flags_are_honoured(
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "message", "code"),
     [
-        (["-m", "/nonexistent/model.gguf", "--no-draft", "-p", "x"], "model file not found"),
-        (["-m", "{target}", "-p", "x"], "needs a draft model"),
-        (["-m", "{target}", "--no-draft"], "no prompt"),
-        (["-m", "{target}", "--no-draft", "-p", "x", "--sampling-seq", "kzq"], "unknown sampler"),
-        (["-m", "{target}", "-md", "{other}", "-p", "x"], "cannot draft for"),
+        (["-m", "/nonexistent/model.gguf", "--no-draft", "-p", "x"], "model file not found", 1),
+        (["-m", "{target}", "-p", "x"], "needs a draft model", 2),
+        (["-m", "{target}", "--no-draft"], "no prompt", 2),
+        (
+            ["-m", "{target}", "--no-draft", "-p", "x", "--sampling-seq", "kzq"],
+            "unknown sampler",
+            2,
+        ),
+        (["-m", "{target}", "-md", "{other}", "-p", "x"], "cannot draft for", 1),
     ],
 )
 def test_errors_are_one_clear_line(
-    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, argv: list[str], message: str
+    capsys: pytest.CaptureFixture[str],
+    tiny_models: TinyModels,
+    argv: list[str],
+    message: str,
+    code: int,
 ) -> None:
     filled = [a.format(target=tiny_models.target, other=tiny_models.other_vocab) for a in argv]
-    assert main(filled) == 1
+    assert main(filled) == code
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
 
@@ -252,6 +263,20 @@ def test_prompt_from_file(
         ["-m", str(tiny_models.target), "--no-draft", "-p", "the cat", "-n", "5", "--temp", "0"],
     )
     assert from_file["tokens"] == inline["tokens"]
+
+
+def test_prompt_from_standard_input_with_f_dash(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = ["-m", str(tiny_models.target), "--no-draft", "-n", "5", "--temp", "0"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"the cat"), "utf-8"))
+    from_stdin = run_json(capsys, [*base, "-f", "-"])
+    inline = run_json(capsys, [*base, "-p", "the cat"])
+    assert from_stdin["tokens"] == inline["tokens"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"caf\xe9"), "utf-8"))
+    assert main([*base, "-f", "-"]) == 1
+    assert "standard input (-f -) is not UTF-8 text (byte 3" in capsys.readouterr().err
+    assert "standard input" in " ".join(build_parser().format_help().split())
 
 
 def test_bench_prints_a_row_per_mode_with_exactness(

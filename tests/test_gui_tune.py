@@ -124,7 +124,9 @@ def test_tiny_sweep_fills_cells_saves_and_applies_a_cell_to_the_next_answer(
     # and refined while the sweep ran.
     assert shown[0] == (2, 3, 6) and shown[1] == (2, 6, 6)
     assert said[0].startswith("Sweeping: every cell has answered 1 of 2 prompts of round 1")
-    assert said[-1].startswith("Done. Best:")
+    # The tiny pair's drafts rarely pay: the star goes only to a cell faster than plain.
+    done = "Done. Best:" if result.winner() is not None else "Done: no draft setting beat"
+    assert said[-1].startswith(done)
     assert page.progress.value() == page.progress.maximum() > 0
     assert page.table.rowCount() == 3 and page.table.item(0, 0).text() == "plain"
     heatmap = page.heatmaps["speedup"]
@@ -600,3 +602,18 @@ def test_the_pair_notice_names_what_differs() -> None:
     assert describe_pair_change("t.gguf:10|ngram", "t.gguf:10|none").startswith(
         "This sweep was measured with n-gram lookup; the loaded pair uses no drafting."
     )
+
+
+def test_a_sweep_where_drafting_loses_stars_nothing_and_says_plain_is_fastest(
+    qtbot, window_files: WindowFiles
+) -> None:  # type: ignore[no-untyped-def]
+    window = open_window(qtbot, window_files, settings=None)
+    page = window.tune_tab.sweep_page
+    result = _result(_cell(2, 52.5), _cell(4, 48.0), plain=59.4)
+    page.show_result(result)
+    labels = [page.table.item(row, 0).text() for row in range(page.table.rowCount())]
+    assert not any("★" in label for label in labels), labels
+    assert page.status.text().startswith(
+        "Done: no draft setting beat plain decoding on this pair; plain is fastest"
+    )
+    close_window(asyncio.get_event_loop(), window)

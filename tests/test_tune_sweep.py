@@ -41,6 +41,7 @@ from core.tune.results_store import (
 )
 from core.tune.runner import EngineRunner
 from core.tune.sweep import (
+    CellResult,
     SweepControl,
     SweepGrid,
     SweepProgress,
@@ -435,6 +436,78 @@ def test_calibration_saves_the_best_setting_for_the_pair(
         assert saved.generation.drafting.n_max == best.drafting.n_max
         assert not saved.generation.drafting.adaptive
         assert "chose" in calibration.describe()
+
+
+class _SlowDraftRunner(EngineRunner):
+    """Every drafting answer decodes four times slower than it did: no cell beats plain."""
+
+    async def answer(self, prompt: list[int], settings: GenerationSettings) -> GenerationResult:
+        result = await super().answer(prompt, settings)
+        if settings.drafting.source is DraftSource.NONE:
+            return result
+        return replace(result, stats=replace(result.stats, decode_ms=result.stats.decode_ms * 4))
+
+
+def test_calibration_saves_no_setting_slower_than_plain(
+    tiny_engine: SpeculativeEngine, tmp_path: Path
+) -> None:
+    store = SettingsStore(tmp_path / "settings.json")
+    # An earlier calibration chose a fixed length that paid then.
+    earlier = store.pair_settings("tiny|pair")
+    fixed = DraftSettings(n_max=2, n_min=1, p_min=0.5, adaptive=False)
+    store.set_pair_settings(
+        "tiny|pair", replace(earlier, generation=replace(earlier.generation, drafting=fixed))
+    )
+    calibration = asyncio.run(
+        calibrate(
+            _SlowDraftRunner(tiny_engine),
+            PROMPTS,
+            GREEDY,
+            store,
+            "tiny|pair",
+            grid=SweepGrid(draft_max=(2, 4)),
+            results_folder=tmp_path,
+        )
+    )
+    sweep_result = calibration.sweep
+    best = sweep_result.best()
+    assert best is not None and sweep_result.speedup(best) < 1.0
+    assert sweep_result.winner() is None and calibration.drafting is None
+    saved = SettingsStore(tmp_path / "settings.json").pair_settings("tiny|pair")
+    defaults = DraftSettings()
+    # Neither the slower cell nor the earlier fixed length: the default adaptive mode.
+    assert saved.generation.drafting == replace(defaults, source=fixed.source)
+    text = calibration.describe()
+    assert "no fixed setting beat plain decoding" in text and "none is chosen" in text
+    assert f"{sweep_result.speedup(best):.2f}x plain" in text
+
+
+def _measured(plain: float, speeds: dict[int, float]) -> SweepResult:
+    cells = [
+        CellResult(
+            DraftSettings(n_max=n_max, adaptive=False),
+            speeds=[speed],
+            acceptances=[0.8],
+            mean_lengths=[1.6],
+        )
+        for n_max, speed in speeds.items()
+    ]
+    baseline = CellResult(DraftSettings(source=DraftSource.NONE), speeds=[plain])
+    return SweepResult("chat", 4, 1, 0.0, baseline, cells, planned_cells=len(cells))
+
+
+def test_the_fastest_cell_is_recommended_only_when_it_beats_plain() -> None:
+    slower = _measured(59.4, {2: 52.5, 4: 40.0})
+    assert slower.best() is slower.cells[0]  # the fastest cell, for the records
+    assert slower.winner() is None
+    assert slower.no_winner() == (
+        "no draft setting beat plain decoding on this pair; plain is fastest "
+        "(the fastest setting, model max=2 min=0 p=0, ran at 0.88x plain)"
+    )
+    assert slower.to_dict()["best_beats_plain"] is False
+    faster = _measured(50.0, {2: 40.0, 4: 60.0})
+    assert faster.winner() is faster.cells[1] is faster.best()
+    assert faster.to_dict()["best_beats_plain"] is True
 
 
 def test_every_saved_sweep_is_kept_listed_reloadable_and_deletable(

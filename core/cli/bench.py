@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from core.cli.failures import UsageError, flag_values
+from core.cli.model_files import DRAFT_ROLE, TARGET_ROLE, check_model_file
 from core.cli.rpc_arguments import add_rpc_arguments, with_rpc, with_rpc_draft
 from core.demo_models import ensure_demo_pair
 from core.engine import (
@@ -32,7 +34,6 @@ from core.engine import (
     collect,
 )
 from core.engine.config import Verification, default_threads
-from core.errors import ConfigError
 
 DEFAULT_PROMPTS = (
     "Write a short story about a robot who learns to paint.",
@@ -57,8 +58,16 @@ class ModeResult:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="specchat-cli bench", description=__doc__)
-    parser.add_argument("-m", "--model", type=Path, help="target (default: demo pair)")
-    parser.add_argument("-md", "--model-draft", type=Path, help="draft (default: demo pair)")
+    parser.add_argument(
+        "-m",
+        "--model",
+        type=Path,
+        help="target (default: the demo pair); without -md only plain and n-gram "
+        "decoding are measured",
+    )
+    parser.add_argument(
+        "-md", "--model-draft", type=Path, help="draft for -m (default: the demo pair's)"
+    )
     parser.add_argument("-n", "--n-predict", type=int, default=256)
     parser.add_argument("--draft-max", type=int, action="append", help="repeatable, default 8 16")
     parser.add_argument("--draft-p-min", type=float, default=0.0)
@@ -88,40 +97,27 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     _check_counts(args)
-    target_path, draft_path = args.model, args.model_draft
-    if target_path is None or draft_path is None:
-        pair = ensure_demo_pair()
-        target_path = target_path or pair.target
-        draft_path = draft_path or pair.draft
+    target_path, draft_path = _pair_paths(args)
     greedy = SamplingSettings(temperature=0.0)
     draft_maxes = args.draft_max or [8, 16]
-    modes: list[tuple[str, DraftSettings]] = [("plain", DraftSettings(source=DraftSource.NONE))]
-    for n_max in draft_maxes:
-        modes.append(
-            (
-                f"draft max={n_max}",
-                DraftSettings(n_max=n_max, p_min=args.draft_p_min, adaptive=args.adaptive),
-            )
+    with flag_values():
+        modes = _modes(args, draft_maxes, with_draft=draft_path is not None)
+        # Sample-and-match only differs from speculative sampling when sampling.
+        match_mode = (
+            f"match max={max(draft_maxes)}",
+            DraftSettings(
+                n_max=max(draft_maxes),
+                p_min=args.draft_p_min,
+                adaptive=args.adaptive,
+                verification=Verification.MATCH,
+            ),
         )
-    if not args.no_ngram:
-        modes.append(
-            ("ngram", DraftSettings(source=DraftSource.NGRAM, n_max=8, adaptive=args.adaptive))
-        )
-    # Sample-and-match only differs from speculative sampling when sampling.
-    match_mode = (
-        f"match max={max(draft_maxes)}",
-        DraftSettings(
-            n_max=max(draft_maxes),
-            p_min=args.draft_p_min,
-            adaptive=args.adaptive,
-            verification=Verification.MATCH,
-        ),
-    )
+    sampled_modes = modes if draft_path is None else [*modes, match_mode]
     temperatures = [0.0] if args.temp <= 0 else [0.0, args.temp]
     prompts = args.prompt or list(DEFAULT_PROMPTS)
     tables = {
         temperature: {
-            name: ModeResult() for name, _ in (modes if temperature <= 0 else [*modes, match_mode])
+            name: ModeResult() for name, _ in (modes if temperature <= 0 else sampled_modes)
         }
         for temperature in temperatures
     }
@@ -130,9 +126,18 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
         target_path, n_gpu_layers=args.gpu_layers, n_ctx=2048, n_threads=args.threads
     )
     target = with_rpc(args, target)
-    draft = ModelConfig(draft_path, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
-    draft = with_rpc_draft(args, draft)
-    out.write(f"target {target_path.name}\ndraft  {draft_path.name}\n")
+    draft = None
+    if draft_path is not None:
+        draft = ModelConfig(draft_path, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
+        draft = with_rpc_draft(args, draft)
+    out.write(f"target {target_path.name}\n")
+    if draft_path is None:
+        out.write(
+            "draft  none: -m without -md, so only plain and n-gram decoding are measured "
+            "(pass -md DRAFT to measure speculation with a draft model)\n"
+        )
+    else:
+        out.write(f"draft  {draft_path.name}\n")
     out.write(
         f"n={args.n_predict}, threads={args.threads}, repeats={args.repeats}, "
         f"draft length {'adaptive' if args.adaptive else 'fixed'}\n"
@@ -143,7 +148,10 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
         token_prompts = [engine.tokenize_chat([ChatMessage("user", p)]) for p in prompts]
         # Warm-up: first decodes pay for allocation and page faults.
         collect(
-            engine.generate(token_prompts[0], GenerationSettings(n_predict=16, sampling=greedy))
+            engine.generate(
+                token_prompts[0],
+                GenerationSettings(n_predict=16, sampling=greedy, drafting=modes[0][1]),
+            )
         )
         for repeat in range(args.repeats):
             for prompt_number, prompt in enumerate(token_prompts, start=1):
@@ -183,14 +191,63 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
     return 0
 
 
+def _pair_paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    """The target and the draft (None: no draft model) the flags name.
+
+    The demo pair without -m; -m without -md has no draft model (pairing a user's
+    target with the demo draft would report the demo draft's vocabulary as the
+    problem of a file the user never named).
+    """
+    target_path, draft_path = args.model, args.model_draft
+    if target_path is None:
+        if draft_path is not None:
+            raise UsageError("-md names a draft but no target: pass the target with -m")
+        pair = ensure_demo_pair()
+        return pair.target, pair.draft
+    check_model_file(target_path, TARGET_ROLE)
+    if draft_path is None:
+        if args.no_ngram:
+            raise UsageError(
+                "nothing to compare plain decoding with: -m without -md measures n-gram "
+                "decoding only, and --no-ngram drops it; pass a draft with -md"
+            )
+        return target_path, None
+    check_model_file(draft_path, DRAFT_ROLE)
+    return target_path, draft_path
+
+
+def _modes(
+    args: argparse.Namespace, draft_maxes: list[int], with_draft: bool
+) -> list[tuple[str, DraftSettings]]:
+    """Plain decoding, the draft model at each draft-max, and n-gram lookup."""
+    modes: list[tuple[str, DraftSettings]] = [("plain", DraftSettings(source=DraftSource.NONE))]
+    for n_max in draft_maxes if with_draft else []:
+        modes.append(
+            (
+                f"draft max={n_max}",
+                DraftSettings(n_max=n_max, p_min=args.draft_p_min, adaptive=args.adaptive),
+            )
+        )
+    if not args.no_ngram:
+        modes.append(
+            ("ngram", DraftSettings(source=DraftSource.NGRAM, n_max=8, adaptive=args.adaptive))
+        )
+    return modes
+
+
 def _check_counts(args: argparse.Namespace) -> None:
     """Counts a benchmark cannot run with (a median of nothing, a speed of 0 tokens)."""
     if args.repeats < 1:
-        raise ConfigError(f"--repeats must be at least 1, got {args.repeats}")
-    if args.n_predict < 1:
-        raise ConfigError(f"-n must be at least 1 token to measure a speed, got {args.n_predict}")
+        raise UsageError(f"--repeats must be at least 1, got {args.repeats}")
+    check_tokens_to_measure(args.n_predict)
     if any(n_max < 1 for n_max in args.draft_max or []):
-        raise ConfigError("--draft-max must be at least 1 (plain decoding is always measured)")
+        raise UsageError("--draft-max must be at least 1 (plain decoding is always measured)")
+
+
+def check_tokens_to_measure(n_predict: int) -> None:
+    """``-n`` of a command that measures speed: a speed of 0 tokens means nothing."""
+    if n_predict < 1:
+        raise UsageError(f"-n must be at least 1 token to measure a speed, got {n_predict}")
 
 
 def _write_table(out: TextIO, temperature: float, results: dict[str, ModeResult]) -> None:

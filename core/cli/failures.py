@@ -22,8 +22,9 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import NoReturn
 
-from core.errors import SpecChatError
+from core.errors import ConfigError, SpecChatError
 from core.interrupts import clear_interrupt, handle_sigint
+from core.paths import explain_write_failure
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -34,8 +35,23 @@ DEBUG_ENV = "SPECCHAT_DEBUG"
 JSON_FLAG = "--json"
 
 
-class UsageError(SpecChatError):
-    """The command line itself is wrong (unknown flag, bad value)."""
+class UsageError(ConfigError):
+    """The command line itself is wrong (unknown flag, bad value, conflicting flags).
+
+    A ConfigError too, so code that catches bad settings catches bad flags as well.
+    """
+
+
+@contextlib.contextmanager
+def flag_values() -> Iterator[None]:
+    """Around code that turns flags into settings: a ConfigError there is a bad value
+    on the command line, so it becomes a UsageError (exit code 2)."""
+    try:
+        yield
+    except UsageError:
+        raise
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def error_json(error_type: str, message: str) -> str:
@@ -50,6 +66,9 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, UnicodeError):
         return f"text that is not valid UTF-8: {exc}"
     if isinstance(exc, OSError):
+        in_our_folders = explain_write_failure(exc)
+        if in_our_folders:
+            return in_our_folders
         place = f" ({exc.filename})" if exc.filename else ""
         return f"{exc.strerror or exc}{place}"
     if isinstance(exc, MemoryError):

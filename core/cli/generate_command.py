@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from core.cli.failures import EXIT_INTERRUPTED
+from core.cli.failures import EXIT_INTERRUPTED, UsageError, flag_values
+from core.cli.model_files import (
+    DRAFT_ROLE,
+    TARGET_ROLE,
+    check_context,
+    check_model_file,
+    require_file,
+)
 from core.cli.readout import format_readout
 from core.cli.rpc_arguments import add_rpc_arguments, with_rpc, with_rpc_draft
 from core.demo_models import ensure_demo_pair
@@ -40,7 +47,7 @@ from core.engine.config import (
     default_threads,
     parse_draft_max,
 )
-from core.errors import ConfigError, ModelFileError
+from core.errors import ConfigError
 from core.interrupts import sigint_calls
 
 # ANSI colours for --color: accepted drafts green, corrections red, bonus blue.
@@ -51,6 +58,8 @@ _COLOURS = {
     Provenance.TARGET_ONLY: "",
 }
 _RESET = "\033[0m"
+# ``-f -``: the prompt comes from standard input, as in many command-line tools.
+STDIN_NAME = "-"
 
 
 def _draft_max(text: str) -> str:
@@ -165,7 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     sampling = parser.add_argument_group("sampling")
     sampling_defaults = SamplingSettings()
     sampling.add_argument("-p", "--prompt", help="prompt text")
-    sampling.add_argument("-f", "--file", type=Path, help="read the prompt from a file")
+    sampling.add_argument(
+        "-f",
+        "--file",
+        type=Path,
+        metavar="FILE",
+        help=f"read the prompt from a file ('{STDIN_NAME}': from standard input)",
+    )
     sampling.add_argument(
         "-n", "--n-predict", type=int, default=256, help="tokens to generate (-1: until EOS)"
     )
@@ -191,11 +206,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _read_stdin() -> str:
+    """The whole of standard input as UTF-8 text (``-f -``)."""
+    stream = sys.stdin
+    if stream is None:
+        raise ConfigError("-f - reads the prompt from standard input, but there is none")
+    binary = getattr(stream, "buffer", None)
+    if binary is None:  # a text stream without bytes underneath (tests, embedding)
+        return stream.read()
+    data = binary.read()
+    try:
+        return str(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"the prompt on standard input (-f -) is not UTF-8 text (byte {exc.start} is "
+            "invalid); send it as UTF-8"
+        ) from exc
+
+
 def _read_prompt(args: argparse.Namespace) -> str:
     if args.file is not None and args.prompt is not None:
-        raise ConfigError("pass the prompt either with -p or with -f, not both")
+        raise UsageError("pass the prompt either with -p or with -f, not both")
     if args.system is not None and not args.chat:
-        raise ConfigError("--system only applies to a chat prompt; add --chat")
+        raise UsageError("--system only applies to a chat prompt; add --chat")
+    if args.file is not None and str(args.file) == STDIN_NAME:
+        return _read_stdin()
     if args.file is not None:
         try:
             return args.file.read_text(encoding="utf-8")
@@ -207,7 +242,7 @@ def _read_prompt(args: argparse.Namespace) -> str:
                 "save it as UTF-8"
             ) from exc
     if args.prompt is None:
-        raise ConfigError("no prompt: pass -p TEXT or -f FILE")
+        raise UsageError("no prompt: pass -p TEXT, or -f FILE (-f - reads standard input)")
     return str(args.prompt)
 
 
@@ -225,45 +260,92 @@ def model_configs(args: argparse.Namespace) -> tuple[ModelConfig, ModelConfig | 
     target_path, draft_path = args.model, args.model_draft
     if source is not DraftSource.MODEL and draft_path is not None:
         flag = "--ngram" if source is DraftSource.NGRAM else "--no-draft"
-        raise ConfigError(
+        raise UsageError(
             f"{flag} uses no draft model, so -md {draft_path} would be ignored; drop one"
         )
     if args.threads_draft is not None and args.threads_draft < 1:
-        raise ConfigError(f"draft threads (-td) must be >= 1, got {args.threads_draft}")
-    if target_path is not None and not target_path.is_file():
-        what = "not a file" if target_path.exists() else "model file not found"
-        raise ModelFileError(f"{what}: {target_path} (the target model, -m)")
-    if target_path is None:
+        raise UsageError(f"draft threads (-td) must be >= 1, got {args.threads_draft}")
+    if target_path is not None:
+        require_file(target_path, TARGET_ROLE)
+    else:
         pair = ensure_demo_pair()
         target_path = pair.target
         draft_path = draft_path or pair.draft
     if source is DraftSource.MODEL and draft_path is None:
-        raise ConfigError(
+        raise UsageError(
             "speculative decoding needs a draft model: pass -md, --ngram or --no-draft"
         )
-    target = ModelConfig(
-        path=target_path,
-        n_gpu_layers=args.gpu_layers,
-        n_ctx=args.ctx_size,
-        n_batch=args.batch_size,
-        n_threads=args.threads,
-        weight_repack=args.repack,
-    )
-    target = with_rpc(args, target)
-    draft = None
-    if source is DraftSource.MODEL:
-        draft = ModelConfig(
-            path=draft_path,
-            n_gpu_layers=args.gpu_layers_draft,
-            n_ctx=args.ctx_size_draft,
+    if source is DraftSource.MODEL and args.model_draft is not None:
+        require_file(draft_path, DRAFT_ROLE)
+    with flag_values():
+        target = ModelConfig(
+            path=target_path,
+            n_gpu_layers=args.gpu_layers,
+            n_ctx=args.ctx_size,
             n_batch=args.batch_size,
-            n_threads=args.threads if args.threads_draft is None else args.threads_draft,
+            n_threads=args.threads,
             weight_repack=args.repack,
         )
-    return target, with_rpc_draft(args, draft) if draft is not None else None
+        target = with_rpc(args, target)
+        draft = None
+        if source is DraftSource.MODEL:
+            draft = ModelConfig(
+                path=draft_path,
+                n_gpu_layers=args.gpu_layers_draft,
+                n_ctx=args.ctx_size_draft,
+                n_batch=args.batch_size,
+                n_threads=args.threads if args.threads_draft is None else args.threads_draft,
+                weight_repack=args.repack,
+            )
+        return target, with_rpc_draft(args, draft) if draft is not None else None
+
+
+def check_model_files(args: argparse.Namespace) -> None:
+    """The headers of the model files the flags name: a file error says which model and
+    what to do, and a context above the one the model was trained for (``-c``,
+    ``-cd``) is refused with the numbers, before llama.cpp tries to allocate it."""
+    if args.model is not None:
+        check_context(check_model_file(args.model, TARGET_ROLE), args.ctx_size, "-c")
+    if args.model_draft is not None and _draft_source(args) is DraftSource.MODEL:
+        metadata = check_model_file(args.model_draft, DRAFT_ROLE)
+        check_context(metadata, args.ctx_size_draft, "-cd")
+
+
+def _check_value_flags(args: argparse.Namespace) -> None:
+    """Values out of range, named by their flag and value (the core's checks, which
+    catch the rest, name the setting)."""
+    if args.n_predict < -1:
+        raise UsageError(
+            f"-n must be -1 (until the model ends its answer) or 0 or more, got {args.n_predict}"
+        )
+    for flag, value in (
+        ("--top-p", args.top_p),
+        ("--min-p", args.min_p),
+        ("--draft-p-min", args.draft_p_min),
+    ):
+        if not 0.0 <= value <= 1.0:
+            raise UsageError(f"{flag} must be between 0 and 1, got {value:g}")
+    if args.top_k < 0:
+        raise UsageError(f"--top-k must be 0 (off) or more, got {args.top_k}")
+    if not args.repeat_penalty > 0:
+        raise UsageError(f"--repeat-penalty must be above 0, got {args.repeat_penalty:g}")
+    n_max = parse_draft_max(args.draft_max)[0]
+    if n_max < 0:
+        raise UsageError(f"--draft-max must be 0 or more, or 'auto', got {n_max}")
+    if not 0 <= args.draft_min <= n_max:
+        raise UsageError(
+            f"--draft-min must be between 0 and --draft-max ({n_max}), got {args.draft_min}"
+        )
 
 
 def generation_settings(args: argparse.Namespace) -> GenerationSettings:
+    """The settings the flags ask for; UsageError (exit code 2) for a bad value."""
+    _check_value_flags(args)
+    with flag_values():
+        return _generation_settings(args)
+
+
+def _generation_settings(args: argparse.Namespace) -> GenerationSettings:
     return GenerationSettings(
         n_predict=args.n_predict,
         sampling=SamplingSettings(
@@ -295,6 +377,7 @@ def run_generate(argv: list[str], out: TextIO | None = None, err: TextIO | None 
     prompt_text = _read_prompt(args)
     settings = generation_settings(args)
     target, draft = model_configs(args)
+    check_model_files(args)
     with SpeculativeEngine(target, draft) as engine:
         if args.chat:
             messages = [ChatMessage("system", args.system)] if args.system else []

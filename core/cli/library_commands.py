@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from core.cli.failures import UsageError
 from core.errors import ConfigError
 from core.hub.auth import clear_token, mask_token, resolve_token, save_token
 from core.hub.client import HubClient
@@ -183,9 +184,9 @@ def _logging_through(line: ProgressLine) -> Iterator[None]:
 
 def _search(query: str, limit: int, files_for_top: int) -> int:
     if limit < 1:
-        raise ConfigError(f"--limit must be at least 1, got {limit}")
+        raise UsageError(f"--limit must be at least 1, got {limit}")
     if files_for_top < 0:
-        raise ConfigError(f"--files must be 0 or more, got {files_for_top}")
+        raise UsageError(f"--files must be 0 or more, got {files_for_top}")
     client = HubClient.from_environment()
     repos = search_gguf_repos(client, query, limit=limit)
     if not repos:

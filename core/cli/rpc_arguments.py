@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from core.cli.failures import UsageError
 from core.engine.config import ModelConfig
-from core.errors import ConfigError
 from core.rpc.endpoints import parse_endpoints, parse_tensor_split
 
 
@@ -66,7 +66,7 @@ def with_rpc_draft(args: argparse.Namespace, draft: ModelConfig) -> ModelConfig:
     if not getattr(args, "rpc_draft", False):
         return draft
     if not args.rpc:
-        raise ConfigError(
+        raise UsageError(
             "--rpc-draft puts the draft on the RPC workers: give them with --rpc HOST:PORT"
         )
     return dataclasses.replace(draft, rpc_servers=args.rpc)

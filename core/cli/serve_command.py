@@ -15,7 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-from core.cli.generate_command import build_parser, generation_settings, model_configs
+from core.cli.generate_command import (
+    build_parser,
+    check_model_files,
+    generation_settings,
+    model_configs,
+)
 from core.engine.config import ModelConfig
 from core.errors import ConfigError, SpecChatError
 from core.server.auth import API_KEY_ENV
@@ -72,6 +77,7 @@ def _print_entry(entry: RequestLogEntry) -> None:
 async def serve(args: argparse.Namespace) -> int:
     settings = generation_settings(args)
     target, draft = model_configs(args)
+    check_model_files(args)  # which model a bad file is, and -c above its training
     reloader = _Reloader(target, draft)
     worker = EngineWorker(on_crash=reloader.engine_ended)
     reloader.worker = worker

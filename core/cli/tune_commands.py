@@ -1,11 +1,12 @@
 """``specchat-cli sweep | ab | calibrate``: measure draft settings on a pair.
 
 sweep: a grid of draft settings on a prompt set, each cell against plain decoding
-    measured in the same run (see core/tune/sweep.py); a table with the best row
-    marked, or ``--json``. ``--auto`` measures the adaptive draft length instead.
+    measured in the same run (see core/tune/sweep.py); a table with the fastest row
+    marked when it beat plain decoding, or ``--json``. ``--auto`` measures the adaptive
+    draft length instead.
 ab: one prompt decoded with the given draft settings and plainly.
-calibrate: a short sweep whose best setting is saved for the pair, so the window
-    starts tuned with it.
+calibrate: a short sweep whose fastest setting, when it beat plain decoding, is saved
+    for the pair, so the window starts tuned with it.
 
 ``--predict`` (sweep) and calibrate also use the pair's verification cost curve
 (measured once per pair and saved with its results, core/tune/cost_curve.py): with
@@ -22,7 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from core.cli.failures import EXIT_INTERRUPTED
+from core.cli.bench import check_tokens_to_measure
+from core.cli.failures import EXIT_INTERRUPTED, UsageError, flag_values
+from core.cli.model_files import DRAFT_ROLE, TARGET_ROLE, check_model_file
 from core.demo_models import ensure_demo_pair
 from core.engine import (
     ChatMessage,
@@ -134,13 +137,25 @@ def build_ab_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_counts(args: argparse.Namespace) -> None:
+    """Counts a measurement cannot run with (a speed of 0 tokens, a median of nothing)."""
+    check_tokens_to_measure(args.n_predict)
+    repeat = getattr(args, "repeat", 1)
+    if repeat < 1:
+        raise UsageError(f"--repeat must be at least 1, got {repeat}")
+
+
 def _pair(args: argparse.Namespace, needs_draft: bool) -> tuple[ModelConfig, ModelConfig | None]:
     target_path, draft_path = args.model, args.model_draft
-    if target_path is None:
+    if target_path is not None:
+        check_model_file(target_path, TARGET_ROLE)
+    else:
         demo = ensure_demo_pair()
         target_path, draft_path = demo.target, draft_path or demo.draft
     if needs_draft and draft_path is None:
-        raise ConfigError("drafting with a model needs a draft: pass -md DRAFT (or --ngram)")
+        raise UsageError("drafting with a model needs a draft: pass -md DRAFT (or --ngram)")
+    if needs_draft and args.model_draft is not None:
+        check_model_file(args.model_draft, DRAFT_ROLE)
     target = ModelConfig(target_path, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
     draft = (
         ModelConfig(draft_path, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
@@ -167,11 +182,28 @@ def _sources(args: argparse.Namespace) -> tuple[DraftSource, ...]:
     if args.ngram:
         sources += (DraftSource.NGRAM,)
     if not sources:
-        raise ConfigError("--no-model without --ngram leaves nothing to sweep; add --ngram")
+        raise UsageError("--no-model without --ngram leaves nothing to sweep; add --ngram")
     return sources
 
 
+# Without a terminal (a log file, a pipe) the progress goes on new lines, at most
+# this many for the measured answers (every quarter), plus the first warm-up line of
+# each adaptive cell.
+_LOGGED_STEPS = 4
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def _print_progress(err: TextIO) -> Callable[[SweepProgress], None]:
+    """Progress on one line redrawn with carriage returns on a terminal, else a few
+    whole lines (a log file gets no carriage-return junk)."""
+    if not _is_terminal(err):
+        return _log_progress(err)
     shown = 0  # the length of the line drawn last
 
     def show(progress: SweepProgress) -> None:
@@ -190,23 +222,56 @@ def _print_progress(err: TextIO) -> Callable[[SweepProgress], None]:
     return show
 
 
+def _log_progress(err: TextIO) -> Callable[[SweepProgress], None]:
+    logged_step = 0  # the last quarter written
+
+    def show(progress: SweepProgress) -> None:
+        nonlocal logged_step
+        if progress.cells_refreshed:
+            return
+        if progress.warm_up is not None:
+            if progress.warm_up.answer == 1:
+                err.write(progress.describe() + "\n")
+                err.flush()
+            return
+        step = progress.done * _LOGGED_STEPS // max(progress.total, 1)
+        if step > logged_step:
+            logged_step = step
+            err.write(progress.describe() + "\n")
+            err.flush()
+
+    return show
+
+
+def _grid(args: argparse.Namespace) -> tuple[SweepGrid, GenerationSettings]:
+    """The grid and the settings the flags ask for (UsageError for a bad value)."""
+    with flag_values():
+        grid = SweepGrid(
+            draft_max=args.draft_max,
+            p_min=args.draft_p_min,
+            draft_min=args.draft_min,
+            sources=_sources(args),
+            auto=args.auto,
+        )
+        grid.cells(DraftSettings())
+        drafting = DraftSettings(verification=Verification(args.verification))
+        return grid, _generation(args, drafting)
+
+
 async def _sweep(
-    args: argparse.Namespace, engine: SpeculativeEngine, err: TextIO, control: SweepControl
+    args: argparse.Namespace,
+    grid: SweepGrid,
+    settings: GenerationSettings,
+    engine: SpeculativeEngine,
+    err: TextIO,
+    control: SweepControl,
 ) -> SweepResult:
-    grid = SweepGrid(
-        draft_max=args.draft_max,
-        p_min=args.draft_p_min,
-        draft_min=args.draft_min,
-        sources=_sources(args),
-        auto=args.auto,
-    )
-    drafting = DraftSettings(verification=Verification(args.verification))
     show = _print_progress(err)
     result = await run_sweep(
         EngineRunner(engine),
         _prompt_set(args),
         grid,
-        _generation(args, drafting),
+        settings,
         args.repeat,
         on_progress=show,
         control=control,
@@ -255,7 +320,7 @@ def write_sweep_table(result: SweepResult, out: TextIO) -> None:
     out.write(f"  {'settings':<28}{'tok/s':>8}{'speedup':>9}{'accept':>9}{'mean len':>10}\n")
     base = result.baseline.decode_tokens_per_second
     out.write(f"  {'plain':<28}{base:8.1f}{1.0:8.2f}x\n")
-    best = result.best()
+    best = result.winner()
     for cell in result.cells:
         mark = "*" if cell is best else " "
         out.write(
@@ -267,13 +332,15 @@ def write_sweep_table(result: SweepResult, out: TextIO) -> None:
         out.write(f"partial: {result.describe_partial()}\n")
     elif best is not None:
         out.write("(* marks the fastest setting)\n")
+    elif result.cells:
+        out.write(f"{result.no_winner()}\n")
 
 
 def run_sweep_command(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     args = build_sweep_parser().parse_args(argv)
-    if args.repeat < 1 or args.n_predict < 1:
-        raise ConfigError("--repeat and -n must be at least 1")
+    _check_counts(args)
+    grid, settings = _grid(args)
     control = SweepControl()
     target, draft = _pair(args, needs_draft=not args.no_model)
     with SpeculativeEngine(target, draft) as engine:
@@ -285,8 +352,8 @@ def run_sweep_command(argv: list[str], out: TextIO | None = None, err: TextIO | 
         # Ctrl+C stops the sweep after (or within) the running answer and prints what
         # every cell measured on the prompts they all answered.
         with sigint_calls(cancel):
-            result = asyncio.run(_sweep(args, engine, err, control))
-        if result.partial:
+            result = asyncio.run(_sweep(args, grid, settings, engine, err, control))
+        if result.partial and _is_terminal(err):
             err.write("\n")  # end the progress line
         curve = None
         if args.predict and not result.partial:
@@ -308,15 +375,18 @@ def run_sweep_command(argv: list[str], out: TextIO | None = None, err: TextIO | 
 def run_ab_command(argv: list[str], out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_ab_parser().parse_args(argv)
-    n_max, adaptive = parse_draft_max(args.draft_max)
-    drafting = DraftSettings(
-        source=DraftSource.NGRAM if args.ngram else DraftSource.MODEL,
-        n_max=n_max,
-        n_min=args.draft_min,
-        p_min=args.draft_p_min,
-        verification=Verification(args.verification),
-        adaptive=bool(adaptive),
-    )
+    _check_counts(args)
+    with flag_values():
+        n_max, adaptive = parse_draft_max(args.draft_max)
+        drafting = DraftSettings(
+            source=DraftSource.NGRAM if args.ngram else DraftSource.MODEL,
+            n_max=n_max,
+            n_min=args.draft_min,
+            p_min=args.draft_p_min,
+            verification=Verification(args.verification),
+            adaptive=bool(adaptive),
+        )
+        _generation(args, drafting)
     target, draft = _pair(args, needs_draft=not args.ngram)
     with SpeculativeEngine(target, draft) as engine:
         result = asyncio.run(
@@ -350,6 +420,9 @@ def run_calibrate_command(argv: list[str], out: TextIO | None = None) -> int:
     _prompt_choice(parser)
     parser.set_defaults(n_predict=CALIBRATION_TOKENS)
     args = parser.parse_args(argv)
+    _check_counts(args)
+    with flag_values():
+        _generation(args, DraftSettings(verification=Verification(args.verification)))
     target, draft = _pair(args, needs_draft=True)
     assert draft is not None
     key = pair_key(target.path, draft.path, DraftSource.MODEL)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import re
 import threading
 import weakref
 from collections.abc import Callable
@@ -23,7 +24,13 @@ import numpy.typing as npt
 from core.engine.backend import clear_recent_problems, ensure_backend, recent_problems
 from core.engine.config import DEFAULT_CONTEXT, ModelConfig
 from core.engine.placement import has_offload_device, plan_placement
-from core.errors import EngineClosedError, EngineError, LoadCancelledError, ModelLoadError
+from core.errors import (
+    EngineClosedError,
+    EngineError,
+    LoadCancelledError,
+    ModelFileError,
+    ModelLoadError,
+)
 from core.gguf_meta import GgufMetadata, read_gguf_metadata
 from core.interrupts import interrupt_pending, native_callback, raise_pending_interrupt
 
@@ -40,6 +47,47 @@ _DECODE_ABORTED = 2
 # with the demo pair fully offloaded, a drafting step took 19.0 ms with one thread and
 # 22.3 ms with 16 (1.65 against 2.44 ms of it outside llama_decode).
 _OFFLOADED_MODEL_THREADS = 1
+
+
+# What to do about a file that is not a model llama.cpp can read, by the problem found.
+_FILE_ADVICE = (
+    ("not a GGUF file", "is this a GGUF model file? Download or copy the model again"),
+    ("unsupported GGUF version", "convert it again with a current llama.cpp"),
+    ("header", "download or copy it again"),
+)
+# llama.cpp's log line when an allocation fails, e.g. "ggml_aligned_malloc:
+# insufficient memory (attempted to allocate 219729.38 MB)".
+_ALLOCATION = re.compile(r"attempted to allocate ([0-9.]+) MB")
+
+
+def read_model_metadata(path: Path) -> GgufMetadata:
+    """``read_gguf_metadata``, whose errors name the full path given (not only the
+    file's name) and say what to do."""
+    try:
+        return read_gguf_metadata(path)
+    except ModelFileError as exc:
+        message = str(exc)
+        if message.startswith(f"{path.name}: ") and str(path) != path.name:
+            message = f"{path}: {message.removeprefix(f'{path.name}: ')}"
+        if "; " not in message:
+            advice = next((text for key, text in _FILE_ADVICE if key in message), "")
+            message = f"{message}; {advice}" if advice else message
+        raise ModelFileError(message) from exc
+
+
+def context_failure(n_ctx: int, model_name: str, problems: str) -> str:
+    """One sentence for a context llama.cpp could not create, from its log lines."""
+    allocation = _ALLOCATION.search(problems)
+    if allocation or "failed to allocate" in problems or "insufficient memory" in problems:
+        size = f" ({float(allocation.group(1)) / 1024:,.1f} GiB asked for)" if allocation else ""
+        return (
+            f"not enough memory for a {n_ctx}-token context for {model_name}{size}; "
+            "ask for a smaller context"
+        )
+    return (
+        f"llama.cpp could not create a {n_ctx}-token context for {model_name}: "
+        f"{problems or 'out of memory?'}"
+    )
 
 
 class ContextFullError(EngineError):
@@ -114,7 +162,7 @@ class LoadedModel:
     ) -> None:
         ensure_backend()
         self.config = config
-        self.metadata: GgufMetadata = read_gguf_metadata(config.path)
+        self.metadata: GgufMetadata = read_model_metadata(Path(config.path))
         self._model: llama_cpp.llama_model_p | None = None
         self._ctx: llama_cpp.llama_context_p | None = None
         self._batch: llama_cpp.llama_batch | None = None
@@ -235,10 +283,7 @@ class LoadedModel:
             llama_cpp.llama_free(ctx)
             raise_pending_interrupt()
         if not ctx:
-            raise ModelLoadError(
-                f"llama.cpp could not create a {n_ctx}-token context for "
-                f"{self.config.path.name}: {recent_problems() or 'out of memory?'}"
-            )
+            raise ModelLoadError(context_failure(n_ctx, self.config.path.name, recent_problems()))
         self._ctx = ctx
         self._memory = llama_cpp.llama_get_memory(ctx)
         self.n_ctx = int(llama_cpp.llama_n_ctx(ctx))

@@ -35,7 +35,8 @@ CALIBRATION_TOKENS = 96
 @dataclass(frozen=True)
 class Calibration:
     """What calibration chose: ``drafting`` (None when no cell beat plain decoding, in
-    which case the adaptive mode is kept: it stops drafting while drafting loses)."""
+    which case the default adaptive mode is saved: it stops drafting while drafting
+    loses, so it runs close to plain decoding where drafting does not pay)."""
 
     sweep: SweepResult
     drafting: DraftSettings | None
@@ -49,8 +50,10 @@ class Calibration:
         speed = f"{self.sweep.speedup(best):.2f}x plain"
         if self.drafting is None:
             text = (
-                f"no fixed setting beat plain decoding (best: {settings_label(best.drafting)}, "
-                f"{speed}); kept the adaptive draft length, which stops drafting when it loses"
+                f"no fixed setting beat plain decoding (the fastest, "
+                f"{settings_label(best.drafting)}, ran at {speed}), so none is chosen: the "
+                "adaptive draft length is used instead, which stops drafting while "
+                "drafting loses"
             )
         else:
             text = f"chose {settings_label(self.drafting)} ({speed})"
@@ -69,8 +72,9 @@ def describe_prediction(prediction: Prediction | None) -> str:
 
 
 def chosen_settings(sweep: SweepResult, base: DraftSettings) -> DraftSettings | None:
-    best = sweep.best()
-    if best is None or sweep.speedup(best) <= 1.0:
+    """The fastest cell's settings when it beat plain decoding, else None."""
+    best = sweep.winner()
+    if best is None:
         return None
     return replace(
         base,
@@ -81,13 +85,24 @@ def chosen_settings(sweep: SweepResult, base: DraftSettings) -> DraftSettings | 
     )
 
 
+def without_a_winner(current: DraftSettings) -> DraftSettings:
+    """What to use when no fixed setting beat plain decoding: the default adaptive
+    mode. The lengths calibration chooses (draft-max, draft-min, p-min) go back to
+    their defaults too, so a fixed length an earlier calibration chose does not stay
+    on as the adaptive mode's ceiling; the source and verification are kept."""
+    defaults = DraftSettings()
+    return replace(
+        current, n_max=defaults.n_max, n_min=defaults.n_min, p_min=defaults.p_min, adaptive=True
+    )
+
+
 def apply_to_pair(
     store: SettingsStore, pair_key: str, drafting: DraftSettings | None
 ) -> PairSettings:
-    """Save ``drafting`` (None: the adaptive mode) as the pair's draft settings."""
+    """Save ``drafting`` (None: ``without_a_winner``) as the pair's draft settings."""
     current = store.pair_settings(pair_key)
     old = current.generation.drafting
-    new = drafting if drafting is not None else replace(old, adaptive=True)
+    new = drafting if drafting is not None else without_a_winner(old)
     # The pair's draft source is its own (model or n-gram); calibration keeps it.
     new = replace(new, source=old.source)
     updated = replace(current, generation=replace(current.generation, drafting=new))

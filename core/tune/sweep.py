@@ -244,9 +244,27 @@ class SweepResult:
         return bool(cell.outputs) and cell.outputs == self.baseline.outputs
 
     def best(self, fixed_only: bool = False) -> CellResult | None:
-        """The fastest finished cell (``fixed_only``: of those with a fixed length)."""
+        """The fastest finished cell (``fixed_only``: of those with a fixed length),
+        whether or not it beat plain decoding: see ``winner`` for a recommendation."""
         cells = [c for c in self.cells if not (fixed_only and c.drafting.adaptive)]
         return max(cells, key=lambda cell: cell.decode_tokens_per_second, default=None)
+
+    def winner(self, fixed_only: bool = False) -> CellResult | None:
+        """The fastest cell when it is faster than plain decoding, else None: the
+        setting to recommend (plain decoding is, when no cell beat it)."""
+        best = self.best(fixed_only)
+        return best if best is not None and self.speedup(best) > 1.0 else None
+
+    def no_winner(self) -> str:
+        """Why no cell is recommended, with the fastest one's numbers."""
+        best = self.best()
+        if best is None:
+            return "no draft setting was measured"
+        return (
+            f"no draft setting beat plain decoding on this pair; plain is fastest "
+            f"(the fastest setting, {settings_label(best.drafting)}, ran at "
+            f"{self.speedup(best):.2f}x plain)"
+        )
 
     def _cells_short_of_repeats(self) -> int:
         return sum(1 for cell in self.cells if len(cell.speeds) < self.repeats)
@@ -338,6 +356,7 @@ class SweepResult:
                 "speeds": list(self.baseline.speeds),
             },
             "best": self.cells.index(best) if best is not None else None,
+            "best_beats_plain": best is not None and self.speedup(best) > 1.0,
             "results": [self.cell_dict(cell) for cell in self.cells],
         }
 

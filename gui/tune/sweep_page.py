@@ -52,6 +52,7 @@ from core.tune.calibration import (
     Calibration,
     chosen_settings,
     describe_prediction,
+    without_a_winner,
 )
 from core.tune.prediction import (
     Prediction,
@@ -483,7 +484,7 @@ class SweepPage(QWidget):
             return result
         chosen = chosen_settings(result, self._settings().drafting)
         if chosen is None:
-            chosen = replace(self._settings().drafting, adaptive=True)
+            chosen = without_a_winner(self._settings().drafting)
         self.apply_requested.emit(chosen)
         fixed = chosen if not chosen.adaptive else None
         self._say(Calibration(result, fixed, prediction=self.prediction).describe())
@@ -541,7 +542,8 @@ class SweepPage(QWidget):
         self.result = result
         self.result_pair = pair if pair is not None else self._pair_key()
         self._row_cells = list(result.cells)
-        best = result.best()
+        # Starred only when it beats plain decoding: a slower cell is no recommendation.
+        best = result.winner()
         self.table.setRowCount(len(result.cells) + 1)
         base = result.baseline.decode_tokens_per_second
         self._set_row(0, ("plain", f"{base:.1f}", "1.00x", "", ""))
@@ -580,6 +582,8 @@ class SweepPage(QWidget):
                 f"{describe_prediction(self.prediction)}. "
                 "Click a square or double-click a row to use it in the chat."
             )
+        elif result.complete:
+            self._say(f"Done: {result.no_winner()}.")
         self._update_export_buttons()
         self._update_pair_state()
 

@@ -4,26 +4,11 @@ from __future__ import annotations
 
 from core.cli.readout import format_readout
 from core.engine.events import GenerationStats
+from tests.support.synthetic_events import synthetic_stats
 
 
 def _stats(n_prompt: int, reused: int) -> GenerationStats:
-    return GenerationStats(
-        n_prompt=n_prompt,
-        n_prompt_reused=reused,
-        prompt_ms=0.12,
-        n_predict=10,
-        decode_ms=200.0,
-        ttft_ms=20.0,
-        n_steps=4,
-        n_drafted=12,
-        n_accept=6,
-        draft_ms=80.0,
-        verify_ms=100.0,
-        accepted_length_histogram=(1, 1, 1, 1),
-        draft_source="model",
-        draft_max=4,
-        seed=7,
-    )
+    return synthetic_stats(10, n_prompt=n_prompt, n_prompt_reused=reused, prompt_ms=0.12)
 
 
 def test_a_prompt_mostly_from_the_cache_says_so() -> None:

@@ -5,22 +5,8 @@ from __future__ import annotations
 import io
 
 from core.cli.tune_commands import _print_progress, write_sweep_table
-from core.engine import DraftSettings, DraftSource
-from core.tune.sweep import CellResult, SweepProgress, SweepResult, WarmUp
-
-
-def _measured(plain: float, speeds: dict[int, float]) -> SweepResult:
-    cells = [
-        CellResult(
-            DraftSettings(n_max=n_max, adaptive=False),
-            speeds=[speed],
-            acceptances=[0.8],
-            mean_lengths=[1.6],
-        )
-        for n_max, speed in speeds.items()
-    ]
-    baseline = CellResult(DraftSettings(source=DraftSource.NONE), speeds=[plain])
-    return SweepResult("chat", 4, 1, 0.0, baseline, cells, planned_cells=len(cells))
+from core.tune.sweep import SweepProgress, WarmUp
+from tests.support.sweep_results import measured_sweep
 
 
 def _marked_rows(table: str) -> list[str]:
@@ -30,7 +16,7 @@ def _marked_rows(table: str) -> list[str]:
 def test_a_setting_slower_than_plain_is_not_starred_as_the_fastest() -> None:
     # The tester's sweep: plain 59.4 tok/s, the only cell 52.5 (0.88x).
     out = io.StringIO()
-    write_sweep_table(_measured(59.4, {2: 52.5}), out)
+    write_sweep_table(measured_sweep(59.4, {2: 52.5}), out)
     table = out.getvalue()
     assert _marked_rows(table) == []
     assert "(* marks the fastest setting)" not in table
@@ -42,7 +28,7 @@ def test_a_setting_slower_than_plain_is_not_starred_as_the_fastest() -> None:
 
 def test_the_fastest_setting_is_starred_when_it_beats_plain() -> None:
     out = io.StringIO()
-    write_sweep_table(_measured(50.0, {2: 55.0, 4: 60.0}), out)
+    write_sweep_table(measured_sweep(50.0, {2: 55.0, 4: 60.0}), out)
     table = out.getvalue()
     [marked] = _marked_rows(table)
     assert "max=4" in marked and "1.20x" in marked
@@ -55,7 +41,7 @@ class _Terminal(io.StringIO):
 
 
 def _feed(stream: io.StringIO) -> str:
-    result = _measured(50.0, {2: 55.0})
+    result = measured_sweep(50.0, {2: 55.0})
     show = _print_progress(stream)
     show(SweepProgress(0, 40, result, warm_up=WarmUp("model auto", 1, 4)))
     show(SweepProgress(0, 40, result, warm_up=WarmUp("model auto", 2, 4)))

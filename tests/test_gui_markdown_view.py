@@ -9,11 +9,8 @@ from PySide6.QtWidgets import QApplication, QTextBrowser, QToolTip
 from pytestqt.qtbot import QtBot
 
 from core.engine.events import (
-    EmittedToken,
     FinishedEvent,
-    GenerationStats,
     Provenance,
-    RejectedToken,
     StepEvent,
     StopReason,
 )
@@ -22,50 +19,23 @@ from gui.chat.chat_view import ChatView
 from gui.chat.markdown import COPY_LINK_LABEL, align_rendered, soft_breaks
 from gui.chat.message_widgets import AnswerWidget
 from gui.chat.token_formats import token_formats
+from tests.support.synthetic_events import synthetic_stats as _stats
+from tests.support.synthetic_events import synthetic_step
 
 ACCEPTED = Provenance.DRAFT_ACCEPTED
 CORRECTION = Provenance.TARGET_CORRECTION
 BONUS = Provenance.TARGET_BONUS
 ONLY = Provenance.TARGET_ONLY
 Tokens = list[tuple[str, Provenance]]
-# The offscreen platform cannot raise a tooltip's window; on a real display it does.
-TOOLTIP_NOISE = pytest.mark.qt_log_ignore("This plugin does not support raise")
 
 
 def _step(tokens: Tokens, rejected: tuple[str, ...] = ()) -> StepEvent:
     """One step; its rejected drafts belong in front of its last token (the correction)."""
-    drafted = sum(p is ACCEPTED for _, p in tokens) + len(rejected)
-    return StepEvent(
-        tokens=tuple(
-            EmittedToken(i, text, provenance, 0.48 if provenance is ACCEPTED else None)
-            for i, (text, provenance) in enumerate(tokens)
-        ),
-        rejected=tuple(RejectedToken(100 + i, text, 0.3) for i, text in enumerate(rejected)),
-        n_drafted=drafted,
-        n_accepted=drafted - len(rejected),
-        draft_ms=1.0,
-        verify_ms=2.0,
-    )
+    return synthetic_step(tokens, rejected, accepted_confidence=0.48, rejected_confidence=0.3)
 
 
-def _stats(n: int) -> GenerationStats:
-    return GenerationStats(
-        n_prompt=5,
-        n_prompt_reused=0,
-        prompt_ms=10.0,
-        n_predict=n,
-        decode_ms=100.0,
-        ttft_ms=12.0,
-        n_steps=2,
-        n_drafted=3,
-        n_accept=2,
-        draft_ms=2.0,
-        verify_ms=4.0,
-        accepted_length_histogram=(0, 1, 1),
-        draft_source="model",
-        draft_max=4,
-        seed=1,
-    )
+# The offscreen platform cannot raise a tooltip's window; on a real display it does.
+TOOLTIP_NOISE = pytest.mark.qt_log_ignore("This plugin does not support raise")
 
 
 def _finished(

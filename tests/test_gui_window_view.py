@@ -11,12 +11,8 @@ from PySide6.QtGui import QGuiApplication, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QAbstractButton, QWidget
 
 from core.engine.events import (
-    EmittedToken,
     FinishedEvent,
-    GenerationStats,
     Provenance,
-    RejectedToken,
-    StepEvent,
     StopReason,
 )
 from core.speculation.trace import AnswerTrace
@@ -24,44 +20,8 @@ from gui.chat.chat_view import ChatView
 from gui.chat.markdown import COPY_LINK_LABEL, add_copy_links, align_rendered, code_block_index
 from gui.chat.message_widgets import STREAMING_GROWTH_LINES
 from gui.chat.token_formats import token_formats
-
-
-def _step(tokens: list[tuple[str, Provenance]], rejected: tuple[str, ...] = ()) -> StepEvent:
-    drafted = sum(p is Provenance.DRAFT_ACCEPTED for _, p in tokens) + len(rejected)
-    return StepEvent(
-        tokens=tuple(
-            EmittedToken(
-                i, text, provenance, 0.9 if provenance is Provenance.DRAFT_ACCEPTED else None
-            )
-            for i, (text, provenance) in enumerate(tokens)
-        ),
-        rejected=tuple(RejectedToken(100 + i, text, 0.4) for i, text in enumerate(rejected)),
-        n_drafted=drafted,
-        n_accepted=drafted - len(rejected),
-        draft_ms=1.0,
-        verify_ms=2.0,
-    )
-
-
-def _stats(n: int) -> GenerationStats:
-    return GenerationStats(
-        n_prompt=5,
-        n_prompt_reused=0,
-        prompt_ms=10.0,
-        n_predict=n,
-        decode_ms=100.0,
-        ttft_ms=12.0,
-        n_steps=2,
-        n_drafted=3,
-        n_accept=2,
-        draft_ms=2.0,
-        verify_ms=4.0,
-        accepted_length_histogram=(0, 1, 1),
-        draft_source="model",
-        draft_max=4,
-        seed=1,
-    )
-
+from tests.support.synthetic_events import synthetic_stats as _stats
+from tests.support.synthetic_events import synthetic_step as _step
 
 STEPS = [
     _step([("Here", Provenance.DRAFT_ACCEPTED), (" is", Provenance.TARGET_CORRECTION)], (" was",)),

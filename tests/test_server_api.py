@@ -327,16 +327,21 @@ def test_half_a_surrogate_pair_is_a_400_and_the_engine_keeps_serving(
     assert answer.usage is not None and answer.usage.completion_tokens == 4
 
 
-def test_a_request_whose_client_left_while_queued_frees_its_place(
-    tiny_models: TinyModels,
-) -> None:
-    served = ServerThread(
+def _target_only_server(tiny_models: TinyModels, max_waiting: int = MAX_WAITING) -> ServerThread:
+    """A server of its own (these tests hold or stop it), the target without a draft."""
+    return ServerThread(
         ModelConfig(tiny_models.target, n_ctx=512, n_threads=2),
         None,
         GenerationSettings(n_predict=-1, drafting=DraftSettings(source=DraftSource.NONE)),
         api_key=KEY,
-        max_waiting=1,
+        max_waiting=max_waiting,
     )
+
+
+def test_a_request_whose_client_left_while_queued_frees_its_place(
+    tiny_models: TinyModels,
+) -> None:
+    served = _target_only_server(tiny_models, max_waiting=1)
     try:
         url = served.base_url + "/chat/completions"
         headers = {"Authorization": f"Bearer {KEY}"}
@@ -372,12 +377,7 @@ async def _hold_the_engine(served: ServerThread) -> Turn:
 def test_stopping_the_server_ends_open_streams_with_a_closing_error_event(
     tiny_models: TinyModels,
 ) -> None:
-    served = ServerThread(
-        ModelConfig(tiny_models.target, n_ctx=512, n_threads=2),
-        None,
-        GenerationSettings(n_predict=-1, drafting=DraftSettings(source=DraftSource.NONE)),
-        api_key=KEY,
-    )
+    served = _target_only_server(tiny_models)
     try:
         body = {"messages": CHAT, "max_tokens": 480, "temperature": 0, "stream": True}
         with httpx.stream(

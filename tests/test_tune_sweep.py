@@ -41,7 +41,6 @@ from core.tune.results_store import (
 )
 from core.tune.runner import EngineRunner
 from core.tune.sweep import (
-    CellResult,
     SweepControl,
     SweepGrid,
     SweepProgress,
@@ -50,6 +49,7 @@ from core.tune.sweep import (
     run_sweep,
     settings_label,
 )
+from tests.support.sweep_results import measured_sweep
 
 PROMPTS = prompt_set_from_texts("tiny", ["Tell me a story", "the cat and the dog"])
 GREEDY = GenerationSettings(n_predict=24, sampling=SamplingSettings(temperature=0.0))
@@ -482,22 +482,8 @@ def test_calibration_saves_no_setting_slower_than_plain(
     assert f"{sweep_result.speedup(best):.2f}x plain" in text
 
 
-def _measured(plain: float, speeds: dict[int, float]) -> SweepResult:
-    cells = [
-        CellResult(
-            DraftSettings(n_max=n_max, adaptive=False),
-            speeds=[speed],
-            acceptances=[0.8],
-            mean_lengths=[1.6],
-        )
-        for n_max, speed in speeds.items()
-    ]
-    baseline = CellResult(DraftSettings(source=DraftSource.NONE), speeds=[plain])
-    return SweepResult("chat", 4, 1, 0.0, baseline, cells, planned_cells=len(cells))
-
-
 def test_the_fastest_cell_is_recommended_only_when_it_beats_plain() -> None:
-    slower = _measured(59.4, {2: 52.5, 4: 40.0})
+    slower = measured_sweep(59.4, {2: 52.5, 4: 40.0})
     assert slower.best() is slower.cells[0]  # the fastest cell, for the records
     assert slower.winner() is None
     assert slower.no_winner() == (
@@ -505,7 +491,7 @@ def test_the_fastest_cell_is_recommended_only_when_it_beats_plain() -> None:
         "(the fastest setting, model max=2 min=0 p=0, ran at 0.88x plain)"
     )
     assert slower.to_dict()["best_beats_plain"] is False
-    faster = _measured(50.0, {2: 40.0, 4: 60.0})
+    faster = measured_sweep(50.0, {2: 40.0, 4: 60.0})
     assert faster.winner() is faster.cells[1] is faster.best()
     assert faster.to_dict()["best_beats_plain"] is True
 

@@ -20,7 +20,7 @@ def test_the_sentence_of_an_overflow() -> None:
     assert not fit.fits
     assert (fit.needed, fit.overflow, fit.spare) == (4424, 328, 0)
     assert fit.sentence() == (
-        "This conversation is 3,912 tokens; with a 512-token answer it exceeds "
+        "This conversation is 3,912 tokens; with room for a 512-token answer it exceeds "
         "the 4,096-token context by 328."
     )
 
@@ -29,7 +29,7 @@ def test_the_sentence_of_a_fit() -> None:
     fit = ContextFit(prompt_tokens=1200, answer_budget=512, n_ctx=4096)
     assert fit.fits and fit.overflow == 0
     assert fit.sentence() == (
-        "This conversation is 1,200 tokens; with a 512-token answer it fits "
+        "This conversation is 1,200 tokens; with room for a 512-token answer it fits "
         "the 4,096-token context (2,384 tokens to spare)."
     )
     exact = ContextFit(prompt_tokens=3584, answer_budget=512, n_ctx=4096)

@@ -54,8 +54,10 @@ class ContextFit:
         return max(self.n_ctx - self.needed, 0)
 
     def sentence(self) -> str:
-        """E.g. "This conversation is 3,912 tokens; with a 512-token answer it exceeds
-        the 4,096-token context by 328."."""
+        """E.g. "This conversation is 3,912 tokens; with room for a 512-token answer it
+        exceeds the 4,096-token context by 328."." The room is what the window keeps for
+        an answer (its length setting, at most a quarter of the context), not the
+        length setting itself."""
         subject = "This conversation"
         if self.dropped_turns == 1:
             subject = "Without its oldest turn, this conversation"
@@ -63,7 +65,7 @@ class ContextFit:
             subject = f"Without its {self.dropped_turns:,} oldest turns, this conversation"
         opening = (
             f"{subject} is {_plural(self.prompt_tokens, 'token')}; "
-            f"with a {self.answer_budget:,}-token answer it"
+            f"with room for a {self.answer_budget:,}-token answer it"
         )
         if self.fits:
             return (

@@ -104,9 +104,15 @@ def test_server_panel_serves_the_loaded_pair_beside_the_chat(
 
     rows = panel.log.rowCount()
     assert rows == 2
-    assert panel.log.item(0, 1).text() == "POST /v1/chat/completions"
+    assert panel.log.item(0, 1).text() == "POST /chat/completions"  # all under /v1
+    assert panel.log.item(0, 1).toolTip() == "POST /v1/chat/completions"
     assert panel.log.item(0, 2).text() == "24" and panel.log.item(0, 5).text() == "200"
     assert panel.log.item(0, 4).text().endswith("%")
+    # Every column in view in the side panel, on one line each (Tok/s was cut off).
+    panel.log.resize(380, 200)
+    header = panel.log.horizontalHeader()
+    assert header.length() <= panel.log.viewport().width()
+    assert not panel.log.wordWrap()
 
     qtbot.mouseClick(panel.toggle, Qt.MouseButton.LeftButton)
     run(qloop, wait_until(lambda: not window.server.running and panel.toggle.isEnabled()))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -97,7 +97,13 @@ class ServerPanel(QWidget):
         self.log.setHorizontalHeaderLabels(LOG_COLUMNS)
         self.log.verticalHeader().setVisible(False)
         self.log.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.log.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # Numbers as wide as they need, the endpoint the rest, on one line each: the
+        # side panel is narrow, and wrapped endpoints pushed Tok/s and Status out of view.
+        header = self.log.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.log.setWordWrap(False)
+        self.log.setTextElideMode(Qt.TextElideMode.ElideMiddle)
 
         form = QFormLayout()
         form.addRow("Port", self.port)
@@ -164,7 +170,7 @@ class ServerPanel(QWidget):
         rate = f"{entry.tokens_per_second:.1f}" if entry.tokens_per_second > 0 else "—"
         cells = (
             time.strftime("%H:%M:%S", time.localtime(entry.at)),
-            entry.endpoint,
+            entry.endpoint.replace(" /v1/", " /"),  # every endpoint is under /v1
             str(entry.tokens),
             rate,
             accept,
@@ -172,7 +178,6 @@ class ServerPanel(QWidget):
         )
         for column, text in enumerate(cells):
             item = QTableWidgetItem(text)
-            if entry.note:
-                item.setToolTip(entry.note)
+            item.setToolTip(f"{entry.endpoint}: {entry.note}" if entry.note else entry.endpoint)
             self.log.setItem(row, column, item)
         self.log.scrollToBottom()

@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -625,6 +626,9 @@ class MainWindow(QMainWindow):
                 "the conversation itself keeps them."
             )
             drop = box.addButton("Drop oldest turns", QMessageBox.ButtonRole.ActionRole)
+            always = QCheckBox("From now on in this conversation, drop them without asking")
+            always.setObjectName("drop_without_asking")
+            box.setCheckBox(always)
         else:
             box.setInformativeText("Even this message alone does not fit; start a new chat.")
         box.addButton(QMessageBox.StandardButton.Cancel)
@@ -636,7 +640,10 @@ class MainWindow(QMainWindow):
             if clicked is new_chat:
                 choice = OverflowChoice.NEW_CHAT
             elif drop is not None and clicked is drop:
-                choice = OverflowChoice.DROP_OLDEST
+                ask_again = box.checkBox() is None or not box.checkBox().isChecked()
+                choice = (
+                    OverflowChoice.DROP_OLDEST if ask_again else OverflowChoice.DROP_OLDEST_ALWAYS
+                )
             if not future.done():
                 future.set_result(choice)
             box.deleteLater()

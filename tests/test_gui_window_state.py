@@ -156,6 +156,11 @@ def test_overflowing_conversation_asks_and_drops_oldest_turns(
     messages = window.store.load_conversation(conversation).messages
     # Nothing was removed from the conversation; only the prompt left turns out.
     assert len(messages) == 8 and messages[-1].finished is not None
+    # The chat says which messages the model no longer sees: those of the dropped turns.
+    hidden = [m.hidden_label.isVisibleTo(m) for m in window.chat_view.messages()]
+    assert hidden == [True] * (2 * reduced.dropped_turns) + [False] * (
+        8 - 2 * reduced.dropped_turns
+    )
 
     # "Start a new chat": the question opens a new conversation; the old one stays.
     choice[0] = OverflowChoice.NEW_CHAT
@@ -193,15 +198,18 @@ def test_overflow_question_is_a_non_modal_box(qtbot, qloop, window_files: Window
     fit = ContextFit(prompt_tokens=300, answer_budget=64, n_ctx=256)
     reduced = ContextFit(prompt_tokens=150, answer_budget=64, n_ctx=256, dropped_turns=2)
 
-    async def ask_and_answer(button_text: str) -> OverflowChoice:
+    async def ask_and_answer(button_text: str, always: bool = False) -> OverflowChoice:
         question = asyncio.ensure_future(window._ask_overflow(fit, reduced))
         box = await _wait_for_box(window)
         assert "exceeds the 256-token context by 108" in box.text()
         assert box.informativeText().count("2 oldest turns") == 1  # said once, plural
+        box.checkBox().setChecked(always)
         next(b for b in box.buttons() if b.text() == button_text).click()
         return await question
 
     assert run(qloop, ask_and_answer("Drop oldest turns")) is OverflowChoice.DROP_OLDEST
+    dropped = run(qloop, ask_and_answer("Drop oldest turns", always=True))
+    assert dropped is OverflowChoice.DROP_OLDEST_ALWAYS
     assert run(qloop, ask_and_answer("Start a new chat")) is OverflowChoice.NEW_CHAT
     assert run(qloop, ask_and_answer("Cancel")) is OverflowChoice.CANCEL
     close_window(qloop, window)
@@ -298,4 +306,45 @@ def test_a_narrow_window_keeps_the_chat_readable(qtbot, qloop, window_files: Win
     # The side columns gave way, not the chat (it had shrunk to about 230 px here).
     assert window.centre_tabs.width() >= CHAT_MIN_WIDTH
     assert window.sidebar.width() == 0 or window.sidebar.width() >= SIDEBAR_MIN_WIDTH
+    close_window(qloop, window)
+
+
+def test_dropping_without_asking_for_the_rest_of_a_conversation(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:
+    asked: list[ContextFit] = []
+
+    async def drop_always(fit: ContextFit, reduced: ContextFit | None) -> OverflowChoice:
+        asked.append(fit)
+        return OverflowChoice.DROP_OLDEST_ALWAYS
+
+    window = open_window(qtbot, window_files, ask_overflow=drop_always)
+    request = tiny_request(tiny_models.target, tiny_models.draft)
+    small = type(request)(
+        type(request.target)(tiny_models.target, n_ctx=256, n_threads=2), request.draft
+    )
+    assert run(qloop, window.bridge.load(small)) is not None
+    window.controller._settings = lambda: GREEDY.with_changes(n_predict=16)
+    conversation = window.controller.new_conversation()
+    for turn in range(3):
+        window.store.add_user_message(conversation, f"old question {turn} " + "word " * 10)
+        answer = window.store.begin_answer(conversation, {}, {})
+        window.store.append_steps(answer, [(event_to_dict(_ANSWER_STEP), 0.1)])
+        window.store.finish_answer(answer, None, interrupted=True)
+    window.controller.open_conversation(conversation)
+    run(qloop, window.controller.send_async("new question " + "word " * 5))
+    run(qloop, window.controller.send_async("and another " + "word " * 5))
+    assert len(asked) == 1  # the second overflow dropped turns without asking
+    assert len(window.store.load_conversation(conversation).messages) == 10
+    assert window.chat_view.messages()[0].hidden_label.isVisibleTo(window.chat_view.messages()[0])
+    # Another conversation asks again.
+    other = window.controller.new_conversation()
+    for turn in range(3):
+        window.store.add_user_message(other, f"old question {turn} " + "word " * 10)
+        answer = window.store.begin_answer(other, {}, {})
+        window.store.append_steps(answer, [(event_to_dict(_ANSWER_STEP), 0.1)])
+        window.store.finish_answer(answer, None, interrupted=True)
+    window.controller.open_conversation(other)
+    run(qloop, window.controller.send_async("new question " + "word " * 5))
+    assert len(asked) == 2
     close_window(qloop, window)

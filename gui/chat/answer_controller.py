@@ -55,6 +55,8 @@ SHUTDOWN_GRACE_S = 3.0
 class OverflowChoice(enum.Enum):
     NEW_CHAT = "new_chat"
     DROP_OLDEST = "drop_oldest"
+    # Drop them now and, for the rest of this conversation, without asking again.
+    DROP_OLDEST_ALWAYS = "drop_oldest_always"
     CANCEL = "cancel"
 
 
@@ -128,6 +130,8 @@ class AnswerController(QObject):
         self._speculation = speculation
         self._loading = loading or (lambda: False)
         self.conversation_id: int | None = None
+        # Conversations whose oldest turns are dropped without asking (this session).
+        self._drop_without_asking: set[int] = set()
         self._running: _Running | None = None
         self._busy = False
         self._task: asyncio.Task[Any] | None = None
@@ -328,15 +332,25 @@ class AnswerController(QObject):
         prompt = await worker.tokenize_chat(messages)
         fit = ContextFit(len(prompt), budget, pair.n_ctx)
         if fit.fits:
+            self._view.mark_hidden_turns(0)
             return prompt, settings
 
         async def count(candidate: Sequence[ChatMessage]) -> int:
             return len(await worker.tokenize_chat(candidate))
 
         reduced = await fewest_turns_to_drop_async(messages, count, pair.n_ctx, budget)
-        choice = await self._ask_overflow(fit, reduced)
-        if choice is OverflowChoice.DROP_OLDEST and reduced is not None:
+        conversation = self.conversation_id
+        if reduced is not None and conversation in self._drop_without_asking:
+            choice = OverflowChoice.DROP_OLDEST
+        else:
+            choice = await self._ask_overflow(fit, reduced)
+        if choice is OverflowChoice.DROP_OLDEST_ALWAYS and conversation is not None:
+            self._drop_without_asking.add(conversation)
+        dropping = (OverflowChoice.DROP_OLDEST, OverflowChoice.DROP_OLDEST_ALWAYS)
+        if choice in dropping and reduced is not None:
             kept = drop_oldest_turns(messages, reduced.dropped_turns)
+            # Said in the chat, not only in the box: the model no longer sees them.
+            self._view.mark_hidden_turns(reduced.dropped_turns)
             return await worker.tokenize_chat(kept), settings
         if choice is OverflowChoice.NEW_CHAT:
             # The old conversation keeps its history; the question starts the new one.

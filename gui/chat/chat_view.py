@@ -126,6 +126,15 @@ class ChatView(QScrollArea):
 
     # ----- queries ---------------------------------------------------------------
 
+    def mark_hidden_turns(self, count: int) -> None:
+        """Mark the messages of the ``count`` oldest turns (a question and its answers)
+        as not seen by the model: they were dropped to fit the context."""
+        turn = -1
+        for widget in self._messages:
+            if isinstance(widget, UserMessageWidget):
+                turn += 1
+            widget.set_hidden_from_model(0 <= turn < count)
+
     def messages(self) -> list[MessageWidget]:
         return list(self._messages)
 

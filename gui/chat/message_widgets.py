@@ -194,11 +194,19 @@ class MessageWidget(QFrame):
         # width needs, squeezing its parts over each other in a narrow chat.
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.role_label = QLabel(f"<b>{role_title}</b>")
+        self.hidden_label = QLabel("not seen by the model")
+        self.hidden_label.setToolTip(
+            "Dropped from what the model sees so the conversation fits its context; "
+            "the conversation keeps it."
+        )
+        set_role(self.hidden_label, "muted")
+        self.hidden_label.hide()
         # The buttons wrap onto a second row rather than set the chat's minimum width.
         self.buttons = FlowLayout(spacing=2)
         header = QHBoxLayout()
         header.setContentsMargins(0, 0, 0, 0)
         header.addWidget(self.role_label)
+        header.addWidget(self.hidden_label)
         header.addStretch(1)
         header.addLayout(self.buttons)
         self.body = QVBoxLayout(self)
@@ -216,6 +224,11 @@ class MessageWidget(QFrame):
 
     def set_busy(self, busy: bool) -> None:
         """Disable actions that would start an answer while one is running."""
+
+    def set_hidden_from_model(self, hidden: bool) -> None:
+        """Say (in the header) that the model no longer sees this message."""
+        if hidden != self.hidden_label.isVisibleTo(self):
+            self.hidden_label.setVisible(hidden)
 
 
 # The edit box grows with the message up to this many lines, then scrolls.

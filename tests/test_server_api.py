@@ -413,3 +413,39 @@ def test_a_model_is_retrieved_by_id_and_large_max_tokens_is_capped(server: Serve
         model="any", prompt="Once upon a time", max_tokens=100_000, temperature=0, stop=["."]
     )
     assert answer.usage is not None and 0 < answer.usage.completion_tokens < 512
+
+
+def test_stopping_the_server_answers_a_waiting_whole_request_with_its_token_count(
+    tiny_models: TinyModels,
+) -> None:
+    served = _target_only_server(tiny_models)
+    try:
+        responses: list[httpx.Response] = []
+        body = {"messages": CHAT, "max_tokens": 480, "temperature": 0}
+        request = threading.Thread(
+            target=lambda: responses.append(
+                httpx.post(
+                    served.base_url + "/chat/completions",
+                    json=body,
+                    headers={"Authorization": f"Bearer {KEY}"},
+                    timeout=60,
+                )
+            )
+        )
+        request.start()
+        deadline = time.monotonic() + 30
+        while not served.queue.busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert served.server is not None
+        served.call(served.server.stop())
+        request.join(timeout=30)
+        (response,) = responses
+        if response.status_code == 200:
+            pytest.skip("the answer finished before the stop landed")
+        assert response.status_code == 503
+        message = response.json()["error"]["message"]
+        entry = last_entry(served, "POST /v1/chat/completions")
+        assert entry.status == 503 and entry.tokens > 0
+        assert f"stopped after {entry.tokens} tokens" in message
+    finally:
+        served.close()

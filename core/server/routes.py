@@ -274,6 +274,7 @@ class Routes:
         name: str,
     ) -> Response:
         parts: list[str] = []
+        tokens = 0
         finished: FinishedEvent | None = None
         # The body is read, so the next ASGI message is the client hanging up. A plain
         # task waits for it: Starlette's is_disconnected() uses an anyio cancel scope
@@ -287,21 +288,22 @@ class Routes:
                 async for event in turn.generate(prompt, parsed.settings):
                     if isinstance(event, StepEvent):
                         parts.append(event.text)
+                        tokens += len(event.tokens)
                         # Nobody reads the answer any more: stop it (within a step).
                         if disconnected.done():
                             break
                         if self.context.stopping:
-                            raise _shutting_down(len(parts))
+                            raise _shutting_down(tokens)
                     else:
                         finished = event
         except SpecChatError as exc:
             error = _engine_error(exc)
-            self.context.log(RequestLogEntry(name, error.status, note=str(error)))
+            self.context.log(RequestLogEntry(name, error.status, tokens, note=str(error)))
             return _error_response(error)
         finally:
             disconnected.cancel()
         if finished is None:
-            self.context.log(RequestLogEntry(name, 499, note="client disconnected"))
+            self.context.log(RequestLogEntry(name, 499, tokens, note="client disconnected"))
             return Response(status_code=499)
         self.context.log(_entry(name, 200, finished))
         return JSONResponse(header.complete("".join(parts), finished))

@@ -122,6 +122,59 @@ def test_output_piped_into_head_ends_quietly(tiny_models: TinyModels, tmp_path: 
     assert "Traceback" not in err and "Exception ignored" not in err
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_output_that_cannot_be_written_is_one_error_line(
+    tiny_models: TinyModels, tmp_path: Path, json_flag: list[str]
+) -> None:
+    command = [sys.executable, "-m", "core.cli.main", "-m", str(tiny_models.target),
+               "--no-draft", "-p", "the cat", "-n", "4", "-c", "256", *json_flag]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "SPECCHAT_HOME": str(tmp_path)}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            command, stdout=full, stderr=subprocess.PIPE, text=True, env=env, timeout=120
+        )
+    assert done.returncode == 1
+    # Even with --json: stdout, where the JSON object would go, is what failed.
+    assert done.stderr.strip().splitlines() == [
+        "error: cannot write the output: No space left on device"
+    ]
+
+
+def test_a_lost_terminal_is_told_apart_from_other_disk_errors(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_models: TinyModels
+) -> None:
+    class LostTerminal(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(sys, "stdout", LostTerminal())
+    monkeypatch.setattr("core.cli.failures._silence_stdout", lambda: None)
+    code = main(["-m", str(tiny_models.target), "--no-draft", "-p", "the cat", "-n", "2"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == f"error: cannot write the output: {os.strerror(errno.EIO)}\n"
+
+
+def test_warnings_read_warning_and_name_their_logger_only_with_debug(
+    tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    command = [sys.executable, "-m", "core.cli.main", "-m", str(tiny_models.target),
+               "--no-draft", "-p", "the cat", "-n", "1", "-c", "64"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "SPECCHAT_HOME": str(tmp_path)}
+    env.pop("SPECCHAT_DEBUG", None)
+    env.pop("SPECCHAT_LOG_LEVEL", None)
+    plain = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    debug = subprocess.run(
+        [*command, "--debug"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert plain.returncode == debug.returncode == 0, plain.stderr + debug.stderr
+    rounded = "context size 64 for tiny-target.gguf became 256"
+    assert f"warning: {rounded}" in plain.stderr.splitlines()[0], plain.stderr
+    assert "WARNING" not in plain.stderr and "core.engine" not in plain.stderr
+    assert f"warning core.engine.model: {rounded}" in debug.stderr, debug.stderr
+
+
 def test_prompt_file_that_is_not_utf8(
     capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, tmp_path: Path
 ) -> None:
@@ -175,6 +228,7 @@ def test_measuring_commands_refuse_counts_they_cannot_measure(
         (["--sampling-seq", "kzq"], ["unknown sampler"]),
         (["--seed", "-7"], ["seed must be between"]),
         (["--ngram", "-md", "{draft}"], ["-md", "would be ignored"]),
+        (["--stop", "end", "--stop", ""], ["--stop must not be empty"]),
         (
             ["-c", "513"],
             [
@@ -449,6 +503,63 @@ def test_context_rounding_and_a_capped_draft_are_warned_about(
     assert "n_draft   = 3" in err  # the readout says what was used
 
 
+def test_the_target_as_its_own_draft_is_warned_about_not_refused(
+    capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Through a link, so the warning is about the file, not the spelling of its path.
+    link = tiny_models.target.parent / "same-as-target.gguf"
+    if not link.exists():
+        link.symlink_to(tiny_models.target)
+    argv = ["-m", str(tiny_models.target), "-md", str(link), "-p", "the cat", "-n", "2"]
+    with caplog.at_level(logging.WARNING):
+        code, _, _ = run(capsys, argv)
+    assert code == 0
+    assert [r.getMessage() for r in caplog.records if "-md = -m" in r.getMessage()] == [
+        "the draft is the target itself (-md = -m): every draft token is accepted, but each "
+        "costs as much as a target token, so this is slower than plain decoding; use a "
+        "smaller draft model"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        run(capsys, ["-m", str(tiny_models.target), "-md", str(tiny_models.draft), "-p", "x",
+                     "-n", "1"])  # fmt: skip
+    assert not [r for r in caplog.records if "-md = -m" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["-t", "{over}"], "-t {over} is"),
+        (["-td", "{over}"], "-td {over} is"),
+        (["-t", "{over}", "-td", "{over}"], "-t {over} and -td {over} are"),
+    ],
+)
+def test_more_threads_than_cpus_are_warned_about_once(
+    capsys: pytest.CaptureFixture[str],
+    tiny_models: TinyModels,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    named: str,
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    filled = [flag.format(over=3) for flag in flags]
+    argv = ["-m", str(tiny_models.target), "-md", str(tiny_models.draft), "-p", "the cat",
+            "-n", "2", *filled]  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        code, _, _ = run(capsys, argv)
+    assert code == 0
+    warned = [r.getMessage() for r in caplog.records if "CPU threads" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith(named.format(over=3) + " more than this machine's 2 CPU threads")
+    assert "oversubscribe" in warned[0] and "2 or less is best" in warned[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        run(capsys, ["-m", str(tiny_models.target), "-md", str(tiny_models.draft), "-p", "x",
+                     "-n", "1", "-t", "2"])  # fmt: skip
+    assert not [r for r in caplog.records if "CPU threads" in r.getMessage()]
+
+
 def test_chat_without_a_template_says_chatml_once(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -563,7 +674,7 @@ def test_a_download_error_is_told_once_and_no_keyring_warning(
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 1
     assert_one_error_line(done.stderr, "tiny/T-GGUF has no file missing.gguf")
-    assert "keyring" not in done.stderr.lower() and "WARNING" not in done.stderr
+    assert "keyring" not in done.stderr.lower() and "warning" not in done.stderr.lower()
 
 
 def test_ctrl_c_on_a_server_that_never_answers(tmp_path: Path) -> None:

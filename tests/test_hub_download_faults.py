@@ -702,8 +702,8 @@ def test_the_cli_prints_notes_and_warnings_on_their_own_lines_and_each_error_onc
     segments = re.split("[\r\n]", err)
     note = next(s for s in segments if s.startswith("note: "))
     assert "retrying" in note
-    assert any(s.startswith("WARNING ") and "matches its checksum" in s for s in segments)
-    assert not [s for s in segments if "[" in s and ("note:" in s or "WARNING" in s)]
+    assert any(s.startswith("warning: ") and "matches its checksum" in s for s in segments)
+    assert not [s for s in segments if "[" in s and ("note:" in s or "warning:" in s)]
 
     repo.faults[TARGET] = [Fault(status=403)]
     (tmp_path / TARGET).unlink()
@@ -712,6 +712,21 @@ def test_the_cli_prints_notes_and_warnings_on_their_own_lines_and_each_error_onc
     assert child.returncode == 1
     assert err.count("injected 403") == 1, err
     assert "Traceback" not in err
+
+
+def test_each_retry_note_is_printed_once_when_the_download_fails(
+    repo: FakeHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No bytes between the attempts: the last report before the failure is a retry
+    # note, which the failed task's final snapshot must not carry again.
+    repo.faults[TARGET] = [Fault(status=503, headers={"Retry-After": "0"}, times=100)]
+    code = run_library_command(["download", REPO, TARGET, "--dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    notes = [s for s in re.split("[\r\n]", err) if s.startswith("note: ")]
+    assert [note.count("attempt") for note in notes] == [1, 1, 1], err
+    assert len(set(notes)) == len(notes) == 3, err
+    assert err.count("gave up after 4 attempts") == 1, err
 
 
 def test_a_download_that_fails_at_once_leaves_no_empty_folders(

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import TextIO
 
 from core.cli.failures import UsageError, flag_values
-from core.cli.model_files import DRAFT_ROLE, TARGET_ROLE, check_model_file
+from core.cli.model_files import (
+    DRAFT_ROLE,
+    TARGET_ROLE,
+    check_model_file,
+    warn_about_threads,
+    warn_if_draft_is_target,
+)
 from core.cli.rpc_arguments import add_rpc_arguments, with_rpc, with_rpc_draft
 from core.demo_models import ensure_demo_pair
 from core.engine import (
@@ -130,6 +136,8 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
     if draft_path is not None:
         draft = ModelConfig(draft_path, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
         draft = with_rpc_draft(args, draft)
+    warn_about_threads(args.threads)
+    warn_if_draft_is_target(target_path, draft_path)
     out.write(f"target {target_path.name}\n")
     if draft_path is None:
         out.write(

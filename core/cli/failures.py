@@ -7,6 +7,8 @@ parse every outcome: ``{"error": {"type": ..., "message": ...}}``.
 
 Exit codes: 0 done, 1 failed, 2 bad command line, 130 interrupted (Ctrl+C),
 141 the reader of stdout went away (e.g. ``| head``), as if killed by SIGPIPE.
+Stdout that cannot be written (a full disk, a lost terminal) is told on stderr,
+even with ``--json``: ``error: cannot write the output: No space left on device``.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from typing import NoReturn
+from typing import Any, NoReturn, TextIO
 
 from core.errors import ConfigError, SpecChatError
 from core.interrupts import clear_interrupt, handle_sigint
@@ -33,6 +36,7 @@ EXIT_BROKEN_PIPE = 141
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "SPECCHAT_DEBUG"
 JSON_FLAG = "--json"
+LOG_LEVEL_ENV = "SPECCHAT_LOG_LEVEL"
 
 
 class UsageError(ConfigError):
@@ -79,8 +83,66 @@ def describe(exc: BaseException) -> str:
     )
 
 
+class OutputError(OSError):
+    """Standard output cannot be written (ENOSPC, EIO...). Not a BrokenPipeError: the
+    reader leaving is not a failure to report."""
+
+
+class _CheckedOutput:
+    """``sys.stdout`` whose write failures are told apart from other OSErrors (a model
+    file that cannot be read fails with the same errno names)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def _failed(self, exc: OSError) -> OutputError:
+        return OutputError(exc.errno, exc.strerror or str(exc))
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def writelines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _output_checked() -> Iterator[None]:
+    """Within: a failed write to stdout raises OutputError; on the way out what is still
+    buffered is flushed, so a failure shows here instead of silently at exit."""
+    original = sys.stdout
+    if original is None:
+        yield
+        return
+    checked = _CheckedOutput(original)
+    sys.stdout = checked
+    try:
+        yield
+        checked.flush()
+    finally:
+        if sys.stdout is checked:
+            sys.stdout = original
+
+
 def _silence_stdout() -> None:
-    """After a broken pipe, point stdout at /dev/null so the exit flush is quiet."""
+    """After a broken pipe or a failed write, point stdout at /dev/null so the exit
+    flush is quiet."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -130,15 +192,41 @@ def _report(
             sys.stderr.flush()
 
 
+def debug_requested(args: list[str]) -> bool:
+    """Whether ``--debug`` or ``SPECCHAT_DEBUG`` asks for tracebacks and logger names."""
+    return DEBUG_FLAG in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+class _PlainFormatter(logging.Formatter):
+    """``warning: message``, as the CLI's errors read ``error: message``; with
+    ``--debug`` the logger's name follows the level (``warning core.engine.model: ...``)."""
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__("%(message)s")
+        self._debug = debug
+
+    def format(self, record: logging.LogRecord) -> str:
+        where = f" {record.name}" if self._debug else ""
+        return f"{record.levelname.lower()}{where}: {super().format(record)}"
+
+
+def configure_logging(debug: bool) -> None:
+    """Log records on stderr, read like the CLI's own lines; the level comes from
+    ``SPECCHAT_LOG_LEVEL`` (default WARNING)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PlainFormatter(debug))
+    logging.basicConfig(level=os.environ.get(LOG_LEVEL_ENV, "WARNING").upper(), handlers=[handler])
+
+
 def run_reporting_failures(function: Callable[[list[str]], int], args: list[str]) -> int:
     """Run ``function(args)`` (without ``--debug``) and turn any failure into an exit code."""
-    debug = DEBUG_FLAG in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    debug = debug_requested(args)
     args = [arg for arg in args if arg != DEBUG_FLAG]
     json_mode = JSON_FLAG in args
     usage = _usage_errors_raise() if json_mode else contextlib.nullcontext()
     exc: BaseException
     try:
-        with usage, _interrupts_recorded():
+        with usage, _interrupts_recorded(), _output_checked():
             return function(args)
     except KeyboardInterrupt as interrupt:
         exc = interrupt
@@ -151,6 +239,12 @@ def run_reporting_failures(function: Callable[[list[str]], int], args: list[str]
         # Whoever read our output stopped reading: nothing to tell them.
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except OutputError as output_error:
+        # Nowhere to put a JSON object: stdout is what failed.
+        message = f"cannot write the output: {output_error.strerror}"
+        _report(output_error, "OutputError", message, False, debug)
+        _silence_stdout()
+        return EXIT_FAILURE
     except UsageError as usage_error:
         exc = usage_error
         code, error_type, message = EXIT_USAGE, "UsageError", str(usage_error)

@@ -21,6 +21,8 @@ from core.cli.model_files import (
     check_context,
     check_model_file,
     require_file,
+    warn_about_threads,
+    warn_if_draft_is_target,
 )
 from core.cli.readout import format_readout
 from core.cli.rpc_arguments import add_rpc_arguments, with_rpc, with_rpc_draft
@@ -297,7 +299,10 @@ def model_configs(args: argparse.Namespace) -> tuple[ModelConfig, ModelConfig | 
                 n_threads=args.threads if args.threads_draft is None else args.threads_draft,
                 weight_repack=args.repack,
             )
-        return target, with_rpc_draft(args, draft) if draft is not None else None
+        draft = with_rpc_draft(args, draft) if draft is not None else None
+    warn_about_threads(args.threads, args.threads_draft if draft is not None else None)
+    warn_if_draft_is_target(target_path, draft_path if draft is not None else None)
+    return target, draft
 
 
 def check_model_files(args: argparse.Namespace) -> None:
@@ -336,6 +341,8 @@ def _check_value_flags(args: argparse.Namespace) -> None:
         raise UsageError(
             f"--draft-min must be between 0 and --draft-max ({n_max}), got {args.draft_min}"
         )
+    if "" in args.stop:
+        raise UsageError("--stop must not be empty")
 
 
 def generation_settings(args: argparse.Namespace) -> GenerationSettings:

@@ -9,12 +9,10 @@ Ctrl+C; with ``--json`` the failure is a JSON object on stdout; ``--debug`` (or
 from __future__ import annotations
 
 import importlib
-import logging
-import os
 import sys
 from collections.abc import Callable
 
-from core.cli.failures import run_reporting_failures
+from core.cli.failures import configure_logging, debug_requested, run_reporting_failures
 
 # Subcommand name -> (module, function taking the full argument list after the name is
 # kept or dropped as the function expects). Imported lazily so `--help` and the library
@@ -49,10 +47,7 @@ def _subcommand(args: list[str]) -> tuple[Callable[[list[str]], int], list[str]]
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=os.environ.get("SPECCHAT_LOG_LEVEL", "WARNING").upper(),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(debug_requested(args))
 
     def dispatch(arguments: list[str]) -> int:
         function, rest = _subcommand(arguments)

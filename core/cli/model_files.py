@@ -1,18 +1,26 @@
-"""Checks of the model files and sizes a command line names, before anything loads.
+"""Checks of the model files, sizes and threads a command line names, before anything
+loads.
 
 A file error names the flag that gave the file (``-m`` or ``-md``) and the full path
 as typed; a context above what the model was trained for is refused with the
-numbers, instead of llama.cpp's log lines about a failed allocation.
+numbers, instead of llama.cpp's log lines about a failed allocation. Choices that
+work but are slow (the target as its own draft, more threads than CPUs) are warned
+about.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 from pathlib import Path
 
 from core.cli.failures import UsageError
 from core.engine.model import read_model_metadata
 from core.errors import ModelFileError
 from core.gguf_meta import GgufMetadata
+
+logger = logging.getLogger(__name__)
 
 TARGET_ROLE = "the target model, -m"
 DRAFT_ROLE = "the draft model, -md"
@@ -47,3 +55,46 @@ def check_context(metadata: GgufMetadata, n_ctx: int, flag: str) -> None:
             f"{flag} {n_ctx} is above the {trained} tokens {metadata.path.name} was trained "
             f"for; use {flag} {trained} or less"
         )
+
+
+def warn_if_draft_is_target(target: Path, draft: Path | None) -> None:
+    """Warn when ``-md`` names the target's own file (by any path or link): allowed,
+    as it tests the pipeline, but always slower than plain decoding."""
+    if draft is None:
+        return
+    same = False
+    with contextlib.suppress(OSError):
+        same = target.samefile(draft)
+    if same:
+        logger.warning(
+            "the draft is the target itself (-md = -m): every draft token is accepted, "
+            "but each costs as much as a target token, so this is slower than plain "
+            "decoding; use a smaller draft model"
+        )
+
+
+def warn_about_threads(threads: int, threads_draft: int | None = None) -> None:
+    """One warning when ``-t`` (or ``-td``) asks for more threads than the machine has
+    logical CPUs: llama.cpp's threads then take turns on the CPUs, which is slower."""
+    cpus = os.cpu_count()
+    if not cpus:
+        return
+    over = [
+        f"{flag} {value}"
+        for flag, value in (("-t", threads), ("-td", threads_draft))
+        if value is not None and value > cpus
+    ]
+    if not over:
+        return
+    flags = " and ".join(over)
+    verb = "is" if len(over) == 1 else "are"
+    best = over[0].split()[0] if len(over) == 1 else "-t and -td"
+    logger.warning(
+        "%s %s more than this machine's %d CPU threads; llama.cpp will oversubscribe "
+        "them, which is slower; %s %d or less is best",
+        flags,
+        verb,
+        cpus,
+        best,
+        cpus,
+    )

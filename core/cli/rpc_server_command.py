@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from core.cli.model_files import warn_about_threads
 from core.engine.config import default_threads
 from core.rpc.endpoints import DEFAULT_RPC_PORT
 from core.rpc.errors import RpcWorkerError
@@ -47,6 +48,7 @@ def run_rpc_server(argv: list[str], err: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads < 1:
         raise RpcWorkerError(f"--threads must be >= 1, got {args.threads}")
+    warn_about_threads(args.threads)
     warning = unsafe_host_warning(args.host, args.port)
     if warning:
         err.write(f"\n{warning}\n\n")

@@ -25,7 +25,13 @@ from typing import TextIO
 
 from core.cli.bench import check_tokens_to_measure
 from core.cli.failures import EXIT_INTERRUPTED, UsageError, flag_values
-from core.cli.model_files import DRAFT_ROLE, TARGET_ROLE, check_model_file
+from core.cli.model_files import (
+    DRAFT_ROLE,
+    TARGET_ROLE,
+    check_model_file,
+    warn_about_threads,
+    warn_if_draft_is_target,
+)
 from core.demo_models import ensure_demo_pair
 from core.engine import (
     ChatMessage,
@@ -162,6 +168,8 @@ def _pair(args: argparse.Namespace, needs_draft: bool) -> tuple[ModelConfig, Mod
         if needs_draft
         else None
     )
+    warn_about_threads(args.threads)
+    warn_if_draft_is_target(target_path, draft_path if needs_draft else None)
     return target, draft
 
 

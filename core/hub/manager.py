@@ -240,7 +240,9 @@ class DownloadManager:
     def _publish(
         self, task: DownloadTask, snapshot: DownloadSnapshot, state: DownloadState
     ) -> None:
-        final = replace(snapshot, progress=replace(snapshot.progress, state=state))
+        # The progress is the last report's; its note was told with that report (a
+        # note comes with one report only), so the final snapshot must not repeat it.
+        final = replace(snapshot, progress=replace(snapshot.progress, state=state, note=None))
         self._notify(task, final)
 
     def _notify(self, task: DownloadTask, snapshot: DownloadSnapshot) -> None:

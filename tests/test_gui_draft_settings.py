@@ -181,8 +181,15 @@ def test_the_wheel_scrolls_the_page_past_fields_until_one_is_chosen(
     _wheel_down(spin)
     assert (combo.currentIndex(), spin.value()) == (mode, draft_max)
     assert area.verticalScrollBar().value() > 0
-    # Clicked (focused), a field takes the wheel as usual.
-    spin.setFocus()
+    # Reached with Tab, it still lets the page scroll (the pointer may rest on it).
+    area.activateWindow()
+    spin.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(spin.hasFocus)
+    _wheel_down(spin)
+    assert spin.value() == draft_max
+    # Clicked, a field takes the wheel as usual.
+    spin.clearFocus()
+    qtbot.mouseClick(spin.lineEdit(), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(spin.hasFocus)
     _wheel_down(spin)
     assert spin.value() == draft_max - 1

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -68,6 +68,9 @@ logger = logging.getLogger(__name__)
 
 CHAT_MIN_WIDTH = 400
 SIDEBAR_MIN_WIDTH = 150
+# Narrower than this, the conversations fold away (drag the left edge to bring them
+# back): the chat and the speculation numbers need the width more.
+NARROW_WINDOW_WIDTH = 1100
 
 # The status bar's name for a pair's draft when no draft model is loaded.
 _DRAFTLESS = {
@@ -260,6 +263,8 @@ class MainWindow(QMainWindow):
         self.sidebar.setMinimumWidth(SIDEBAR_MIN_WIDTH)
         self.splitter.setCollapsible(1, False)
         self.splitter.setCollapsible(2, False)
+        self._narrow = False
+        self._sidebar_width = 220
         self.splitter.setSizes([220, 640, 420])
         self.setCentralWidget(self.splitter)
 
@@ -696,6 +701,10 @@ class MainWindow(QMainWindow):
             saved = state.value(f"splitters/{splitter.objectName()}")
             if isinstance(saved, QByteArray) and not saved.isEmpty():
                 splitter.restoreState(saved)
+        # The restored layout is the user's: folding starts from the restored width.
+        self._narrow = self.width() < NARROW_WINDOW_WIDTH
+        if self._narrow:
+            self.sidebar.setMinimumWidth(0)
         tab = state.value("side_tab")
         if tab is not None:
             self.side_tabs.setCurrentIndex(int(str(tab)))
@@ -728,6 +737,24 @@ class MainWindow(QMainWindow):
         if self.controller.conversation_id is not None:
             state.setValue("last_conversation", self.controller.conversation_id)
         state.sync()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # Qt override
+        super().resizeEvent(event)
+        narrow = self.width() < NARROW_WINDOW_WIDTH
+        if narrow == self._narrow:
+            return  # only on crossing: a sidebar the user opened while narrow stays
+        self._narrow = narrow
+        sizes = self.splitter.sizes()
+        # Narrow, the list has no minimum: folded, it must not hold the window wide (it
+        # stopped at 778 px), and opened by hand it may be as narrow as the user drags.
+        self.sidebar.setMinimumWidth(0 if narrow else SIDEBAR_MIN_WIDTH)
+        if narrow and sizes[0] > 0:
+            self._sidebar_width = sizes[0]
+            # To the right column: the chat already has its minimum, the numbers not.
+            self.splitter.setSizes([0, sizes[1], sizes[2] + sizes[0]])
+        elif not narrow and sizes[0] == 0:
+            width = max(self._sidebar_width, SIDEBAR_MIN_WIDTH)
+            self.splitter.setSizes([width, sizes[1], max(sizes[2] - width, 0)])
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         self._save_system_prompt()

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
 
 from core.chat import ContextFit
 from core.engine.config import DraftSource
@@ -301,11 +301,26 @@ def test_the_status_bar_names_the_draft_source_of_a_pair_without_a_draft_model(
 
 def test_a_narrow_window_keeps_the_chat_readable(qtbot, qloop, window_files: WindowFiles) -> None:
     window = open_window(qtbot, window_files)
+    window.resize(1400, 800)
+    QTest.qWait(50)
+    assert window.sidebar.width() >= SIDEBAR_MIN_WIDTH
     window.resize(900, 600)
     QTest.qWait(50)
-    # The side columns gave way, not the chat (it had shrunk to about 230 px here).
+    # The side columns gave way, not the chat (it had shrunk to about 230 px here), and
+    # the conversations folded away so the numbers beside the chat keep their width.
     assert window.centre_tabs.width() >= CHAT_MIN_WIDTH
-    assert window.sidebar.width() == 0 or window.sidebar.width() >= SIDEBAR_MIN_WIDTH
+    assert window.splitter.sizes()[0] == 0
+    names = window.speculation.findChildren(QLabel)
+    (per_pass,) = [label for label in names if label.text() == "Tokens per target pass"]
+    assert per_pass.width() >= per_pass.sizeHint().width()  # not cut off
+    # Narrower still: the folded list's minimum no longer holds the window at 778 px.
+    window.resize(740, 500)
+    QTest.qWait(50)
+    assert window.width() == 740 and window.centre_tabs.width() >= CHAT_MIN_WIDTH
+    # Wide again, the conversations come back.
+    window.resize(1400, 800)
+    QTest.qWait(50)
+    assert window.sidebar.width() >= SIDEBAR_MIN_WIDTH
     close_window(qloop, window)
 
 

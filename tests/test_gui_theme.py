@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QCheckBox, QRadioButton
+from PySide6.QtWidgets import QApplication, QCheckBox, QPushButton, QRadioButton
 from pytestqt.qtbot import QtBot
 
 from core.settings import THEME_MODE, shared_settings
@@ -126,3 +126,26 @@ def test_check_boxes_and_radio_buttons_stand_out_from_the_window(
         assert any(
             image.pixelColor(x, y) == accent for x in range(18) for y in range(image.height())
         )
+
+
+@pytest.mark.parametrize("mode", [theme.THEME_LIGHT, theme.THEME_DARK])
+def test_a_disabled_accent_button_keeps_a_visible_outline_and_focus_shows(
+    qtbot: QtBot, app: QApplication, mode: str
+) -> None:
+    theme.apply_theme(app, mode)
+    window = QColor(theme.colors().window)
+    button = QPushButton("Download")
+    theme.set_role(button, "accent")
+    qtbot.addWidget(button)
+    button.show()
+    qtbot.waitExposed(button)
+    # Its fill and border were both the border colour, lost on the dark pane.
+    button.setEnabled(False)
+    image = button.grab().toImage()
+    edge = [image.pixelColor(x, y) for x in range(3) for y in range(image.height())]
+    assert max(_contrast(pixel, window) for pixel in edge) >= 3.0, mode
+    button.setEnabled(True)
+    unfocused = button.grab().toImage()
+    button.setFocus()
+    qtbot.waitUntil(button.hasFocus)
+    assert button.grab().toImage() != unfocused  # the focus ring is drawn

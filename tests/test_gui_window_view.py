@@ -103,6 +103,11 @@ def test_copy_links_go_before_each_code_block() -> None:
     assert result.code_blocks == ("let a;", "x\ny", "open")
     assert result.markdown.count("(copy-code:") == 3
     assert code_block_index("copy-code:2") == 2
+    # Empty blocks (stray fences) get no link; a cut-off block is copied without the
+    # blank line after its fence.
+    stray = add_copy_links("```python\nprint(1)\n```\n```\n```\n```\n\nx = 2\n")
+    assert stray.code_blocks == ("print(1)", "x = 2")
+    assert stray.markdown.count("(copy-code:") == 2
     assert code_block_index("https://example.com") is None
 
 

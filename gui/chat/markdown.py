@@ -39,6 +39,18 @@ def add_copy_links(text: str) -> MarkdownWithCopyLinks:
     blocks: list[str] = []
     fence: str | None = None
     code: list[str] = []
+    link_at = 0  # where the open block's link line went in ``out``
+
+    def close_block() -> None:
+        # An empty block (a model's stray fences) gets no link: "Copy code" over
+        # nothing, copying "", read as a fault.
+        copied = "\n".join(code).strip("\n")
+        if copied.strip():
+            out[link_at] = f"[{COPY_LINK_LABEL}]({COPY_SCHEME}:{len(blocks)})"
+            blocks.append(copied)
+        else:
+            del out[link_at : link_at + 2]
+
     for line in text.split("\n"):
         if fence is None:
             match = _FENCE.match(line)
@@ -47,19 +59,19 @@ def add_copy_links(text: str) -> MarkdownWithCopyLinks:
                 code = []
                 if out and out[-1].strip():
                     out.append("")
-                out.append(f"[{COPY_LINK_LABEL}]({COPY_SCHEME}:{len(blocks)})")
-                out.append("")
+                link_at = len(out)
+                out.extend(["", ""])  # the link and the blank line after it, once known
             out.append(line)
             continue
         out.append(line)
         stripped = line.strip()
         if stripped.startswith(fence[0] * len(fence)) and not stripped.strip(fence[0]):
-            blocks.append("\n".join(code))
+            close_block()
             fence = None
         else:
             code.append(line)
     if fence is not None:
-        blocks.append("\n".join(code))
+        close_block()
     return MarkdownWithCopyLinks("\n".join(out), tuple(blocks))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QEvent, QPoint, Qt, QUrl
-from PySide6.QtGui import QGuiApplication, QHelpEvent, QTextBlock, QTextCursor, QTextFormat
+from PySide6.QtGui import QFont, QGuiApplication, QHelpEvent, QTextBlock, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QApplication, QTextBrowser, QToolTip
 from pytestqt.qtbot import QtBot
 
@@ -252,3 +252,19 @@ def test_hover_and_ghosts_stay_on_their_tokens_after_an_emoji(qtbot: QtBot) -> N
     assert "bonus" in _hover(browser, position)
     assert "correction" in _hover(browser, position - len(" fall\n") + 1)
     assert "rejected draft" in _hover(browser, position - len(" drop fall\n") + 1)
+
+
+def test_a_correction_is_bold_in_rendered_markdown_as_in_the_legend(qtbot: QtBot) -> None:
+    steps = [_step([("Here", ACCEPTED), (" is", CORRECTION)]), _step([(" **it**.", ONLY)])]
+    _view, answer = _finished(qtbot, steps)
+    browser = answer.markdown_view
+    text = browser.toPlainText()
+
+    def weight(at: int) -> int:
+        cursor = QTextCursor(browser.document())
+        cursor.setPosition(at + 1)  # charFormat() is of the character before
+        return cursor.charFormat().fontWeight()
+
+    assert weight(text.index("is")) >= QFont.Weight.Bold
+    assert weight(text.index("Here")) < QFont.Weight.Bold
+    assert weight(text.index("it")) >= QFont.Weight.Bold  # **strong** keeps its weight

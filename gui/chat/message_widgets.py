@@ -17,6 +17,7 @@ from typing import Protocol
 from PySide6.QtCore import QEvent, QPoint, QPointF, QSize, QSizeF, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
+    QFont,
     QGuiApplication,
     QHelpEvent,
     QTextBlock,
@@ -677,6 +678,10 @@ class AnswerWidget(MessageWidget):
         tint.setUnderlineStyle(full.underlineStyle())
         if full.hasProperty(QTextFormat.Property.TextUnderlineColor):
             tint.setUnderlineColor(full.underlineColor())
+        if full.fontWeight() >= QFont.Weight.Bold:
+            # The legend's bold correction; a normal weight is left alone, so headings
+            # and **strong** text keep theirs.
+            tint.setFontWeight(full.fontWeight())
         cursor.setPosition(start)
         cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
         cursor.mergeCharFormat(tint)

@@ -59,6 +59,7 @@ from gui.panels.model_panel import ModelPanel
 from gui.panels.server_panel import ServerPanel
 from gui.panels.speculation_panel import SpeculationPanel
 from gui.scrolling import scrolling as _scrolling
+from gui.sentence import as_sentence
 from gui.server_bridge import ServerBridge
 from gui.theme import is_dark, set_role, theme_menu, theme_notifier
 from gui.tune.tune_tab import TuneTab
@@ -374,7 +375,9 @@ class MainWindow(QMainWindow):
         chat_menu = bar.addMenu("&Chat")
         # Esc is a window shortcut live only while an answer runs (stop_shortcut); the
         # text after the tab shows it in the menu without taking Esc the rest of the time.
-        chat_menu.addAction(_action(self, "&Stop answer\tEsc", self.controller.stop))
+        self.stop_action = _action(self, "&Stop answer\tEsc", self.controller.stop)
+        self.stop_action.setEnabled(False)  # only while an answer runs
+        chat_menu.addAction(self.stop_action)
         self.regenerate_action = _action(
             self, "&Regenerate last answer", self.regenerate_last, QKeySequence("Ctrl+R")
         )
@@ -597,14 +600,14 @@ class MainWindow(QMainWindow):
         self.send_button.setVisible(not busy)
         self.stop_button.setVisible(busy)
         self.stop_shortcut.setEnabled(busy)
+        self.stop_action.setEnabled(busy)
 
     def _return_text(self, text: str) -> None:
         if not self.input_box.toPlainText().strip():
             self.input_box.setPlainText(text)
 
     def _show_status(self, text: str) -> None:
-        # Core errors are sentences meant to follow "error: "; here they stand alone.
-        self.statusBar().showMessage(text[:1].upper() + text[1:], 10_000)
+        self.statusBar().showMessage(as_sentence(text), 10_000)
 
     def _on_message_refused(self, reason: str) -> None:
         self._show_status(reason)

@@ -389,7 +389,7 @@ def test_offline_endpoint_says_so(qloop: qasync.QEventLoop, make_page: PageMaker
     page = make_page(endpoint="http://127.0.0.1:9")
     page.search_view.query_edit.setText("qwen")
     status = page.search_view.status_label
-    run(qloop, wait_until(lambda: "cannot reach the Hub" in status.text()))
+    run(qloop, wait_until(lambda: status.text().startswith("Cannot reach the Hub")))
     assert page.search_view.table.rowCount() == 0
 
 
@@ -400,7 +400,7 @@ def test_too_little_disk_space_is_refused(
     search(qloop, page, "draft")
     start_download(qloop, page, DRAFT_REPO, "tiny-draft.Q4_K_M")
     status = page.repo_view.status_label
-    run(qloop, wait_until(lambda: "not enough free disk space" in status.text()))
+    run(qloop, wait_until(lambda: status.text().startswith("Not enough free disk space")))
     assert page.downloads is not None and page.downloads.snapshots() == []
     assert DRAFT_FILE not in hub.bytes_served
     assert not (folders.app / DRAFT_REPO).exists()

@@ -266,12 +266,13 @@ def test_sending_while_a_pair_loads_says_it_is_loading(
 
 def test_esc_stops_only_while_an_answer_runs(qtbot, qloop, window_files: WindowFiles) -> None:
     window = open_window(qtbot, window_files)
-    assert not window.stop_shortcut.isEnabled()
+    assert not window.stop_shortcut.isEnabled() and not window.stop_action.isEnabled()
     assert window.stop_shortcut.key() == QKeySequence(Qt.Key.Key_Escape)
+    assert window.stop_action.text().endswith("\tEsc")  # the menu shows the key
     window._on_busy(True)
-    assert window.stop_shortcut.isEnabled()
+    assert window.stop_shortcut.isEnabled() and window.stop_action.isEnabled()
     window._on_busy(False)
-    assert not window.stop_shortcut.isEnabled()
+    assert not window.stop_shortcut.isEnabled() and not window.stop_action.isEnabled()
     close_window(qloop, window)
 
 

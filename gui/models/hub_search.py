@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from core.hub.search import RepoSummary
 from core.human_units import format_count
 from gui.models.tables import read_only_table
+from gui.sentence import as_sentence
 from gui.theme import set_role
 
 # Long enough that typing a word sends one request, short enough to feel live.
@@ -127,7 +128,7 @@ class HubSearchView(QWidget):
         set_role(self.status_label, "muted")
 
     def show_error(self, text: str) -> None:
-        self.status_label.setText(text)
+        self.status_label.setText(as_sentence(text))
         set_role(self.status_label, "error")
 
     def repo_ids(self) -> list[str]:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from core.library import ModelEntry, SystemMemory
 from gui.models.library_table import LibraryTableModel
 from gui.models.pairing_view import PairingView
+from gui.sentence import as_sentence
 from gui.theme import set_role
 
 MAX_COLUMN_WIDTH = 260
@@ -163,7 +164,7 @@ class LibraryView(QWidget):
         self._show_selected()
 
     def show_error(self, text: str) -> None:
-        self.status_label.setText(text)
+        self.status_label.setText(as_sentence(text))
         set_role(self.status_label, "error")
 
     def select_path(self, path: Path) -> bool:

@@ -18,6 +18,7 @@ from core.hub.drafts import HubDraftCandidate
 from core.hub.file_choices import FitVerdict, ModelChoice
 from core.human_units import format_bytes, format_count
 from gui.models.tables import read_only_table
+from gui.sentence import as_sentence
 from gui.theme import set_role
 
 COLUMNS = ("Model", "Quantisation", "Size", "This machine")
@@ -132,7 +133,7 @@ class RepoFilesView(QWidget):
         self._update_buttons()
 
     def show_error(self, text: str) -> None:
-        self.status_label.setText(text)
+        self.status_label.setText(as_sentence(text))
         set_role(self.status_label, "error")
 
     def show_note(self, text: str) -> None:

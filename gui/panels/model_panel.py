@@ -51,6 +51,7 @@ from core.settings.store import PAIR_KEY_PREFIX
 from gui.panels.background import BackgroundRunner
 from gui.panels.first_run import FirstRunOffer
 from gui.panels.rpc_workers import RpcWorkersBox
+from gui.sentence import as_sentence
 from gui.theme import set_role
 
 logger = logging.getLogger(__name__)
@@ -875,7 +876,7 @@ class ModelPanel(QWidget):
         self._loading = False
         self._pending = None
         self.progress.hide()
-        self.status_label.setText(text)
+        self.status_label.setText(as_sentence(text))
         set_role(self.status_label, "error")
         self.first_run.refresh()  # offer the demo or last pair again after a failed load
         self._update_actions()

@@ -16,7 +16,9 @@ from gui.chat.readout_widget import ReadoutWidget
 from gui.panels.speculation_panel import REDRAW_INTERVAL_MS, SpeculationPanel
 from gui.panels.steady_label import SteadyLabel
 from gui.plots.speculation_plots import (
+    MIN_LABEL_GAP_PX,
     AcceptedLengthPlot,
+    DraftPositionPlot,
     moving_average,
     nice_ceiling,
     snapped_bounds,
@@ -308,3 +310,16 @@ def test_counting_axes_tick_at_whole_numbers_only(qtbot) -> None:  # type: ignor
         axis = plot.getPlotItem().getAxis(name)
         ticks = [value for _spacing, values in axis.tickValues(low, high, 200) for value in values]
         assert ticks and all(float(value).is_integer() for value in ticks), (name, ticks)
+
+
+def test_vertical_labels_never_overlap_and_a_zoomed_count_axis_keeps_ticks(qtbot) -> None:  # type: ignore[no-untyped-def]
+    plot = DraftPositionPlot()
+    qtbot.addWidget(plot)
+    left = plot.getPlotItem().getAxis("left")
+    # An acceptance axis 0..1 on 60 px: pyqtgraph put a label every 0.2 (12 px).
+    for spacing, values in left.tickValues(0.0, 1.0, 60):
+        if len(values) > 1:
+            assert spacing / 1.0 * 60 >= MIN_LABEL_GAP_PX
+    # Zoomed between two whole numbers, the count axis still shows where it is.
+    bottom = plot.getPlotItem().getAxis("bottom")
+    assert [v for _s, values in bottom.tickValues(2.2, 2.8, 200) for v in values]

@@ -128,16 +128,42 @@ class SteadyViewBox(pg.ViewBox):
         return AUTO_RANGE_PADDING
 
 
-class WholeNumberAxis(pg.AxisItem):
-    """Ticks at whole numbers only: steps, tokens, positions and counts have no halves
-    (pyqtgraph ticked a histogram of two steps at -0.5, 0, 0.5 and its counts by 0.5)."""
+# Vertical tick labels at least this far apart: on the panel's 60 px tall plots
+# pyqtgraph's 0.2 steps of an acceptance axis drew six labels over each other.
+MIN_LABEL_GAP_PX = 16
+
+
+def _round_step(step: float) -> float:
+    """The smallest of 1, 2, 5 times a power of ten at or above ``step``."""
+    scale = 10.0 ** math.floor(math.log10(step))
+    return next((m * scale for m in (1, 2, 5) if m * scale >= step * (1 - 1e-9)), 10 * scale)
+
+
+class ReadableAxis(pg.AxisItem):
+    """pyqtgraph's axis with ticks a reader can use: vertical labels that never overlap,
+    and on counting axes (steps, tokens, positions, counts) whole numbers only (it
+    ticked a histogram of two steps at -0.5, 0, 0.5)."""
+
+    def __init__(self, orientation: str, whole_numbers: bool = False) -> None:
+        super().__init__(orientation)
+        self.whole_numbers = whole_numbers
 
     def tickSpacing(  # pyqtgraph override
         self, minVal: float, maxVal: float, size: float
     ) -> list[tuple[float, float]]:
         levels: list[tuple[float, float]] = super().tickSpacing(minVal, maxVal, size)
-        whole = [(float(max(1, round(spacing))), 0.0) for spacing, _ in levels if spacing >= 1]
-        return whole or [(1.0, 0.0)]
+        span = maxVal - minVal
+        if span <= 0 or size <= 0 or not levels:
+            return levels
+        if self.orientation in ("left", "right"):
+            levels = [
+                (step, offset) for step, offset in levels if step / span * size >= MIN_LABEL_GAP_PX
+            ]
+            levels = levels or [(_round_step(MIN_LABEL_GAP_PX * span / size), 0.0)]
+        if self.whole_numbers and math.floor(maxVal) >= math.ceil(minVal):
+            whole = [(float(max(1, round(step))), 0.0) for step, _ in levels if step >= 1]
+            levels = whole or [(1.0, 0.0)]
+        return levels
 
 
 class SpeculationPlot(pg.PlotWidget):
@@ -154,7 +180,10 @@ class SpeculationPlot(pg.PlotWidget):
         self, title: str, x_label: str, y_label: str, parent: QWidget | None = None
     ) -> None:
         self._view_box = SteadyViewBox()
-        axes = {name: WholeNumberAxis(name) for name in self.whole_number_axes}
+        axes = {
+            name: ReadableAxis(name, whole_numbers=name in self.whole_number_axes)
+            for name in ("left", "bottom")
+        }
         super().__init__(parent=parent, viewBox=self._view_box, axisItems=axes)
         self._title = title
         self._x_label = x_label

@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from core.settings import THEME_MODE, shared_settings
 from gui import theme
+from gui.colour_contrast import contrast_ratio
 
 
 @pytest.fixture
@@ -91,21 +92,6 @@ def test_system_mode_follows_a_desktop_change_live(
     assert not theme.is_dark()
 
 
-def _contrast(a: QColor, b: QColor) -> float:
-    def luminance(color: QColor) -> float:
-        def channel(value: float) -> float:
-            return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
-
-        return (
-            0.2126 * channel(color.redF())
-            + 0.7152 * channel(color.greenF())
-            + 0.0722 * channel(color.blueF())
-        )
-
-    high, low = sorted((luminance(a), luminance(b)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
-
-
 @pytest.mark.parametrize("mode", [theme.THEME_LIGHT, theme.THEME_DARK])
 def test_check_boxes_and_radio_buttons_stand_out_from_the_window(
     qtbot: QtBot, app: QApplication, mode: str
@@ -119,7 +105,7 @@ def test_check_boxes_and_radio_buttons_stand_out_from_the_window(
         image = button.grab().toImage()
         indicator = [image.pixelColor(x, y) for x in range(18) for y in range(image.height())]
         # WCAG's 3:1 for the parts of a control; Fusion's dark outline read 1.1:1.
-        assert max(_contrast(pixel, window) for pixel in indicator) >= 3.0, mode
+        assert max(contrast_ratio(pixel, window) for pixel in indicator) >= 3.0, mode
         button.setChecked(True)
         accent = QColor(theme.colors().accent)
         image = button.grab().toImage()
@@ -143,7 +129,7 @@ def test_a_disabled_accent_button_keeps_a_visible_outline_and_focus_shows(
     button.setEnabled(False)
     image = button.grab().toImage()
     edge = [image.pixelColor(x, y) for x in range(3) for y in range(image.height())]
-    assert max(_contrast(pixel, window) for pixel in edge) >= 3.0, mode
+    assert max(contrast_ratio(pixel, window) for pixel in edge) >= 3.0, mode
     button.setEnabled(True)
     unfocused = button.grab().toImage()
     button.setFocus()

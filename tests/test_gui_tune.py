@@ -22,10 +22,11 @@ from core.tune.prediction import Prediction
 from core.tune.results_store import load_curve, load_result, save_result, saved_sweeps
 from core.tune.sweep import CellResult, SweepGrid, SweepResult
 from gui.chat.token_formats import token_formats
+from gui.colour_contrast import contrast_ratio
 from gui.theme import DARK, LIGHT, ThemeColors, build_palette, colors, is_dark
 from gui.tune import sweep_page
 from gui.tune.sweep_page import FILE_SET, SweepPage, describe_pair_change
-from gui.tune.sweep_plots import METRICS, SpeedupCurve, SweepHeatmap, contrast_ratio
+from gui.tune.sweep_plots import METRICS, SpeedupCurve, SweepHeatmap
 from tests.conftest import TinyModels
 from tests.gui_window_support import (
     OFFSCREEN_NOISE,

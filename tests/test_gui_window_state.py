@@ -121,6 +121,27 @@ def test_input_keys(qtbot, qloop, window_files: WindowFiles) -> None:
     close_window(qloop, window)
 
 
+def _load_with_a_256_token_context(qloop, window, tiny_models: TinyModels) -> None:  # type: ignore[no-untyped-def]
+    request = tiny_request(tiny_models.target, tiny_models.draft)
+    small = type(request)(
+        type(request.target)(tiny_models.target, n_ctx=256, n_threads=2), request.draft
+    )
+    assert run(qloop, window.bridge.load(small)) is not None
+
+
+def _open_a_conversation_near_the_limit(window) -> int:  # type: ignore[no-untyped-def]
+    """A new conversation of three earlier turns, stored directly, that together with
+    a new message overflow a 256-token context."""
+    conversation = window.controller.new_conversation()
+    for turn in range(3):
+        window.store.add_user_message(conversation, f"old question {turn} " + "word " * 10)
+        answer = window.store.begin_answer(conversation, {}, {})
+        window.store.append_steps(answer, [(event_to_dict(_ANSWER_STEP), 0.1)])
+        window.store.finish_answer(answer, None, interrupted=True)
+    window.controller.open_conversation(conversation)
+    return int(conversation)
+
+
 def test_overflowing_conversation_asks_and_drops_oldest_turns(
     qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
 ) -> None:
@@ -133,20 +154,9 @@ def test_overflowing_conversation_asks_and_drops_oldest_turns(
         return choice[0]
 
     window = open_window(qtbot, window_files, ask_overflow=drop_oldest)
-    request = tiny_request(tiny_models.target, tiny_models.draft)
-    small = type(request)(
-        type(request.target)(tiny_models.target, n_ctx=256, n_threads=2), request.draft
-    )
-    assert run(qloop, window.bridge.load(small)) is not None
+    _load_with_a_256_token_context(qloop, window, tiny_models)
     window.controller._settings = lambda: GREEDY.with_changes(n_predict=32)
-    conversation = window.controller.new_conversation()
-    # Earlier turns, stored directly, that together with a new message overflow 256.
-    for turn in range(3):
-        window.store.add_user_message(conversation, f"old question {turn} " + "word " * 10)
-        answer = window.store.begin_answer(conversation, {}, {})
-        window.store.append_steps(answer, [(event_to_dict(_ANSWER_STEP), 0.1)])
-        window.store.finish_answer(answer, None, interrupted=True)
-    window.controller.open_conversation(conversation)
+    conversation = _open_a_conversation_near_the_limit(window)
     run(qloop, window.controller.send_async("new question " + "word " * 5))
 
     assert len(asked) == 1
@@ -335,32 +345,16 @@ def test_dropping_without_asking_for_the_rest_of_a_conversation(
         return OverflowChoice.DROP_OLDEST_ALWAYS
 
     window = open_window(qtbot, window_files, ask_overflow=drop_always)
-    request = tiny_request(tiny_models.target, tiny_models.draft)
-    small = type(request)(
-        type(request.target)(tiny_models.target, n_ctx=256, n_threads=2), request.draft
-    )
-    assert run(qloop, window.bridge.load(small)) is not None
+    _load_with_a_256_token_context(qloop, window, tiny_models)
     window.controller._settings = lambda: GREEDY.with_changes(n_predict=16)
-    conversation = window.controller.new_conversation()
-    for turn in range(3):
-        window.store.add_user_message(conversation, f"old question {turn} " + "word " * 10)
-        answer = window.store.begin_answer(conversation, {}, {})
-        window.store.append_steps(answer, [(event_to_dict(_ANSWER_STEP), 0.1)])
-        window.store.finish_answer(answer, None, interrupted=True)
-    window.controller.open_conversation(conversation)
+    conversation = _open_a_conversation_near_the_limit(window)
     run(qloop, window.controller.send_async("new question " + "word " * 5))
     run(qloop, window.controller.send_async("and another " + "word " * 5))
     assert len(asked) == 1  # the second overflow dropped turns without asking
     assert len(window.store.load_conversation(conversation).messages) == 10
     assert window.chat_view.messages()[0].hidden_label.isVisibleTo(window.chat_view.messages()[0])
     # Another conversation asks again.
-    other = window.controller.new_conversation()
-    for turn in range(3):
-        window.store.add_user_message(other, f"old question {turn} " + "word " * 10)
-        answer = window.store.begin_answer(other, {}, {})
-        window.store.append_steps(answer, [(event_to_dict(_ANSWER_STEP), 0.1)])
-        window.store.finish_answer(answer, None, interrupted=True)
-    window.controller.open_conversation(other)
+    _open_a_conversation_near_the_limit(window)
     run(qloop, window.controller.send_async("new question " + "word " * 5))
     assert len(asked) == 2
     close_window(qloop, window)

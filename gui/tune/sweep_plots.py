@@ -26,6 +26,7 @@ from core.engine import DraftSource
 from core.tune.prediction import Prediction
 from core.tune.sweep import CellResult, SweepResult
 from gui.chat.token_formats import OKABE_ITO
+from gui.colour_contrast import contrast_ratio
 from gui.theme import DARK, LIGHT, colors
 
 Metric = Callable[[SweepResult, CellResult], float]
@@ -64,22 +65,6 @@ def heatmap_axes(result: SweepResult) -> tuple[list[int], list[float]]:
         sorted({c.drafting.n_max for c in cells}),
         sorted({c.drafting.p_min for c in cells}),
     )
-
-
-def relative_luminance(colour: QColor) -> float:
-    """WCAG 2 relative luminance of an opaque colour, 0 (black) to 1 (white)."""
-
-    def linear(channel: float) -> float:
-        return channel / 12.92 if channel <= 0.04045 else ((channel + 0.055) / 1.055) ** 2.4
-
-    red, green, blue = (linear(c) for c in (colour.redF(), colour.greenF(), colour.blueF()))
-    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
-
-
-def contrast_ratio(first: QColor, second: QColor) -> float:
-    """WCAG contrast ratio of two colours, 1 (none) to 21 (black on white)."""
-    high, low = sorted((relative_luminance(first), relative_luminance(second)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
 
 
 def label_colour(square: QColor) -> QColor:

@@ -266,6 +266,7 @@ class MainWindow(QMainWindow):
         self.splitter.setCollapsible(2, False)
         self._narrow = False
         self._sidebar_width = 220
+        self._reopen_on_undo: int | None = None  # a deleted conversation that was open
         self.splitter.setSizes([220, 640, 420])
         self.setCentralWidget(self.splitter)
 
@@ -515,6 +516,7 @@ class MainWindow(QMainWindow):
         self.store.delete(conversation_id)
         self.sidebar.show_undo(conversation_id, title)
         if conversation_id == self.controller.conversation_id:
+            self._reopen_on_undo = conversation_id
             rest = self.store.list_conversations()
             if rest:
                 self.controller.open_conversation(rest[0].id)
@@ -525,6 +527,10 @@ class MainWindow(QMainWindow):
     def _undo_delete(self, conversation_id: int) -> None:
         self.store.restore(conversation_id)
         self.refresh_conversations()
+        # Undoing the delete of the open conversation brings it back on screen too.
+        if self._reopen_on_undo == conversation_id and not self.controller.busy:
+            self.open_conversation(conversation_id)
+        self._reopen_on_undo = None
 
     # ----- models -----------------------------------------------------------------------------
 

@@ -91,6 +91,11 @@ def test_sidebar_rename_delete_undo_and_search(qtbot, qloop, window_files: Windo
     qtbot.mouseClick(window.sidebar.undo_button, Qt.MouseButton.LeftButton)
     assert two in window.sidebar.conversation_ids()
     assert not window.sidebar.undo_bar.isVisible()
+    assert window.controller.conversation_id == two  # it was open: it is again
+    # Deleting one that is not open, from the Chat menu's neighbour, leaves the open one.
+    window.sidebar.delete_requested.emit(one)
+    qtbot.mouseClick(window.sidebar.undo_button, Qt.MouseButton.LeftButton)
+    assert window.controller.conversation_id == two and one in window.sidebar.conversation_ids()
 
     # Ctrl+N makes a new chat.
     count = len(window.sidebar.conversation_ids())

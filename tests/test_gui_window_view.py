@@ -309,3 +309,17 @@ def test_editing_a_message_shows_its_editor_from_the_top(qtbot) -> None:
     top = edited.editor.mapTo(view.viewport(), QPoint(0, 0)).y()
     assert 0 <= top < view.viewport().height()
     assert edited.editor.height() < view.viewport().height() / 2
+
+
+def test_the_edit_box_grows_with_the_lines_typed(qtbot) -> None:  # type: ignore[no-untyped-def]
+    view = ChatView(token_formats(False))
+    qtbot.addWidget(view)
+    message = view.add_user_message(1, "One line.")
+    message.start_edit()
+    opened = message.editor.height()
+    message.editor.setPlainText("\n".join(f"line {n}" for n in range(8)))
+    assert message.editor.height() > opened  # it kept its first height and scrolled
+    message.editor.setPlainText("\n".join(f"line {n}" for n in range(40)))
+    tallest = message.editor.height()
+    message.editor.setPlainText("\n".join(f"line {n}" for n in range(60)))
+    assert message.editor.height() == tallest  # 12 lines at most, then it scrolls

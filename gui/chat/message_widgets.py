@@ -260,6 +260,7 @@ class UserMessageWidget(MessageWidget):
         self.body.addWidget(self.view)
         self.editor = QPlainTextEdit(self)
         self.editor.hide()
+        self.editor.textChanged.connect(self._fit_editor)
         self.body.addWidget(self.editor)
         self.edit_row = QHBoxLayout()
         self.send_edit_button = QToolButton(self)
@@ -283,16 +284,20 @@ class UserMessageWidget(MessageWidget):
 
     def start_edit(self) -> None:
         self.editor.setPlainText(self.text)
-        # As tall as the text (3 to 12 lines), not QPlainTextEdit's fixed default.
-        lines = min(max(self.text.count("\n") + 1, 3), EDITOR_MAX_LINES)
-        margins = self.editor.contentsMargins()
-        frame = 2 * self.editor.frameWidth() + margins.top() + margins.bottom()
-        height = lines * self.editor.fontMetrics().lineSpacing() + frame + 8
-        self.editor.setFixedHeight(height)
+        self._fit_editor()
         self._set_editing(True)
         self.editor.moveCursor(QTextCursor.MoveOperation.End)
         self.editor.setFocus()
         self.edit_started.emit()
+
+    def _fit_editor(self) -> None:
+        """As tall as its text (3 to 12 lines, growing as lines are typed), not
+        QPlainTextEdit's fixed default."""
+        text = self.editor.toPlainText()
+        lines = min(max(text.count("\n") + 1, 3), EDITOR_MAX_LINES)
+        margins = self.editor.contentsMargins()
+        frame = 2 * self.editor.frameWidth() + margins.top() + margins.bottom()
+        self.editor.setFixedHeight(lines * self.editor.fontMetrics().lineSpacing() + frame + 8)
 
     def cancel_edit(self) -> None:
         self._set_editing(False)

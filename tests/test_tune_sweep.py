@@ -29,6 +29,7 @@ from core.tune.ab import run_ab
 from core.tune.calibration import calibrate
 from core.tune.prompt_sets import PromptSet, prompt_set_from_texts
 from core.tune.results_store import (
+    SavedSweep,
     delete_older,
     delete_saved,
     legacy_result_path,
@@ -556,3 +557,13 @@ def test_absorbing_a_run_cut_in_its_first_round_adds_no_cell_measured_on_fewer_p
     result.absorb(whole)
     assert [cell.drafting.n_max for cell in result.cells] == [2, 3]
     assert len(result.baseline.speeds) == 2
+
+
+def test_a_saved_sweep_where_drafting_lost_names_no_best(tmp_path: Path) -> None:
+    common = {"path": tmp_path, "saved_at": "2026-11-29T13:00:00", "prompt_set": "chat"}
+    common |= {"grid": "model draft-max 2", "cells": 1, "partial": False, "how_far": ""}
+    won = SavedSweep(**common, best_speedup=1.31)  # type: ignore[arg-type]
+    lost = SavedSweep(**common, best_speedup=0.88)  # type: ignore[arg-type]
+    assert won.describe().endswith("best 1.31x")
+    assert lost.describe().endswith("plain fastest (drafting at most 0.88x)")
+    assert "best" not in lost.describe()

@@ -119,8 +119,10 @@ class SavedSweep:
         parts = [self.saved_at[:16], self.prompt_set, self.grid]
         if self.partial:
             parts.append(f"partial ({self.how_far})")
-        if self.best_speedup is not None:
+        if self.best_speedup is not None and self.best_speedup > 1.0:
             parts.append(f"best {self.best_speedup:.2f}x")
+        elif self.best_speedup is not None:  # no setting beat plain: no "best" to name
+            parts.append(f"plain fastest (drafting at most {self.best_speedup:.2f}x)")
         return " · ".join(parts)
 
 

@@ -384,6 +384,8 @@ def test_results_reload_and_export_as_csv(tiny_engine: SpeculativeEngine, tmp_pa
     rows = list(csv.DictReader(io.StringIO(to_csv(result))))
     assert rows[0]["source"] == "none" and len(rows) == 1 + len(result.cells)
     assert [r["best"] for r in rows].count("yes") == 1
+    # Plain is the row to use when no setting beat it (the tiny pair's drafts seldom pay).
+    assert (rows[0]["best"] == "yes") == (result.winner() is None)
     assert rows[-1]["draft_max"] == "auto"
     assert pair_folder("a/b:c|d", tmp_path).parent == tmp_path
     with pytest.raises(ConfigError, match="not a saved sweep"):

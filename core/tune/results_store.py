@@ -237,8 +237,9 @@ def to_csv(result: SweepResult) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     base = result.baseline.decode_tokens_per_second
-    writer.writerow(["none", 0, 0, 0.0, f"{base:.3f}", "1.000", "", "", ""])
-    best = result.best()
+    # "best" marks what to use: the fastest cell if it beat plain, else plain itself.
+    best = result.winner()
+    writer.writerow(["none", 0, 0, 0.0, f"{base:.3f}", "1.000", "", "", "" if best else "yes"])
     for cell in result.cells:
         row = result.cell_dict(cell)
         settings = row["settings"]

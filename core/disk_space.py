@@ -11,16 +11,15 @@ import errno
 import shutil
 from pathlib import Path
 
+from core.paths import nearest_existing
+
 # Errnos of a full disk or an exhausted quota.
 _DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def free_disk_bytes(path: Path) -> int:
     """Free bytes on the disk that holds ``path`` (or its nearest existing parent)."""
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
+    return shutil.disk_usage(nearest_existing(path)).free
 
 
 def is_disk_full(error: OSError) -> bool:

@@ -42,12 +42,23 @@ def _fix_by_home() -> str:
     return f"{verb} {HOME_ENV} {joiner} a writable folder"
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest parent that exists (the root at worst)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """``path`` and its parents that do not exist yet, deepest first."""
+    existing = nearest_existing(path)
+    return [path, *path.parents][: len(path.parts) - len(existing.parts)]
+
+
 def _blocking_file(path: Path) -> Path | None:
     """The file standing where ``path`` or one of its parents should be a folder."""
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            return None if candidate.is_dir() else candidate
-    return None
+    existing = nearest_existing(path)
+    return None if existing.is_dir() else existing
 
 
 def folder_problem(path: Path, what: str, exc: OSError) -> AppFolderError:

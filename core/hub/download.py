@@ -60,7 +60,7 @@ from core.hub.errors import (
 )
 from core.hub.lock import WriterLock
 from core.human_units import format_bytes, format_wait
-from core.paths import models_dir
+from core.paths import missing_folders, models_dir
 
 logger = logging.getLogger(__name__)
 
@@ -147,15 +147,6 @@ class DownloadRequest:
 def default_destination(repo_id: str) -> Path:
     """Where downloads go unless the user picks a folder: the app's models folder."""
     return models_dir() / repo_id
-
-
-def _missing_folders(folder: Path) -> list[Path]:
-    """``folder`` and its parents that do not exist yet, deepest first."""
-    missing = []
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing
 
 
 def write_all(sink: io.FileIO, data: bytes | memoryview) -> None:
@@ -304,7 +295,7 @@ class FileDownloader:
             HubError: gated, not found, network and rate-limit problems.
         """
         request = self._request
-        new_folders = _missing_folders(request.partial_path.parent)
+        new_folders = missing_folders(request.partial_path.parent)
         lock = WriterLock(request.lock_path)
         try:
             if not self._acquire(lock):

@@ -370,7 +370,7 @@ def test_a_request_whose_client_left_while_queued_frees_its_place(
 
 async def _hold_the_engine(served: ServerThread) -> Turn:
     turn = served.queue.turn("window")
-    await turn.__aenter__()
+    await turn.begin()
     return turn
 
 

@@ -33,7 +33,6 @@ from core.worker.generation_queue import DEFAULT_MAX_WAITING, GenerationQueue
 # More engine crashes than this within the window end the server (exit code 1).
 MAX_CRASHES_IN_WINDOW = 3
 CRASH_WINDOW_S = 60.0
-ANY_HOST = ("0.0.0.0", "::")
 _ONE_SHOT_FLAGS = {"prompt", "file", "chat", "system", "json", "color"}
 
 
@@ -99,7 +98,7 @@ async def serve(args: argparse.Namespace) -> int:
         pair = await worker.load(target, draft)
         await server.start()
         draft_name = Path(pair.draft_path).name if pair.draft_path else settings.drafting.source
-        every = " (listening on every address of this machine)" if server.host in ANY_HOST else ""
+        every = " (listening on every address of this machine)" if server.listens_everywhere else ""
         print(
             f"serving {Path(pair.target_path).name} (draft: {draft_name}) on "
             f"{server.base_url}{every}{'' if args.api_key else ' (no API key)'}",

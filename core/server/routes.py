@@ -284,7 +284,7 @@ class Routes:
             if not await _turn_before_hang_up(turn, disconnected):
                 self.context.log(RequestLogEntry(name, 499, note="client left while queued"))
                 return Response(status_code=499)
-            async with turn:
+            try:
                 async for event in turn.generate(prompt, parsed.settings):
                     if isinstance(event, StepEvent):
                         parts.append(event.text)
@@ -296,6 +296,8 @@ class Routes:
                             raise _shutting_down(tokens)
                     else:
                         finished = event
+            finally:
+                turn.release()  # entered by _turn_before_hang_up
         except SpecChatError as exc:
             error = _engine_error(exc)
             self.context.log(RequestLogEntry(name, error.status, tokens, note=str(error)))
@@ -375,12 +377,12 @@ def _shutting_down(tokens: int) -> ApiError:
 async def _turn_before_hang_up(turn: Turn, disconnected: asyncio.Future[None]) -> bool:
     """Wait for the turn; False (and the place given up) if the client hangs up first,
     so a queue of abandoned requests does not keep others out."""
-    entering: asyncio.Future[Any] = asyncio.ensure_future(turn.__aenter__())
+    entering: asyncio.Future[Any] = asyncio.ensure_future(turn.begin())
     waits: set[asyncio.Future[Any]] = {entering, disconnected}
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     if entering.done():
         return True
-    entering.cancel()  # leaves the queue (Turn.__aenter__)
+    entering.cancel()  # leaves the queue (Turn.begin)
     await asyncio.gather(entering, return_exceptions=True)
     return False
 

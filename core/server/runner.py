@@ -121,11 +121,18 @@ class LocalServer:
         return int(self._socket.getsockname()[1])
 
     @property
+    def listens_everywhere(self) -> bool:
+        """Bound to every address of this machine (0.0.0.0 or ::), not one of them."""
+        return self.host in ("0.0.0.0", "::")
+
+    @property
     def base_url(self) -> str:
-        """The address to paste into a client (OpenAI's ``base_url``)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        if host in ("0.0.0.0", "[::]"):
-            host = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
+        """The address to paste into a client (OpenAI's ``base_url``): this machine's
+        loopback when listening everywhere."""
+        host = self.host
+        if self.listens_everywhere:
+            host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/v1"
 
     def bind(self) -> socket.socket:
@@ -187,12 +194,11 @@ class LocalServer:
 
     async def stop(self) -> None:
         """Stop listening, end open answers (each with a closing event), wait."""
-        server, task = self._server, self._task
+        task = self._task
         try:
             # Bound and never started, or already ended (Ctrl+C: ``wait`` said how).
-            if server is not None and task is not None and not task.done():
-                self.context.stopping = True
-                server.should_exit = True
+            if task is not None and not task.done():
+                self.request_exit()
                 await task
         finally:
             if self._socket is not None:

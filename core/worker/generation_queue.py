@@ -56,7 +56,8 @@ class Turn:
             raise EngineError("no model pair is loaded; load one first")
         return self._worker
 
-    async def __aenter__(self) -> Turn:
+    async def begin(self) -> Turn:
+        """Wait until this turn starts; cancelled while waiting, it leaves the queue."""
         try:
             await self._granted
         except BaseException:
@@ -64,6 +65,9 @@ class Turn:
             raise
         self._worker = self._queue.worker()
         return self
+
+    async def __aenter__(self) -> Turn:
+        return await self.begin()
 
     async def __aexit__(
         self,

@@ -20,6 +20,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QWidget
 
 from gui.chat.token_formats import OKABE_ITO
+from gui.plots.plot_theme import theme_plot
 from gui.plots.streaming_curve import StreamingCurve
 from gui.theme import colors
 
@@ -222,15 +223,7 @@ class SpeculationPlot(pg.PlotWidget):
     def apply_theme(self, dark: bool) -> None:
         """Re-colour background, axes and data for the light or dark palette."""
         self.dark = dark
-        theme = colors()
-        self.setBackground(theme.surface)
-        item = self.getPlotItem()
-        item.setTitle(self._title, color=theme.text, size="9pt")
-        for name, label in (("bottom", self._x_label), ("left", self._y_label)):
-            axis = item.getAxis(name)
-            axis.setPen(pg.mkPen(theme.border))
-            axis.setTextPen(pg.mkPen(theme.muted))
-            axis.setLabel(label, color=theme.muted)
+        theme_plot(self, self._title, {"bottom": self._x_label, "left": self._y_label})
         self.recolour()
 
     def recolour(self) -> None:

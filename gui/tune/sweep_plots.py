@@ -27,6 +27,7 @@ from core.tune.prediction import Prediction
 from core.tune.sweep import CellResult, SweepResult
 from gui.chat.token_formats import OKABE_ITO
 from gui.colour_contrast import contrast_ratio
+from gui.plots.plot_theme import theme_plot
 from gui.theme import DARK, LIGHT, colors
 
 Metric = Callable[[SweepResult, CellResult], float]
@@ -132,15 +133,8 @@ class _SweepPlot(pg.PlotWidget):
 
     def apply_theme(self) -> None:
         """Background, title, axes and data in the palette now in use."""
-        theme = colors()
-        self.dark = theme is DARK
-        self.setBackground(theme.surface)
-        self.setTitle(self._title, color=theme.text, size="9pt")
-        for name, label in self._labels.items():
-            axis = self.getAxis(name)
-            axis.setPen(pg.mkPen(theme.border))
-            axis.setTextPen(pg.mkPen(theme.muted))
-            axis.setLabel(label, color=theme.muted)
+        self.dark = colors() is DARK
+        theme_plot(self, self._title, self._labels)
         self.recolour()
 
     def recolour(self) -> None:

@@ -88,6 +88,7 @@ from core.tune.sweep import (
     settings_label,
 )
 from gui.kept_tasks import KeptTasks
+from gui.sentence import as_sentence
 from gui.theme import is_dark, set_role, theme_notifier
 from gui.tune.ab_page import RunnerSource
 
@@ -521,10 +522,9 @@ class SweepPage(QWidget):
     def _on_progress(self, progress: SweepProgress, pair: str | None) -> None:
         self._on_bar(progress)
         if progress.warm_up is not None:
-            text = progress.describe()
             self._say(
-                f"{text[0].upper()}{text[1:]} (an adaptive length learns from the answers "
-                "before it, so it starts each round as it would in a chat on this text)…"
+                f"{as_sentence(progress.describe())} (an adaptive length learns from the "
+                "answers before it, so it starts each round as it would in a chat on this text)…"
             )
         elif progress.done == 0:  # the first round starts
             result = progress.result

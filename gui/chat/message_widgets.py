@@ -584,8 +584,8 @@ class AnswerWidget(MessageWidget):
     ) -> None:
         """Tint the rendered text by token, map it for hovering, and add the ghosts.
 
-        Only the tint and underline are merged in, so Markdown's own bold, italics
-        and code font stay as rendered.
+        Only the tint, the underline and a correction's bold are merged in, so
+        Markdown's own bold, italics and code font stay as rendered.
 
         Rejected drafts are drawn inside the rendered Markdown, not by switching the
         answer to the token view: they are inserted as ghosted, struck-through text

@@ -19,12 +19,11 @@ from core.settings.generation import (
     generation_settings_from_dict,
     generation_settings_to_dict,
     knob_value,
-    model_identity,
-    pair_key,
     with_knob,
     with_knobs,
 )
 from core.settings.load_request import LoadRequest, model_config_from_dict, model_config_to_dict
+from core.settings.pair_keys import PairKey, model_identity, pair_key
 from core.settings.schema import Setting
 from core.settings.store import ModelOptions, SettingsStore, shared_settings
 
@@ -43,6 +42,7 @@ __all__ = [
     "THREADS",
     "LoadRequest",
     "ModelOptions",
+    "PairKey",
     "PairSettings",
     "Setting",
     "SettingsStore",

@@ -12,12 +12,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from core.engine.config import (
     DraftSettings,
-    DraftSource,
     GenerationSettings,
     SamplingSettings,
     Verification,
@@ -300,24 +298,3 @@ class PairSettings:
         generation = generation_settings_from_dict(data.get("generation", {}))
         n_threads = THREADS.validate(data.get(THREADS.key, THREADS.default))
         return cls(generation, n_threads)
-
-
-def model_identity(path: Path) -> str:
-    """A model file's name and size: what its saved settings are keyed by."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        size = -1  # a missing file still gets a stable key; it simply matches nothing saved
-    return f"{path.name}:{size}"
-
-
-def pair_key(target: Path, draft: Path | None, source: DraftSource | str) -> str:
-    """The key a pair's settings are saved under.
-
-    File names and sizes, not full paths: moving a models folder keeps the settings,
-    while a different quantisation (another size) gets its own. Without a draft model
-    the draft source takes its place, since n-gram lookup tunes differently.
-    """
-    source = DraftSource(source)
-    second = model_identity(draft) if source is DraftSource.MODEL and draft else source.value
-    return f"{model_identity(target)}|{second}"

@@ -9,7 +9,7 @@ from typing import Any
 
 from core.engine.config import DraftSource, ModelConfig
 from core.errors import ConfigError
-from core.settings.generation import pair_key
+from core.settings.pair_keys import pair_key
 
 
 def model_config_to_dict(config: ModelConfig) -> dict[str, Any]:

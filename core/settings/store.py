@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 from core.engine.config import GenerationSettings
 from core.errors import ConfigError
 from core.paths import config_dir
-from core.settings.generation import PairSettings, model_identity
+from core.settings.generation import PairSettings
 from core.settings.load_request import LoadRequest
+from core.settings.pair_keys import model_identity
 from core.settings.schema import Setting
 
 logger = logging.getLogger(__name__)

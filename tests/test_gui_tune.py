@@ -23,7 +23,7 @@ from core.tune.results_store import load_curve, load_result, save_result, saved_
 from core.tune.sweep import CellResult, SweepGrid, SweepResult
 from gui.chat.token_formats import token_formats
 from gui.colour_contrast import contrast_ratio
-from gui.theme import DARK, LIGHT, ThemeColors, build_palette, colors, is_dark
+from gui.theme import DARK, LIGHT, ThemeColors, apply_theme, build_palette, colors, is_dark
 from gui.tune import sweep_page
 from gui.tune.sweep_page import FILE_SET, SweepPage, describe_pair_change
 from gui.tune.sweep_plots import METRICS, SpeedupCurve, SweepHeatmap
@@ -210,19 +210,27 @@ def test_cancelled_sweep_is_partial_and_saved_whole(
     saved.prompt_set, saved.partial = "later", False
     save_result(saved, key)
     page.refresh_history()
-    assert page.history_combo.count() == 2
-    assert "later" in page.history_combo.itemText(0)
+    history = page.saved
+    assert history.combo.count() == 2
+    assert "later" in history.combo.itemText(0)
     assert f"partial ({result.prompts_measured} of {result.prompt_count} prompts)" in (
-        page.history_combo.itemText(1)
+        history.combo.itemText(1)
     )
-    page.history_combo.setCurrentIndex(1)
-    reloaded = page.load_saved()
-    assert reloaded is not None and reloaded.partial
-    page.history_combo.setCurrentIndex(0)
-    page.delete_older_than_selected()
-    assert [e.prompt_set for e in page.history] == ["later"]
-    page.delete_selected()
-    assert page.history == [] and not page.delete_button.isEnabled()
+    history.combo.setCurrentIndex(1)
+    # The oldest chosen: nothing is older, so Delete older does nothing and says so.
+    assert not history.delete_older_button.isEnabled()
+    history.load_button.click()
+    assert page.result is not None and page.result.partial
+    history.combo.setCurrentIndex(0)
+    assert history.delete_older_button.isEnabled()
+    history.delete_older_button.click()
+    assert [e.prompt_set for e in history.entries] == ["later"]
+    assert page.status.text() == "Deleted 1 older sweep."
+    history.delete_button.click()
+    assert history.entries == [] and not history.delete_button.isEnabled()
+    # An empty list says why it is empty instead of offering a Load that does nothing.
+    assert not history.load_button.isEnabled()
+    assert history.combo.currentText() == "" and "None saved" in history.combo.placeholderText()
     assert page.load_saved() is None and "No sweep saved" in page.status.text()
     close_window(qloop, window)
 
@@ -546,6 +554,41 @@ def test_before_a_sweep_the_page_says_what_the_plots_will_show(
     close_window(asyncio.get_event_loop(), window)
 
 
+def test_the_plots_keep_their_size_through_a_theme_switch_and_the_table_fits_its_rows(
+    qtbot, window_files: WindowFiles
+) -> None:  # type: ignore[no-untyped-def]
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    palette, sheet = app.palette(), app.styleSheet()
+    window = open_window(qtbot, window_files, settings=None)
+    window.resize(1480, 900)
+    window.centre_tabs.setCurrentWidget(window.tune_tab)
+    window.tune_tab.findChild(QTabWidget, "tune_pages").setCurrentIndex(1)  # Sweep
+    page = window.tune_tab.sweep_page
+    page.show_result(_result(_cell(2, 60.0), _cell(4, 70.0), _cell(8, 65.0)))
+    qtbot.waitUntil(page.plots.isVisible)
+    QTest.qWait(100)
+    plots = (*page.heatmaps.values(), page.curve)
+    heights = [plot.height() for plot in plots]
+    # Four rows and a header, not a tall box of empty rows above the plots.
+    table = page.table
+    rows = sum(table.rowHeight(row) for row in range(table.rowCount()))
+    assert table.height() <= rows + table.horizontalHeader().height() + 4 * table.frameWidth() + 20
+    assert min(heights) >= 300
+    try:
+        for mode in ("dark", "light"):
+            # The style sheet's relayout had halved them until the next resize.
+            apply_theme(app, mode)
+            QTest.qWait(100)
+            assert [plot.height() for plot in plots] == heights, mode
+    finally:
+        # Other tests share the QApplication: leave it as it was.
+        apply_theme(app, "system")
+        app.setPalette(palette)
+        app.setStyleSheet(sheet)
+    close_window(asyncio.get_event_loop(), window)
+
+
 def test_a_sweep_of_another_pair_is_marked_and_not_applied(
     qtbot, window_files: WindowFiles, tiny_models: TinyModels
 ) -> None:  # type: ignore[no-untyped-def]
@@ -573,7 +616,7 @@ def test_a_sweep_of_another_pair_is_marked_and_not_applied(
         f"This sweep was measured with the draft model {tiny_models.draft.name}; "
         "the loaded pair uses n-gram lookup."
     )
-    assert page.history_combo.count() == 0  # the n-gram pair has no saved sweep
+    assert page.saved.combo.count() == 0  # the n-gram pair has no saved sweep
     # Neither a row nor a square writes the other pair's "draft max 8, adaptive off".
     page.table.setCurrentCell(1, 0)
     page._apply_selected()
@@ -584,7 +627,7 @@ def test_a_sweep_of_another_pair_is_marked_and_not_applied(
     # Back on the pair it measured, it applies again.
     window.draft_settings.set_pair(model_pair)
     assert not page.pair_notice.isVisible() and page.apply_button.isEnabled()
-    assert page.history_combo.count() == 1
+    assert page.saved.combo.count() == 1
     page.apply_row(1)
     drafting = window.generation_settings().drafting
     assert drafting.n_max == 8 and not drafting.adaptive

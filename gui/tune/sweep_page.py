@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 
 from core.engine import ChatMessage, DraftSource, GenerationSettings
 from core.errors import ConfigError, SpecChatError
+from core.settings import PairKey
 from core.tune.calibration import (
     CALIBRATION_GRID,
     CALIBRATION_TOKENS,
@@ -69,13 +70,10 @@ from core.tune.prompt_sets import (
 )
 from core.tune.results_store import (
     SavedSweep,
-    delete_older,
-    delete_saved,
     export_csv,
     load_curve,
     read_result_file,
     save_result,
-    saved_sweeps,
 )
 from core.tune.sweep import (
     CellResult,
@@ -91,6 +89,7 @@ from gui.kept_tasks import KeptTasks
 from gui.sentence import as_sentence
 from gui.theme import is_dark, set_role, theme_notifier
 from gui.tune.ab_page import RunnerSource
+from gui.tune.saved_sweeps_bar import SavedSweepsBar
 
 if TYPE_CHECKING:
     from gui.tune.sweep_plots import SpeedupCurve, SweepHeatmap
@@ -100,51 +99,31 @@ logger = logging.getLogger(__name__)
 CONVERSATION_SET = "conversation"
 FILE_SET = "file"
 _COLUMNS = ("Settings", "Tokens/s", "Speed-up", "Acceptance", "Mean accepted")
+# Rows the results table shows before it scrolls.
+TABLE_ROWS_SHOWN = 12
 PLOTS_PLACEHOLDER = (
     "After a sweep, heat maps of tokens/s, speed-up and acceptance over draft-max × "
     "p-min, and the speed-up against draft-max, appear here."
 )
 
 
-def _file_name(identity: str) -> str:
-    """A model's part of a pair key ("file.gguf:size") as its file name."""
-    return identity.rpartition(":")[0] or identity
-
-
-def _describe_draft(second: str) -> str:
-    if second == DraftSource.NGRAM.value:
-        return "n-gram lookup"
-    if second == DraftSource.NONE.value:
-        return "no drafting"
-    return f"the draft model {_file_name(second)}"
-
-
-def describe_pair(key: str | None) -> str:
-    """A pair's key as the user knows it: "target.gguf + draft.gguf", "… + n-gram lookup"."""
-    if key is None:
-        return "no pair"
-    target, _, second = key.partition("|")
-    if second in (DraftSource.NGRAM.value, DraftSource.NONE.value):
-        return f"{_file_name(target)} with {_describe_draft(second)}"
-    return f"{_file_name(target)} + {_file_name(second)}"
-
-
 def describe_pair_change(shown: str | None, loaded: str | None) -> str:
     """Why a result measured on pair ``shown`` is not applied to pair ``loaded``."""
+    shown_pair = PairKey.parse(shown) if shown is not None else None
+    measured_on = shown_pair.describe() if shown_pair is not None else "no pair"
     if loaded is None:
-        return f"This sweep was measured on {describe_pair(shown)}, and no pair is loaded."
-    shown_target, _, shown_draft = (shown or "").partition("|")
-    loaded_target, _, loaded_draft = loaded.partition("|")
-    if shown is not None and shown_target == loaded_target:
+        return f"This sweep was measured on {measured_on}, and no pair is loaded."
+    loaded_pair = PairKey.parse(loaded)
+    if shown_pair is not None and shown_pair.target == loaded_pair.target:
         # Same target: only the drafting differs, so say just that.
         what = (
-            f"This sweep was measured with {_describe_draft(shown_draft)}; the loaded "
-            f"pair uses {_describe_draft(loaded_draft)}."
+            f"This sweep was measured with {shown_pair.describe_drafting()}; the loaded "
+            f"pair uses {loaded_pair.describe_drafting()}."
         )
     else:
         what = (
-            f"This sweep was measured on {describe_pair(shown)}; the loaded pair is "
-            f"{describe_pair(loaded)}."
+            f"This sweep was measured on {measured_on}; the loaded pair is "
+            f"{loaded_pair.describe()}."
         )
     return (
         f"{what} Its settings are not applied to this pair: run a sweep, or load one saved for it."
@@ -172,9 +151,8 @@ class SweepPage(QWidget):
         self._control: SweepControl | None = None
         self.result: SweepResult | None = None
         self.prediction: Prediction | None = None
-        # The pair the result shown was measured on; the pair the history lists.
+        # The pair the result shown was measured on.
         self.result_pair: str | None = None
-        self._history_pair: str | None = None
         self.prompt_file: Path | None = None
         self._row_cells: list[CellResult] = []
         self._tasks = KeptTasks("sweep task", lambda exc: self._say(f"The sweep failed: {exc}"))
@@ -249,6 +227,7 @@ class SweepPage(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setToolTip("Double-click a row to use its settings in the chat")
         self.table.cellDoubleClicked.connect(lambda row, _column: self.apply_row(row))
+        self._fit_table_height()
         # The graphs (pyqtgraph) are made when the page is first painted or asked for
         # them, so they do not hold up the window's first appearance.
         self._heatmaps: dict[str, SweepHeatmap] = {}
@@ -275,22 +254,9 @@ class SweepPage(QWidget):
 
         self.apply_button = QPushButton("Use selected row in chat")
         self.apply_button.clicked.connect(self._apply_selected)
-        self.history_combo = QComboBox()
-        self.history_combo.setObjectName("sweep_history")
-        self.history_combo.setToolTip("The sweeps saved for the loaded pair, newest first")
-        self.history_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.load_button = QPushButton("Load saved")
-        self.load_button.setToolTip("Show the saved sweep chosen in the list")
-        self.load_button.clicked.connect(self.load_saved)
-        self.delete_button = QPushButton("Delete")
-        self.delete_button.setToolTip("Delete the saved sweep chosen in the list")
-        self.delete_button.clicked.connect(self.delete_selected)
-        self.delete_older_button = QPushButton("Delete older")
-        self.delete_older_button.setToolTip(
-            "Delete every saved sweep of this pair older than the one chosen in the list"
-        )
-        self.delete_older_button.clicked.connect(self.delete_older_than_selected)
-        self.history: list[SavedSweep] = []
+        self.saved = SavedSweepsBar()
+        self.saved.load_requested.connect(self.load_saved)
+        self.saved.message.connect(self._say)
         self.csv_button = QPushButton("Export CSV…")
         self.csv_button.clicked.connect(self._ask_csv)
         self.png_button = QPushButton("Export PNG…")
@@ -299,12 +265,6 @@ class SweepPage(QWidget):
         for button in (self.apply_button, self.csv_button, self.png_button):
             results_buttons.addWidget(button)
         results_buttons.addStretch(1)
-        history_row = QHBoxLayout()
-        history_row.addWidget(QLabel("Saved sweeps"))
-        history_row.addWidget(self.history_combo, 1)
-        for button in (self.load_button, self.delete_button, self.delete_older_button):
-            history_row.addWidget(button)
-
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
@@ -312,11 +272,10 @@ class SweepPage(QWidget):
         layout.addWidget(self.pair_notice)
         layout.addWidget(self.table, 1)
         layout.addLayout(results_buttons)
-        layout.addLayout(history_row)
+        layout.addWidget(self.saved)
         layout.addWidget(self.plots, 2)
         layout.addWidget(self.plots_placeholder)
         self._update_export_buttons()
-        self._update_history_buttons()
 
     def showEvent(self, event: QShowEvent) -> None:
         # The pair may have changed while the page was hidden.
@@ -560,6 +519,7 @@ class SweepPage(QWidget):
                 ),
             )
         self.table.resizeColumnsToContents()
+        self._fit_table_height()
         drawn = False
         for heatmap in self.heatmaps.values():
             heatmap.update_from(result)
@@ -586,6 +546,19 @@ class SweepPage(QWidget):
             self._say(f"Done: {result.no_winner()}.")
         self._update_export_buttons()
         self._update_pair_state()
+
+    def _fit_table_height(self) -> None:
+        # As tall as its rows (up to TABLE_ROWS_SHOWN, then it scrolls): a few cells
+        # left most of the table empty and pushed the plots below the fold.
+        table = self.table
+        rows = range(min(table.rowCount(), TABLE_ROWS_SHOWN))
+        height = table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth()
+        height += (
+            sum(table.rowHeight(row) for row in rows) or table.verticalHeader().defaultSectionSize()
+        )
+        if table.horizontalScrollBar().isVisible():
+            height += table.horizontalScrollBar().sizeHint().height()
+        table.setMaximumHeight(height)
 
     def _set_row(self, row: int, values: tuple[str, ...]) -> None:
         for column, value in enumerate(values):
@@ -616,7 +589,7 @@ class SweepPage(QWidget):
     def check_pair(self) -> None:
         """Follow a change of the loaded pair: its saved sweeps in the list, and the
         result shown marked (and not applicable) when it is another pair's."""
-        if self._pair_key() != self._history_pair:
+        if self._pair_key() != self.saved.pair:
             self.refresh_history()
         self._update_pair_state()
 
@@ -647,27 +620,18 @@ class SweepPage(QWidget):
 
     def refresh_history(self) -> None:
         """List the loaded pair's saved sweeps, newest first."""
-        key = self._pair_key()
-        self._history_pair = key
-        self.history = saved_sweeps(key) if key is not None else []
-        self.history_combo.clear()
-        for entry in self.history:
-            self.history_combo.addItem(entry.describe())
-        self._update_history_buttons()
+        self.saved.refresh(self._pair_key())
 
-    def _selected_entry(self) -> SavedSweep | None:
-        index = self.history_combo.currentIndex()
-        return self.history[index] if 0 <= index < len(self.history) else None
-
-    def load_saved(self) -> SweepResult | None:
-        """Show the saved sweep chosen in the list (the newest when none is chosen)."""
+    def load_saved(self, entry: SavedSweep | None = None) -> SweepResult | None:
+        """Show ``entry``, a saved sweep of the loaded pair (the one chosen in the list
+        when None)."""
         key = self._pair_key()
         if key is None:
             self._say("Load a model pair to see its saved sweeps.")
             return None
-        if not self.history:
+        if self.saved.pair != key:
             self.refresh_history()
-        entry = self._selected_entry()
+        entry = entry if entry is not None else self.saved.selected()
         if entry is None:
             self._say("No sweep saved for this pair yet.")
             return None
@@ -686,36 +650,6 @@ class SweepPage(QWidget):
         if not result.partial:
             self._say(f"Saved sweep of {entry.describe()}{describe_prediction(self.prediction)}.")
         return result
-
-    def delete_selected(self) -> None:
-        entry = self._selected_entry()
-        if entry is None:
-            return
-        try:
-            delete_saved(entry)
-        except ConfigError as exc:
-            self._say(str(exc))
-            return
-        self.refresh_history()
-        self._say(f"Deleted the sweep of {entry.saved_at}.")
-
-    def delete_older_than_selected(self) -> None:
-        key, entry = self._pair_key(), self._selected_entry()
-        if key is None or entry is None:
-            return
-        try:
-            count = delete_older(key, keep=self.history.index(entry) + 1)
-        except ConfigError as exc:
-            self._say(str(exc))
-            return
-        self.refresh_history()
-        self.history_combo.setCurrentIndex(len(self.history) - 1)
-        self._say(f"Deleted {count} older sweep{'s' if count != 1 else ''}.")
-
-    def _update_history_buttons(self) -> None:
-        # "Load saved" stays enabled: with an empty list it reads the history first.
-        for button in (self.delete_button, self.delete_older_button):
-            button.setEnabled(bool(self.history))
 
     def export_csv_to(self, path: Path) -> None:
         if self.result is not None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
@@ -130,6 +130,13 @@ class _SweepPlot(pg.PlotWidget):
             self.getAxis(name).enableAutoSIPrefix(False)
         self.dark = False
         self.apply_theme()
+
+    def sizeHint(self) -> QSize:  # Qt override
+        # A fixed wish. QGraphicsView's own hint follows its scene, which pyqtgraph
+        # sizes to the view: inside the page's scroll area (which sizes the page by
+        # its items' hints) any relayout, such as a theme switch, shrank the plots to
+        # about half their height until the window was resized.
+        return QSize(420, 360)
 
     def apply_theme(self) -> None:
         """Background, title, axes and data in the palette now in use."""

@@ -25,10 +25,10 @@ from pathlib import Path
 from core.disk_space import free_disk_bytes
 from core.errors import ModelFileError, SpecChatError
 from core.gguf_meta import read_gguf_metadata
-from core.hub.lock import WriterLock
 from core.human_units import format_bytes
 from core.interrupts import interrupt_pending, raise_pending_interrupt
 from core.paths import cache_dir
+from core.writer_lock import WriterLock
 
 logger = logging.getLogger(__name__)
 

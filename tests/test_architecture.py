@@ -51,3 +51,23 @@ def test_importing_all_of_core_loads_no_qt() -> None:
         check=True,
     )
     assert completed.stdout.strip() == ""
+
+
+def test_the_engine_and_the_demo_pair_writer_need_no_hub_client() -> None:
+    # The GPU checks (tests/gpu) write the demo pair and run the engine on a machine
+    # that has llama.cpp and numpy but not the Hub client's HTTP packages.
+    script = (
+        "import sys\n"
+        "import core.demo_models, core.engine, core.speculation\n"
+        "hub = ('huggingface_hub', 'httpx2', 'keyring', 'starlette')\n"
+        "loaded = {m for m in sys.modules if m.split('.')[0] in hub or m.startswith('core.hub')}\n"
+        "print(','.join(sorted(loaded)))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=CORE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert completed.stdout.strip() == ""

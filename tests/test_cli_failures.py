@@ -34,7 +34,7 @@ from core.engine import (
     SpeculativeEngine,
     collect,
 )
-from core.hub.lock import WriterLock
+from core.writer_lock import WriterLock
 from tests.conftest import DEMO_CACHE, REPO_ROOT, TinyModels
 from tests.support.fake_hub import FakeHub
 from tests.support.hub_models import ModelBytes

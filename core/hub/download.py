@@ -9,7 +9,7 @@ a file whose SHA-256 matches the Hub's LFS metadata is moved to its final name.
 What a bad network and a full disk do, and what happens then:
 
 - Only one download writes a given file: an OS lock on ``<file>.lock`` next to the
-  partial data (``core.hub.lock``); a second caller waits or is told plainly.
+  partial data (``core.writer_lock``); a second caller waits or is told plainly.
 - Dropped connections and 5xx answers are retried with a backoff, 429 and 503 after
   the server's ``Retry-After`` (bounded); every run has a cap on reconnects and on
   the time spent waiting, so a connection that keeps dropping ends with a message.
@@ -58,9 +58,9 @@ from core.hub.errors import (
     RateLimitedError,
     translate_hub_error,
 )
-from core.hub.lock import WriterLock
 from core.human_units import format_bytes, format_wait
 from core.paths import missing_folders, models_dir
+from core.writer_lock import WriterLock
 
 logger = logging.getLogger(__name__)
 

@@ -1,10 +1,14 @@
-"""One writer per downloaded file: an OS lock on a small file next to the partial data.
+"""One writer per file being built: an OS lock on a small file next to the partial data.
 
 The lock is advisory and held through an open file (``flock`` on POSIX, a byte-range
 lock on Windows), so the OS drops it when the holder exits or crashes: a killed
-download never leaves a stale lock that blocks the next run. Locks taken through
-separate ``open`` calls conflict inside one process too, so two download managers
-in one app are kept apart as well as two processes.
+download or demo-model build never leaves a stale lock that blocks the next run.
+Locks taken through separate ``open`` calls conflict inside one process too, so two
+download managers in one app are kept apart as well as two processes.
+
+It lives outside ``core.hub`` because the demo pair's writer takes it too, and must
+not need the Hub client (and its HTTP packages) to do so: the GPU checks run that
+writer on a machine without them.
 """
 
 from __future__ import annotations

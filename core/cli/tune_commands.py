@@ -29,10 +29,10 @@ from core.cli.model_files import (
     DRAFT_ROLE,
     TARGET_ROLE,
     check_model_file,
+    demo_pair,
     warn_about_threads,
     warn_if_draft_is_target,
 )
-from core.demo_models import ensure_demo_pair
 from core.engine import (
     ChatMessage,
     DraftSettings,
@@ -156,7 +156,7 @@ def _pair(args: argparse.Namespace, needs_draft: bool) -> tuple[ModelConfig, Mod
     if target_path is not None:
         check_model_file(target_path, TARGET_ROLE)
     else:
-        demo = ensure_demo_pair()
+        demo = demo_pair()
         target_path, draft_path = demo.target, draft_path or demo.draft
     if needs_draft and draft_path is None:
         raise UsageError("drafting with a model needs a draft: pass -md DRAFT (or --ngram)")

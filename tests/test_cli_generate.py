@@ -8,6 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import llama_cpp
 import pytest
 
 from core.cli.generate_command import build_parser
@@ -358,6 +359,9 @@ def test_bench_prints_a_row_per_mode_with_exactness(
             "--temp", "0"]  # fmt: skip
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
+    # Where the layers went, not the -ngl asked for (999 "GPU layers" on a CPU build).
+    expected_place = "CPU" if not llama_cpp.llama_supports_gpu_offload() else ""
+    assert any(line.startswith(f"runs on: {expected_place}") for line in lines), lines
     table = lines[next(i for i, line in enumerate(lines) if line.startswith("mode")) + 1 :]
     rows = {line[:16].strip(): line for line in table}
     assert set(rows) == {"plain", "draft max=3", "ngram"}

@@ -31,6 +31,7 @@ from core.tune.cost_curve import (
 )
 from core.tune.prediction import (
     alpha_from_mean_length,
+    curve_fits_sweep,
     fitted_alpha,
     pair_curve,
     predict,
@@ -43,6 +44,7 @@ from core.tune.runner import EngineRunner
 from core.tune.sweep import CellResult, SweepGrid, SweepResult
 from core.worker import EngineWorker
 from tests.conftest import TinyModels
+from tests.support.sweep_results import measured_sweep
 from tests.test_worker_process import draft_config, run, target_config
 
 GREEDY = GenerationSettings(n_predict=24, sampling=SamplingSettings(temperature=0.0))
@@ -198,6 +200,30 @@ def test_a_curve_measured_in_another_placement_is_measured_again(
     curve = asyncio.run(pair_curve(runner, "tiny|pair", tmp_path))
     assert runner.measured == 2 and curve.placement == here
     assert load_curve("tiny|pair", tmp_path) == curve
+
+
+def test_a_saved_curve_far_from_the_sweeps_plain_speed_is_measured_again(
+    tiny_engine: SpeculativeEngine, tmp_path: Path
+) -> None:
+    runner = CountingRunner(tiny_engine)
+    curve = asyncio.run(pair_curve(runner, "tiny|pair", tmp_path))
+    # A sweep whose plain decoding took as long a token as the curve's single decode.
+    agreeing = measured_sweep(1000.0 / curve.target_ms[0], {2: 1.0})
+    assert curve_fits_sweep(curve, agreeing)
+    assert asyncio.run(pair_curve(runner, "tiny|pair", tmp_path, sweep=agreeing)) == curve
+    assert runner.measured == 1
+    # Measured while something else loaded the machine: every decode 18x slower. Its
+    # predictions (draft-max 1 best, 4.53x) would stand for good without this.
+    loaded = dataclasses.replace(curve, target_ms=tuple(v * 18 for v in curve.target_ms))
+    save_curve(loaded, "tiny|pair", tmp_path)
+    assert not curve_fits_sweep(loaded, agreeing)
+    again = asyncio.run(pair_curve(runner, "tiny|pair", tmp_path, sweep=agreeing))
+    assert runner.measured == 2 and again != loaded
+    assert load_curve("tiny|pair", tmp_path) == again
+    # A curve far faster than the sweep's plain decoding is as suspect.
+    assert not curve_fits_sweep(
+        dataclasses.replace(curve, target_ms=tuple(v / 4 for v in curve.target_ms)), agreeing
+    )
 
 
 def test_the_engine_process_measures_the_curve(tiny_models: TinyModels) -> None:

@@ -40,6 +40,7 @@ from core.engine import (
     collect,
 )
 from core.engine.config import Verification, default_threads
+from core.engine.placement import pair_placement
 
 DEFAULT_PROMPTS = (
     "Write a short story about a robot who learns to paint.",
@@ -151,8 +152,8 @@ def run_bench(argv: list[str], out: TextIO | None = None) -> int:
         f"draft length {'adaptive' if args.adaptive else 'fixed'}\n"
     )
     with SpeculativeEngine(target, draft) as engine:
-        out.write(f"gpu layers: target {engine.target.n_gpu_layers}, ")
-        out.write(f"draft {engine.draft.n_gpu_layers if engine.draft else 0}\n\n")
+        # Where the layers really went: -ngl 999 on a CPU-only build offloads none.
+        out.write(f"runs on: {pair_placement(engine.target, engine.draft)}\n\n")
         token_prompts = [engine.tokenize_chat([ChatMessage("user", p)]) for p in prompts]
         # Warm-up: first decodes pay for allocation and page faults.
         collect(

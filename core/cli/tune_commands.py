@@ -366,7 +366,7 @@ def run_sweep_command(argv: list[str], out: TextIO | None = None, err: TextIO | 
         curve = None
         if args.predict and not result.partial:
             key = pair_key(target.path, draft.path if draft else None, DraftSource.MODEL)
-            curve = asyncio.run(pair_curve(EngineRunner(engine), key))
+            curve = asyncio.run(pair_curve(EngineRunner(engine), key, sweep=result))
     prediction = sweep_prediction(result, curve) if curve else None
     if args.json:
         data = result.to_dict()

@@ -123,13 +123,16 @@ async def calibrate(
 ) -> Calibration:
     """Sweep ``grid`` (plus the length the cost curve predicts best, when the grid
     missed it) and save the fastest setting for the pair (nothing if cancelled)."""
-    curve = await pair_curve(runner, pair_key, results_folder)
     sweep = await run_sweep(
         runner, prompt_set, grid, settings, 1, on_progress=on_progress, control=control
     )
-    prediction = await measure_predicted_best(
-        runner, sweep, curve, prompt_set, settings, on_progress, control
-    )
+    curve, prediction = None, None
+    if not sweep.partial and sweep.cells:
+        # After the sweep: its plain pass tells whether a saved curve still holds.
+        curve = await pair_curve(runner, pair_key, results_folder, sweep=sweep)
+        prediction = await measure_predicted_best(
+            runner, sweep, curve, prompt_set, settings, on_progress, control
+        )
     chosen = chosen_settings(sweep, settings.drafting)
     if not sweep.partial:
         apply_to_pair(store, pair_key, chosen)

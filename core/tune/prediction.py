@@ -109,12 +109,36 @@ def sweep_prediction(
     return None if alpha is None else predict(curve, alpha, source)
 
 
+# How far (either way) a curve's single-token time may be from the sweep's plain time
+# per token before the curve counts as measured under other conditions. The plain
+# pass also pays sampling and the engine's own work per token, so the two are not
+# equal; a curve taken while another program loaded the machine was 18x off.
+CURVE_AGREEMENT = 3.0
+
+
+def curve_fits_sweep(curve: CostCurve, sweep: SweepResult) -> bool:
+    """Whether ``curve``'s V(1) agrees with ``sweep``'s plain decoding speed."""
+    tokens_per_second = sweep.baseline.decode_tokens_per_second
+    if tokens_per_second <= 0:
+        return True  # nothing to compare with
+    ratio = curve.target_ms[0] / (1000.0 / tokens_per_second)
+    return 1.0 / CURVE_AGREEMENT <= ratio <= CURVE_AGREEMENT
+
+
 async def pair_curve(
-    runner: AnswerRunner, pair_key: str, folder: Path | None = None, remeasure: bool = False
+    runner: AnswerRunner,
+    pair_key: str,
+    folder: Path | None = None,
+    remeasure: bool = False,
+    sweep: SweepResult | None = None,
 ) -> CostCurve:
     """The pair's saved cost curve, measured and saved first when it has none (or an
     unreadable one, or one measured in another placement, or ``remeasure``): once
-    per pair and placement, a few seconds on the demo pair."""
+    per pair and placement, a few seconds on the demo pair.
+
+    With ``sweep``, a saved curve whose single-token time disagrees with the sweep's
+    plain speed (``curve_fits_sweep``) is measured again: it was taken while the
+    machine ran something else, and its predictions would be wrong for good."""
     curve = None
     if not remeasure:
         try:
@@ -129,6 +153,14 @@ async def pair_curve(
             "measuring the cost curve again: it was measured on %r, the pair now runs on %r",
             curve.placement,
             placement,
+        )
+        curve = None
+    if curve is not None and sweep is not None and not curve_fits_sweep(curve, sweep):
+        logger.info(
+            "measuring the cost curve again: its single-token decode took %.1f ms, the "
+            "sweep's plain decoding %.1f ms a token",
+            curve.target_ms[0],
+            1000.0 / sweep.baseline.decode_tokens_per_second,
         )
         curve = None
     if curve is None:

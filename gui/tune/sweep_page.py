@@ -403,7 +403,7 @@ class SweepPage(QWidget):
             )
             if key is not None and result.cells and not result.partial:
                 self._say("Measuring the verification cost curve of the pair…")
-                curve = await pair_curve(runner, key)
+                curve = await pair_curve(runner, key, sweep=result)
                 if calibrating:
                     self._say("Measuring the draft length the cost curve predicts best…")
                     # Only the bar moves: the table keeps the sweep, which the

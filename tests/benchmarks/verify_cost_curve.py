@@ -25,6 +25,10 @@ import sys
 import time
 from pathlib import Path
 
+# Run as a script too (python tests/benchmarks/verify_cost_curve.py): the repository
+# root, for core/ and tests/.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from core.engine import ModelConfig
 from core.engine.backend import backend_devices
 from core.engine.model import LoadedModel

@@ -311,6 +311,19 @@ def test_help_names_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None
     assert {"bench", "ab", "sweep", "calibrate", "serve", "models", "rpc-server"} <= set(listed)
 
 
+@pytest.mark.parametrize("command", list(SUBCOMMANDS))
+def test_each_subcommands_help_is_written_for_its_users(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as leaving:
+        main([command, "--help"])
+    assert leaving.value.code == 0
+    out = capsys.readouterr().out
+    # Not a module docstring: no reStructuredText quotes, no source files.
+    assert out.startswith(f"usage: specchat-cli {command}") or out.startswith("usage: ")
+    assert "``" not in out and ".py" not in out, out
+
+
 def test_prompt_from_file(
     capsys: pytest.CaptureFixture[str], tiny_models: TinyModels, tmp_path: Path
 ) -> None:

@@ -47,7 +47,7 @@ from core.errors import ConfigError
 from core.interrupts import sigint_calls
 from core.settings import pair_key, shared_settings
 from core.tune.ab import run_ab
-from core.tune.calibration import CALIBRATION_TOKENS, calibrate
+from core.tune.calibration import CALIBRATION_GRID, CALIBRATION_TOKENS, calibrate
 from core.tune.cost_curve import CostCurve
 from core.tune.prediction import Prediction, pair_curve, sweep_prediction
 from core.tune.prompt_sets import BUILT_IN_SETS, PromptSet, built_in_set, load_prompt_file
@@ -106,8 +106,28 @@ def _prompt_choice(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# What each command's --help says (the module docstring is for readers of the code).
+SWEEP_HELP = (
+    "Measure a grid of draft settings on a prompt set: each cell against plain decoding "
+    "in the same run, so a busy moment on the machine hurts both alike. Prints a table "
+    "with the fastest setting marked when it beat plain decoding (or --json). --auto "
+    "measures the adaptive draft length; --predict adds the speed-up the pair's "
+    "verification cost curve predicts for every draft length."
+)
+AB_HELP = (
+    "Decode one prompt twice, with the given draft settings and plainly, and compare "
+    "speed, acceptance and the answers."
+)
+CALIBRATE_HELP = (
+    f"A short sweep (draft-max {','.join(map(str, CALIBRATION_GRID.draft_max))} x p-min "
+    f"{','.join(f'{p:g}' for p in CALIBRATION_GRID.p_min)}) whose fastest setting, when it "
+    "beats plain decoding, is saved for the pair: the window and later runs start with "
+    "it. When none beats plain decoding the adaptive draft length is saved instead."
+)
+
+
 def build_sweep_parser(prog: str = "specchat-cli sweep") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser = argparse.ArgumentParser(prog=prog, description=SWEEP_HELP)
     _common(parser)
     _prompt_choice(parser)
     parser.add_argument("--draft-max", type=_ints, default=(2, 4, 8, 16), help="e.g. 2,4,8,16")
@@ -127,13 +147,13 @@ def build_sweep_parser(prog: str = "specchat-cli sweep") -> argparse.ArgumentPar
         "--predict",
         action="store_true",
         help="also predict every draft length's speed-up from the pair's verification cost "
-        "curve (measured once per pair, then reused)",
+        "curve (measured once per pair and placement, then reused)",
     )
     return parser
 
 
 def build_ab_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="specchat-cli ab", description=__doc__)
+    parser = argparse.ArgumentParser(prog="specchat-cli ab", description=AB_HELP)
     _common(parser)
     parser.add_argument("-p", "--prompt", required=True, help="the user message")
     parser.add_argument("--draft-max", default="auto", help="a number or 'auto' (the default)")
@@ -423,7 +443,7 @@ def run_ab_command(argv: list[str], out: TextIO | None = None) -> int:
 
 def run_calibrate_command(argv: list[str], out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    parser = argparse.ArgumentParser(prog="specchat-cli calibrate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="specchat-cli calibrate", description=CALIBRATE_HELP)
     _common(parser)
     _prompt_choice(parser)
     parser.set_defaults(n_predict=CALIBRATION_TOKENS)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 
-from core.cli import library_commands
-from core.cli.library_commands import run_library_command
+from core.cli.library_commands import ProgressLine, run_library_command
 from core.demo_models import DEMO_DIR_ENV
-from core.hub.download import DownloadProgress, DownloadRequest
+from core.hub.download import DownloadProgress, DownloadRequest, DownloadState
 from core.hub.manager import DownloadTask
 from core.paths import models_dir
 from tests.support.fake_hub import FakeHub, ServeRule
@@ -50,6 +50,37 @@ def test_download_shows_progress_and_verifies(
     assert (tmp_path / TARGET).read_bytes() == model_bytes.target
     assert "checksum verified" in captured.out
     assert "100.0%" in captured.err
+    # Not a terminal: whole lines, no carriage-return redraws.
+    assert "\r" not in captured.err
+
+
+def test_progress_is_redrawn_on_a_terminal_and_a_few_whole_lines_elsewhere() -> None:
+    total = 1000
+    reports = [DownloadProgress(DownloadState.DOWNLOADING)]  # connecting: nothing known
+    reports += [
+        DownloadProgress(DownloadState.DOWNLOADING, done, total) for done in range(0, total, 50)
+    ]
+    reports += [DownloadProgress(DownloadState.VERIFYING, total, total)]
+    log = io.StringIO()
+    line = ProgressLine(log, terminal=False)
+    for progress in reports:
+        line.draw(progress)
+    line.message("note: the connection dropped; retrying")
+    line.end()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue()
+    # One line a quarter (0, 25, 50 and 75%) and one for verifying; the note on its own.
+    assert [entry.split(" [")[0] for entry in lines] == ["downloading"] * 4 + [
+        "verifying",
+        "note: the connection dropped; retrying",
+    ]
+    assert lines[1].split("] ")[1].startswith(" 25.0%")
+    terminal = io.StringIO()
+    line = ProgressLine(terminal, terminal=True)
+    for progress in reports[1:4]:
+        line.draw(progress)
+    line.end()
+    assert terminal.getvalue().count("\r") == 3 and terminal.getvalue().endswith("\n")
 
 
 def test_ctrl_c_keeps_partial_data_and_running_again_resumes(
@@ -62,7 +93,7 @@ def test_ctrl_c_keeps_partial_data_and_running_again_resumes(
     repo.rules[TARGET] = ServeRule(hold_after=size // 2)
     original_cancel = DownloadTask.cancel
 
-    def press_ctrl_c_while_held(progress: DownloadProgress, stream: object) -> None:
+    def press_ctrl_c_while_held(line: ProgressLine, progress: DownloadProgress) -> None:
         if repo.held.is_set():
             raise KeyboardInterrupt
 
@@ -71,7 +102,7 @@ def test_ctrl_c_keeps_partial_data_and_running_again_resumes(
         repo.release()
 
     with monkeypatch.context() as patched:
-        patched.setattr(library_commands, "render_progress", press_ctrl_c_while_held)
+        patched.setattr(ProgressLine, "draw", press_ctrl_c_while_held)
         patched.setattr(DownloadTask, "cancel", cancel_then_let_the_server_go_on)
         assert run_library_command(["download", REPO, TARGET]) == 130
     err = capsys.readouterr().err

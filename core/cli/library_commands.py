@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from core.cli.failures import UsageError
+from core.cli.terminal import is_terminal
 from core.demo_models import demo_dir_path
 from core.errors import ConfigError
 from core.hub.auth import clear_token, mask_token, resolve_token, save_token
@@ -111,18 +112,38 @@ class ProgressLine:
     """The terminal's progress line, and messages printed on lines of their own.
 
     A message (a retry note, a log record) first wipes the bar, so it never ends
-    up glued to the bar's tail; the next redraw puts the bar back below it.
+    up glued to the bar's tail; the next redraw puts the bar back below it. Into a
+    log file or a pipe the bar is a whole line at each quarter of the file and each
+    change of state instead: a redraw every REFRESH_S there left dozens of
+    carriage-return frames ("0 B/0 B" while a retry waited).
     """
 
-    def __init__(self, stream: TextIO | None) -> None:
+    def __init__(self, stream: TextIO | None, terminal: bool | None = None) -> None:
         self._stream = stream
+        self._terminal = is_terminal(stream) if terminal is None else terminal
         self._drawn = False
+        self._logged: tuple[DownloadState, int] | None = None
 
     def draw(self, progress: DownloadProgress) -> None:
         if self._stream is None:
             return
+        if not self._terminal:
+            self._log(progress)
+            return
         render_progress(progress, self._stream)
         self._drawn = True
+
+    def _log(self, progress: DownloadProgress) -> None:
+        assert self._stream is not None
+        total = progress.total_bytes or 0
+        if not total:
+            return  # nothing known yet (connecting, or waiting to retry)
+        quarter = int(min(progress.bytes_done / total, 1.0) * 4)
+        if (progress.state, quarter) == self._logged:
+            return
+        self._logged = (progress.state, quarter)
+        self._stream.write(progress_line(progress) + "\n")
+        self._stream.flush()
 
     def message(self, text: str) -> None:
         if self._stream is None:

@@ -33,6 +33,7 @@ from core.cli.model_files import (
     warn_about_threads,
     warn_if_draft_is_target,
 )
+from core.cli.terminal import is_terminal
 from core.engine import (
     ChatMessage,
     DraftSettings,
@@ -220,17 +221,10 @@ def _sources(args: argparse.Namespace) -> tuple[DraftSource, ...]:
 _LOGGED_STEPS = 4
 
 
-def _is_terminal(stream: TextIO) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
 def _print_progress(err: TextIO) -> Callable[[SweepProgress], None]:
     """Progress on one line redrawn with carriage returns on a terminal, else a few
     whole lines (a log file gets no carriage-return junk)."""
-    if not _is_terminal(err):
+    if not is_terminal(err):
         return _log_progress(err)
     shown = 0  # the length of the line drawn last
 
@@ -381,7 +375,7 @@ def run_sweep_command(argv: list[str], out: TextIO | None = None, err: TextIO | 
         # every cell measured on the prompts they all answered.
         with sigint_calls(cancel):
             result = asyncio.run(_sweep(args, grid, settings, engine, err, control))
-        if result.partial and _is_terminal(err):
+        if result.partial and is_terminal(err):
             err.write("\n")  # end the progress line
         curve = None
         if args.predict and not result.partial:

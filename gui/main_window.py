@@ -773,12 +773,18 @@ class MainWindow(QMainWindow):
 
     def _models_page(self) -> ModelsPage:
         if self.models_page is None:
-            page = ModelsPage(self)
+            page = ModelsPage(self, models_in_use=self._loaded_model_files)
             page.use_as_target.connect(lambda path: self.model_panel.use_model(path))
             page.use_as_draft.connect(lambda path: self.model_panel.use_model(path, as_draft=True))
             page.library_changed.connect(self.model_panel.rescan)
             self.models_page = page
         return self.models_page
+
+    def _loaded_model_files(self) -> list[Path]:
+        pair = self.bridge.current_pair()
+        if pair is None:
+            return []
+        return [Path(path) for path in (pair.target_path, pair.draft_path) if path]
 
     def open_models_page(self) -> ModelsPage:
         """Show the Models page (library, Hugging Face, downloads)."""

@@ -11,8 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import keyring
 import pytest
 import qasync
+from keyring.errors import NoKeyringError
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -20,7 +22,7 @@ from pytestqt.qtbot import QtBot
 
 from core.hub.client import HubClient
 from core.hub.download import DownloadRequest, TransferSettings
-from core.hub.jobs import DownloadQueue, JobState
+from core.hub.jobs import DownloadQueue, JobSnapshot, JobState
 from core.hub.manager import DownloadManager
 from core.library.scan import ModelLibrary
 from core.paths import models_dir
@@ -105,7 +107,9 @@ def make_page(
     pages: list[ModelsPage] = []
 
     def make(
-        free_disk: Callable[[Path], int] | None = None, endpoint: str | None = None
+        free_disk: Callable[[Path], int] | None = None,
+        endpoint: str | None = None,
+        models_in_use: Callable[[], list[Path]] | None = None,
     ) -> ModelsPage:
         def queue_factory(client: HubClient) -> DownloadQueue:
             manager = DownloadManager(client, settings=TransferSettings(retry_delay_s=0.0))
@@ -118,6 +122,7 @@ def make_page(
             queue_factory=queue_factory,
             memory_budget=lambda: 8 * GIB,
             reveal=lambda _path: None,
+            **({"models_in_use": models_in_use} if models_in_use else {}),
         )
         qtbot.addWidget(page)  # type: ignore[attr-defined]
         page.show()
@@ -151,6 +156,11 @@ def start_download(
     open_repo(loop, page, repo_id)
     assert page.repo_view.select_choice(name)
     page.repo_view.download_button.click()
+
+
+def snapshots(page: ModelsPage) -> list[JobSnapshot]:
+    assert page.downloads is not None
+    return page.downloads.snapshots()
 
 
 def job_state(page: ModelsPage) -> JobState | None:
@@ -236,6 +246,11 @@ def test_search_download_library_and_picker(
     assert request is not None, problem
     pair = run(qloop, window.bridge.load(request))
     assert pair is not None and Path(pair.draft_path or "") == downloaded
+    # Loaded now: the page refuses to delete it from under the engine.
+    entry = next(e for e in page.entries() if e.path == downloaded)
+    box = page.confirm_delete(entry)
+    assert "is loaded right now" in box.text()
+    box.button(QMessageBox.StandardButton.Ok).click()  # type: ignore[union-attr]
     close_window(qloop, window)
 
 
@@ -577,3 +592,97 @@ def test_esc_closes_the_window_and_no_empty_download_bar_shows(
     qtbot.waitUntil(page.isActiveWindow)
     QTest.keyClick(page, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not page.isVisible())
+
+
+class NoKeyring(MemoryKeyring):
+    """A system without a usable keyring (a minimal desktop, a container)."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise NoKeyringError("No recommended backend was available.")
+
+
+def test_a_good_token_works_on_a_system_without_a_keyring(
+    qloop: qasync.QEventLoop, hub: FakeHub, make_page: PageMaker, folders: Folders
+) -> None:
+    hub.allowed_tokens.add("hf_granted")
+    keyring.set_keyring(NoKeyring())  # the memory_keyring fixture puts the old one back
+    page = make_page()
+    search(qloop, page, "gated")
+    start_download(qloop, page, GATED_REPO, "gated.Q4_K_M")
+    prompt = page.token_prompt
+    assert prompt is not None
+    prompt.token_edit.setText("hf_granted")
+    prompt.buttons.accepted.emit()
+    # It used to stop here with "cannot store the token in the OS keyring".
+    wait_state(qloop, page, JobState.DONE)
+    assert (folders.app / GATED_REPO / "gated.Q4_K_M.gguf").exists()
+    assert "used until SpecChat closes" in page.status_label.text()
+
+
+def test_a_loaded_model_is_not_deleted(
+    qloop: qasync.QEventLoop, make_page: PageMaker, folders: Folders, model_bytes: ModelBytes
+) -> None:
+    loaded = folders.app / "owner" / "repo" / "loaded.gguf"
+    loaded.parent.mkdir(parents=True)
+    loaded.write_bytes(model_bytes.draft)
+    page = make_page(models_in_use=lambda: [loaded])
+    view = page.library_view
+    run(qloop, wait_until(lambda: view.model.rowCount() == 1))
+    entry = view.model.entry(0)
+    assert entry is not None
+    box = page.confirm_delete(entry)
+    assert "is loaded right now" in box.text()
+    assert box.button(QMessageBox.StandardButton.Yes) is None  # nothing to confirm
+    box.button(QMessageBox.StandardButton.Ok).click()  # type: ignore[union-attr]
+    run(qloop, asyncio.sleep(0.2))
+    assert loaded.exists()
+
+
+def test_a_failure_leaves_the_status_line_once_retried(
+    qloop: qasync.QEventLoop, hub: FakeHub, make_page: PageMaker
+) -> None:
+    hub.file(DRAFT_REPO, DRAFT_FILE).corrupt = True
+    page = make_page()
+    search(qloop, page, "draft")
+    start_download(qloop, page, DRAFT_REPO, "tiny-draft.Q4_K_M")
+    run(qloop, wait_until(lambda: "Failed" in detail(page)))
+    assert "download of tiny-draft.Q4_K_M.gguf failed" in page.status_label.text()
+    hub.file(DRAFT_REPO, DRAFT_FILE).corrupt = False
+    hub.throttle_bytes_per_s = THROTTLE_BYTES_PER_S
+    row(page).resume_button.click()
+    run(qloop, wait_until(lambda: job_state(page) is JobState.DOWNLOADING))
+    run(qloop, wait_until(lambda: page.status_label.text() == ""))
+    hub.throttle_bytes_per_s = None
+    wait_state(qloop, page, JobState.DONE)
+
+
+def test_the_first_download_shows_whole_and_later_ones_move_nothing(
+    qtbot: QtBot, qloop: qasync.QEventLoop, make_page: PageMaker
+) -> None:
+    page = make_page()
+    page.resize(1100, 720)
+    qtbot.waitExposed(page)
+    search(qloop, page, "draft")
+    start_download(qloop, page, DRAFT_REPO, "tiny-draft.Q4_K_M")
+    run(qloop, wait_until(lambda: len(page.queue_view.rows) == 1))
+    QApplication.processEvents()
+    # The list had the height of its header; its first row came in cut off.
+    first = page.queue_view.rows[min(page.queue_view.rows)]
+    assert (
+        first.visibleRegion().boundingRect().height()
+        == first.height()
+        >= first.minimumSizeHint().height()
+        > 0
+    )
+    button = page.repo_view.download_button
+    where = button.mapTo(page, button.rect().topLeft())
+    start_download(qloop, page, DRAFT_REPO, "tiny-draft.Q8_0")
+    run(qloop, wait_until(lambda: len(page.queue_view.rows) == 2))
+    QApplication.processEvents()
+    # More downloads scroll in the list: the Download button stays under the mouse,
+    # also once they are done ("Clear finished" and a status line appear).
+    assert button.mapTo(page, button.rect().topLeft()) == where
+    run(qloop, wait_until(lambda: all(s.state is JobState.DONE for s in snapshots(page))))
+    QApplication.processEvents()
+    assert page.queue_view.clear_button.isVisible()
+    assert button.mapTo(page, button.rect().topLeft()) == where

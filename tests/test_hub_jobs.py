@@ -12,10 +12,17 @@ import pytest
 from core.hub.client import HubClient
 from core.hub.download import DownloadRequest, TransferSettings
 from core.hub.errors import InsufficientDiskSpaceError
-from core.hub.jobs import DownloadQueue, JobFile, JobSpec, JobState, has_saved_jobs
+from core.hub.jobs import (
+    DownloadQueue,
+    JobFile,
+    JobSnapshot,
+    JobSpec,
+    JobState,
+    has_saved_jobs,
+)
 from core.hub.manager import DownloadManager
 from core.library.scan import ModelLibrary
-from tests.support.fake_hub import FakeHub, ServeRule
+from tests.support.fake_hub import FakeHub, Fault, ServeRule
 from tests.support.hub_models import ModelBytes
 
 pytest_plugins = ["tests.hub_fixtures"]
@@ -182,3 +189,72 @@ def test_a_waiting_job_pauses_and_cancels_at_once(
         queue.shutdown()
     assert (tmp_path / "models" / SHARDS[0]).exists()
     assert not (tmp_path / "elsewhere" / TARGET).exists()
+
+
+def test_downloading_a_model_again_keeps_one_job_for_it(
+    repo: FakeHub, hub_client: HubClient, tmp_path: Path
+) -> None:
+    queue = make_queue(hub_client, tmp_path / "jobs.json")
+    try:
+        first = queue.submit(spec_for(repo, tmp_path / "models", TARGET))
+        wait_for(lambda: state_of(queue, first) is JobState.DONE)
+        again = queue.submit(spec_for(repo, tmp_path / "models", TARGET))
+        wait_for(lambda: state_of(queue, again) is JobState.DONE)
+        # One row for the model, not a second "Done" that doubles the totals.
+        assert [snapshot.job_id for snapshot in queue.snapshots()] == [again]
+    finally:
+        queue.shutdown()
+
+
+def test_a_retry_note_holds_until_bytes_arrive_again(
+    repo: FakeHub, hub_client: HubClient, tmp_path: Path
+) -> None:
+    repo.faults[TARGET] = [Fault(drop_after=100_000), Fault(stall_after=400_000)]
+    repo.throttle_bytes_per_s = 1_000_000  # progress is reported while the bytes flow
+    settings = TransferSettings(retry_delay_s=0.5)
+    queue = DownloadQueue(DownloadManager(hub_client, settings=settings), tmp_path / "jobs.json")
+    try:
+        job = queue.submit(spec_for(repo, tmp_path / "models", TARGET))
+
+        def snapshot() -> JobSnapshot:
+            taken = queue.snapshot(job)
+            assert taken is not None
+            return taken
+
+        wait_for(lambda: "retrying" in (snapshot().note or ""))
+        # Reconnected: the resumed request sends 400 kB, then stalls.
+        assert repo.held.wait(WAIT_S)
+        wait_for(lambda: snapshot().bytes_done >= 300_000)
+        assert snapshot().note is None and snapshot().state is JobState.DOWNLOADING
+        repo.release()
+        wait_for(lambda: state_of(queue, job) is JobState.DONE)
+    finally:
+        queue.shutdown()
+
+
+def test_a_resumed_job_waiting_its_turn_still_shows_its_data(
+    repo: FakeHub, hub_client: HubClient, tmp_path: Path, model_bytes: ModelBytes
+) -> None:
+    size = len(model_bytes.target)
+    repo.rules[TARGET] = ServeRule(hold_after=size // 2)
+    queue = make_queue(hub_client, tmp_path / "jobs.json")
+    try:
+        paused = queue.submit(spec_for(repo, tmp_path / "models", TARGET))
+        assert repo.held.wait(WAIT_S)
+        wait_for(lambda: state_of(queue, paused) is JobState.DOWNLOADING)
+        queue.pause(paused)
+        repo.release()
+        wait_for(lambda: state_of(queue, paused) is JobState.PAUSED)
+        kept = DownloadRequest(REPO, TARGET, tmp_path / "models").partial_path.stat().st_size
+        repo.throttle_bytes_per_s = 300_000  # the next job holds the one worker a while
+        ahead = queue.submit(spec_for(repo, tmp_path / "models", *SHARDS))
+        wait_for(lambda: state_of(queue, ahead) is JobState.DOWNLOADING)
+        queue.resume(paused)
+        waiting = queue.snapshot(paused)
+        assert waiting is not None and waiting.state is JobState.QUEUED
+        # Not "0 B": the data is on disk and the download goes on from it.
+        assert waiting.bytes_done == kept
+        repo.throttle_bytes_per_s = None
+        wait_for(lambda: state_of(queue, paused) is JobState.DONE)
+    finally:
+        queue.shutdown()

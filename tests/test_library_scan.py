@@ -138,3 +138,18 @@ def test_the_demo_pair_folder_is_labelled_as_the_demo_pair(
     folders.add_user_folder(demo)  # as "Get the demo pair" does
     (entry,) = ModelLibrary().scan()
     assert entry.source is ModelSource.DEMO_PAIR and entry.source.value == "demo pair"
+
+
+def test_a_broken_file_s_reason_does_not_repeat_its_name(
+    isolated_home: Path, model_bytes: ModelBytes
+) -> None:
+    """The entry carries its path; a reason that began with it again ("/long/path/x.gguf:
+    file is truncated") showed only the path in a table cell, the reason cut off."""
+    folder = models_dir()
+    (folder / "cut.gguf").write_bytes(model_bytes.target[: len(model_bytes.target) // 2])
+    (folder / "web-page.gguf").write_bytes(b"<html>404</html>")
+
+    reasons = {entry.path.name: entry.error or "" for entry in ModelLibrary().scan()}
+
+    assert reasons["cut.gguf"].startswith("file is truncated")
+    assert reasons["web-page.gguf"].startswith("not a GGUF file")

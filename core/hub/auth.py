@@ -14,7 +14,7 @@ from enum import Enum
 import keyring
 from keyring.errors import KeyringError, PasswordDeleteError
 
-from core.hub.errors import HubError
+from core.hub.errors import HubError, KeyringUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ def save_token(token: str) -> None:
     """Store the token in the OS keyring.
 
     Raises:
-        HubError: the token is empty or no keyring backend can store it.
+        HubError: the token is empty.
+        KeyringUnavailableError: no keyring backend can store it.
     """
     token = token.strip()
     if not token:
@@ -66,7 +67,7 @@ def save_token(token: str) -> None:
     try:
         keyring.set_password(KEYRING_SERVICE, KEYRING_USERNAME, token)
     except KeyringError as exc:
-        raise HubError(
+        raise KeyringUnavailableError(
             f"cannot store the token in the OS keyring ({exc}); set {TOKEN_ENV} instead"
         ) from exc
 

@@ -46,6 +46,10 @@ class InvalidTokenError(HubError):
     """The Hub rejected the access token."""
 
 
+class KeyringUnavailableError(HubError):
+    """No OS keyring can store the token (none installed, or it refused)."""
+
+
 class TokenRequiredError(HubError):
     """The Hub answered 401 to a request sent without a token: the repository needs one."""
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from core.hub.files import FIT_SHARE_OF_MEMORY, HubFile
 from core.hub.quant import FULL_PRECISION
@@ -53,6 +54,11 @@ class ModelChoice:
     @property
     def filenames(self) -> tuple[str, ...]:
         return tuple(file.filename for file in self.files)
+
+    def is_downloaded_in(self, folder: Path) -> bool:
+        """Whether every file of this model is already in ``folder`` (a download's
+        destination), so the file list can say so before the user fetches it again."""
+        return all((folder / name).is_file() for name in self.filenames)
 
 
 def fit_verdict(size: int | None, budget_bytes: int | None) -> FitVerdict:

@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -192,6 +192,8 @@ class _Job:
     needs_token: bool = False
     # What the user asked for while transfers were still stopping.
     stopping_for: JobState | None = None
+    # Bytes done when ``note`` came: the note (a retry, a wait) holds until more arrive.
+    note_at: int = 0
 
     def snapshot(self) -> JobSnapshot:
         files = tuple(
@@ -242,7 +244,9 @@ class DownloadQueue:
     def submit(self, spec: JobSpec) -> int:
         """Queue a model's download; returns the job id.
 
-        An unfinished job for the same model is reused (resumed if paused).
+        An unfinished job for the same model is reused (resumed if paused); a
+        finished one (done, failed or cancelled) gives way to the new job, so the
+        list shows each model once.
 
         Raises:
             InsufficientDiskSpaceError: the destination's disk cannot hold the rest.
@@ -255,6 +259,9 @@ class DownloadQueue:
                     return job.job_id
         self.check_disk_space(spec)
         with self._lock:
+            for old in [j for j in self._jobs.values() if j.spec.model_path == spec.model_path]:
+                if old.state.finished:
+                    del self._jobs[old.job_id]
             job = _Job(next(self._ids), spec)
             self._jobs[job.job_id] = job
             self._start(job)
@@ -300,6 +307,7 @@ class DownloadQueue:
                 return
             job.state = JobState.QUEUED
             job.error = None
+            job.note = None
             job.needs_token = False
             job.stopping_for = None
             self._start(job)
@@ -353,6 +361,8 @@ class DownloadQueue:
                 job.state = outcome
                 if outcome is JobState.CANCELLED:
                     self._discard_partials(job)
+                else:
+                    _count_data_on_disk(job)
                 self._save()
                 return
             task_ids = list(job.tasks)
@@ -375,6 +385,8 @@ class DownloadQueue:
             job.state = outcome
             if outcome is JobState.CANCELLED:
                 self._discard_partials(job)
+            else:
+                _count_data_on_disk(job)
             self._save()
 
     def _on_task(self, snapshot: DownloadSnapshot) -> None:
@@ -386,9 +398,12 @@ class DownloadQueue:
             if job is None or snapshot.task_id not in job.tasks:
                 return
             filename = job.tasks[snapshot.task_id]
-            job.progress[filename] = snapshot.progress
+            job.progress[filename] = _kept_progress(job.progress.get(filename), snapshot.progress)
+            done = sum(progress.bytes_done for progress in job.progress.values())
             if snapshot.progress.note:
-                job.note = snapshot.progress.note
+                job.note, job.note_at = snapshot.progress.note, done
+            elif job.note is not None and done > job.note_at:
+                job.note = None  # the transfer is moving again: the retry worked
             state = snapshot.state
             if not state.finished:
                 if job.state.active:
@@ -413,6 +428,8 @@ class DownloadQueue:
                 job.stopping_for = None
                 if job.state is JobState.CANCELLED:
                     self._discard_partials(job)
+                else:
+                    _count_data_on_disk(job)
                 self._save()
                 return
             if len(job.done_files) == len(job.spec.files):
@@ -508,6 +525,31 @@ def has_saved_jobs(state_file: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(payload, dict) and bool(payload.get("jobs"))
+
+
+def _count_data_on_disk(job: _Job) -> None:
+    """A stopped job (paused, failed) shows the data it keeps: progress is reported
+    a few times a second, so the last report can lag the partial file by a lot."""
+    for file in job.spec.files:
+        if file.filename in job.done_files:
+            continue
+        try:
+            kept = job.spec.request(file.filename).partial_path.stat().st_size
+        except OSError:
+            continue
+        before = job.progress.get(file.filename, DownloadProgress(DownloadState.QUEUED))
+        if kept > before.bytes_done:
+            total = before.total_bytes if before.total_bytes is not None else file.size
+            job.progress[file.filename] = replace(before, bytes_done=kept, total_bytes=total)
+
+
+def _kept_progress(before: DownloadProgress | None, now: DownloadProgress) -> DownloadProgress:
+    """``now``, unless it is the empty report of a task that has not read its partial
+    data yet (queued again after a pause or a failure): then the bytes known before
+    stay, or a resumed download would read "0 B", as if its data were gone."""
+    if before is None or now.bytes_done or now.total_bytes is not None:
+        return now
+    return replace(before, state=now.state, bytes_per_second=0.0, eta_seconds=None, note=None)
 
 
 def _running_state(job: _Job) -> JobState:

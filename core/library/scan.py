@@ -171,13 +171,24 @@ class ModelLibrary:
         try:
             metadata = read_gguf_metadata(path)
         except ModelFileError as exc:
-            return ModelEntry(path, source, size, error=str(exc), repo_id=repo_id)
+            error = _without_file_name(str(exc), path)
+            return ModelEntry(path, source, size, error=error, repo_id=repo_id)
         except Exception as exc:
             # A file the parser trips over must not end the scan of everything else.
             logger.exception("unexpected error reading %s", path)
             reason = f"unreadable: {type(exc).__name__}: {exc}"
             return ModelEntry(path, source, size, error=reason, repo_id=repo_id)
         return ModelEntry(path, source, size, metadata=metadata, repo_id=repo_id)
+
+
+def _without_file_name(message: str, path: Path) -> str:
+    """The reason alone: the reader names the file ("x.gguf: file is truncated"), and
+    every front end shows the entry's path beside it already; a long path in front
+    of the reason pushed the reason out of sight in a table cell."""
+    for name in (str(path), path.name):
+        if message.startswith(f"{name}: "):
+            return message[len(name) + 2 :]
+    return message
 
 
 def _resolved(path: Path) -> Path:

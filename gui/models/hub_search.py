@@ -7,6 +7,7 @@ and hands back results or an error message.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -87,11 +88,20 @@ class HubSearchView(QWidget):
         layout.addWidget(self.status_label)
         layout.addWidget(self.table, 1)
         self._results: list[RepoSummary] = []
+        self._searched = False
+
+    def showEvent(self, event: QShowEvent) -> None:  # Qt override
+        # An empty table under "Type to search" looked broken; the most downloaded
+        # GGUF repositories are a useful start, as other apps' model browsers show.
+        if not self._searched:
+            self.search_now()
+        super().showEvent(event)
 
     def sort_key(self) -> str:
         return str(self.sort_combo.currentData())
 
     def search_now(self) -> None:
+        self._searched = True
         self._debounce.stop()
         query = self.query_edit.text().strip()
         self.status_label.setText(f"Searching for “{query}”…" if query else "Searching…")
@@ -101,6 +111,10 @@ class HubSearchView(QWidget):
     def show_results(self, results: list[RepoSummary]) -> None:
         self._results = results
         table = self.table
+        # A row left selected from the last results would stay highlighted without
+        # being opened, and clicking it would change nothing: start unselected (and
+        # with no current row, so the first Down key selects the first result).
+        table.selectionModel().clear()
         table.setSortingEnabled(False)
         table.setRowCount(len(results))
         for row, repo in enumerate(results):
@@ -119,12 +133,19 @@ class HubSearchView(QWidget):
             for column, item in enumerate(cells):
                 table.setItem(row, column, item)
         count = len(results)
-        self.status_label.setText(
-            f"{count} repositor{'y' if count == 1 else 'ies'} with GGUF files; "
-            "select one to see its files."
-            if count
-            else "No GGUF repositories match."
-        )
+        if not count:
+            text = "No GGUF repositories match."
+        elif not self.query_edit.text().strip():
+            text = (
+                f"{self.sort_combo.currentText()} GGUF repositories: type to search, "
+                "or select one to see its files."
+            )
+        else:
+            text = (
+                f"{count} repositor{'y' if count == 1 else 'ies'} with GGUF files; "
+                "select one to see its files."
+            )
+        self.status_label.setText(text)
         set_role(self.status_label, "muted")
 
     def show_error(self, text: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import shiboken6
@@ -46,6 +46,7 @@ from gui.models.library_view import LibraryView
 from gui.models.repo_files import RepoFilesView
 from gui.models.token_flow import TokenFlow
 from gui.models.token_prompt import TokenPrompt
+from gui.sentence import as_sentence
 from gui.theme import set_role
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class ModelsPage(QWidget):
             app's queue file), called once the token is read from the keyring.
         memory_budget: bytes a model may use here (default: RAM plus free VRAM).
         reveal: opens a file's folder (default: the system's file manager).
+        models_in_use: the model files the engine has loaded now; they are not deleted.
 
     Signals:
         use_as_target(object), use_as_draft(object): a model ``Path`` for the picker.
@@ -89,6 +91,7 @@ class ModelsPage(QWidget):
         queue_factory: Callable[[HubClient], DownloadQueue] | None = None,
         memory_budget: Callable[[], int] = machine_memory_budget,
         reveal: Callable[[Path], None] = reveal_in_file_manager,
+        models_in_use: Callable[[], Collection[Path]] = tuple,
     ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.setObjectName("models_page")
@@ -102,6 +105,7 @@ class ModelsPage(QWidget):
         self._queue_factory = queue_factory or default_queue_factory
         self._memory_budget = memory_budget
         self._reveal = reveal
+        self._models_in_use = models_in_use
         self._work = BackgroundWork("models-page", self._on_task_failed)
         self.tokens = TokenFlow(self._work, self._endpoint, self)
         self.tokens.token_saved.connect(self._on_token_saved)
@@ -115,6 +119,8 @@ class ModelsPage(QWidget):
         self._repo_commit: str | None = None
         self._entries: list[ModelEntry] = []
         self._scanned_once = False
+        # The job whose failure the status line shows, cleared once it runs again.
+        self._status_job: int | None = None
 
         self.library_view = LibraryView()
         self.search_view = HubSearchView()
@@ -134,6 +140,7 @@ class ModelsPage(QWidget):
         self.tabs.addTab(self.library_view, "Library")
         self.tabs.addTab(hub, "Hugging Face")
         outer = QSplitter(Qt.Orientation.Vertical)
+        outer.setObjectName("models_splitter")
         outer.addWidget(self.tabs)
         outer.addWidget(self.queue_view)
         outer.setStretchFactor(0, 3)
@@ -194,7 +201,8 @@ class ModelsPage(QWidget):
         self.show_status(f"Something went wrong: {error}", error=True)
 
     def show_status(self, text: str, error: bool = False) -> None:
-        self.status_label.setText(text)
+        self._status_job = None
+        self.status_label.setText(as_sentence(text))
         set_role(self.status_label, "error" if error else "muted")
 
     def client(self) -> HubClient:
@@ -301,7 +309,24 @@ class ModelsPage(QWidget):
         self.use_as_draft.emit(draft)
 
     def confirm_delete(self, entry: ModelEntry) -> QMessageBox:
-        """Ask before deleting; the box is returned so tests can answer it."""
+        """Ask before deleting; the box is returned so tests can answer it.
+
+        A model the engine has loaded is not deleted: the chat would go on from the
+        mapped file while the library and the picker said it was gone, and a reload
+        would fail (on Windows the delete itself fails on a file in use).
+        """
+        if _same_file_in(entry.path, self._models_in_use()):
+            box = QMessageBox(
+                QMessageBox.Icon.Information,
+                "Delete model",
+                f"{entry.path.name} is loaded right now. Unload it under the model "
+                "picker first, then delete it here.",
+                QMessageBox.StandardButton.Ok,
+                self,
+            )
+            box.finished.connect(box.deleteLater)
+            box.open()
+            return box
         box = QMessageBox(
             QMessageBox.Icon.Warning,
             "Delete model",
@@ -357,14 +382,17 @@ class ModelsPage(QWidget):
         generation = self._repo_generation
         self.repo_view.show_loading(repo_id)
         client, budget_of = self.client(), self._memory_budget
+        folder = self.library.app_folder / repo_id
 
-        def listing() -> tuple[bool, list[ModelChoice], str | None]:
+        def listing() -> tuple[bool, list[ModelChoice], str | None, frozenset[str]]:
             budget = budget_of()
             files = list_gguf_files(client, repo_id, memory_budget_bytes=budget)
-            return files.gated, group_model_files(files.files, budget), files.commit
+            choices = group_model_files(files.files, budget)
+            downloaded = frozenset(c.name for c in choices if c.is_downloaded_in(folder))
+            return files.gated, choices, files.commit, downloaded
 
         try:
-            gated, choices, commit = await self._work.run(listing)
+            gated, choices, commit, downloaded = await self._work.run(listing)
         except HubError as exc:
             if generation == self._repo_generation:
                 self.repo_view.show_error(str(exc))
@@ -372,7 +400,7 @@ class ModelsPage(QWidget):
         if generation != self._repo_generation or self._closed:
             return
         self._repo_commit = commit
-        self.repo_view.show_choices(repo_id, gated, choices)
+        self.repo_view.show_choices(repo_id, gated, choices, downloaded)
         if not choices:
             self.repo_view.show_note("This repository has no complete GGUF model.")
 
@@ -440,6 +468,8 @@ class ModelsPage(QWidget):
     def _on_job_changed(self, snapshot: JobSnapshot) -> None:
         if snapshot.state is JobState.DONE:
             self.show_status(f"Downloaded {snapshot.spec.model_path.name}; it is in the library.")
+            filenames = tuple(file.filename for file in snapshot.spec.files)
+            self.repo_view.mark_downloaded(snapshot.spec.repo_id, filenames)
             self.rescan()
         elif snapshot.state is JobState.FAILED and snapshot.needs_token:
             job_id = snapshot.job_id
@@ -447,7 +477,13 @@ class ModelsPage(QWidget):
                 snapshot.error or "A token is needed.", then=lambda: self._resume(job_id)
             )
         elif snapshot.state is JobState.FAILED:
-            self.show_status(f"{snapshot.spec.model_path.name}: {snapshot.error}", error=True)
+            # The row says why, at length; repeated here it took three more lines.
+            name = snapshot.spec.model_path.name
+            self.show_status(f"The download of {name} failed: see Downloads.", error=True)
+            self._status_job = snapshot.job_id
+        elif snapshot.job_id == self._status_job:
+            # Retried: its old failure no longer describes it.
+            self.show_status("")
 
     def _pause(self, job_id: int) -> None:
         if self.downloads is not None:
@@ -470,10 +506,16 @@ class ModelsPage(QWidget):
         await self._work.run(action, job_id)
         self.refresh_downloads()
 
-    def _on_token_saved(self, _token: str, account: str) -> None:
+    def _on_token_saved(self, _token: str, account: str, stored: bool) -> None:
         if self.downloads is not None:
             self.downloads.set_client(self.client())
-        self.show_status(f"Token of {account} saved in the system keyring.")
+        if stored:
+            self.show_status(f"Token of {account} saved in the system keyring.")
+        else:
+            self.show_status(
+                f"Token of {account} is used until SpecChat closes: this system has no "
+                "keyring to keep it (set HF_TOKEN to have it every time)."
+            )
 
     # ----- closing ----------------------------------------------------------------------
 
@@ -491,6 +533,11 @@ class ModelsPage(QWidget):
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         # Closing the page only hides it: downloads go on while the chat is used.
         event.accept()
+
+
+def _same_file_in(path: Path, paths: Collection[Path]) -> bool:
+    resolved = path.resolve()
+    return any(Path(other).resolve() == resolved for other in paths)
 
 
 def _files_of(entries: list[ModelEntry]) -> set[tuple[Path, int]]:

@@ -22,6 +22,7 @@ from gui.sentence import as_sentence
 from gui.theme import set_role
 
 COLUMNS = ("Model", "Quantisation", "Size", "This machine")
+VERDICT_COLUMN = 3
 VERDICT_TEXT = {
     FitVerdict.FITS: "✓ fits",
     FitVerdict.TIGHT: "~ tight",
@@ -55,6 +56,7 @@ class RepoFilesView(QWidget):
         self.gated = False
         self._choices: list[ModelChoice] = []
         self._drafts: list[HubDraftCandidate] = []
+        self._downloaded: set[str] = set()
         self.title = QLabel("Select a repository to see its GGUF files.")
         self.title.setObjectName("repo_title")
         self.title.setWordWrap(True)
@@ -100,23 +102,32 @@ class RepoFilesView(QWidget):
         self.status_label.clear()
         self._update_buttons()
 
-    def show_choices(self, repo_id: str, gated: bool, choices: list[ModelChoice]) -> None:
+    def show_choices(
+        self,
+        repo_id: str,
+        gated: bool,
+        choices: list[ModelChoice],
+        downloaded: frozenset[str] = frozenset(),
+    ) -> None:
+        """``downloaded``: names of the choices already in the app's models folder."""
+        self._downloaded = set(downloaded)
         self.repo_id = repo_id
         self.gated = gated
         self._choices = choices
         access = " · gated: a token is needed" if gated else ""
-        self.title.setText(f"<b>{repo_id}</b>: {len(choices)} GGUF models{access}")
+        count = f"{len(choices)} GGUF model{'' if len(choices) == 1 else 's'}"
+        star = " · ★ recommended for this machine" if any(c.default for c in choices) else ""
+        self.title.setText(f"<b>{repo_id}</b>: {count}{star}{access}")
         self.table.setRowCount(len(choices))
         bold = QFont()
         bold.setBold(True)
         default_row = -1
         for row, choice in enumerate(choices):
-            verdict = VERDICT_TEXT[choice.verdict]
             cells = [
                 choice_label(choice),
                 choice.quantization or "?",
                 format_bytes(choice.size) if choice.size is not None else "?",
-                f"{verdict} · recommended" if choice.default else verdict,
+                self._verdict(choice),
             ]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -131,6 +142,25 @@ class RepoFilesView(QWidget):
             self.table.selectRow(default_row)
         self.status_label.clear()
         self._update_buttons()
+
+    def mark_downloaded(self, repo_id: str, filenames: tuple[str, ...]) -> None:
+        """A download of this repository finished: say so on its row."""
+        if repo_id != self.repo_id:
+            return
+        for row, choice in enumerate(self._choices):
+            if choice.filenames == filenames:
+                self._downloaded.add(choice.name)
+                item = self.table.item(row, VERDICT_COLUMN)
+                if item is not None:
+                    item.setText(self._verdict(choice))
+
+    def _verdict(self, choice: ModelChoice) -> str:
+        # Short: every word here is taken from the model's name, the column that
+        # stretches. The recommended one is marked by ★ there, explained in the title.
+        verdict = VERDICT_TEXT[choice.verdict]
+        if choice.name in self._downloaded:
+            verdict += " · downloaded"
+        return verdict
 
     def show_error(self, text: str) -> None:
         self.status_label.setText(as_sentence(text))

@@ -5,7 +5,7 @@ Shown with ``open()``, never ``exec()``: a nested event loop would stall qasync.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -83,3 +83,9 @@ class TokenPrompt(QDialog):
         self.set_checking(False)
         self.error_label.setText(text)
         self.error_label.show()
+        # The field was disabled while the Hub checked it, and lost the focus: give
+        # it back with the text selected, so the next paste replaces the bad token.
+        self.token_edit.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.token_edit.selectAll()
+        # Grow for the new line instead of squeezing the wrapped explanation.
+        self.adjustSize()

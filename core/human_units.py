@@ -26,7 +26,9 @@ def format_gib(n_bytes: int) -> str:
 def format_count(count: int) -> str:
     """Parameters or downloads: "135.0M", "1.2k"."""
     for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if count >= scale:
+        # Just below a unit the smaller one would print "1000.0k" for 999,999: from
+        # where it rounds so, the larger one says "1.0M".
+        if count >= scale * 0.99995:
             return f"{count / scale:.1f}{unit}"
     return str(count)
 

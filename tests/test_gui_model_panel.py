@@ -14,6 +14,7 @@ from core.engine.config import DraftSource
 from core.library import ModelLibrary, SystemMemory, user_folders
 from core.settings import LoadRequest, PairSettings, SettingsStore
 from gui.panels import model_panel
+from gui.panels.first_run import DEMO_TEXT, LIBRARY_TEXT
 from gui.panels.model_panel import ModelPanel
 from tests.conftest import TinyModels
 from tests.support.tiny_gguf import TinyModelSpec, write_tiny_model
@@ -267,6 +268,19 @@ def test_adding_a_models_folder_rescans_and_remembers_it(
 
     assert panel.target_combo.count() == 3
     assert models.path.resolve() in user_folders()
+
+
+def test_with_models_in_the_library_the_offer_does_not_say_there_is_no_pair(
+    qtbot: QtBot, settings: SettingsStore, models: Folder, tmp_path: Path
+) -> None:
+    panel = make_panel(qtbot, settings, models.path, tmp_path)
+    offer = panel.first_run
+    assert offer.isVisibleTo(panel) and offer.demo_button.isVisibleTo(offer)
+    assert offer.message.text() == LIBRARY_TEXT
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bare = make_panel(qtbot, SettingsStore(tmp_path / "other.json"), empty, tmp_path)
+    assert bare.first_run.message.text() == DEMO_TEXT
 
 
 def test_first_run_builds_the_demo_pair_and_asks_to_load_it(

@@ -20,6 +20,9 @@ def test_memory_is_always_in_gib() -> None:
 def test_counts_and_times() -> None:
     assert format_count(999) == "999"
     assert format_count(134_515_008) == "134.5M"
+    # Where rounding reaches the next unit, the next unit is used.
+    assert format_count(999_999) == "1.0M" and format_count(999_960_000) == "1.0B"
+    assert format_count(999_940) == "999.9k" and format_count(1_000) == "1.0k"
     assert format_duration(None) == "--:--"
     assert format_duration(185) == "3:05"
     assert format_duration(3723) == "1:02:03"

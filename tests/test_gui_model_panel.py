@@ -217,6 +217,32 @@ def test_load_progress_loaded_pair_backend_and_draft_change(
     assert not panel.unload_button.isEnabled()
 
 
+def test_a_new_target_keeps_the_draft_only_if_it_can_draft_for_it(
+    qtbot: QtBot, settings: SettingsStore, tmp_path: Path
+) -> None:
+    folder = tmp_path / "two-families"
+    folder.mkdir()
+    small = {"n_embd": 32, "n_head": 2, "n_head_kv": 1, "n_ff": 64}
+    target = write_tiny_model(folder / "a-target.gguf", TinyModelSpec(seed=0))
+    draft = write_tiny_model(folder / "a-draft.gguf", TinyModelSpec(seed=5, **small))
+    foreign = TinyModelSpec(seed=2, vocab_shift_from=300)
+    other_target = write_tiny_model(folder / "b-target.gguf", foreign)
+    other_draft = write_tiny_model(
+        folder / "b-draft.gguf", TinyModelSpec(seed=6, vocab_shift_from=300, **small)
+    )
+    panel = make_panel(qtbot, settings, folder, tmp_path)
+    assert panel.select_target(target) and panel.select_draft(draft)
+    # Another family's target: its own draft, not the one it cannot use.
+    assert panel.select_target(other_target)
+    chosen = panel.selected_draft()
+    assert chosen is not None and chosen.entry.path == other_draft and chosen.compatible
+    assert "Cannot draft" not in panel.draft_verdict_text()
+    # Back: the family's draft again (the first compatible one).
+    assert panel.select_target(target)
+    chosen = panel.selected_draft()
+    assert chosen is not None and chosen.entry.path == draft
+
+
 def test_set_error_shows_the_reason(
     qtbot: QtBot, settings: SettingsStore, models: Folder, tmp_path: Path
 ) -> None:

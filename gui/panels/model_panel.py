@@ -567,7 +567,12 @@ class ModelPanel(QWidget):
             self.draft_combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
         self.draft_combo.setCurrentIndex(0 if self._candidates else -1)
         self.draft_combo.blockSignals(False)
-        if previous is not None:
+        # The draft chosen before stays only if it can draft for this target: kept
+        # across a switch to a model of another vocabulary (or after the old target
+        # was deleted), it showed a red "cannot draft" beside a usable draft.
+        if previous is not None and any(
+            candidate.entry.path == previous.entry.path for candidate in pairing.compatible
+        ):
             self.select_draft(previous.entry.path)
         self._on_draft_changed()
 

@@ -45,7 +45,7 @@ from core.settings import (
     SettingsStore,
     shared_settings,
 )
-from core.store import ConversationStore, StoreError
+from core.store import DEFAULT_TITLE, ConversationStore, StoreError
 from core.worker.client import PairInfo
 from gui.chat.answer_controller import AnswerController, AskOverflow, OverflowChoice
 from gui.chat.chat_view import ChatView
@@ -81,6 +81,10 @@ _DRAFTLESS = {
 }
 
 WINDOW_STATE_FILE = "window.ini"
+# The status note while an answer is written for a conversation not on screen.
+_GOES_ON = "goes on"
+# Another conversation cannot be opened between Send and the answer's start.
+_NOT_SENT_YET = "Wait until the message is sent (or answer the question about its length)."
 # Saving the system prompt on every keystroke would write the database per key.
 SYSTEM_PROMPT_SAVE_DELAY_MS = 600
 
@@ -169,6 +173,8 @@ class MainWindow(QMainWindow):
         self.system_prompt.setObjectName("system_prompt")
         self.system_prompt.setPlaceholderText("System prompt for this conversation (optional)")
         self.system_prompt.setMaximumHeight(90)
+        # Tab moves on to the chat, as in every other field; it typed tab characters.
+        self.system_prompt.setTabChangesFocus(True)
         self.system_prompt.hide()
         self.system_prompt_button.toggled.connect(self.system_prompt.setVisible)
         self._system_prompt_timer = QTimer(self)
@@ -267,6 +273,7 @@ class MainWindow(QMainWindow):
         self._narrow = False
         self._sidebar_width = 220
         self._reopen_on_undo: int | None = None  # a deleted conversation that was open
+        self._overflow_box: QMessageBox | None = None  # the open context-overflow question
         self.splitter.setSizes([220, 640, 420])
         self.setCentralWidget(self.splitter)
 
@@ -282,6 +289,7 @@ class MainWindow(QMainWindow):
             parent=self,
             loading=lambda: self.bridge.busy,
             queue=self.bridge.queue,
+            before_answer=self._save_system_prompt,
         )
         self.server = ServerBridge(
             self.bridge.queue, self.bridge.current_pair, self.generation_settings, self
@@ -294,6 +302,9 @@ class MainWindow(QMainWindow):
         self._wire()
         self._build_menus()
         self._restore_state()
+        # Typing right after the window opens goes into the message, as in any chat
+        # app; Qt would give the focus to the first button of the tab chain.
+        self.input_box.setFocus(Qt.FocusReason.OtherFocusReason)
         if has_saved_jobs(default_queue_file()):
             self._models_page()  # unfinished downloads resume at start, page hidden
 
@@ -308,15 +319,17 @@ class MainWindow(QMainWindow):
         self.server.failed.connect(self.server_panel.set_error)
         self.server.request_logged.connect(self.server_panel.add_entry)
         self.input_box.submitted.connect(controller.send)
-        self.input_box.stop_requested.connect(controller.stop)
-        self.stop_button.clicked.connect(controller.stop)
+        self.input_box.stop_requested.connect(self.stop_answer)
+        self.stop_button.clicked.connect(self.stop_answer)
         # Esc stops a running answer wherever the focus is in the window; enabled only
         # while an answer runs, so Esc keeps its other uses the rest of the time.
         self.stop_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         self.stop_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
         self.stop_shortcut.setEnabled(False)
-        self.stop_shortcut.activated.connect(controller.stop)
+        self.stop_shortcut.activated.connect(self.stop_answer)
         controller.busy_changed.connect(self._on_busy)
+        # The list marks the conversation being answered.
+        controller.busy_changed.connect(lambda _busy: self.refresh_conversations())
         controller.conversation_opened.connect(self._on_conversation_opened)
         controller.conversations_changed.connect(self.refresh_conversations)
         controller.message_failed.connect(self._on_message_refused)
@@ -376,7 +389,7 @@ class MainWindow(QMainWindow):
         chat_menu = bar.addMenu("&Chat")
         # Esc is a window shortcut live only while an answer runs (stop_shortcut); the
         # text after the tab shows it in the menu without taking Esc the rest of the time.
-        self.stop_action = _action(self, "&Stop answer\tEsc", self.controller.stop)
+        self.stop_action = _action(self, "&Stop answer\tEsc", self.stop_answer)
         self.stop_action.setEnabled(False)  # only while an answer runs
         chat_menu.addAction(self.stop_action)
         self.regenerate_action = _action(
@@ -431,25 +444,40 @@ class MainWindow(QMainWindow):
 
     def refresh_conversations(self) -> None:
         rows = self.store.list_conversations(self.sidebar.search.text())
-        self.sidebar.set_conversations(rows, self.controller.conversation_id)
+        self.sidebar.set_conversations(
+            rows, self.controller.conversation_id, self.controller.answering_conversation_id
+        )
         for row in rows:
             # The store names a new chat after its first message.
             if row.id == self.controller.conversation_id:
                 self.setWindowTitle(f"{row.title} — SpecChat")
 
     def new_chat(self) -> None:
-        if self.controller.busy:
-            self._show_status("Stop the answer first (Esc).")
+        if not self.controller.can_open_another():
+            self._show_status(_NOT_SENT_YET)
             return
         self._save_system_prompt()
-        self.controller.new_conversation()
+        if not self._open_chat_is_untouched():
+            self.controller.new_conversation()
+        self._say_where_the_answer_goes_on()
         self.input_box.setFocus()
+
+    def _open_chat_is_untouched(self) -> bool:
+        """An open new chat with nothing in it yet: Ctrl+N reuses it rather than leave
+        a trail of empty "New chat" entries in the list."""
+        opened = self.controller.conversation_id
+        if opened is None or self.chat_view.messages() or self.system_prompt.toPlainText():
+            return False
+        if opened == self.controller.answering_conversation_id:
+            return False
+        conversation = self.store.load_conversation(opened)
+        return conversation.title == DEFAULT_TITLE and not conversation.messages
 
     def open_conversation(self, conversation_id: int) -> None:
         if conversation_id == self.controller.conversation_id:
             return
-        if self.controller.busy:
-            self._show_status("Stop the answer first (Esc).")
+        if not self.controller.can_open_another():
+            self._show_status(_NOT_SENT_YET)
             self.refresh_conversations()
             return
         self._save_system_prompt()
@@ -458,6 +486,14 @@ class MainWindow(QMainWindow):
         except StoreError as exc:
             self._show_status(str(exc))
             self.refresh_conversations()
+            return
+        self._say_where_the_answer_goes_on()
+
+    def _say_where_the_answer_goes_on(self) -> None:
+        answering = self.controller.answering_conversation_id
+        if answering is not None and answering != self.controller.conversation_id:
+            title = self.store.conversation_header(answering).title
+            self._show_status(f"The answer in “{title}” {_GOES_ON}; Esc stops it.")
 
     def regenerate_last(self) -> None:
         answers = self.chat_view.answers()
@@ -509,7 +545,7 @@ class MainWindow(QMainWindow):
             self._delete(self.controller.conversation_id)
 
     def _delete(self, conversation_id: int) -> None:
-        if self.controller.busy and conversation_id == self.controller.conversation_id:
+        if conversation_id == self.controller.answering_conversation_id:
             self._show_status("Stop the answer before deleting its conversation.")
             return
         title = self.store.conversation_header(conversation_id).title
@@ -528,7 +564,7 @@ class MainWindow(QMainWindow):
         self.store.restore(conversation_id)
         self.refresh_conversations()
         # Undoing the delete of the open conversation brings it back on screen too.
-        if self._reopen_on_undo == conversation_id and not self.controller.busy:
+        if self._reopen_on_undo == conversation_id and self.controller.can_open_another():
             self.open_conversation(conversation_id)
         self._reopen_on_undo = None
 
@@ -607,6 +643,15 @@ class MainWindow(QMainWindow):
         self.stop_button.setVisible(busy)
         self.stop_shortcut.setEnabled(busy)
         self.stop_action.setEnabled(busy)
+        if not busy and _GOES_ON in self.statusBar().currentMessage():
+            self.statusBar().clearMessage()  # it has ended: the note would mislead
+
+    def stop_answer(self) -> None:
+        """Stop (Esc, the Stop button): the answer being written, or the message
+        waiting on the question about its length (its text goes back to the input)."""
+        if self._overflow_box is not None:
+            self._overflow_box.reject()
+        self.controller.stop()
 
     def _return_text(self, text: str) -> None:
         if not self.input_box.toPlainText().strip():
@@ -665,7 +710,11 @@ class MainWindow(QMainWindow):
         box.finished.connect(chosen)
         # open(), not exec(): a nested event loop inside a coroutine breaks qasync.
         box.open()
-        return await future
+        self._overflow_box = box
+        try:
+            return await future
+        finally:
+            self._overflow_box = None
 
     # ----- export -------------------------------------------------------------------------
 

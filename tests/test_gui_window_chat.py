@@ -4,11 +4,13 @@ colour, store, reopen; stop; regenerate; edit."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
+from core.engine.chat_template import ChatMessage
 from core.engine.config import DraftSource
 from core.engine.events import Provenance, StopReason
 from tests.conftest import TinyModels
@@ -184,4 +186,39 @@ def test_changing_the_draft_keeps_the_target_and_applies_to_the_next_answer(
     run(qloop, window.controller.send_async("Hello"))
     tokens = window.chat_view.answers()[-1].trace.tokens
     assert tokens and {info.provenance for info in tokens} == {Provenance.TARGET_ONLY}
+    close_window(qloop, window)
+
+
+def test_a_system_prompt_typed_just_before_sending_reaches_the_model(
+    qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
+) -> None:
+    window = open_window(qtbot, window_files)
+    assert run(qloop, window.bridge.load(tiny_request(tiny_models.target, tiny_models.draft)))
+    worker = window.bridge.current_worker()
+    assert worker is not None
+    seen: list[list[ChatMessage]] = []
+    tokenize_chat = worker.tokenize_chat
+
+    async def spying_tokenize_chat(messages: Sequence[ChatMessage]) -> list[int]:
+        seen.append(list(messages))
+        return await tokenize_chat(messages)
+
+    worker.tokenize_chat = spying_tokenize_chat  # type: ignore[method-assign]
+    window.new_chat()
+    # Typed, then sent at once: before the editor's delayed save has run.
+    window.system_prompt.setPlainText("Answer like a pirate.")
+    window.input_box.setPlainText("Hello")
+    window.input_box.submit()
+    run(qloop, wait_until(lambda: bool(window.chat_view.answers()) and not window.controller.busy))
+    assert seen and seen[-1][0] == ChatMessage("system", "Answer like a pirate.")
+
+    # The same for Regenerate and for an edited message.
+    window.system_prompt.setPlainText("Answer like a poet.")
+    window.controller.regenerate(window.chat_view.answers()[-1].message_id)
+    run(qloop, wait_until(lambda: not window.controller.busy))
+    assert seen[-1][0] == ChatMessage("system", "Answer like a poet.")
+    window.system_prompt.setPlainText("Answer in French.")
+    window.controller.edit_and_resend(window.chat_view.messages()[0].message_id, "Bonjour")
+    run(qloop, wait_until(lambda: not window.controller.busy))
+    assert seen[-1][0] == ChatMessage("system", "Answer in French.")
     close_window(qloop, window)

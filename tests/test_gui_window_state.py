@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QWidget
 
 from core.chat import ContextFit
 from core.engine.config import DraftSource
@@ -101,6 +101,55 @@ def test_sidebar_rename_delete_undo_and_search(qtbot, qloop, window_files: Windo
     count = len(window.sidebar.conversation_ids())
     window.new_chat_action.trigger()
     assert len(window.sidebar.conversation_ids()) == count + 1
+    close_window(qloop, window)
+
+
+def test_new_chat_twice_leaves_one_empty_chat(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    window.new_chat_action.trigger()
+    first = window.controller.conversation_id
+    window.new_chat_action.trigger()
+    window.new_chat_action.trigger()
+    assert window.controller.conversation_id == first
+    assert window.sidebar.conversation_ids() == [first]
+    # Once it holds something (a system prompt, a name, a message) a new one is made.
+    window.system_prompt.setPlainText("Be brief.")
+    window.new_chat_action.trigger()
+    second = window.controller.conversation_id
+    assert second != first
+    window.store.rename(second, "Kept for later")
+    window.new_chat_action.trigger()
+    assert window.controller.conversation_id not in (first, second)
+    assert len(window.sidebar.conversation_ids()) == 3
+    close_window(qloop, window)
+
+
+def test_erasing_a_title_in_place_keeps_the_name(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    conversation = window.controller.new_conversation()
+    window.store.rename(conversation, "Tomatoes")
+    window.refresh_conversations()
+    item = window.sidebar.list.item(0)
+    item.setText("   ")  # as the in-place editor commits an erased title
+    assert item.text() == "Tomatoes"
+    assert window.store.conversation_header(conversation).title == "Tomatoes"
+    item.setText("Potatoes")
+    assert window.store.conversation_header(conversation).title == "Potatoes"
+    close_window(qloop, window)
+
+
+def test_the_window_opens_ready_to_type(qtbot, qloop, window_files: WindowFiles) -> None:
+    window = open_window(qtbot, window_files)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is not None)
+    assert QApplication.focusWidget() is window.input_box
+    # Tab leaves the system prompt rather than typing into it.
+    window.system_prompt_button.setChecked(True)
+    window.system_prompt.setFocus()
+    qtbot.keyClicks(window.system_prompt, "Be brief.")
+    qtbot.keyClick(window.system_prompt, Qt.Key.Key_Tab)
+    assert window.system_prompt.toPlainText() == "Be brief."
+    assert QApplication.focusWidget() is not window.system_prompt
     close_window(qloop, window)
 
 
@@ -227,6 +276,16 @@ def test_overflow_question_is_a_non_modal_box(qtbot, qloop, window_files: Window
     assert dropped is OverflowChoice.DROP_OLDEST_ALWAYS
     assert run(qloop, ask_and_answer("Start a new chat")) is OverflowChoice.NEW_CHAT
     assert run(qloop, ask_and_answer("Cancel")) is OverflowChoice.CANCEL
+
+    async def ask_then_stop() -> OverflowChoice:
+        question = asyncio.ensure_future(window._ask_overflow(fit, reduced))
+        box = await _wait_for_box(window)
+        window.stop_button.click()  # Stop shows while the message waits on the question
+        assert box.objectName() == "context_overflow_box"
+        return await question
+
+    assert run(qloop, ask_then_stop()) is OverflowChoice.CANCEL
+    assert window._overflow_box is None
     close_window(qloop, window)
 
 
@@ -276,6 +335,25 @@ def test_sending_while_a_pair_loads_says_it_is_loading(
         pending.cancel()
         window.bridge._job = None
     assert "Load a model pair first" in window.controller.ready_reason()
+    close_window(qloop, window)
+
+
+def test_a_message_sent_while_an_answer_runs_goes_back_to_the_input(
+    qtbot, qloop, window_files: WindowFiles
+) -> None:
+    window = open_window(qtbot, window_files)
+    running = qloop.create_future()
+    window.controller._task = running  # as while an answer is written
+    try:
+        qtbot.keyClicks(window.input_box, "my next question")
+        qtbot.keyClick(window.input_box, Qt.Key.Key_Return)
+        run(qloop, asyncio.sleep(0.05))
+        # Enter cleared the box; the refused text is put back, not lost.
+        assert window.input_box.toPlainText() == "my next question"
+        assert "still being written" in window.statusBar().currentMessage()
+    finally:
+        running.cancel()
+        window.controller._task = None
     close_window(qloop, window)
 
 

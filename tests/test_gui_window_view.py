@@ -323,3 +323,33 @@ def test_the_edit_box_grows_with_the_lines_typed(qtbot) -> None:  # type: ignore
     tallest = message.editor.height()
     message.editor.setPlainText("\n".join(f"line {n}" for n in range(60)))
     assert message.editor.height() == tallest  # 12 lines at most, then it scrolls
+
+
+def test_an_edit_is_sent_with_enter_and_cancelled_with_esc(qtbot) -> None:  # type: ignore[no-untyped-def]
+    view = ChatView(token_formats(False))
+    qtbot.addWidget(view)
+    view.show()
+    message = view.add_user_message(3, "first try")
+    qtbot.waitUntil(message.isVisible)
+    edits: list[tuple[int, str]] = []
+    view.edit_submitted.connect(lambda message_id, text: edits.append((message_id, text)))
+
+    message.edit_button.click()
+    qtbot.keyClick(message.editor, Qt.Key.Key_Escape)
+    assert not message.editor.isVisible() and message.view.isVisible() and edits == []
+
+    message.edit_button.click()
+    qtbot.keyClicks(message.editor, " again")
+    qtbot.keyClick(message.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(message.editor, "more")
+    assert message.editor.tabChangesFocus()  # Tab leaves the box, for the keyboard user
+    qtbot.keyClick(message.editor, Qt.Key.Key_Return)
+    assert edits == [(3, "first try again\nmore")]
+    assert not message.editor.isVisible()
+
+    # While an answer runs nothing is sent, and the edit is not lost.
+    view.set_busy(True)
+    message.start_edit()
+    qtbot.keyClick(message.editor, Qt.Key.Key_Return)
+    assert len(edits) == 1
+    assert message.editor.isVisible() and message.editor.toPlainText() == "first try"

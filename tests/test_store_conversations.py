@@ -54,6 +54,22 @@ def test_first_message_names_a_new_chat(store: ConversationStore) -> None:
     assert title.endswith("…") and len(title) <= 49 and "wor…" not in title
 
 
+def test_editing_the_first_message_renames_a_chat_named_after_it(
+    store: ConversationStore,
+) -> None:
+    conversation = store.create_conversation()
+    first = store.add_user_message(conversation, "What is your favourite food?")
+    store.edit_user_message(first, "What is your favourite drink?")
+    assert store.load_conversation(conversation).title == "What is your favourite drink?"
+    # A later message, or a title the user gave, leaves the name alone.
+    second = store.add_user_message(conversation, "And colour?")
+    store.edit_user_message(second, "And season?")
+    assert store.load_conversation(conversation).title == "What is your favourite drink?"
+    store.rename(conversation, "Favourites")
+    store.edit_user_message(first, "What is your favourite book?")
+    assert store.load_conversation(conversation).title == "Favourites"
+
+
 def test_preview_is_the_last_message(store: ConversationStore) -> None:
     conversation = store.create_conversation()
     store.add_user_message(conversation, "Tell me a joke")

@@ -1,4 +1,5 @@
-"""Schema versions: pending migrations run in order, atomically; newer databases are refused."""
+"""Schema versions: pending migrations run in order, atomically; newer databases are refused,
+and a database that cannot be used is refused with what to do about it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.store import ConversationStore, StoreError
-from core.store.database import open_database
+from core.store.database import open_database, problem_sentence
 from core.store.migrations import MIGRATIONS, migrate, schema_version
 
 pytest_plugins = ["tests.store_fixtures"]
@@ -97,5 +98,51 @@ def test_a_database_from_a_newer_specchat_is_refused(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "garbage.sqlite3"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="not a usable conversations database"):
+    with pytest.raises(StoreError, match=r"is damaged .*Move it elsewhere"):
         ConversationStore(path)
+
+
+def test_a_database_with_a_damaged_page_is_refused_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite3"
+    with ConversationStore(path) as store:
+        for turn in range(40):
+            conversation = store.create_conversation()
+            store.add_user_message(conversation, f"question {turn} " + "word " * 300)
+    content = bytearray(path.read_bytes())
+    page_size = 4096
+    assert len(content) > 4 * page_size
+    content[3 * page_size : 4 * page_size] = b"\xab" * page_size  # a page of garbage
+    path.write_bytes(bytes(content))
+    # Opening used to succeed, and the window then died listing the conversations,
+    # before it could show anything.
+    with pytest.raises(StoreError, match=f"{path.name} is damaged"):
+        ConversationStore(path)
+
+
+def test_a_database_locked_at_start_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("core.store.database.BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "conversations.sqlite3"
+    ConversationStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program writes
+    try:
+        with pytest.raises(StoreError, match="locked by another program") as caught:
+            ConversationStore(path)
+        assert "upgrade" not in str(caught.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_read_only_database_is_not_called_unusable(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.sqlite3"
+    ConversationStore(path).close()
+    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        reader.execute("CREATE TABLE t (x)")
+    reader.close()
+    sentence = problem_sentence(path, caught.value)
+    assert "read-only" in sentence and str(tmp_path) in sentence
+    assert "damaged" not in sentence

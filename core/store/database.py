@@ -19,6 +19,35 @@ from core.store.errors import StoreError
 # local server, a user's sqlite3 shell) before it gives up with "database is locked".
 BUSY_TIMEOUT_S = 10.0
 
+# SQLite's primary result codes (an extended code keeps one in its low byte).
+_BUSY, _LOCKED, _READONLY, _CORRUPT, _NOT_A_DATABASE = 5, 6, 8, 11, 26
+
+
+def problem_sentence(path: Path, exc: sqlite3.Error) -> str:
+    """What a SQLite error means for the user's conversations, and what to do about it."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in (_BUSY, _LOCKED) or "locked" in str(exc) or "busy" in str(exc):
+        return (
+            "The conversations database is locked by another program "
+            f"(waited {BUSY_TIMEOUT_S:.0f} s); close it and try again."
+        )
+    if code == _READONLY:
+        return (
+            f"SpecChat cannot write its conversations database {path} ({exc}): the file "
+            f"or its folder is read-only. Check the permissions of {path.parent}."
+        )
+    if code in (_CORRUPT, _NOT_A_DATABASE):
+        return damaged_sentence(path, str(exc))
+    return f"The conversations database failed: {exc}"
+
+
+def damaged_sentence(path: Path, detail: str) -> str:
+    return (
+        f"The conversations database {path} is damaged ({detail}). Move it elsewhere "
+        "(SpecChat then starts with no conversations) or put back a backup; "
+        f"`sqlite3 {path.name} .recover` may rescue its conversations."
+    )
+
 
 def open_database(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) the database at ``path`` in WAL mode."""
@@ -47,9 +76,15 @@ def open_database(path: Path) -> sqlite3.Connection:
         # the last commits) and avoids an fsync per streamed flush.
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = ON")
+        # A damaged page would otherwise surface in the middle of building the window
+        # (listing conversations) with no way to say so; a whole-file check costs about
+        # 0.1 s per 100 MB (measured on 137 MB).
+        verdict = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if verdict != "ok":
+            raise StoreError(damaged_sentence(path, " ".join(str(verdict).split())))
     except sqlite3.DatabaseError as exc:
         connection.close()
-        raise StoreError(f"{path} is not a usable conversations database: {exc}") from exc
+        raise StoreError(problem_sentence(path, exc)) from exc
     except StoreError:
         connection.close()
         raise
@@ -59,8 +94,9 @@ def open_database(path: Path) -> sqlite3.Connection:
 class Database:
     """One connection plus a lock; ``write()`` and ``read()`` each wrap one transaction."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self.connection = connection
+        self.path = path
         self._lock = threading.RLock()
 
     @contextmanager
@@ -88,15 +124,8 @@ class Database:
                 if self.connection.in_transaction:
                     self.connection.execute("ROLLBACK")
                 raise
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise StoreError(
-                    "The conversations database is locked by another program "
-                    f"(waited {BUSY_TIMEOUT_S:.0f} s); close it and try again."
-                ) from exc
-            raise StoreError(f"The conversations database failed: {exc}") from exc
         except sqlite3.Error as exc:
-            raise StoreError(f"The conversations database failed: {exc}") from exc
+            raise StoreError(problem_sentence(self.path, exc)) from exc
 
     def close(self) -> None:
         with self._lock:

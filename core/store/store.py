@@ -23,7 +23,7 @@ from typing import Any
 
 from core import paths
 from core.store.checkpointer import Checkpointer
-from core.store.database import Database, open_database
+from core.store.database import Database, open_database, problem_sentence
 from core.store.errors import NotFoundError, StoreError
 from core.store.export import conversation_to_json, conversation_to_markdown
 from core.store.migrations import migrate
@@ -85,14 +85,12 @@ class ConversationStore:
             migrate(connection)
         except sqlite3.Error as exc:
             connection.close()
-            raise StoreError(
-                f"Cannot upgrade the conversations database {self.path}: {exc}"
-            ) from exc
+            raise StoreError(problem_sentence(self.path, exc)) from exc
         except BaseException:
             connection.close()
             raise
         register_search_function(connection)
-        self._db = Database(connection)
+        self._db = Database(connection, self.path)
         self._checkpointer = Checkpointer(self.path)
         self._checkpointer.start(connection)
 
@@ -333,11 +331,23 @@ class ConversationStore:
             return len(open_ids)
 
     def edit_user_message(self, message_id: int, text: str) -> None:
-        """Replace a user message's text and delete every later message (the old branch)."""
+        """Replace a user message's text and delete every later message (the old branch).
+
+        A conversation named after its first message follows that message's edit; a
+        title the user chose stays.
+        """
         with self._db.write() as db:
             conversation_id, position, role = self._locate(db, message_id)
             if role != "user":
                 raise StoreError(f"Message {message_id} is an answer; only user messages edit.")
+            if position == 0:
+                (old_text,) = db.execute(
+                    "SELECT text FROM messages WHERE id = ?", (message_id,)
+                ).fetchone()
+                db.execute(
+                    "UPDATE conversations SET title = ? WHERE id = ? AND title = ?",
+                    (_auto_title(text), conversation_id, _auto_title(old_text)),
+                )
             db.execute("UPDATE messages SET text = ? WHERE id = ?", (text, message_id))
             self._delete_after(db, conversation_id, position)
 

@@ -77,7 +77,9 @@ class SpeculationView(Protocol):
 class _Running:
     conversation_id: int
     message_id: int
-    widget: AnswerWidget
+    # None while another conversation is on screen: the answer goes on into the trace
+    # and the store, and gets a widget again when its conversation is opened.
+    widget: AnswerWidget | None
     trace: AnswerTrace
     started: float
     pending: list[tuple[StepEvent, float]] = field(default_factory=list)
@@ -116,6 +118,7 @@ class AnswerController(QObject):
         parent: QObject | None = None,
         loading: Callable[[], bool] | None = None,
         queue: GenerationQueue | None = None,
+        before_answer: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(parent)
         self._store = store
@@ -129,6 +132,9 @@ class AnswerController(QObject):
         self._ask_overflow = ask_overflow
         self._speculation = speculation
         self._loading = loading or (lambda: False)
+        # Stores what the window still holds for the conversation (the system prompt is
+        # saved a moment after the last key): an answer must see what is on screen.
+        self._before_answer = before_answer or (lambda: None)
         self.conversation_id: int | None = None
         # Conversations whose oldest turns are dropped without asking (this session).
         self._drop_without_asking: set[int] = set()
@@ -153,6 +159,22 @@ class AnswerController(QObject):
     def busy(self) -> bool:
         return self._busy
 
+    @property
+    def answering_conversation_id(self) -> int | None:
+        """The conversation an answer is being made for (None when idle)."""
+        if not self._busy:
+            return None
+        return self._running.conversation_id if self._running else self.conversation_id
+
+    def can_open_another(self) -> bool:
+        """Whether the view may show another conversation now.
+
+        While an answer streams, yes: it goes on in the background. Not while one is
+        being prepared (the context check, the overflow question): the message is
+        not stored yet and belongs to the conversation on screen.
+        """
+        return not self._busy or self._running is not None
+
     def ready_reason(self) -> str:
         """Why a message cannot be sent now ("" when it can)."""
         if self._busy:
@@ -173,14 +195,27 @@ class AnswerController(QObject):
     # ----- conversations ---------------------------------------------------------
 
     def open_conversation(self, conversation_id: int) -> None:
-        """Show a stored conversation: its messages, colours, readouts and graphs."""
+        """Show a stored conversation: its messages, colours, readouts and graphs.
+
+        An answer being written goes on whichever conversation is shown; opening its
+        conversation shows it live again.
+        """
         conversation = self._store.load_conversation(conversation_id)
         self.conversation_id = conversation_id
+        running = self._running
+        if running is not None:
+            running.widget = None  # the view's widgets go now
         self._view.clear()
         traces: list[AnswerTrace] = []
         for message in conversation.messages:
             if message.role == "user":
                 self._view.add_user_message(message.id, message.text)
+                continue
+            if running is not None and message.id == running.message_id:
+                # The live trace holds every flushed step; later ones follow at the next flush.
+                running.widget = self._view.add_answer(message.id, running.trace)
+                running.widget.append_tokens(running.trace.tokens)
+                traces.append(running.trace)
                 continue
             trace = AnswerTrace()
             widget = self._view.add_answer(message.id, trace)
@@ -199,6 +234,9 @@ class AnswerController(QObject):
             traces.append(trace)
         if self._speculation is not None:
             self._speculation.show_conversation(traces)
+            if running is not None:
+                # Live graphs only while the answer being written is on screen.
+                self._speculation.set_streaming(running.widget is not None)
         self._view.scroll_to_bottom()
         self.conversation_opened.emit(conversation_id)
 
@@ -211,7 +249,9 @@ class AnswerController(QObject):
     # ----- intents from the window (start tasks) ---------------------------------------
 
     def send(self, text: str) -> None:
-        self._start(self.send_async(text))
+        if not self._start(self.send_async(text)):
+            # The input box cleared itself on Enter: the text goes back, not away.
+            self.text_returned.emit(text)
 
     def regenerate(self, answer_id: int) -> None:
         self._start(self.regenerate_async(answer_id))
@@ -227,12 +267,14 @@ class AnswerController(QObject):
             turn = self._turn
             self._spawn(turn.cancel() if turn is not None else worker.cancel())
 
-    def _start(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _start(self, coroutine: Coroutine[Any, Any, None]) -> bool:
+        """Run ``coroutine`` as the answer task; False (and why) if one still runs."""
         if self._task is not None and not self._task.done():
             coroutine.close()
             self.message_failed.emit("An answer is still being written; stop it first (Esc).")
-            return
+            return False
         self._task = self._spawn(coroutine)
+        return True
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         return self._tasks.spawn(coroutine)
@@ -241,6 +283,7 @@ class AnswerController(QObject):
 
     async def send_async(self, text: str) -> None:
         """Send a new user message in the open conversation (one is made if none)."""
+        self._before_answer()
         reason = self.ready_reason()
         if reason:
             self.message_failed.emit(reason)
@@ -271,6 +314,7 @@ class AnswerController(QObject):
 
     async def regenerate_async(self, answer_id: int) -> None:
         """Drop this answer (the last one) and answer its question again."""
+        self._before_answer()
         reason = self.ready_reason()
         if reason or self.conversation_id is None:
             self.message_failed.emit(reason or "Open a conversation first.")
@@ -290,6 +334,7 @@ class AnswerController(QObject):
 
     async def edit_and_resend_async(self, message_id: int, text: str) -> None:
         """Replace a user message; every later message is dropped and a new answer made."""
+        self._before_answer()
         reason = self.ready_reason()
         if reason or self.conversation_id is None:
             self.message_failed.emit(reason or "Open a conversation first.")
@@ -441,7 +486,8 @@ class AnswerController(QObject):
         tokens = []
         for step, at_s in pending:
             tokens.extend(run.trace.add_step(step, at_s))
-        run.widget.append_tokens(tokens)
+        if run.widget is not None:
+            run.widget.append_tokens(tokens)
         try:
             self._store.append_steps(run.message_id, [(event_to_dict(s), at) for s, at in pending])
         except StoreError as exc:
@@ -468,11 +514,13 @@ class AnswerController(QObject):
                 interrupted=finished is None or bool(interrupted_reason),
             )
         finally:
-            if finished is not None and not interrupted_reason:
-                run.widget.finish(finished.stats, finished.stop_reason, finished.detail)
-            else:
+            # An answer not on screen shows finished when its conversation is opened.
+            widget = run.widget
+            if widget is not None and finished is not None and not interrupted_reason:
+                widget.finish(finished.stats, finished.stop_reason, finished.detail)
+            elif widget is not None:
                 stats = finished.stats if finished is not None else None
-                run.widget.finish(stats, None, interrupted_reason=interrupted_reason)
+                widget.finish(stats, None, interrupted_reason=interrupted_reason)
             if self._speculation is not None:
                 self._speculation.set_streaming(False)
                 # The conversation's graphs now include this answer.

@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
     QSizePolicy,
     QTextBrowser,
     QToolButton,
@@ -44,6 +43,7 @@ from PySide6.QtWidgets import (
 from core.engine.events import GenerationStats, Provenance, RejectedToken, StopReason
 from core.speculation.trace import AnswerTrace, TokenInfo
 from gui.chat.flow_layout import FlowLayout
+from gui.chat.input_box import InputBox
 from gui.chat.markdown import (
     COPY_LINK_LABEL,
     add_copy_links,
@@ -251,6 +251,7 @@ class UserMessageWidget(MessageWidget):
         super().__init__(message_id, "You", parent)
         self.setObjectName(f"user_message_{message_id}")
         self.text = text
+        self._busy = False
         self.copy_button = self._button("Copy", "Copy this message")
         self.copy_button.clicked.connect(self._copy)
         self.edit_button = self._button("Edit", "Edit this message and send it again")
@@ -258,7 +259,14 @@ class UserMessageWidget(MessageWidget):
         self.view = GrowingTextBrowser(self)
         self.view.setPlainText(text)
         self.body.addWidget(self.view)
-        self.editor = QPlainTextEdit(self)
+        # Keys as in the message box below the chat: Enter sends, Shift+Enter breaks
+        # the line, Esc cancels, Tab moves on; the buttons alone left the keyboard
+        # stuck in the editor (Tab typed a tab, Esc did nothing).
+        self.editor = InputBox(self)
+        self.editor.setObjectName("message_editor")
+        self.editor.setPlaceholderText("")
+        self.editor.submitted.connect(self._send_edited)
+        self.editor.stop_requested.connect(self.cancel_edit)
         self.editor.hide()
         self.editor.textChanged.connect(self._fit_editor)
         self.body.addWidget(self.editor)
@@ -268,7 +276,7 @@ class UserMessageWidget(MessageWidget):
         self.send_edit_button.setToolTip(
             "Send the edited message; the answers after it are replaced"
         )
-        self.send_edit_button.clicked.connect(self._submit_edit)
+        self.send_edit_button.clicked.connect(self.editor.submit)
         self.cancel_edit_button = QToolButton(self)
         self.cancel_edit_button.setText("Cancel")
         self.cancel_edit_button.clicked.connect(self.cancel_edit)
@@ -279,6 +287,7 @@ class UserMessageWidget(MessageWidget):
         self._set_editing(False)
 
     def set_busy(self, busy: bool) -> None:
+        self._busy = busy
         self.edit_button.setEnabled(not busy)
         self.send_edit_button.setEnabled(not busy)
 
@@ -308,9 +317,10 @@ class UserMessageWidget(MessageWidget):
         self.send_edit_button.setVisible(editing)
         self.cancel_edit_button.setVisible(editing)
 
-    def _submit_edit(self) -> None:
-        text = self.editor.toPlainText()
-        if not text.strip():
+    def _send_edited(self, text: str) -> None:
+        if self._busy:
+            # Enter while an answer runs: nothing can be sent, so the edit stays open.
+            self.editor.setPlainText(text)
             return
         self._set_editing(False)
         self.edit_submitted.emit(self.message_id, text)

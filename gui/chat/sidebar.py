@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QIcon, QKeySequence, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 UNDO_SECONDS = 10
+ANSWERING_TIP = "An answer is being written here."
 _ID_ROLE = Qt.ItemDataRole.UserRole
+_TITLE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class ConversationRow(Protocol):
@@ -122,23 +124,61 @@ class ConversationSidebar(QWidget):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.undo_bar)
 
-    def set_conversations(self, rows: Sequence[ConversationRow], current_id: int | None) -> None:
-        """Replace the list; keeps ``current_id`` selected when it is among ``rows``."""
+    def set_conversations(
+        self,
+        rows: Sequence[ConversationRow],
+        current_id: int | None,
+        answering_id: int | None = None,
+    ) -> None:
+        """Replace the list; keeps ``current_id`` selected when it is among ``rows``.
+
+        ``answering_id``: the conversation an answer is being written for, marked so
+        it can be found while another one is open.
+        """
         self._filling = True
         try:
             self.list.clear()
             for row in rows:
                 item = QListWidgetItem(row.title or "Untitled")
                 item.setData(_ID_ROLE, row.id)
+                item.setData(_TITLE_ROLE, item.text())
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
                 when = datetime.fromtimestamp(row.updated_at).strftime("%Y-%m-%d %H:%M")
                 preview = row.preview.strip().replace("\n", " ")[:200]
-                item.setToolTip(f"{row.title}\n{when}\n{preview}" if preview else when)
+                tip = f"{row.title}\n{when}\n{preview}" if preview else when
+                if row.id == answering_id:
+                    item.setIcon(self._answering_icon())
+                    tip = f"{ANSWERING_TIP}\n{tip}"
+                item.setToolTip(tip)
                 self.list.addItem(item)
                 if row.id == current_id:
                     self.list.setCurrentItem(item)
         finally:
             self._filling = False
+
+    def answering_row(self) -> int | None:
+        """The row marked as being answered, if any."""
+        for index in range(self.list.count()):
+            if not self.list.item(index).icon().isNull():
+                return index
+        return None
+
+    def _answering_icon(self) -> QIcon:
+        # A dot in the selection colour, ringed in the selected text's colour so it
+        # shows on a selected row too; an icon, because the title is what the
+        # in-place rename edits.
+        size = self.list.fontMetrics().height()
+        pixmap = QPixmap(size, size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = self.palette()
+        painter.setPen(QPen(palette.color(QPalette.ColorRole.HighlightedText), 1.5))
+        painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
+        radius = size / 3.5
+        painter.drawEllipse(QPointF(size / 2, size / 2), radius, radius)
+        painter.end()
+        return QIcon(pixmap)
 
     def conversation_ids(self) -> list[int]:
         return [self._item_id(self.list.item(i)) for i in range(self.list.count())]
@@ -193,6 +233,13 @@ class ConversationSidebar(QWidget):
         title = item.text().strip()
         if title:
             self.rename_requested.emit(self._item_id(item), title)
+            return
+        # A title erased in place: the conversation keeps its name, so does the row.
+        self._filling = True
+        try:
+            item.setText(str(item.data(_TITLE_ROLE)))
+        finally:
+            self._filling = False
 
     @staticmethod
     def _item_id(item: QListWidgetItem) -> int:

@@ -177,14 +177,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The heavy imports, now that the user sees the app starting.
     import qasync
 
+    from core.errors import AppFolderError
     from core.store import ConversationStore, StoreError
     from gui.theme import apply_theme
 
-    apply_theme(app)
     try:
+        # The theme reads the settings file: the first touch of SpecChat's folders.
+        apply_theme(app)
         store = ConversationStore()
-    except StoreError as exc:
+    except (StoreError, AppFolderError) as exc:
+        # A dialog, not a traceback in a terminal a menu launch does not have.
         splash.close()
+        garbage_collector.stop()
         QMessageBox.critical(None, "SpecChat cannot start", str(exc))
         return 1
     # Python 3.11: asyncio.run(loop_factory=...) needs 3.12, so qasync.run.

@@ -20,6 +20,7 @@ from core.std_streams import LOG_FILE_NAME, ensure_std_streams
 from core.worker import EngineWorker, protocol
 from core.worker.client import default_worker_command
 from gui import app
+from gui.theme import apply_theme
 from tests.conftest import REPO_ROOT, TinyModels
 
 ENTRY = REPO_ROOT / "packaging" / "specchat_entry.py"
@@ -144,3 +145,37 @@ def test_self_test_passes_on_the_demo_pair(demo_pair, tmp_path: Path) -> None:
     assert f"RPC workers: {rpc}" in output
     assert "n_drafted = " in output and "n_drafted = 0\n" not in output
     assert output.rstrip().endswith("SELF-TEST PASSED")
+
+
+@pytest.mark.parametrize("home_is", ["a file", "a damaged database"])
+def test_a_home_that_cannot_be_used_is_a_dialog_not_a_traceback(
+    home_is: str, qapp: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    if home_is == "a file":
+        home.write_text("not a folder")
+    else:
+        database = home / "data" / "conversations.sqlite3"
+        database.parent.mkdir(parents=True)
+        database.write_bytes(b"SQLite format 3\0" + b"\xff" * 4096)
+    monkeypatch.setenv("SPECCHAT_HOME", str(home))
+    said: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        app.QMessageBox, "critical", lambda _parent, title, text: said.append((title, text))
+    )
+    qt_app = app.QApplication.instance()
+    assert isinstance(qt_app, app.QApplication)
+    quit_on_close = qt_app.quitOnLastWindowClosed()
+    palette, sheet = qt_app.palette(), qt_app.styleSheet()
+    try:
+        assert app.main(["specchat"]) == 1
+    finally:
+        # Other tests share the QApplication: leave it as it was.
+        qt_app.setQuitOnLastWindowClosed(quit_on_close)
+        apply_theme(qt_app, "system")
+        qt_app.setPalette(palette)
+        qt_app.setStyleSheet(sheet)
+    [(title, text)] = said
+    assert title == "SpecChat cannot start"
+    assert str(home) in text
+    assert ("is a file, not a folder" if home_is == "a file" else "damaged") in text

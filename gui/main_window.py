@@ -661,6 +661,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(as_sentence(text), 10_000)
 
     def _on_message_refused(self, reason: str) -> None:
+        banner = self.crash_banner
+        if not banner.isHidden() and banner.reload_button.isEnabled():
+            # The engine died: the banner's Reload is the way on, not the picker
+            # ("Load a model pair first" read as if the pair had been forgotten).
+            self._show_status("The engine stopped: Reload models (above the chat) first.")
+            banner.reload_button.setFocus(Qt.FocusReason.OtherFocusReason)
+            return
         self._show_status(reason)
         if self.bridge.current_pair() is None and not self.bridge.busy:
             # Nothing loaded (a restart opens on the tab last used, maybe Server):

@@ -73,6 +73,12 @@ def test_worker_killed_mid_answer_keeps_partial_answer_and_reloads(
     assert stored.text == answer.text()
     assert not window.controller.busy
 
+    # Sending now points to the banner's Reload, and the text waits in the input.
+    run(qloop, window.controller.send_async("Still there?"))
+    assert window.statusBar().currentMessage().startswith("The engine stopped: Reload models")
+    assert window.input_box.toPlainText() == "Still there?"
+    window.input_box.clear()
+
     # Reload starts a new engine process with the same pair, and chat goes on.
     qtbot.mouseClick(window.crash_banner.reload_button, Qt.MouseButton.LeftButton)
     run(qloop, wait_until(lambda: window.bridge.current_pair() is not None))

@@ -161,6 +161,24 @@ def tiny_request(target: Path, draft: Path | None) -> LoadRequest:
     )
 
 
+def long_answer_window(
+    qtbot: Any,
+    qloop: asyncio.AbstractEventLoop,
+    files: WindowFiles,
+    target: Path,
+    draft: Path,
+    n_predict: int = 6000,
+) -> MainWindow:
+    """A shown window with the tiny pair loaded at an 8192-token context, answering
+    greedily up to ``n_predict`` tokens: an answer streams long enough (about 30 s
+    here) to be stopped, killed or left running mid-way."""
+    window = open_window(qtbot, files, settings=GREEDY.with_changes(n_predict=n_predict))
+    short = tiny_request(target, draft)
+    request = LoadRequest(ModelConfig(target, n_ctx=8192, n_threads=2), short.draft)
+    assert run(qloop, window.bridge.load(request)) is not None
+    return window
+
+
 def format_errors(answer: AnswerWidget) -> list[str]:
     """Every token whose characters in the token view lack its provenance's format."""
     formats = token_formats(is_dark())

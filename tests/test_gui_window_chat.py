@@ -15,12 +15,12 @@ from core.engine.config import DraftSource
 from core.engine.events import Provenance, StopReason
 from tests.conftest import TinyModels
 from tests.gui_window_support import (
-    GREEDY,
     OFFSCREEN_NOISE,
     WindowFiles,
     close_window,
     count_flushes,
     format_errors,
+    long_answer_window,
     open_window,
     qloop_fixture,  # noqa: F401 (fixture)
     run,
@@ -96,13 +96,7 @@ def test_send_streams_coloured_answer_that_survives_reopening(
 def test_stop_mid_answer_keeps_the_text(
     qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
 ) -> None:
-    long_answer = GREEDY.with_changes(n_predict=5000)
-    window = open_window(qtbot, window_files, settings=long_answer)
-    request = tiny_request(tiny_models.target, tiny_models.draft)
-    request = type(request)(
-        request.target.__class__(request.target.path, n_ctx=8192, n_threads=2), request.draft
-    )
-    assert run(qloop, window.bridge.load(request)) is not None
+    window = long_answer_window(qtbot, qloop, window_files, tiny_models.target, tiny_models.draft)
 
     async def send_then_stop() -> None:
         task = asyncio.ensure_future(window.controller.send_async("Count"))

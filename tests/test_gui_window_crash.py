@@ -9,8 +9,6 @@ import signal
 import pytest
 from PySide6.QtCore import Qt
 
-from core.engine.config import ModelConfig
-from core.settings import LoadRequest
 from core.store import StoreError
 from core.worker import protocol
 from tests.conftest import TinyModels
@@ -19,6 +17,7 @@ from tests.gui_window_support import (
     OFFSCREEN_NOISE,
     WindowFiles,
     close_window,
+    long_answer_window,
     open_window,
     qloop_fixture,  # noqa: F401 (fixture)
     run,
@@ -33,11 +32,8 @@ pytestmark = [pytest.mark.usefixtures("qloop"), OFFSCREEN_NOISE]
 def test_worker_killed_mid_answer_keeps_partial_answer_and_reloads(
     qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
 ) -> None:
-    window = open_window(qtbot, window_files, settings=GREEDY.with_changes(n_predict=6000))
-    short = tiny_request(tiny_models.target, tiny_models.draft)
-    # A long context so the answer is still streaming when the process is killed.
-    request = LoadRequest(ModelConfig(tiny_models.target, n_ctx=8192, n_threads=2), short.draft)
-    assert run(qloop, window.bridge.load(request)) is not None
+    # Still streaming when the process is killed.
+    window = long_answer_window(qtbot, qloop, window_files, tiny_models.target, tiny_models.draft)
     worker = window.bridge.worker
     assert worker is not None and worker.pid is not None
 
@@ -123,10 +119,7 @@ def test_incompatible_draft_is_refused_with_its_explanation(
 def test_closing_mid_answer_saves_it_and_stops_the_engine(
     qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
 ) -> None:
-    window = open_window(qtbot, window_files, settings=GREEDY.with_changes(n_predict=6000))
-    short = tiny_request(tiny_models.target, tiny_models.draft)
-    request = LoadRequest(ModelConfig(tiny_models.target, n_ctx=8192, n_threads=2), short.draft)
-    assert run(qloop, window.bridge.load(request)) is not None
+    window = long_answer_window(qtbot, qloop, window_files, tiny_models.target, tiny_models.draft)
     worker = window.bridge.worker
     assert worker is not None
 

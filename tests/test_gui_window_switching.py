@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.engine.config import ModelConfig
 from core.engine.events import StopReason
-from core.settings import LoadRequest
 from tests.conftest import TinyModels
 from tests.gui_window_support import (
     GREEDY,
     OFFSCREEN_NOISE,
     WindowFiles,
     close_window,
+    long_answer_window,
     open_window,
     qloop_fixture,  # noqa: F401 (fixture)
     run,
@@ -28,11 +27,8 @@ pytestmark = [pytest.mark.usefixtures("qloop"), OFFSCREEN_NOISE]
 def test_an_answer_goes_on_while_other_conversations_are_open(
     qtbot, qloop, window_files: WindowFiles, tiny_models: TinyModels
 ) -> None:
-    # About 30 s for the whole answer here: it is stopped long before its end.
-    window = open_window(qtbot, window_files, settings=GREEDY.with_changes(n_predict=6000))
-    short = tiny_request(tiny_models.target, tiny_models.draft)
-    request = LoadRequest(ModelConfig(tiny_models.target, n_ctx=8192, n_threads=2), short.draft)
-    assert run(qloop, window.bridge.load(request)) is not None
+    # Stopped long before its end.
+    window = long_answer_window(qtbot, qloop, window_files, tiny_models.target, tiny_models.draft)
     other = window.controller.new_conversation()
     window.store.add_user_message(other, "an older question")
     window.new_chat()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
 from core.engine.config import DraftSource, ModelConfig
+from core.rpc.probe import DEFAULT_TIMEOUT_S
 from core.settings import LoadRequest, SettingsStore
 from gui.panels.rpc_workers import RpcWorkersBox
 from tests.support.rpc_workers import free_port, require_rpc_build, start_worker
-from tests.test_gui_model_panel import Folder, make_panel, models, settings
+from tests.test_gui_model_panel import FakePairInfo, Folder, make_panel, models, settings
 
 __all__ = ["models", "settings"]  # fixtures shared with the model panel's tests
 CHECK_TIMEOUT_MS = 15_000
@@ -75,6 +78,48 @@ def test_check_shows_each_workers_memory_or_why_it_cannot_be_reached(
         box.shutdown()
     lines = box.status_label.text().splitlines()
     assert lines[0].startswith(f"✓ {worker.endpoint}: 1 device, ")
-    assert " free of " in lines[0]
+    # A CPU worker: ggml reports its free RAM as its total, which is not shown as free.
+    assert lines[0].endswith(" GiB (free memory not reported)")
     assert lines[1].startswith(f"✗ RPC worker {missing} refused the connection")
     assert box.check_button.isEnabled()
+
+
+def test_check_does_not_call_the_loaded_pairs_workers_busy(
+    qtbot: QtBot, settings: SettingsStore, models: Folder, tmp_path: Path
+) -> None:
+    # A worker serves one client at a time, and the loaded pair is that client: a
+    # probe would wait behind it. This one accepts and never answers, as it then does.
+    held = socket.create_server(("127.0.0.1", 0))
+    endpoint = f"127.0.0.1:{held.getsockname()[1]}"
+    missing = f"127.0.0.1:{free_port()}"
+    panel = make_panel(qtbot, settings, models.path, tmp_path)
+    box = panel.rpc_workers
+    try:
+        assert panel.select_target(models.target)
+        panel.set_draft_source(DraftSource.NONE)
+        box.workers_edit.setText(f"{endpoint}, {missing}")
+        box.workers_edit.editingFinished.emit()
+        with qtbot.waitSignal(panel.load_requested):
+            panel.load_button.click()
+        panel.set_loaded(FakePairInfo(str(models.target), None, backend="CPU + RPC"))
+        started = time.monotonic()
+        box.check()
+        qtbot.waitUntil(lambda: len(box.statuses()) == 2, timeout=CHECK_TIMEOUT_MS)
+        took = time.monotonic() - started
+        lines = box.status_label.text().splitlines()
+        assert lines[0].startswith(f"✓ {endpoint}: in use by the loaded pair")
+        assert lines[1].startswith(f"✗ RPC worker {missing} refused the connection")
+        assert took < DEFAULT_TIMEOUT_S
+
+        # Unloaded, the worker is a stranger again: one that never answers is busy.
+        panel.set_unloaded()
+        box.check()
+        qtbot.waitUntil(lambda: "Asking" not in box.status_label.text(), timeout=CHECK_TIMEOUT_MS)
+        assert (
+            box.status_label.text()
+            .splitlines()[0]
+            .startswith(f"✗ RPC worker {endpoint} accepted the connection but did not answer")
+        )
+    finally:
+        box.shutdown()
+        held.close()

@@ -9,9 +9,13 @@ import pytest
 
 from core.cli.bench import build_parser as build_bench_parser
 from core.cli.generate_command import build_parser, model_configs
+from core.cli.main import main
 from core.engine.config import ModelConfig
 from core.errors import ConfigError
+from core.human_units import GIB
+from core.rpc import native
 from core.rpc.endpoints import parse_endpoints, parse_tensor_split
+from core.rpc.probe import WorkerDevice, WorkerReport
 from core.rpc.server import unsafe_host_warning
 from core.settings.load_request import LoadRequest
 from core.worker import protocol
@@ -33,6 +37,8 @@ def test_worker_lists_parse_and_normalise() -> None:
         ("10.0.0.2:http", "port must be a number"),
         ("10.0.0.2:70000", "port must be a number"),
         ("[::1]:50052", "IPv6"),
+        ("10.0.0.2:50052;10.0.0.3:50052", "separate workers with commas, not semicolons"),
+        ("10.0.0.2:50052; 10.0.0.3:50052", "separate workers with commas, not semicolons"),
         ("a:1,a:1", "listed twice"),
     ],
 )
@@ -84,10 +90,54 @@ def test_generation_flags_put_only_the_target_on_workers(tmp_path: Path) -> None
 
 
 def test_workers_listening_beyond_loopback_are_warned_about() -> None:
-    assert unsafe_host_warning("127.0.0.1", 50052) is None
+    for loopback in ("127.0.0.1", "localhost", "127.0.0.2"):
+        assert unsafe_host_warning(loopback, 50052) is None
     warning = unsafe_host_warning("0.0.0.0", 50052)
     assert warning is not None
     assert "no authentication" in warning and "trusted network" in warning
+
+
+def test_rpc_server_refuses_a_port_out_of_range_as_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for port in ("0", "70000", "http"):
+        with pytest.raises(SystemExit) as exited:
+            main(["rpc-server", "--port", port])
+        assert exited.value.code == 2
+        error = capsys.readouterr().err
+        assert f"argument --port: '{port}' is not a port number from 1 to 65535" in error
+        assert "RPC worker" not in error
+
+
+def test_a_cpu_workers_memory_is_not_shown_as_all_free() -> None:
+    # ggml reports a CPU device's free memory as its total.
+    cpu = WorkerReport("h:1", "7.0.0", (WorkerDevice(8 * GIB, 8 * GIB),))
+    assert cpu.describe() == "1 device, 8.00 GiB (free memory not reported)"
+    gpu = WorkerReport("h:1", "7.0.0", (WorkerDevice(5 * GIB, 8 * GIB),))
+    assert gpu.describe() == "1 device, 5.00 GiB free of 8.00 GiB"
+    both = WorkerReport("h:1", "7.0.0", (WorkerDevice(5 * GIB, 8 * GIB), WorkerDevice(GIB, GIB)))
+    assert both.describe() == (
+        "2 devices, 5.00 GiB free of 9.00 GiB; free not reported for 1 of them"
+    )
+
+
+def test_a_lost_worker_is_a_json_object_on_stdout_under_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ggml ends the process from its own thread, past the CLI's error handling.
+    monkeypatch.setattr(native, "_report_worker_loss", native._report_worker_loss)
+    target_file = tmp_path / "t.gguf"
+    target_file.touch()
+    args = build_parser().parse_args(
+        ["-m", str(target_file), "--no-draft", "--rpc", "a:1", "--json"]
+    )
+    model_configs(args)
+    native._report_worker_loss("RPC worker a:1 stopped answering")
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {
+        "error": {"type": "RpcWorkerError", "message": "RPC worker a:1 stopped answering"}
+    }
+    assert captured.err == ""
 
 
 def test_rpc_draft_puts_the_draft_on_the_same_workers(tmp_path: Path) -> None:

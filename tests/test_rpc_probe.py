@@ -13,7 +13,7 @@ import pytest
 
 from core.rpc.errors import RpcWorkerError
 from core.rpc.native import describe_worker_loss
-from core.rpc.probe import probe_worker, probe_workers
+from core.rpc.probe import check_workers, probe_worker, probe_workers
 from tests.support.rpc_workers import free_port
 
 
@@ -95,11 +95,65 @@ def test_a_lost_worker_is_named_among_live_ones() -> None:
 
 
 def test_the_only_worker_is_named_even_while_its_port_still_answers() -> None:
-    # A killed worker's port can accept a connection for a moment after it died.
     lingering = socket.create_server(("127.0.0.1", 0))
     try:
         endpoint = f"127.0.0.1:{lingering.getsockname()[1]}"
-        line = describe_worker_loss("Remote RPC server crashed", [endpoint])
+        started = time.monotonic()
+        line = describe_worker_loss("Remote RPC server crashed", [endpoint], wait_s=0.3)
+        assert time.monotonic() - started < 3
     finally:
         lingering.close()
-    assert line.startswith(f"RPC worker {endpoint} stopped answering or sent garbage")
+    assert line.startswith(f"RPC worker {endpoint} stopped answering or answered wrongly")
+
+
+def test_a_killed_workers_port_that_closes_a_moment_later_names_it_among_live_ones() -> None:
+    # A killed worker's port can accept a connection for a moment after its
+    # connection to us broke: which worker died shows only when it closes.
+    live = socket.create_server(("127.0.0.1", 0))
+    dying = socket.create_server(("127.0.0.1", 0))
+    closer = threading.Timer(0.4, dying.close)
+    try:
+        live_endpoint = f"127.0.0.1:{live.getsockname()[1]}"
+        dying_endpoint = f"127.0.0.1:{dying.getsockname()[1]}"
+        closer.start()
+        line = describe_worker_loss("Remote RPC server crashed", [live_endpoint, dying_endpoint])
+    finally:
+        closer.cancel()
+        live.close()
+        dying.close()
+    assert line.startswith(f"RPC worker {dying_endpoint} stopped answering in the middle")
+    assert live_endpoint not in line
+
+
+def test_workers_are_probed_at_once_so_silent_ones_cost_one_timeout() -> None:
+    silent = [socket.create_server(("127.0.0.1", 0)) for _ in range(3)]
+    try:
+        endpoints = [f"127.0.0.1:{server.getsockname()[1]}" for server in silent]
+        started = time.monotonic()
+        statuses = probe_workers(endpoints, timeout_s=1.0)
+        took = time.monotonic() - started
+        missing = f"127.0.0.1:{free_port()}"
+        with pytest.raises(RpcWorkerError) as caught:
+            check_workers([endpoints[0], missing], timeout_s=1.0)
+    finally:
+        for server in silent:
+            server.close()
+    assert [status.endpoint for status in statuses] == endpoints
+    assert all("did not answer within 1 s" in status.error for status in statuses)
+    assert took < 2.5  # one after the other: 3 s
+    # The first listed worker that failed is the one named.
+    assert caught.value.endpoint == endpoints[0]
+
+
+def test_a_worker_in_use_here_is_only_checked_to_accept_connections() -> None:
+    held = socket.create_server(("127.0.0.1", 0))
+    try:
+        endpoint = f"127.0.0.1:{held.getsockname()[1]}"
+        missing = f"127.0.0.1:{free_port()}"
+        started = time.monotonic()
+        statuses = probe_workers([endpoint, missing], timeout_s=2.0, in_use={endpoint, missing})
+        assert time.monotonic() - started < 1.5
+    finally:
+        held.close()
+    assert statuses[0].reachable and statuses[0].in_use and statuses[0].report is None
+    assert not statuses[1].reachable and "refused the connection" in statuses[1].error

@@ -19,8 +19,9 @@ from core.engine.backend import backend_devices
 from core.errors import ConfigError
 from core.rpc.errors import RpcWorkerError
 from core.rpc.native import WORKER_LOST_EXIT
-from core.rpc.probe import probe_workers
+from core.rpc.probe import probe_worker, probe_workers
 from core.worker import EngineWorker, WorkerCrashedError
+from core.worker.gpu_fallback import load_with_cpu_fallback
 from tests.support.engine_settings import greedy_settings
 from tests.support.rpc_workers import (
     REPO_ROOT,
@@ -111,19 +112,47 @@ def test_target_split_between_this_machine_and_one_worker(
     assert answer.token_ids == expected
 
 
-def test_draft_on_a_worker_too_answers_as_on_one_machine(
+def test_draft_on_the_targets_workers_answers_as_on_one_machine(
     workers: list[Worker], demo_pair: DemoPair, local_answer: tuple[list[int], list[int]]
 ) -> None:
     prompt, expected = local_answer
-    before = connections(workers[1])
-    target = target_config(demo_pair, rpc_servers=(workers[0].endpoint,))
-    # What --rpc-draft gives the draft: its layers on the workers rather than here.
-    draft = ModelConfig(demo_pair.draft, n_threads=2, rpc_servers=(workers[1].endpoint,))
+    endpoints = tuple(worker.endpoint for worker in workers)
+    target = target_config(demo_pair, rpc_servers=endpoints)
+    # What --rpc-draft and "Draft on the workers too" give the draft: the target's
+    # workers, which the target's load is already connected to.
+    draft = ModelConfig(demo_pair.draft, n_threads=2, rpc_servers=endpoints)
     with SpeculativeEngine(target, draft) as engine:
-        assert connections(workers[1]) >= before + 2  # a probe and the draft's load
         answer = collect(engine.generate(prompt, greedy_settings(N_TOKENS, n_max=8)))
     assert answer.token_ids == expected
     assert answer.stats.acceptance > 0
+
+
+def test_a_draft_moved_onto_the_loaded_targets_worker_loads(
+    workers: list[Worker],
+    demo_pair: DemoPair,
+    local_answer: tuple[list[int], list[int]],
+) -> None:
+    # The window's "Apply draft": a new draft beside a target that holds the worker.
+    prompt, expected = local_answer
+    target = target_config(demo_pair, rpc_servers=(workers[0].endpoint,))
+    draft = ModelConfig(demo_pair.draft, n_threads=2, rpc_servers=(workers[0].endpoint,))
+
+    async def scenario(engine: EngineWorker) -> list[int]:
+        await engine.load(target, ModelConfig(demo_pair.draft, n_threads=2))
+        await engine.set_draft(draft)
+        tokens: list[int] = []
+        async for event in engine.generate(prompt, greedy_settings(SHORT, n_max=4)):
+            tokens.extend(token.id for token in getattr(event, "tokens", ()))
+        return tokens
+
+    async def main() -> list[int]:
+        engine = EngineWorker()
+        try:
+            return await asyncio.wait_for(scenario(engine), 4 * LOSS_DEADLINE_S)
+        finally:
+            await engine.close()
+
+    assert asyncio.run(main()) == expected[:SHORT]
 
 
 def test_an_unreachable_worker_is_named_at_load_and_the_target_loads_without_it(
@@ -140,6 +169,29 @@ def test_an_unreachable_worker_is_named_at_load_and_the_target_loads_without_it(
     with SpeculativeEngine(target_config(demo_pair)) as engine:
         answer = collect(engine.generate(prompt, greedy_settings(SHORT, source="none")))
     assert answer.token_ids == expected[:SHORT]
+
+
+def test_the_windows_load_does_not_retry_on_the_cpu_when_a_worker_is_unreachable(
+    demo_pair: DemoPair, caplog: pytest.LogCaptureFixture
+) -> None:
+    require_rpc_build()
+    missing = f"127.0.0.1:{free_port()}"
+    # The window loads through the GPU fallback: a load that fails with GPU layers
+    # is tried again on the CPU. The same worker would be asked again, and a busy
+    # one would make the user wait twice for the same answer.
+    target = target_config(demo_pair, rpc_servers=(missing,))
+
+    async def scenario() -> None:
+        engine = EngineWorker()
+        try:
+            await asyncio.wait_for(load_with_cpu_fallback(engine, target, None), 60)
+        finally:
+            await engine.close()
+
+    with pytest.raises(RpcWorkerError, match="refused the connection") as caught:
+        asyncio.run(scenario())
+    assert caught.value.endpoint == missing
+    assert "trying the CPU" not in caplog.text
 
 
 def test_more_split_proportions_than_devices_is_refused(
@@ -186,7 +238,8 @@ def test_a_worker_killed_mid_answer_ends_the_answer_with_its_name(
         assert time.monotonic() - killed < LOSS_DEADLINE_S
         message = errors.decode(errors="replace")
         assert cli.returncode == WORKER_LOST_EXIT, message
-        assert f"error: RPC worker {doomed.endpoint} stopped answering" in message
+        # On a line of its own, though the answer on stdout stopped mid-line.
+        assert f"\nerror: RPC worker {doomed.endpoint} stopped answering" in message
         assert "load the model without it" in message
     finally:
         doomed.kill()
@@ -273,3 +326,33 @@ def test_rpc_server_beyond_loopback_warns_that_the_protocol_is_unauthenticated(
     text = " ".join(log.read_text().split())
     assert "WARNING: this RPC worker listens on 0.0.0.0" in text
     assert "no authentication" in text and "trusted network only" in text
+
+
+def test_rpc_server_on_localhost_listens_there_without_a_warning(tmp_path: Path) -> None:
+    require_rpc_build()
+    port = free_port()
+    log = tmp_path / "localhost-worker.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            cli_command("rpc-server", "--host", "localhost", "--port", str(port)),
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            env=child_env(),
+            cwd=REPO_ROOT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "listening on" not in log.read_text():
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        # ggml's server takes only IPv4 literals: the name must have been resolved.
+        time.sleep(1.0)
+        assert server.poll() is None, log.read_text()
+        report = probe_worker(f"localhost:{port}")
+    finally:
+        server.kill()
+        server.wait()
+    assert report.total_bytes > 0
+    text = log.read_text()
+    assert "WARNING" not in text
+    assert f"RPC worker listening on localhost:{port}" in text

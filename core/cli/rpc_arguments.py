@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
-from core.cli.failures import UsageError
+from core.cli.failures import UsageError, error_json
 from core.engine.config import ModelConfig
 from core.rpc.endpoints import parse_endpoints, parse_tensor_split
+from core.rpc.errors import RpcWorkerError
+from core.rpc.native import report_worker_loss_with
 
 
 def add_rpc_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +61,10 @@ def with_rpc(args: argparse.Namespace, target: ModelConfig) -> ModelConfig:
     """``target`` with the workers and split given on the command line."""
     if not args.rpc and not args.tensor_split:
         return target
+    if getattr(args, "json", False):
+        # A lost worker ends the process from inside ggml, past the command's own
+        # error handling: with --json its failure must still be the JSON object.
+        report_worker_loss_with(_report_as_json)
     return dataclasses.replace(target, rpc_servers=args.rpc, tensor_split=args.tensor_split)
 
 
@@ -70,3 +77,7 @@ def with_rpc_draft(args: argparse.Namespace, draft: ModelConfig) -> ModelConfig:
             "--rpc-draft puts the draft on the RPC workers: give them with --rpc HOST:PORT"
         )
     return dataclasses.replace(draft, rpc_servers=args.rpc)
+
+
+def _report_as_json(line: str) -> None:
+    sys.stdout.write(error_json(RpcWorkerError.__name__, line) + "\n")

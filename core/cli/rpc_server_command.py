@@ -32,8 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1: this machine only)",
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_RPC_PORT)
-    parser.add_argument("-t", "--threads", type=int, default=default_threads())
+    parser.add_argument(
+        "--port",
+        type=port_number,
+        default=DEFAULT_RPC_PORT,
+        help=f"TCP port to listen on (default {DEFAULT_RPC_PORT})",
+    )
+    parser.add_argument(
+        "-t",
+        "--threads",
+        type=int,
+        default=default_threads(),
+        help="CPU threads for the computations clients send (default: this machine's cores)",
+    )
     parser.add_argument(
         "--cache",
         type=Path,
@@ -43,17 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def port_number(text: str) -> int:
+    """``--port``'s value: a TCP port, 1 to 65535."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 1 to 65535")
+    return int(text)
+
+
 def run_rpc_server(argv: list[str], err: TextIO | None = None) -> int:
     err = err or sys.stderr
     args = build_parser().parse_args(argv)
     if args.threads < 1:
         raise RpcWorkerError(f"--threads must be >= 1, got {args.threads}")
     warn_about_threads(args.threads)
+    server = RpcServer(args.host, args.port, args.threads, args.cache)
+    server.start()
+    # Once it listens: a host that cannot be listened on is an error, not a warning.
     warning = unsafe_host_warning(args.host, args.port)
     if warning:
         err.write(f"\n{warning}\n\n")
-    server = RpcServer(args.host, args.port, args.threads, args.cache)
-    server.start()
     err.write(f"RPC worker listening on {server.endpoint}; Ctrl+C stops it\n")
     err.flush()
     # join() with a timeout, so Ctrl+C is seen (a plain join waits uninterruptibly).

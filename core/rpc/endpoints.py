@@ -27,11 +27,15 @@ def check_endpoint(endpoint: str) -> str:
     host, colon, port_text = text.rpartition(":")
     if not colon or not host:
         raise ConfigError(f"RPC worker {text!r} needs the form host:port, e.g. 192.168.1.7:50052")
-    if ":" in host or not _HOST.match(host):
+    if ";" in text:
+        raise ConfigError(f"RPC worker {text!r}: separate workers with commas, not semicolons")
+    if host.startswith("[") or host.count(":") > 1:
         raise ConfigError(
-            f"RPC worker {text!r}: {host!r} is not a host name or IPv4 address "
-            "(ggml cannot parse IPv6 literals; use a host name)"
+            f"RPC worker {text!r}: ggml cannot parse IPv6 addresses; use a host name "
+            "that resolves to it"
         )
+    if ":" in host or not _HOST.match(host):
+        raise ConfigError(f"RPC worker {text!r}: {host!r} is not a host name or IPv4 address")
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ConfigError(f"RPC worker {text!r}: the port must be a number from 1 to 65535")
     return f"{host}:{int(port_text)}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import ConfigError, ModelLoadError
+from core.errors import ConfigError, SpecChatError
 
 NO_RPC_MESSAGE = (
     "this llama.cpp build has no RPC support; reinstall with CMAKE_ARGS=-DGGML_RPC=on "
@@ -15,8 +15,11 @@ class RpcUnavailableError(ConfigError):
     """RPC workers were asked for but llama.cpp was built without ``-DGGML_RPC=on``."""
 
 
-class RpcWorkerError(ModelLoadError):
+class RpcWorkerError(SpecChatError):
     """An RPC worker is unreachable, busy, incompatible or reports no devices.
+
+    Not a ModelLoadError: the model is fine, and loading it again some other way
+    (the CPU fallback after a failed GPU load) would only ask the same worker again.
 
     Attributes:
         endpoint: the worker's ``host:port``.

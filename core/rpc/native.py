@@ -23,13 +23,15 @@ import re
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import llama_cpp
 
 from core.engine.backend import RPC_BACKEND, load_ggml_library, report_problem
 from core.rpc.errors import NO_RPC_MESSAGE, RpcUnavailableError, RpcWorkerError
+from core.rpc.own_connections import connected_endpoints
 from core.rpc.probe import check_workers
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ DEVICE_GPU = 1
 DEVICE_IGPU = 2
 # The exit status of a process whose RPC worker was lost mid-computation.
 WORKER_LOST_EXIT = 3
+# How long a lost worker's port is watched for closing, so the message can name it.
+LOSS_NAMING_WAIT_S = 2.0
 
 _ADD_SERVER = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)
 _START_SERVER = ctypes.CFUNCTYPE(
@@ -59,7 +63,7 @@ _ABORT_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
 _lock = threading.Lock()
 # endpoint -> its devices, in the order ggml registered them.
 _registered: dict[str, list[int]] = {}
-# The workers of the model loaded onto workers last: the ones a lost connection can be to.
+# The workers models here were loaded onto: the ones a lost connection can be to.
 _in_use: list[str] = []
 # ggml's messages when its RPC client loses a worker (ggml-rpc.cpp).
 _SOURCE_PREFIX = re.compile(r"^\S+:\d+: ")
@@ -113,16 +117,20 @@ def register_workers(endpoints: Sequence[str]) -> list[int]:
     """Make each worker's devices known to ggml; returns them in ``endpoints`` order.
 
     Every worker is probed first, so an unreachable, busy or incompatible one
-    raises RpcWorkerError naming it instead of ending the process.
+    raises RpcWorkerError naming it instead of ending the process; except one a
+    model loaded here already uses (the target, when the draft joins it there).
     """
     require_rpc()
-    check_workers(endpoints)
+    check_workers(_unconnected(endpoints))
     ggml = _ggml()
     add_server = rpc_function("ggml_backend_rpc_add_server")
     devices: list[int] = []
     with _lock:
         # Before add_server, which connects: a worker lost from here on is named.
-        _in_use[:] = endpoints
+        # Kept from earlier loads too: the draft may use other workers than the target.
+        for endpoint in endpoints:
+            if endpoint not in _in_use:
+                _in_use.append(endpoint)
         _install_worker_loss_report()
         for endpoint in endpoints:
             if endpoint not in _registered:
@@ -139,6 +147,18 @@ def register_workers(endpoints: Sequence[str]) -> list[int]:
                 logger.info("registered RPC worker %s (%d devices)", endpoint, count)
             devices.extend(_registered[endpoint])
     return devices
+
+
+def _unconnected(endpoints: Sequence[str]) -> list[str]:
+    """The workers to probe: not those a model loaded here already uses, which
+    answer on its connection (a probe would wait behind it and call them busy)."""
+    connected = connected_endpoints(endpoints)
+    if connected is None:
+        # The open sockets cannot be listed here: a worker registered before is
+        # taken as connected, as a model loaded on it most likely still is.
+        with _lock:
+            connected = {endpoint for endpoint in endpoints if endpoint in _registered}
+    return [endpoint for endpoint in endpoints if endpoint not in connected]
 
 
 def loaded_worker_memory(endpoint: str) -> tuple[int, int]:
@@ -216,22 +236,51 @@ def _accepts_connections(endpoint: str) -> bool:
         return False
 
 
-def describe_worker_loss(ggml_message: str, endpoints: Sequence[str]) -> str:
+def _lost_workers(endpoints: Sequence[str], wait_s: float) -> list[str]:
+    """The workers that no longer accept connections. A killed worker's port can
+    accept for a moment after its connection to us broke, so look again for up
+    to ``wait_s`` before giving up on naming one."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        lost = [endpoint for endpoint in endpoints if not _accepts_connections(endpoint)]
+        if lost or time.monotonic() >= deadline:
+            return lost
+        time.sleep(0.1)
+
+
+def describe_worker_loss(
+    ggml_message: str, endpoints: Sequence[str], wait_s: float = LOSS_NAMING_WAIT_S
+) -> str:
     """One line naming the worker(s) that stopped answering, and what to do."""
-    lost = [endpoint for endpoint in endpoints if not _accepts_connections(endpoint)]
+    lost = _lost_workers(endpoints, wait_s)
     if len(lost) == 1:
         who = f"RPC worker {lost[0]} stopped answering"
     elif lost:
         who = f"RPC workers {', '.join(lost)} stopped answering"
     elif len(endpoints) == 1:
-        # Its port may still accept for a moment after the process died.
-        who = f"RPC worker {endpoints[0]} stopped answering or sent garbage"
+        who = f"RPC worker {endpoints[0]} stopped answering or answered wrongly"
     else:
-        who = f"an RPC worker ({', '.join(endpoints)}) stopped answering or sent garbage"
+        who = f"an RPC worker ({', '.join(endpoints)}) stopped answering or answered wrongly"
     return (
         f"{who} in the middle of a computation ({ggml_message.strip()}); start it again, "
         "or load the model without it"
     )
+
+
+def _report_on_stderr(line: str) -> None:
+    # The answer streamed so far may end mid-line: the error starts a line of its own.
+    sys.stderr.write(f"\nerror: {line}\n")
+
+
+_report_worker_loss: Callable[[str], None] = _report_on_stderr
+
+
+def report_worker_loss_with(report: Callable[[str], None]) -> None:
+    """Where a lost worker is told when nobody listens to llama.cpp's problems (a
+    command line whose failures are JSON on stdout, say); stderr by default.
+    ``report`` runs on ggml's thread right before the process exits."""
+    global _report_worker_loss
+    _report_worker_loss = report
 
 
 @_ABORT_CALLBACK
@@ -248,7 +297,7 @@ def _on_ggml_abort(message: bytes | None) -> None:
         # No lock: ggml may abort inside register_workers, which holds it.
         line = describe_worker_loss(_SOURCE_PREFIX.sub("", text), list(_in_use))
         if not report_problem(line):
-            sys.stderr.write(f"error: {line}\n")
+            _report_worker_loss(line)
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
     finally:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from core.human_units import format_gib
 from core.rpc.errors import RpcWorkerError
@@ -38,6 +40,7 @@ _MEMORY_RESPONSE = struct.Struct("<QQ")
 # A request is | command (1 byte) | size (8 bytes) | data |; a reply | size | data |.
 _REQUEST_HEADER = struct.Struct("<BQ")
 _REPLY_SIZE = struct.Struct("<Q")
+_Result = TypeVar("_Result")
 
 
 @dataclass(frozen=True)
@@ -65,37 +68,50 @@ class WorkerReport:
         return sum(device.total_bytes for device in self.devices)
 
     def describe(self) -> str:
-        """E.g. ``"1 device, 5.2 GiB free of 7.8 GiB"``."""
+        """E.g. ``"1 device, 5.20 GiB free of 7.80 GiB"``."""
         count = len(self.devices)
-        return (
-            f"{count} device{'s' if count != 1 else ''}, "
-            f"{format_gib(self.free_bytes)} free of {format_gib(self.total_bytes)}"
-        )
+        return f"{count} device{'s' if count != 1 else ''}, {describe_memory(self.devices)}"
+
+
+def describe_memory(devices: Sequence[WorkerDevice]) -> str:
+    """Free and total memory of a worker's devices, in words that don't mislead.
+
+    ggml reports a CPU device's free memory as its total ("free" RAM is
+    ill-defined, says ggml-cpu), so a device whose free equals its total is shown
+    with its size only, not as all free.
+    """
+    total = sum(device.total_bytes for device in devices)
+    known = [device for device in devices if device.free_bytes != device.total_bytes]
+    if not known:
+        return f"{format_gib(total)} (free memory not reported)"
+    free = sum(device.free_bytes for device in known)
+    unknown = len(devices) - len(known)
+    note = f"; free not reported for {unknown} of them" if unknown else ""
+    return f"{format_gib(free)} free of {format_gib(total)}{note}"
 
 
 @dataclass(frozen=True)
 class WorkerStatus:
-    """A probe's outcome: the report of a worker that answered, or why it did not."""
+    """A probe's outcome: the report of a worker that answered, or why it did not.
+
+    ``in_use``: the worker holds a model this app loaded. It answers only on that
+    model's connection, so it was only checked to accept connections (no report).
+    """
 
     endpoint: str
     report: WorkerReport | None
     error: str
+    in_use: bool = False
 
     @property
     def reachable(self) -> bool:
-        return self.report is not None
+        return self.report is not None or (self.in_use and not self.error)
 
 
-def probe_worker(endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> WorkerReport:
-    """Connect, shake hands and read the worker's devices and memory.
-
-    Raises:
-        RpcWorkerError: naming ``endpoint``, when it is unreachable, busy, speaks
-            another protocol version or lends no device.
-    """
+def _connect(endpoint: str, timeout_s: float) -> socket.socket:
     host, _, port_text = endpoint.rpartition(":")
     try:
-        connection = socket.create_connection((host, int(port_text)), timeout=timeout_s)
+        return socket.create_connection((host, int(port_text)), timeout=timeout_s)
     except socket.gaierror as exc:
         raise RpcWorkerError(
             f"RPC worker {endpoint}: cannot resolve host {host!r} ({exc.strerror})", endpoint
@@ -116,6 +132,16 @@ def probe_worker(endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> WorkerR
         raise RpcWorkerError(
             f"RPC worker {endpoint} is unreachable: {exc.strerror or exc}", endpoint
         ) from exc
+
+
+def probe_worker(endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> WorkerReport:
+    """Connect, shake hands and read the worker's devices and memory.
+
+    Raises:
+        RpcWorkerError: naming ``endpoint``, when it is unreachable, busy, speaks
+            another protocol version or lends no device.
+    """
+    connection = _connect(endpoint, timeout_s)
     with connection:
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
@@ -123,8 +149,9 @@ def probe_worker(endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> WorkerR
         except TimeoutError as exc:
             raise RpcWorkerError(
                 f"RPC worker {endpoint} accepted the connection but did not answer within "
-                f"{timeout_s:g} s: a worker serves one client at a time and this one is "
-                "probably busy with another (or it is not a llama.cpp rpc-server)",
+                f"{timeout_s:g} s: it is busy with another client (a worker serves one at "
+                "a time, and a model loaded on it, by this app or another machine, holds "
+                "it until unloaded), or it is not a llama.cpp rpc-server",
                 endpoint,
             ) from exc
         except OSError as exc:
@@ -136,21 +163,58 @@ def probe_worker(endpoint: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> WorkerR
 def check_workers(
     endpoints: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> list[WorkerReport]:
-    """Probe every worker; raises the first worker's RpcWorkerError."""
-    return [probe_worker(endpoint, timeout_s) for endpoint in endpoints]
+    """Probe every worker at once; raises the RpcWorkerError of the first listed that failed."""
+    outcomes = _all_at_once(lambda endpoint: _outcome(probe_worker, endpoint, timeout_s), endpoints)
+    for outcome in outcomes:
+        if isinstance(outcome, RpcWorkerError):
+            raise outcome
+    return [outcome for outcome in outcomes if isinstance(outcome, WorkerReport)]
 
 
 def probe_workers(
-    endpoints: Sequence[str], timeout_s: float = DEFAULT_TIMEOUT_S
+    endpoints: Sequence[str],
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    in_use: Collection[str] = (),
 ) -> list[WorkerStatus]:
-    """Probe every worker; never raises, each status says what happened."""
-    statuses = []
-    for endpoint in endpoints:
-        try:
-            statuses.append(WorkerStatus(endpoint, probe_worker(endpoint, timeout_s), ""))
-        except RpcWorkerError as exc:
-            statuses.append(WorkerStatus(endpoint, None, str(exc)))
-    return statuses
+    """Probe every worker at once; never raises, each status says what happened.
+
+    The ones ``in_use`` (holding a model this app loaded) are only checked to
+    accept connections: a probe would wait behind that model's connection.
+    """
+
+    def status(endpoint: str) -> WorkerStatus:
+        if endpoint in in_use:
+            failure = _outcome(_accepts, endpoint, timeout_s)
+            return WorkerStatus(endpoint, None, str(failure or ""), in_use=True)
+        report = _outcome(probe_worker, endpoint, timeout_s)
+        if isinstance(report, RpcWorkerError):
+            return WorkerStatus(endpoint, None, str(report))
+        return WorkerStatus(endpoint, report, "")
+
+    return _all_at_once(status, endpoints)
+
+
+def _accepts(endpoint: str, timeout_s: float) -> None:
+    # Nothing is sent: the worker, once free, finds the connection closed and moves on.
+    _connect(endpoint, timeout_s).close()
+
+
+def _outcome(
+    ask: Callable[[str, float], _Result], endpoint: str, timeout_s: float
+) -> _Result | RpcWorkerError:
+    try:
+        return ask(endpoint, timeout_s)
+    except RpcWorkerError as exc:
+        return exc
+
+
+def _all_at_once(ask: Callable[[str], _Result], endpoints: Sequence[str]) -> list[_Result]:
+    """``ask`` of each endpoint, in order; in parallel, so N workers that time out
+    cost one timeout, not N."""
+    if len(endpoints) <= 1:
+        return [ask(endpoint) for endpoint in endpoints]
+    with ThreadPoolExecutor(len(endpoints), thread_name_prefix="rpc-probe") as pool:
+        return list(pool.map(ask, endpoints))
 
 
 def _ask(connection: socket.socket, endpoint: str) -> WorkerReport:

@@ -846,6 +846,7 @@ class ModelPanel(QWidget):
             )
         self._pending = None
         self._loaded = request
+        self.rpc_workers.set_loaded_pair(request)
         self._settings.set_last_load_request(request)
         self.first_run.refresh()
         self.first_run.hide()
@@ -867,6 +868,7 @@ class ModelPanel(QWidget):
         self._pending = None
         was_loaded = self._loaded is not None
         self._loaded = None
+        self.rpc_workers.set_loaded_pair(None)
         self.progress.hide()
         self.status_label.setText("No model loaded")
         set_role(self.status_label, "muted")

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from core.errors import ConfigError
 from core.rpc.endpoints import parse_endpoints, parse_tensor_split
 from core.rpc.probe import WorkerStatus, probe_workers
+from core.settings import LoadRequest
 from gui.panels.background import BackgroundRunner
 from gui.theme import set_role
 
@@ -30,6 +31,11 @@ def describe_status(status: WorkerStatus) -> str:
     """One line per worker; the mark and the words both carry the verdict."""
     if status.report is not None:
         return f"✓ {status.endpoint}: {status.report.describe()}"
+    if status.reachable:
+        return (
+            f"✓ {status.endpoint}: in use by the loaded pair (its memory is listed under "
+            "“Running on” below)"
+        )
     return f"✗ {status.error}"
 
 
@@ -47,6 +53,8 @@ class RpcWorkersBox(QGroupBox):
         self.setObjectName("rpc_workers_box")
         self._runner = BackgroundRunner("rpc_worker_check", self)
         self._statuses: list[WorkerStatus] = []
+        # Workers the loaded pair holds: they answer only on its connection.
+        self._in_use: frozenset[str] = frozenset()
         self.workers_edit = QLineEdit()
         self.workers_edit.setObjectName("rpc_workers_edit")
         self.workers_edit.setPlaceholderText("host:port, host:port")
@@ -128,6 +136,16 @@ class RpcWorkersBox(QGroupBox):
             self.split_edit.setText(split_text)
             self._show([])
 
+    def set_loaded_pair(self, request: LoadRequest | None) -> None:
+        """The pair now loaded (None: none). Check asks its workers only whether they
+        accept connections: a worker serves one client at a time, and the loaded
+        model is that client."""
+        if request is None:
+            self._in_use = frozenset()
+            return
+        draft_workers = request.draft.rpc_servers if request.draft is not None else ()
+        self._in_use = frozenset(request.target.rpc_servers + draft_workers)
+
     def statuses(self) -> list[WorkerStatus]:
         """The last check's outcome, one status per worker."""
         return list(self._statuses)
@@ -144,7 +162,10 @@ class RpcWorkersBox(QGroupBox):
             return
         self.check_button.setEnabled(False)
         self._show_text("Asking the workers…", "muted")
-        self._runner.submit(lambda: probe_workers(endpoints), self._on_checked, self._on_failed)
+        in_use = self._in_use
+        self._runner.submit(
+            lambda: probe_workers(endpoints, in_use=in_use), self._on_checked, self._on_failed
+        )
 
     def _on_checked(self, statuses: list[WorkerStatus]) -> None:
         self.check_button.setEnabled(True)

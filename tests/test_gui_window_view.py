@@ -353,3 +353,17 @@ def test_an_edit_is_sent_with_enter_and_cancelled_with_esc(qtbot) -> None:  # ty
     qtbot.keyClick(message.editor, Qt.Key.Key_Return)
     assert len(edits) == 1
     assert message.editor.isVisible() and message.editor.toPlainText() == "first try"
+
+
+def test_an_interrupted_answer_says_why_in_sentences_and_whether_text_was_kept(qtbot) -> None:  # type: ignore[no-untyped-def]
+    view, answer = _answer(qtbot)
+    # A worker's words, without a closing full stop.
+    answer.finish(None, None, interrupted_reason="RPC worker 127.0.0.1:50052 stopped answering")
+    assert answer.status_label.text() == (
+        "⚠ Interrupted: RPC worker 127.0.0.1:50052 stopped answering. The text above was kept."
+    )
+    empty = view.add_answer(2, AnswerTrace())
+    empty.finish(None, None, interrupted_reason="the engine process was killed (SIGKILL).")
+    assert empty.status_label.text() == (
+        "⚠ Interrupted: the engine process was killed (SIGKILL). No text had arrived yet."
+    )

@@ -526,7 +526,7 @@ class AnswerWidget(MessageWidget):
             self.readout_button.show()
             self._show_readout(self.readout_button.isChecked())
         self._waiting = False
-        note = _ending_note(stop_reason, stats, detail, interrupted_reason)
+        note = _ending_note(stop_reason, stats, detail, interrupted_reason, bool(self.text()))
         set_role(self.status_label, "warning" if interrupted_reason else "muted")
         self.status_label.setText(note)
         self.status_label.setVisible(bool(note))
@@ -799,9 +799,15 @@ def _ending_note(
     stats: GenerationStats | None,
     detail: str,
     interrupted_reason: str,
+    has_text: bool = True,
 ) -> str:
     if interrupted_reason:
-        return f"⚠ Interrupted: {interrupted_reason} The text above was kept."
+        # The reason is the engine's or a worker's words; the note goes on after it.
+        reason = interrupted_reason.strip()
+        if not reason.endswith((".", "!", "?")):
+            reason += "."
+        kept = " The text above was kept." if has_text else " No text had arrived yet."
+        return f"⚠ Interrupted: {reason}{kept}"
     if stop_reason == StopReason.CANCELLED:
         return "Stopped by you."
     if stop_reason == StopReason.MAX_TOKENS and stats is not None:

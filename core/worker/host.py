@@ -42,7 +42,6 @@ from core.engine.model import LoadedModel
 from core.engine.placement import offloaded_layers, pair_placement
 from core.errors import ConfigError, InsufficientMemoryError, SpecChatError, VocabMismatchError
 from core.gguf_meta import GgufMetadata, read_gguf_metadata
-from core.human_units import format_gib
 from core.library.memory import (
     ModelMemory,
     SystemMemory,
@@ -52,6 +51,7 @@ from core.library.memory import (
     read_system_memory,
 )
 from core.rpc.native import loaded_worker_memory
+from core.rpc.probe import WorkerDevice, describe_memory
 from core.tune.cost_curve import measure_pair_curve
 from core.vocab import check_vocab_compatibility
 from core.worker import protocol
@@ -338,11 +338,12 @@ class Host:
 
 
 def _describe_workers(endpoints: Sequence[str]) -> str:
-    """E.g. ``"RPC 10.0.0.7:50052 (5.1 GiB free of 7.8 GiB)"``, one per worker."""
+    """E.g. ``"RPC 10.0.0.7:50052 (5.1 GiB free of 7.8 GiB)"``, one per worker (a
+    CPU worker's free memory is not reported: its size alone, as Check shows it)."""
     parts = []
     for endpoint in endpoints:
         free, total = loaded_worker_memory(endpoint)
-        parts.append(f"RPC {endpoint} ({format_gib(free)} free of {format_gib(total)})")
+        parts.append(f"RPC {endpoint} ({describe_memory([WorkerDevice(free, total)])})")
     return ", ".join(parts)
 
 

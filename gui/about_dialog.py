@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from core import app_info
+from core.engine.placement import describe_offloaded_layers
 from core.worker import PairInfo
 from gui.app_icon import app_icon
 
@@ -22,8 +23,8 @@ def about_html(pair: PairInfo | None) -> str:
     if pair is not None:
         rows.append(
             f"<p><b>Loaded pair runs on:</b> {html.escape(pair.backend)} · "
-            f"{html.escape(pair.device)} (GPU layers: target {pair.target_gpu_layers}, "
-            f"draft {pair.draft_gpu_layers})</p>"
+            f"{html.escape(pair.device)} "
+            f"({describe_offloaded_layers(pair.target_gpu_layers, pair.draft_gpu_layers)})</p>"
         )
     rows.append("<p><b>Compute:</b><br>")
     rows.append("<br>".join(html.escape(line) for line in app_info.backend_summary()))

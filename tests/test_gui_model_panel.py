@@ -190,6 +190,8 @@ def test_load_progress_loaded_pair_backend_and_draft_change(
     assert not panel.progress.isVisibleTo(panel)
     assert "CUDA" in panel.backend_label.text()
     assert "NVIDIA H100" in panel.backend_label.text()
+    # Offloaded, not "GPU layers": on a machine without a GPU they go to RPC workers.
+    assert "Layers offloaded: target 3, draft 3" in panel.backend_label.text()
     assert settings.last_load_request() == request
     assert panel.load_button.text() == "Loaded" and panel.unload_button.isEnabled()
 

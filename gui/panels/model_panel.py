@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from core.demo_models import DemoPair, ensure_demo_pair
 from core.engine.config import DEFAULT_CONTEXT, DraftSource, ModelConfig
+from core.engine.placement import describe_offloaded_layers
 from core.human_units import format_bytes, format_count
 from core.library import (
     DraftCandidate,
@@ -852,9 +853,11 @@ class ModelPanel(QWidget):
         self.first_run.hide()
         self.status_label.setText(f"Loaded {request.describe()}")
         set_role(self.status_label, "ok")
-        layers = f"GPU layers: target {info.target_gpu_layers}"
-        if info.draft_path:
-            layers += f", draft {info.draft_gpu_layers}"
+        layers = as_sentence(
+            describe_offloaded_layers(
+                info.target_gpu_layers, info.draft_gpu_layers if info.draft_path else None
+            )
+        )
         self.backend_label.setText(
             f"Running on {info.backend} · {info.device}\n{layers} · context {info.n_ctx} tokens"
         )

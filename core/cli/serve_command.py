@@ -27,6 +27,7 @@ from core.server.auth import API_KEY_ENV
 from core.server.request_log import RequestLogEntry
 from core.server.routes import ServingContext
 from core.server.runner import DEFAULT_HOST, DEFAULT_PORT, LocalServer, check_port
+from core.wording import with_full_stop
 from core.worker.client import EngineWorker, WorkerCrashedError
 from core.worker.generation_queue import DEFAULT_MAX_WAITING, GenerationQueue
 
@@ -144,14 +145,14 @@ class _Reloader:
         self._crashes = [t for t in self._crashes if now - t < CRASH_WINDOW_S] + [now]
         if len(self._crashes) > MAX_CRASHES_IN_WINDOW:
             print(
-                f"error: {error} It ended {len(self._crashes)} times within "
+                f"error: {with_full_stop(str(error))} It ended {len(self._crashes)} times within "
                 f"{CRASH_WINDOW_S:.0f} s; stopping the server",
                 file=sys.stderr,
                 flush=True,
             )
             self._stop_server(1)
             return
-        print(f"{error} Loading the pair again...", file=sys.stderr, flush=True)
+        print(f"{with_full_stop(str(error))} Loading the pair again…", file=sys.stderr, flush=True)
         self._task = asyncio.get_running_loop().create_task(self._reload())
 
     async def _reload(self) -> None:

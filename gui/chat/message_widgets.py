@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from core.engine.events import GenerationStats, Provenance, RejectedToken, StopReason
 from core.speculation.trace import AnswerTrace, TokenInfo
+from core.wording import with_full_stop
 from gui.chat.flow_layout import FlowLayout
 from gui.chat.input_box import InputBox
 from gui.chat.markdown import (
@@ -803,9 +804,7 @@ def _ending_note(
 ) -> str:
     if interrupted_reason:
         # The reason is the engine's or a worker's words; the note goes on after it.
-        reason = interrupted_reason.strip()
-        if not reason.endswith((".", "!", "?")):
-            reason += "."
+        reason = with_full_stop(interrupted_reason)
         kept = " The text above was kept." if has_text else " No text had arrived yet."
         return f"⚠ Interrupted: {reason}{kept}"
     if stop_reason == StopReason.CANCELLED:

@@ -8,8 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from core import app_info
-from core.engine.placement import describe_offloaded_layers
 from core.worker import PairInfo
+from core.worker.client import describe_offloaded_layers
 from gui.app_icon import app_icon
 
 

@@ -200,7 +200,9 @@ def test_more_split_proportions_than_devices_is_refused(
     target = target_config(
         demo_pair, rpc_servers=(workers[0].endpoint,), tensor_split=(1.0, 1.0, 1.0)
     )
-    with pytest.raises(ConfigError, match=r"3 proportions but .* has 1 devices"):
+    # One device, one worker: counted in the singular ("1 devices" read as a slip).
+    counted = r"3 proportions but .* has 1 device to split over \(1 RPC worker,"
+    with pytest.raises(ConfigError, match=counted):
         SpeculativeEngine(target)
 
 

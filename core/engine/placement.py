@@ -70,8 +70,9 @@ def plan_placement(config: ModelConfig) -> Placement:
             raise ConfigError(
                 f"tensor split {','.join(f'{v:g}' for v in config.tensor_split)} has "
                 f"{len(config.tensor_split)} proportions but {config.path.name} has "
-                f"{device_count} devices to split over ({len(config.rpc_servers)} RPC "
-                "workers, then this machine's GPUs; the CPU takes the layers not offloaded)"
+                f"{_counted(device_count, 'device')} to split over "
+                f"({_counted(len(config.rpc_servers), 'RPC worker')}, then this machine's "
+                "GPUs; the CPU takes the layers not offloaded)"
             )
         size = int(llama_cpp.llama_max_devices())
         values = list(config.tensor_split) + [0.0] * (size - len(config.tensor_split))
@@ -108,9 +109,5 @@ def pair_placement(target: LoadedModel, draft: LoadedModel | None) -> str:
     return label
 
 
-def describe_offloaded_layers(target_layers: int, draft_layers: int | None) -> str:
-    """``"layers offloaded: target 30, draft 30"``: to GPUs or RPC workers, whichever
-    the pair uses (not "GPU layers", which read wrong on a machine without a GPU whose
-    layers went to workers); ``draft_layers`` None for a pair without a draft model."""
-    text = f"layers offloaded: target {target_layers}"
-    return text if draft_layers is None else f"{text}, draft {draft_layers}"
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -99,6 +99,14 @@ class PairInfo:
         return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
 
+def describe_offloaded_layers(target_layers: int, draft_layers: int | None) -> str:
+    """``"layers offloaded: target 30, draft 30"``: to GPUs or RPC workers, whichever
+    the pair uses (not "GPU layers", which read wrong on a machine without a GPU whose
+    layers went to workers); ``draft_layers`` None for a pair without a draft model."""
+    text = f"layers offloaded: target {target_layers}"
+    return text if draft_layers is None else f"{text}, draft {draft_layers}"
+
+
 class WorkerCrashedError(SpecChatError):
     """The engine process died. ``str()`` is a sentence for the user.
 

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 
 from core.demo_models import DemoPair, ensure_demo_pair
 from core.engine.config import DEFAULT_CONTEXT, DraftSource, ModelConfig
-from core.engine.placement import describe_offloaded_layers
 from core.human_units import format_bytes, format_count
 from core.library import (
     DraftCandidate,
@@ -49,6 +48,7 @@ from core.library import (
 )
 from core.settings import LoadRequest, ModelOptions, SettingsStore, pair_key, shared_settings
 from core.settings.store import PAIR_KEY_PREFIX
+from core.worker.client import describe_offloaded_layers
 from gui.panels.background import BackgroundRunner
 from gui.panels.first_run import FirstRunOffer
 from gui.panels.rpc_workers import RpcWorkersBox

@@ -65,6 +65,18 @@ def state_of(queue: DownloadQueue, job_id: int) -> JobState:
     return snapshot.state
 
 
+def paused_halfway(queue: DownloadQueue, repo: FakeHub, models: Path) -> tuple[int, int]:
+    """Submit TARGET (served with ``hold_after`` half its size), pause it there; the
+    job id and the bytes its partial file keeps."""
+    job = queue.submit(spec_for(repo, models, TARGET))
+    assert repo.held.wait(WAIT_S)
+    wait_for(lambda: state_of(queue, job) is JobState.DOWNLOADING)
+    queue.pause(job)
+    repo.release()
+    wait_for(lambda: state_of(queue, job) is JobState.PAUSED)
+    return job, DownloadRequest(REPO, TARGET, models).partial_path.stat().st_size
+
+
 def test_pause_keeps_data_and_resume_fetches_only_the_rest(
     repo: FakeHub, hub_client: HubClient, tmp_path: Path, model_bytes: ModelBytes
 ) -> None:
@@ -72,13 +84,7 @@ def test_pause_keeps_data_and_resume_fetches_only_the_rest(
     repo.rules[TARGET] = ServeRule(hold_after=size // 2)
     queue = make_queue(hub_client, tmp_path / "jobs.json")
     try:
-        job = queue.submit(spec_for(repo, tmp_path / "models", TARGET))
-        assert repo.held.wait(WAIT_S)
-        wait_for(lambda: state_of(queue, job) is JobState.DOWNLOADING)
-        queue.pause(job)
-        repo.release()
-        wait_for(lambda: state_of(queue, job) is JobState.PAUSED)
-        kept = DownloadRequest(REPO, TARGET, tmp_path / "models").partial_path.stat().st_size
+        job, kept = paused_halfway(queue, repo, tmp_path / "models")
         assert 0 < kept < size
         assert repo.wait_until_idle(WAIT_S)
         served = repo.bytes_served[TARGET]
@@ -239,13 +245,7 @@ def test_a_resumed_job_waiting_its_turn_still_shows_its_data(
     repo.rules[TARGET] = ServeRule(hold_after=size // 2)
     queue = make_queue(hub_client, tmp_path / "jobs.json")
     try:
-        paused = queue.submit(spec_for(repo, tmp_path / "models", TARGET))
-        assert repo.held.wait(WAIT_S)
-        wait_for(lambda: state_of(queue, paused) is JobState.DOWNLOADING)
-        queue.pause(paused)
-        repo.release()
-        wait_for(lambda: state_of(queue, paused) is JobState.PAUSED)
-        kept = DownloadRequest(REPO, TARGET, tmp_path / "models").partial_path.stat().st_size
+        paused, kept = paused_halfway(queue, repo, tmp_path / "models")
         repo.throttle_bytes_per_s = 300_000  # the next job holds the one worker a while
         ahead = queue.submit(spec_for(repo, tmp_path / "models", *SHARDS))
         wait_for(lambda: state_of(queue, ahead) is JobState.DOWNLOADING)

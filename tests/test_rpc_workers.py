@@ -8,6 +8,7 @@ import asyncio
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -306,14 +307,13 @@ def test_rpc_server_refuses_a_port_in_use_in_one_line(workers: list[Worker]) -> 
     )
 
 
-def test_rpc_server_beyond_loopback_warns_that_the_protocol_is_unauthenticated(
-    tmp_path: Path,
-) -> None:
-    require_rpc_build()
-    log = tmp_path / "open-worker.log"
+@contextmanager
+def listening_rpc_server(host: str, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``specchat-cli rpc-server`` on ``host:port`` with its stderr in ``log``, once it
+    says it listens; killed afterwards."""
     with log.open("wb") as sink:
         server = subprocess.Popen(
-            cli_command("rpc-server", "--host", "0.0.0.0", "--port", str(free_port())),
+            cli_command("rpc-server", "--host", host, "--port", str(port)),
             stdout=subprocess.DEVNULL,
             stderr=sink,
             env=child_env(),
@@ -324,9 +324,19 @@ def test_rpc_server_beyond_loopback_warns_that_the_protocol_is_unauthenticated(
         while "listening on" not in log.read_text():
             assert server.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
+        yield server
     finally:
         server.kill()
         server.wait()
+
+
+def test_rpc_server_beyond_loopback_warns_that_the_protocol_is_unauthenticated(
+    tmp_path: Path,
+) -> None:
+    require_rpc_build()
+    log = tmp_path / "open-worker.log"
+    with listening_rpc_server("0.0.0.0", free_port(), log):
+        pass
     text = " ".join(log.read_text().split())
     assert "WARNING: this RPC worker listens on 0.0.0.0" in text
     assert "no authentication" in text and "trusted network only" in text
@@ -336,26 +346,11 @@ def test_rpc_server_on_localhost_listens_there_without_a_warning(tmp_path: Path)
     require_rpc_build()
     port = free_port()
     log = tmp_path / "localhost-worker.log"
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            cli_command("rpc-server", "--host", "localhost", "--port", str(port)),
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-            env=child_env(),
-            cwd=REPO_ROOT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while "listening on" not in log.read_text():
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    with listening_rpc_server("localhost", port, log) as server:
         # ggml's server takes only IPv4 literals: the name must have been resolved.
         time.sleep(1.0)
         assert server.poll() is None, log.read_text()
         report = probe_worker(f"localhost:{port}")
-    finally:
-        server.kill()
-        server.wait()
     assert report.total_bytes > 0
     text = log.read_text()
     assert "WARNING" not in text

@@ -616,6 +616,8 @@ def test_a_good_token_works_on_a_system_without_a_keyring(
     # It used to stop here with "cannot store the token in the OS keyring".
     wait_state(qloop, page, JobState.DONE)
     assert (folders.app / GATED_REPO / "gated.Q4_K_M.gguf").exists()
+    # Said once more with the download's own line, which would otherwise replace it.
+    run(qloop, wait_until(lambda: "Downloaded" in page.status_label.text()))
     assert "used until SpecChat closes" in page.status_label.text()
 
 

@@ -121,6 +121,10 @@ class ModelsPage(QWidget):
         self._scanned_once = False
         # The job whose failure the status line shows, cleared once it runs again.
         self._status_job: int | None = None
+        # What the status line said about a token kept for this session only, until a
+        # download's own line has carried it too (a quick download's "Downloaded …"
+        # replaced it before anyone could read it).
+        self._token_note = ""
 
         self.library_view = LibraryView()
         self.search_view = HubSearchView()
@@ -467,7 +471,9 @@ class ModelsPage(QWidget):
 
     def _on_job_changed(self, snapshot: JobSnapshot) -> None:
         if snapshot.state is JobState.DONE:
-            self.show_status(f"Downloaded {snapshot.spec.model_path.name}; it is in the library.")
+            done = f"Downloaded {snapshot.spec.model_path.name}; it is in the library."
+            self.show_status(f"{done} {self._token_note}".strip())
+            self._token_note = ""
             filenames = tuple(file.filename for file in snapshot.spec.files)
             self.repo_view.mark_downloaded(snapshot.spec.repo_id, filenames)
             self.rescan()
@@ -512,10 +518,11 @@ class ModelsPage(QWidget):
         if stored:
             self.show_status(f"Token of {account} saved in the system keyring.")
         else:
-            self.show_status(
+            self._token_note = (
                 f"Token of {account} is used until SpecChat closes: this system has no "
                 "keyring to keep it (set HF_TOKEN to have it every time)."
             )
+            self.show_status(self._token_note)
 
     # ----- closing ----------------------------------------------------------------------
 

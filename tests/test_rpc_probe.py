@@ -126,7 +126,7 @@ def test_a_killed_workers_port_that_closes_a_moment_later_names_it_among_live_on
 
 
 def test_workers_are_probed_at_once_so_silent_ones_cost_one_timeout() -> None:
-    silent = [socket.create_server(("127.0.0.1", 0)) for _ in range(3)]
+    silent = [socket.create_server(("127.0.0.1", 0)) for _ in range(4)]
     try:
         endpoints = [f"127.0.0.1:{server.getsockname()[1]}" for server in silent]
         started = time.monotonic()
@@ -140,7 +140,8 @@ def test_workers_are_probed_at_once_so_silent_ones_cost_one_timeout() -> None:
             server.close()
     assert [status.endpoint for status in statuses] == endpoints
     assert all("did not answer within 1 s" in status.error for status in statuses)
-    assert took < 2.5  # one after the other: 3 s
+    # At once: about 1 s, with room for a loaded machine; one after the other: 4 s.
+    assert took < 3.0
     # The first listed worker that failed is the one named.
     assert caught.value.endpoint == endpoints[0]
 

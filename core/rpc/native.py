@@ -20,7 +20,6 @@ import functools
 import logging
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -32,7 +31,7 @@ import llama_cpp
 from core.engine.backend import RPC_BACKEND, load_ggml_library, report_problem
 from core.rpc.errors import NO_RPC_MESSAGE, RpcUnavailableError, RpcWorkerError
 from core.rpc.own_connections import connected_endpoints
-from core.rpc.probe import check_workers
+from core.rpc.probe import accepts_connections, check_workers
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +43,8 @@ DEVICE_IGPU = 2
 WORKER_LOST_EXIT = 3
 # How long a lost worker's port is watched for closing, so the message can name it.
 LOSS_NAMING_WAIT_S = 2.0
+# How long one look at a worker's port may take.
+LOSS_CONNECT_TIMEOUT_S = 1.0
 
 _ADD_SERVER = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)
 _START_SERVER = ctypes.CFUNCTYPE(
@@ -227,22 +228,13 @@ def device_array(devices: Sequence[int]) -> ctypes.Array[ctypes.c_void_p]:
 # -- a worker lost mid-computation ------------------------------------------------------
 
 
-def _accepts_connections(endpoint: str) -> bool:
-    host, _, port = endpoint.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
 def _lost_workers(endpoints: Sequence[str], wait_s: float) -> list[str]:
     """The workers that no longer accept connections. A killed worker's port can
     accept for a moment after its connection to us broke, so look again for up
     to ``wait_s`` before giving up on naming one."""
     deadline = time.monotonic() + wait_s
     while True:
-        lost = [endpoint for endpoint in endpoints if not _accepts_connections(endpoint)]
+        lost = [e for e in endpoints if not accepts_connections(e, LOSS_CONNECT_TIMEOUT_S)]
         if lost or time.monotonic() >= deadline:
             return lost
         time.sleep(0.1)

@@ -199,6 +199,11 @@ def _accepts(endpoint: str, timeout_s: float) -> None:
     _connect(endpoint, timeout_s).close()
 
 
+def accepts_connections(endpoint: str, timeout_s: float) -> bool:
+    """Whether ``endpoint`` still accepts a connection (nothing is sent on it)."""
+    return _outcome(_accepts, endpoint, timeout_s) is None
+
+
 def _outcome(
     ask: Callable[[str, float], _Result], endpoint: str, timeout_s: float
 ) -> _Result | RpcWorkerError:

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from core.cli.model_files import warn_about_threads
 from core.engine.config import default_threads
-from core.rpc.endpoints import DEFAULT_RPC_PORT
+from core.rpc.endpoints import DEFAULT_RPC_PORT, is_port_number
 from core.rpc.errors import RpcWorkerError
 from core.rpc.server import RpcServer, unsafe_host_warning
 
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def port_number(text: str) -> int:
     """``--port``'s value: a TCP port, 1 to 65535."""
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not is_port_number(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 1 to 65535")
     return int(text)
 

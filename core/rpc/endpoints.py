@@ -21,6 +21,11 @@ _SPLIT_SEPARATORS = re.compile(r"[,/\s]+")
 _HOST = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
+def is_port_number(text: str) -> bool:
+    """A port a worker listens on: 1 to 65535 (0, "any free port", names no worker)."""
+    return text.isdigit() and 1 <= int(text) <= 65535
+
+
 def check_endpoint(endpoint: str) -> str:
     """``endpoint`` stripped, or ConfigError saying what is wrong with it."""
     text = endpoint.strip()
@@ -36,7 +41,7 @@ def check_endpoint(endpoint: str) -> str:
         )
     if ":" in host or not _HOST.match(host):
         raise ConfigError(f"RPC worker {text!r}: {host!r} is not a host name or IPv4 address")
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if not is_port_number(port_text):
         raise ConfigError(f"RPC worker {text!r}: the port must be a number from 1 to 65535")
     return f"{host}:{int(port_text)}"
 

@@ -49,6 +49,12 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
+def same_path(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file, through ``~``, ``..`` and links (neither
+    need exist)."""
+    return a.expanduser().resolve() == b.expanduser().resolve()
+
+
 def missing_folders(path: Path) -> list[Path]:
     """``path`` and its parents that do not exist yet, deepest first."""
     existing = nearest_existing(path)

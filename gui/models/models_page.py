@@ -39,6 +39,7 @@ from core.hub.search import search_gguf_repos
 from core.library import ModelEntry, ModelLibrary, SystemMemory, read_system_memory
 from core.library import folders as library_folders
 from core.library.deletion import DeleteRefusedError, can_delete, delete_model
+from core.paths import same_path
 from gui.models.background_work import BackgroundWork
 from gui.models.download_queue import DownloadQueueView
 from gui.models.hub_search import HubSearchView
@@ -319,7 +320,7 @@ class ModelsPage(QWidget):
         mapped file while the library and the picker said it was gone, and a reload
         would fail (on Windows the delete itself fails on a file in use).
         """
-        if _same_file_in(entry.path, self._models_in_use()):
+        if any(same_path(entry.path, loaded) for loaded in self._models_in_use()):
             box = QMessageBox(
                 QMessageBox.Icon.Information,
                 "Delete model",
@@ -540,11 +541,6 @@ class ModelsPage(QWidget):
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         # Closing the page only hides it: downloads go on while the chat is used.
         event.accept()
-
-
-def _same_file_in(path: Path, paths: Collection[Path]) -> bool:
-    resolved = path.resolve()
-    return any(Path(other).resolve() == resolved for other in paths)
 
 
 def _files_of(entries: list[ModelEntry]) -> set[tuple[Path, int]]:

@@ -46,6 +46,7 @@ from core.library import (
     read_system_memory,
     user_folders,
 )
+from core.paths import same_path
 from core.settings import LoadRequest, ModelOptions, SettingsStore, pair_key, shared_settings
 from core.settings.store import PAIR_KEY_PREFIX
 from core.worker.client import describe_offloaded_layers
@@ -131,17 +132,13 @@ def _effective_context(entry: ModelEntry, n_ctx: int) -> int:
     return min(trained or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
 
 
-def _same_path(a: Path, b: Path) -> bool:
-    return a.expanduser().resolve() == b.expanduser().resolve()
-
-
 def _describes(request: LoadRequest, info: PairInfoLike) -> bool:
     """Whether ``request`` names the files the worker reports loaded."""
-    if not _same_path(request.target.path, Path(info.target_path)):
+    if not same_path(request.target.path, Path(info.target_path)):
         return False
     if request.draft is None or info.draft_path is None:
         return request.draft is None and info.draft_path is None
-    return _same_path(request.draft.path, Path(info.draft_path))
+    return same_path(request.draft.path, Path(info.draft_path))
 
 
 class ModelPanel(QWidget):
@@ -479,7 +476,7 @@ class ModelPanel(QWidget):
 
     def _select_target_path(self, path: Path) -> bool:
         for index, entry in enumerate(self._targets):
-            if _same_path(entry.path, path):
+            if same_path(entry.path, path):
                 was_blocked = self.target_combo.blockSignals(True)
                 self.target_combo.setCurrentIndex(index)
                 self.target_combo.blockSignals(was_blocked)
@@ -489,7 +486,7 @@ class ModelPanel(QWidget):
     def select_draft(self, path: Path) -> bool:
         """Select this draft model (usable or not); False if it is not listed."""
         for index, candidate in enumerate(self._candidates):
-            if _same_path(candidate.entry.path, path):
+            if same_path(candidate.entry.path, path):
                 self.draft_combo.setCurrentIndex(index)
                 self._on_draft_changed()
                 return True
@@ -509,7 +506,7 @@ class ModelPanel(QWidget):
     def _use_model_now(self, path: Path, as_draft: bool) -> bool:
         if not as_draft:
             return self.select_target(path)
-        if not any(_same_path(c.entry.path, path) for c in self._candidates):
+        if not any(same_path(c.entry.path, path) for c in self._candidates):
             return False
         self.set_draft_source(DraftSource.MODEL)
         return self.select_draft(path)
@@ -799,7 +796,7 @@ class ModelPanel(QWidget):
         """Load a pair offered outside the pickers (last pair, demo pair)."""
         paths = [request.target.path] + ([request.draft.path] if request.draft else [])
         known = [entry.path for entry in self._entries]
-        missing = [path for path in paths if not any(_same_path(path, k) for k in known)]
+        missing = [path for path in paths if not any(same_path(path, k) for k in known)]
         for folder in dict.fromkeys(path.parent for path in missing):
             # The demo pair lives in the app's cache: add it so it shows in the library.
             self.add_models_folder(folder)

@@ -470,8 +470,8 @@ class MainWindow(QMainWindow):
             return False
         if opened == self.controller.answering_conversation_id:
             return False
-        conversation = self.store.load_conversation(opened)
-        return conversation.title == DEFAULT_TITLE and not conversation.messages
+        # Its messages are the ones on screen (none): the title alone is left to read.
+        return self.store.conversation_header(opened).title == DEFAULT_TITLE
 
     def open_conversation(self, conversation_id: int) -> None:
         if conversation_id == self.controller.conversation_id:

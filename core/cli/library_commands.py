@@ -135,10 +135,10 @@ class ProgressLine:
 
     def _log(self, progress: DownloadProgress) -> None:
         assert self._stream is not None
-        total = progress.total_bytes or 0
-        if not total:
+        fraction = progress.fraction
+        if fraction is None:
             return  # nothing known yet (connecting, or waiting to retry)
-        quarter = int(min(progress.bytes_done / total, 1.0) * 4)
+        quarter = int(min(fraction, 1.0) * 4)
         if (progress.state, quarter) == self._logged:
             return
         self._logged = (progress.state, quarter)

@@ -800,7 +800,7 @@ def _ending_note(
     stats: GenerationStats | None,
     detail: str,
     interrupted_reason: str,
-    has_text: bool = True,
+    has_text: bool,
 ) -> str:
     if interrupted_reason:
         # The reason is the engine's or a worker's words; the note goes on after it.

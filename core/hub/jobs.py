@@ -358,12 +358,7 @@ class DownloadQueue:
             if job is None or job.state.finished:
                 return
             if job.state is JobState.PAUSED or not job.tasks:
-                job.state = outcome
-                if outcome is JobState.CANCELLED:
-                    self._discard_partials(job)
-                else:
-                    _count_data_on_disk(job)
-                self._save()
+                self._settle(job, outcome)
                 return
             task_ids = list(job.tasks)
             for task_id in task_ids:
@@ -382,12 +377,17 @@ class DownloadQueue:
             if job.tasks:
                 job.stopping_for = outcome
                 return
-            job.state = outcome
-            if outcome is JobState.CANCELLED:
-                self._discard_partials(job)
-            else:
-                _count_data_on_disk(job)
-            self._save()
+            self._settle(job, outcome)
+
+    def _settle(self, job: _Job, outcome: JobState) -> None:
+        """``job`` stops as ``outcome`` (paused, failed, cancelled) and is saved so: a
+        cancelled job's partial data goes, another's is counted as the data it keeps."""
+        job.state = outcome
+        if outcome is JobState.CANCELLED:
+            self._discard_partials(job)
+        else:
+            _count_data_on_disk(job)
+        self._save()
 
     def _on_task(self, snapshot: DownloadSnapshot) -> None:
         """Called on a download worker thread for every task change."""
@@ -424,13 +424,8 @@ class DownloadQueue:
             if self._closed and job.stopping_for is None:
                 return  # shut down: the job stays unfinished in the state file
             if job.stopping_for is not None:
-                job.state = job.stopping_for
-                job.stopping_for = None
-                if job.state is JobState.CANCELLED:
-                    self._discard_partials(job)
-                else:
-                    _count_data_on_disk(job)
-                self._save()
+                outcome, job.stopping_for = job.stopping_for, None
+                self._settle(job, outcome)
                 return
             if len(job.done_files) == len(job.spec.files):
                 to_place = job

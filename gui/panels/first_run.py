@@ -114,7 +114,7 @@ class FirstRunOffer(QFrame):
             self.load_last_button.show()
             self.demo_button.hide()
         else:
-            self.message.setText(LIBRARY_TEXT if self._library_has_models else DEMO_TEXT)
+            self.message.setText(self._offer_text())
             self.load_last_button.hide()
             self.demo_button.show()
 
@@ -123,7 +123,10 @@ class FirstRunOffer(QFrame):
         self._library_has_models = has_models
         # Only the offer's own wording changes: a build's progress or failure stays.
         if self.message.text() in (DEMO_TEXT, LIBRARY_TEXT):
-            self.message.setText(LIBRARY_TEXT if has_models else DEMO_TEXT)
+            self.message.setText(self._offer_text())
+
+    def _offer_text(self) -> str:
+        return LIBRARY_TEXT if self._library_has_models else DEMO_TEXT
 
     def load_last_pair(self) -> None:
         if self._last is not None:
